@@ -1,0 +1,324 @@
+"""rnntrace dashboard: step through a recurrent layer's forward pass, beside torch.
+
+Run: streamlit run app.py
+
+This file holds widgets, layout and cache wrappers only. The numbers come from
+``rnntrace.validate`` (the replay and torch's forward); tables, equations and charts are
+pure builders in the package (``tables``, ``equations``, ``charts``, ``codegen``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+
+import streamlit as st
+
+from rnntrace import charts, codegen, equations, tables
+from rnntrace.lesson import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES, LessonConfig, build_input, build_model, check_config
+from rnntrace.url import url_notices
+
+VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
+SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
+EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
+
+st.set_page_config(
+    page_title="rnntrace: inside a recurrent layer",
+    page_icon="🔁",
+    layout="wide",
+    initial_sidebar_state="collapsed" if st.query_params.get("present") == "true" else "expanded",
+)
+st.session_state["_full_run"] = True  # the play ticker only advances t on its own (fragment) reruns
+
+
+# ---------------------------------------------------------------- cached computation
+@st.cache_resource(max_entries=24, ttl=3600, show_spinner="Replaying the layer and running torch…")
+def run(key: tuple):
+    """Model, X and the validated trace for one configuration (shared by all sessions, never mutated)."""
+    import rnntrace  # torch loads here, once per process
+
+    config = LessonConfig(*key)
+    model = build_model(config)
+    X = build_input(config)  # (N, T, D)
+    validation = rnntrace.validate(model.rnn, X, head=model.fc)
+    return model, X, validation
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Preparing the download…")
+def export_bytes(key: tuple, fmt: str) -> bytes:
+    model, _, validation = run(key)
+    frame = validation.trace.to_frame()
+    buf = io.BytesIO()
+    if fmt == "csv":
+        frame.to_csv(buf, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(buf, index=False)
+    elif fmt == "json":
+        payload = {"config": dataclasses.asdict(validation.trace.config), "rows": json.loads(frame.to_json(orient="records"))}
+        buf.write(json.dumps(payload).encode())
+    elif fmt == "state_dict":
+        import torch
+
+        torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- callbacks
+def _set_t(value: int) -> None:
+    st.session_state.t = value
+
+
+def _shift_t(delta: int, T: int) -> None:
+    st.session_state.t = min(max(st.session_state.get("t", 0) + delta, 0), T - 1)
+
+
+def _toggle_play() -> None:
+    st.session_state.playing = not st.session_state.get("playing", False)
+
+
+def _toggle_present() -> None:
+    st.session_state.present = not st.session_state.get("present", False)
+
+
+# ---------------------------------------------------------------- URL check (first run only)
+if "_url_checked" not in st.session_state:
+    st.session_state._url_checked = True
+    st.session_state._url_notices = url_notices(dict(st.query_params))
+for notice in st.session_state.get("_url_notices", []):
+    st.toast(notice, icon="⚠️")
+if st.session_state.get("_url_notices"):
+    st.warning(" ".join(st.session_state._url_notices) + " The defaults are used instead.", icon="⚠️")
+    st.session_state._url_notices = []
+
+# ---------------------------------------------------------------- sidebar: the configuration
+with st.sidebar:
+    st.header("Model and input")
+    cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
+    cols = st.columns(2)
+    ints = {}
+    labels = {"N": "N (batch)", "T": "T (time steps)", "D": "D (inputs)", "M": "M (hidden)", "K": "K (outputs)", "layers": "layers"}
+    for i, name in enumerate(["N", "T", "D", "M", "K", "layers"]):
+        lo, hi, default = INT_LIMITS[name]
+        ints[name] = cols[i % 2].number_input(labels[name], lo, hi, default, step=1, key=name, bind="query-params")
+    lo, hi, default = INT_LIMITS["seed"]
+    ints["seed"] = st.number_input("seed", lo, hi, default, step=1, key="seed", bind="query-params", help="draws the weights and X")
+    nonlinearity = st.selectbox(
+        "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
+    )
+    bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
+    bias = st.toggle("bias", value=True, key="bias", bind="query-params")
+    dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
+    with st.expander("Demo limits"):
+        st.caption(
+            "N ≤ 16, T ≤ 2000, D ≤ 64, M ≤ 512, K ≤ 32, layers ≤ 4, and a compute budget per forward pass. "
+            "Anything larger: use the library in a notebook."
+        )
+
+config = LessonConfig(
+    cell=cell,
+    nonlinearity=nonlinearity if cell == "RNN" else "tanh",
+    bidirectional=bidirectional,
+    bias=bias,
+    dtype=dtype,
+    **{k: int(v) for k, v in ints.items()},
+)
+problems = check_config(config)
+
+# ---------------------------------------------------------------- header
+head_l, head_r = st.columns([5, 2], vertical_alignment="center")
+with head_r:
+    st.toggle("Presentation mode", key="present", bind="query-params", help="larger type, essentials only (shortcut P)")
+    st.button("Toggle presentation (P)", key="present_key", on_click=_toggle_present, shortcut="P", type="tertiary")
+present = st.session_state.get("present", False)
+if present:
+    st.markdown(
+        """<style>
+        html { font-size: 21px; }
+        section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] { display: none; }
+        .block-container { padding-top: 1.2rem; max-width: 100%; }
+        .katex { font-size: 1.25em; }
+        </style>""",
+        unsafe_allow_html=True,
+    )
+with head_l:
+    st.title("Inside a recurrent layer", anchor=False)
+    st.caption(
+        f"nn.{config.cell} + nn.Linear · N={config.N}, T={config.T}, D={config.D}, M={config.M}, K={config.K}"
+        f" · seed {config.seed} · replayed in NumPy by rnntrace, checked against torch"
+    )
+
+if problems:
+    st.error("This configuration is refused: " + " ".join(problems), icon="🚫")
+    st.stop()
+
+model, X, validation = run(dataclasses.astuple(config))
+tr = validation.trace
+T = config.T
+
+# ---------------------------------------------------------------- time controls
+if st.session_state.get("t", 0) > T - 1:
+    st.session_state.t = T - 1
+ctrl = st.columns([1, 1, 1, 1, 2, 2], vertical_alignment="bottom")
+ctrl[0].button("⏮ first", key="first", on_click=_set_t, args=(0,), shortcut="Home", use_container_width=True)
+ctrl[1].button("◀ prev", key="prev", on_click=_shift_t, args=(-1, T), shortcut="Left", use_container_width=True)
+ctrl[2].button("next ▶", key="next", on_click=_shift_t, args=(1, T), shortcut="Right", use_container_width=True)
+ctrl[3].button("last ⏭", key="last", on_click=_set_t, args=(T - 1,), shortcut="End", use_container_width=True)
+playing = st.session_state.get("playing", False)
+ctrl[4].button("⏸ pause" if playing else "▶ play", key="play", on_click=_toggle_play, shortcut="Space", use_container_width=True)
+speed = ctrl[5].select_slider("speed (steps/s)", SPEEDS, value=1.0, key="speed")
+if T > 1:
+    t = st.slider("time step t", 0, T - 1, key="t", bind="query-params")
+else:
+    st.session_state.t = 0
+    t = 0
+    st.caption("One time step: t = 0.")
+
+# ---------------------------------------------------------------- which sample, layer, direction
+pick = st.columns(3)
+n = pick[0].selectbox("sample", range(config.N), key="sample", bind="query-params") if config.N > 1 else 0
+layer = pick[1].selectbox("layer", range(config.layers), key="layer_sel", bind="query-params") if config.layers > 1 else 0
+direction = (
+    pick[2].selectbox("direction", [0, 1], format_func=["forward", "reverse"].__getitem__, key="direction", bind="query-params")
+    if config.bidirectional
+    else 0
+)
+step = tr.at(t)[layer * config.directions + direction]
+top = layer == config.layers - 1
+y_step = tr.at(t)[-1]  # the step that completes output[t] carries y_t
+
+# ---------------------------------------------------------------- headline agreement
+m1, m2, m3 = st.columns(3)
+m1.metric(
+    "max |manual − torch| (all steps)",
+    f"{validation.max_abs_diff:.1e}",
+    delta=("agrees" if validation.ok else "DISAGREES") + f" · tolerance {validation.tolerance:.1e}",
+    delta_color="normal" if validation.ok else "inverse",
+    delta_arrow="off",
+    help="Every h_t of every layer, output, h_n, c_n and y, against torch's own forward.",
+)
+m2.metric(f"|manual − torch| at t = {t}", f"{validation.per_step[t]:.1e}")
+m3.metric("step", f"{t + 1} / {T}", help=f"layer {layer}, {'reverse' if direction else 'forward'} direction, sample {n}")
+
+
+def step_view() -> None:
+    full = 8 if not present else 6
+    kwargs = {}
+    if config.cell == "RNN":
+        p = {k: v.detach().numpy() for k, v in model.rnn.named_parameters()}
+        tag = f"l{layer}" + ("_reverse" if direction else "")
+        if config.M <= 8 and step.x_t.shape[1] <= 8:
+            kwargs = {"W_ih": p[f"weight_ih_{tag}"], "W_hh": p[f"weight_hh_{tag}"]}
+            kwargs["b_ih"] = p.get(f"bias_ih_{tag}", 0 * kwargs["W_ih"][:, 0])
+            kwargs["b_hh"] = p.get(f"bias_hh_{tag}", 0 * kwargs["W_ih"][:, 0])
+    symbolic = equations.SYMBOLIC[config.cell]
+    if config.cell == "RNN" and config.nonlinearity == "relu":
+        symbolic = [s.replace(r"\tanh", r"\mathrm{relu}") for s in symbolic]
+    for line in symbolic:
+        st.latex(line)
+    for line in equations.numeric(step, config.cell, n, nonlinearity=config.nonlinearity, full=full, **kwargs):
+        st.latex(line)
+    torch_top = validation.torch_output[n, t] if top else None  # (dirs*M,)
+    if top and y_step.y_t is not None:
+        W_o = model.fc.weight.detach().numpy()
+        b_o = None if model.fc.bias is None else model.fc.bias.detach().numpy()
+        h_top = tr.output[n, t]
+        st.latex(equations.head(y_step, n, W_o, b_o, h_top, full=full))
+    c1, c2, c3 = st.columns([1, 3, 2])
+    with c1:
+        st.markdown("**x_t**")
+        st.dataframe(tables.input_table(step, n), width="stretch")
+    with c2:
+        st.markdown("**terms and " + ("pre-activation" if config.cell == "RNN" else "gates") + "**")
+        st.dataframe(tables.terms_table(step, config.cell, n), width="stretch")
+    with c3:
+        st.markdown("**h_{t-1} → h_t**")
+        h_torch = None
+        if torch_top is not None:
+            H = tr.config.h_out
+            h_torch = torch_top[direction * H : (direction + 1) * H]
+        st.dataframe(tables.state_table(step, n, h_torch), width="stretch")
+        st.markdown("**y_t: manual beside torch**")
+        st.dataframe(tables.output_table(tr.y[n, t], validation.torch_y[n, t]), width="stretch")
+
+
+def time_view() -> None:
+    h = tr.quantity("h_t", layer, direction)[:, n]  # (T, M)
+    st.altair_chart(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {layer})"), width="stretch")
+    if present:
+        return
+    st.altair_chart(charts.input_chart(X[n], t), width="stretch")
+    if config.cell != "RNN":
+        names = ["r_t", "z_t", "n_t"] if config.cell == "GRU" else ["i_t", "f_t", "g_t", "o_t", "c_t"]
+        st.altair_chart(charts.gates_chart({k: tr.quantity(k, layer, direction)[:, n] for k in names}, t), width="stretch")
+    st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t), width="stretch")
+    st.altair_chart(charts.diff_chart(validation.per_step, t, validation.tolerance), width="stretch")
+
+
+def shapes_view() -> None:
+    st.markdown("Every tensor of the lesson, with the lesson's name beside torch's. Torch stores `W_ih` as (G·M, D): the lesson's W_xh is its transpose.")
+    st.dataframe(tables.shapes_table(tr.config), hide_index=True, width="stretch")
+
+
+def weights_view() -> None:
+    tag = f"l{layer}" + ("_reverse" if direction else "")
+    params = {k: v.detach().numpy() for k, v in model.rnn.named_parameters()}
+    blocks = {"RNN": None, "GRU": ["r", "z", "n"], "LSTM": ["i", "f", "g", "o"]}[config.cell]
+    c1, c2 = st.columns(2)
+    c1.altair_chart(
+        charts.weights_heatmap(params[f"weight_ih_{tag}"], title=f"W_ih = rnn.weight_ih_{tag}", row_blocks=blocks, col_label="input"),
+        width="stretch",
+    )
+    c2.altair_chart(
+        charts.weights_heatmap(params[f"weight_hh_{tag}"], title=f"W_hh = rnn.weight_hh_{tag}", row_blocks=blocks, col_label="h unit"),
+        width="stretch",
+    )
+    st.altair_chart(charts.weights_heatmap(model.fc.weight.detach().numpy(), title="W_o = fc.weight", row_label="output k", col_label="h unit"))
+
+
+def code_view() -> None:
+    script = codegen.numpy_script(config, X)
+    st.markdown("The forward pass by hand, for this configuration: a standalone script that rebuilds the model from the seed and prints the same numbers.")
+    st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code")
+    st.code(script, language="python", line_numbers=True)
+
+
+def export_view() -> None:
+    key = dataclasses.astuple(config)
+    size = config.recorded()
+    st.markdown(f"The whole trace as a tidy table: one row per (layer, direction, t, sample, quantity, unit), {size:,} rows.")
+    cols = st.columns(4)
+    if size <= EXPORT_LIMIT:
+        for col, (fmt, mime) in zip(cols, [("csv", "text/csv"), ("parquet", "application/octet-stream"), ("json", "application/json")], strict=False):
+            col.download_button(f"trace.{fmt}", lambda f=fmt: export_bytes(key, f), file_name=f"rnntrace.{fmt}", mime=mime, key=f"dl_{fmt}")
+    else:
+        st.info(f"This trace has {size:,} numbers; downloads stop at {EXPORT_LIMIT:,}. Use rnntrace.trace(...).to_frame() in a notebook.")
+    cols[3].download_button(
+        "state_dict (.pt)", lambda: export_bytes(key, "state_dict"), file_name="simple_rnn.pt", mime="application/octet-stream", key="dl_state"
+    )
+
+
+# ---------------------------------------------------------------- views
+if present:
+    step_view()
+    time_view()
+else:
+    tabs = st.tabs(VIEWS, key="view", bind="query-params", on_change="rerun")
+    for tab, view in zip(tabs, [step_view, time_view, shapes_view, weights_view, code_view, export_view], strict=True):
+        if tab.open:
+            with tab:
+                view()
+
+
+# ---------------------------------------------------------------- play: a fragment that ticks on its own
+@st.fragment(run_every=1 / speed if playing and T > 1 else None)
+def ticker() -> None:
+    if st.session_state.get("_full_run"):
+        return  # a full run only (re)schedules the ticker
+    st.session_state.t = (st.session_state.get("t", 0) + 1) % T
+    st.rerun()
+
+
+ticker()
+st.session_state["_full_run"] = False

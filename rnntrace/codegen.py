@@ -1,0 +1,151 @@
+"""The Code view: the NumPy loop the lesson builds by hand, as a standalone script.
+
+``numpy_script(config, X)`` returns Python source that needs only numpy and torch: it
+rebuilds the model from the seed exactly as ``rnntrace.SimpleRNN`` does (same constructor
+calls in the same order after ``torch.manual_seed``), replays the forward pass with a
+plain loop, prints y_t, and compares with torch's own forward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lesson import LessonConfig
+
+_CELL_CODE = {
+    "RNN": '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """h_t = {act}(W_ih x_t + b_ih + W_hh h_prev + b_hh)"""
+    input_term = x_t @ W_ih.T + b_ih          # (N, M)
+    hidden_term = h_prev @ W_hh.T + b_hh      # (N, M)
+    pre_activation = input_term + hidden_term
+    h_t = {act_code}
+    return h_t, None
+''',
+    "GRU": '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """torch's GRU: gate blocks stacked [r | z | n]; b_hn stays inside r * (...)."""
+    M = h_prev.shape[1]
+    input_term = x_t @ W_ih.T + b_ih          # (N, 3M)
+    hidden_term = h_prev @ W_hh.T + b_hh      # (N, 3M)
+    r_t = sigmoid(input_term[:, :M] + hidden_term[:, :M])
+    z_t = sigmoid(input_term[:, M:2*M] + hidden_term[:, M:2*M])
+    n_t = np.tanh(input_term[:, 2*M:] + r_t * hidden_term[:, 2*M:])
+    h_t = (1 - z_t) * n_t + z_t * h_prev
+    return h_t, None
+''',
+    "LSTM": '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """torch's LSTM: gate blocks stacked [i | f | g | o]."""
+    M = c_prev.shape[1]
+    gates = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh   # (N, 4M)
+    i_t = sigmoid(gates[:, :M])
+    f_t = sigmoid(gates[:, M:2*M])
+    g_t = np.tanh(gates[:, 2*M:3*M])
+    o_t = sigmoid(gates[:, 3*M:])
+    c_t = f_t * c_prev + i_t * g_t
+    h_t = o_t * np.tanh(c_t)
+    return h_t, c_t
+''',
+}
+
+_TEMPLATE = '''\
+"""rnntrace lesson: {title}.
+
+Rebuilds the model from seed {seed} and replays its forward pass by hand in NumPy,
+then checks every output against torch. Needs only numpy and torch:
+    python {filename}
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+np.set_printoptions(precision=6, suppress=True, linewidth=120)
+
+# 1. The model: torch's default initialisation, drawn from the seed (as rnntrace.SimpleRNN does).
+torch.manual_seed({seed})
+rnn = nn.{cell}({D}, {M}, num_layers={layers},{nonlin} bias={bias}, batch_first=True, bidirectional={bidirectional}, dtype=torch.{dtype})
+fc = nn.Linear({dirs_m}, {K}, dtype=torch.{dtype})
+rnn.eval()
+
+# 2. The input X: (N, T, D) = ({N}, {T}, {D}).
+{x_code}
+
+# 3. The forward pass, by hand.
+W = {{name: p.detach().numpy() for name, p in rnn.named_parameters()}}
+N, T, D = X.shape
+M, L, DIRS = {M}, {layers}, {dirs}
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+{cell_code}
+
+layer_input = X                                         # (N, T, D) for layer 0
+h_n, c_n = [], []
+for layer in range(L):
+    outputs = []
+    for direction in range(DIRS):
+        tag = f"l{{layer}}" + ("_reverse" if direction else "")
+        W_ih, W_hh = W[f"weight_ih_{{tag}}"], W[f"weight_hh_{{tag}}"]
+        b_ih = W.get(f"bias_ih_{{tag}}", 0.0)
+        b_hh = W.get(f"bias_hh_{{tag}}", 0.0)
+        h = np.zeros((N, M), X.dtype)                   # h_0 = 0
+        c = np.zeros((N, M), X.dtype)
+        out = np.zeros((N, T, M), X.dtype)
+        times = range(T) if direction == 0 else range(T - 1, -1, -1)   # reverse reads t = T-1..0
+        for t in times:
+            h, c = cell(layer_input[:, t], h, c, W_ih, W_hh, b_ih, b_hh)
+            out[:, t] = h
+        outputs.append(out)
+        h_n.append(h)
+        c_n.append(c)
+    layer_input = np.concatenate(outputs, axis=-1)      # (N, T, DIRS*M): the next layer's x
+W_o, b_o = fc.weight.detach().numpy(), fc.bias.detach().numpy()
+Y = layer_input @ W_o.T + b_o                           # (N, T, K)
+
+for t in range(T):
+    print(f"y[{{t}}] =", Y[0, t])
+
+# 4. torch's own forward, for comparison.
+with torch.no_grad():
+    out_torch, _ = rnn(torch.from_numpy(X))
+    Y_torch = fc(out_torch).numpy()
+print("max |manual - torch| =", float(np.abs(Y - Y_torch).max()))
+'''
+
+
+def _x_code(c: LessonConfig, X: np.ndarray) -> str:
+    if c.inputs == "normal" and X.size > 600:
+        return f"X = np.random.default_rng({c.seed}).standard_normal(({c.N}, {c.T}, {c.D})).astype(np.{c.dtype})"
+    rows = np.array2string(X.astype(np.float64), separator=", ", precision=17, floatmode="unique", threshold=X.size + 1, max_line_width=100)
+    return f"X = np.array({rows}, dtype=np.{c.dtype})"
+
+
+def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py") -> str:
+    """Standalone source for config ``c`` and its input ``X`` (N, T, D)."""
+    act = c.nonlinearity if c.cell == "RNN" else "tanh"
+    title = f"{c.cell}, N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
+    return _TEMPLATE.format(
+        title=title,
+        seed=c.seed,
+        filename=filename,
+        cell=c.cell,
+        D=c.D,
+        M=c.M,
+        K=c.K,
+        N=c.N,
+        T=c.T,
+        layers=c.layers,
+        nonlin=f' nonlinearity="{act}",' if c.cell == "RNN" else "",
+        bias=c.bias,
+        bidirectional=c.bidirectional,
+        dtype=c.dtype,
+        dirs=c.directions,
+        dirs_m=c.directions * c.M,
+        x_code=_x_code(c, X),
+        cell_code=_CELL_CODE[c.cell].format(act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"),
+    )

@@ -1,0 +1,140 @@
+"""The dashboard's configuration: what the sidebar sets, its limits, and the model it builds.
+
+``LessonConfig`` is small and hashable on purpose: the dashboard caches the trace on it
+(never on tensors). ``check_config`` is the one place that says what a public demo
+accepts; ``build`` turns a valid config into the torch model and the input X.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from .model import SimpleRNN
+
+CELL_KINDS = ("RNN", "GRU", "LSTM")
+DTYPES = ("float32", "float64")
+NONLINEARITIES = ("tanh", "relu")
+
+# name -> (min, max, default). Bounds suited to a public demo on a small shared server.
+INT_LIMITS: dict[str, tuple[int, int, int]] = {
+    "N": (1, 16, 1),
+    "T": (1, 2000, 10),
+    "D": (1, 64, 3),
+    "M": (1, 512, 5),
+    "K": (1, 32, 2),
+    "seed": (0, 2**31 - 1, 0),
+    "layers": (1, 4, 1),
+}
+# Compute budget: multiply-adds of one forward pass, N * T * sum over layers and
+# directions of G*M*(D_l + M) + head. 4e8 is about half a second of replay here.
+MAX_MACS = 400_000_000
+# Numbers recorded per trace (all quantities, every step): bounds the cache's memory.
+MAX_RECORDED = 40_000_000
+
+
+@dataclass(frozen=True)
+class LessonConfig:
+    """One dashboard view's model and input: the lesson's symbols, torch's options.
+
+    Attributes:
+        cell: "RNN", "GRU" or "LSTM".
+        N, T, D, M, K: batch, time steps, input features, hidden units, outputs.
+        seed: draws the weights (torch's default init) and the input X.
+        layers, bidirectional, nonlinearity, bias, dtype: the recurrent layer's options.
+        inputs: which preset generates X (``rnntrace.inputs``; "normal" is the lesson's).
+    """
+
+    cell: str = "RNN"
+    N: int = 1
+    T: int = 10
+    D: int = 3
+    M: int = 5
+    K: int = 2
+    seed: int = 0
+    layers: int = 1
+    bidirectional: bool = False
+    nonlinearity: str = "tanh"
+    bias: bool = True
+    dtype: str = "float32"
+    inputs: str = "normal"
+
+    @property
+    def gates(self) -> int:
+        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def macs(self) -> int:
+        """Multiply-adds of one forward pass (the compute budget's measure)."""
+        total, d_in = 0, self.D
+        for _ in range(self.layers):
+            total += self.directions * self.gates * self.M * (d_in + self.M)
+            d_in = self.directions * self.M
+        return self.N * self.T * (total + self.K * d_in)
+
+    def recorded(self) -> int:
+        """Numbers a trace stores: about (3G + 4) vectors of M per step, plus x_t."""
+        per_step = (3 * self.gates + 4) * self.M + self.D
+        return self.N * self.T * self.layers * self.directions * per_step
+
+
+def check_config(c: LessonConfig) -> list[str]:
+    """Everything wrong with ``c`` for the public demo, as sentences (empty if fine)."""
+    problems = []
+    if c.cell not in CELL_KINDS:
+        problems.append(f"cell={c.cell!r} is not one of {', '.join(CELL_KINDS)}.")
+    if c.dtype not in DTYPES:
+        problems.append(f"dtype={c.dtype!r} is not one of {', '.join(DTYPES)}.")
+    if c.nonlinearity not in NONLINEARITIES:
+        problems.append(f"nonlinearity={c.nonlinearity!r} is not one of {', '.join(NONLINEARITIES)}.")
+    for name, (lo, hi, _) in INT_LIMITS.items():
+        v = getattr(c, name)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            problems.append(f"{name}={v!r} is outside {lo}..{hi}.")
+    if problems:
+        return problems
+    if c.macs() > MAX_MACS:
+        problems.append(
+            f"this configuration needs {c.macs() / 1e6:,.0f} M multiply-adds per forward pass; the demo's budget is "
+            f"{MAX_MACS / 1e6:,.0f} M. Reduce T, N, M or the number of layers."
+        )
+    if c.recorded() > MAX_RECORDED:
+        problems.append(
+            f"this configuration records {c.recorded() / 1e6:,.1f} M numbers; the demo keeps at most {MAX_RECORDED / 1e6:,.0f} M. "
+            "Reduce T, N, M or the number of layers."
+        )
+    return problems
+
+
+def config_from_mapping(values: dict) -> LessonConfig:
+    """A ``LessonConfig`` from a dict of widget values (unknown keys ignored)."""
+    names = {f.name for f in fields(LessonConfig)}
+    return LessonConfig(**{k: v for k, v in values.items() if k in names})
+
+
+def build_model(c: LessonConfig) -> SimpleRNN:
+    """The lesson's model for ``c``: torch's default init drawn from ``c.seed``."""
+    return SimpleRNN(
+        c.D,
+        c.M,
+        c.K,
+        cell=c.cell.lower(),
+        num_layers=c.layers,
+        nonlinearity=c.nonlinearity if c.cell == "RNN" else "tanh",
+        bidirectional=c.bidirectional,
+        bias=c.bias,
+        dtype=getattr(torch, c.dtype),
+        seed=c.seed,
+    )
+
+
+def build_input(c: LessonConfig) -> np.ndarray:
+    """X, (N, T, D) in the config's dtype, from the chosen preset and the seed."""
+    from .inputs import make_input  # the presets module (rnntrace.inputs)
+
+    return make_input(c.inputs, c.N, c.T, c.D, c.seed).astype(c.dtype)

@@ -1,0 +1,111 @@
+"""Pure table builders for the dashboard: a ``Step`` (and torch's numbers) in, DataFrames out.
+
+Every number in these tables is a field of a ``Step`` (or of torch's own output), so a
+reader can find it with ``trace.at(t)``. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .trace import Config, Step
+
+GATE_NAMES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
+GATE_FIELDS = {"RNN": ("h_t",), "GRU": ("r_t", "z_t", "n_t"), "LSTM": ("i_t", "f_t", "g_t", "o_t")}
+
+
+def input_table(step: Step, n: int = 0) -> pd.DataFrame:
+    """x_t of sample n: one row per input feature."""
+    x = step.x_t[n]
+    return pd.DataFrame({"feature": np.arange(x.size), "x_t": x}).set_index("feature")
+
+
+def terms_table(step: Step, cell: str, n: int = 0) -> pd.DataFrame:
+    """Input term, recurrent term, pre-activation and activation, one row per (gate, unit).
+
+    RNN: one block, the activation is h_t. GRU: blocks r, z, n (the n block's
+    pre-activation is input + r_t * recurrent, as torch computes it). LSTM: i, f, g, o.
+    """
+    names, acts = GATE_NAMES[cell], GATE_FIELDS[cell]
+    G = len(names)
+    H = step.input_term.shape[1] // G
+    activation = np.concatenate([getattr(step, f)[n] for f in acts]) if cell != "RNN" else None
+    frame = pd.DataFrame(
+        {
+            "gate": np.repeat(names, H) if cell != "RNN" else "",
+            "unit": np.tile(np.arange(H), G),
+            "x_t W_ihᵀ + b_ih": step.input_term[n],
+            "h_{t-1} W_hhᵀ + b_hh": step.hidden_term[n],
+            "pre-activation": step.pre_activation[n],
+        }
+    )
+    if cell == "RNN":
+        frame["h_t"] = step.h_t[n]
+        return frame.drop(columns="gate").set_index("unit")
+    frame["activation"] = activation
+    return frame.set_index(["gate", "unit"])
+
+
+def state_table(step: Step, n: int = 0, torch_h: np.ndarray | None = None) -> pd.DataFrame:
+    """h_{t-1} -> h_t (and c_{t-1} -> c_t for an LSTM) per unit; torch's h_t beside ours if given."""
+    cols = {"h_{t-1}": step.h_prev[n]}
+    if step.c_t is not None:
+        cols |= {"c_{t-1}": step.c_prev[n], "c_t": step.c_t[n]}
+    cols["h_t"] = step.h_t[n]
+    if torch_h is not None:
+        cols["h_t torch"] = torch_h
+        cols["|Δ|"] = np.abs(step.h_t[n] - torch_h)
+    frame = pd.DataFrame(cols)
+    frame.index.name = "unit"
+    return frame
+
+
+def output_table(y_manual: np.ndarray, y_torch: np.ndarray) -> pd.DataFrame:
+    """y_t by hand beside torch's y_t, with |Δ|: one row per output k."""
+    frame = pd.DataFrame({"y_t manual": y_manual, "y_t torch": y_torch, "|Δ|": np.abs(y_manual - y_torch)})
+    frame.index.name = "k"
+    return frame
+
+
+def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
+    """Every tensor of the lesson with its symbolic and numeric shape, torch's name beside the lesson's.
+
+    Torch stores W_ih as (G*M, D): the lesson's W_xh is its transpose (x_t W_xh = x_t W_ihᵀ).
+    """
+    c = config
+    N, T, D, M, P = c.batch_size, c.seq_len, c.input_size, c.hidden_size, c.h_out
+    G, dirs, L = c.gates, c.num_directions, c.num_layers
+    gm = "M" if G == 1 else f"{G}M"
+    rows = [("input sequence", "X", "x (the input)", "(N, T, D)", (N, T, D))]
+    for layer in range(L):
+        d_in, d_sym = (D, "D") if layer == 0 else (dirs * P, f"{dirs}M" if dirs > 1 else "M")
+        for suffix in ["", "_reverse"][:dirs]:
+            tag = f"l{layer}{suffix}"
+            where = f" (layer {layer}{', reverse' if suffix else ''})" if L > 1 or dirs > 1 else ""
+            rows += [
+                (f"input weights{where}", "W_xhᵀ", f"rnn.weight_ih_{tag}", f"({gm}, {d_sym})", (G * M, d_in)),
+                (f"recurrent weights{where}", "W_hhᵀ", f"rnn.weight_hh_{tag}", f"({gm}, M)", (G * M, P)),
+            ]
+            if c.bias:
+                rows += [
+                    (f"input bias{where}", "b_xh", f"rnn.bias_ih_{tag}", f"({gm},)", (G * M,)),
+                    (f"recurrent bias{where}", "b_hh", f"rnn.bias_hh_{tag}", f"({gm},)", (G * M,)),
+                ]
+            if c.proj_size:
+                rows.append((f"projection{where}", "W_hr", f"rnn.weight_hr_{tag}", "(P, M)", (P, M)))
+    rows.append(("hidden state at step t", "h_t", "output[:, t] / h_n", "(N, M)", (N, P)))
+    if c.cell == "LSTM":
+        rows.append(("cell state at step t", "c_t", "c_n", "(N, M)", (N, M)))
+    rows.append(("all hidden states", "H", "output (rnn's)", f"(N, T, {dirs}M)" if dirs > 1 else "(N, T, M)", (N, T, dirs * P)))
+    rows.append(("final states", "h_T", "h_n", f"(L·{dirs}, N, M)" if dirs > 1 else "(L, N, M)", (L * dirs, N, P)))
+    if has_head and c.output_size is not None:
+        K = c.output_size
+        rows += [
+            ("head weights", "W_hyᵀ", "fc.weight", f"(K, {dirs}M)" if dirs > 1 else "(K, M)", (K, dirs * P)),
+            ("head bias", "b_y", "fc.bias", "(K,)", (K,)),
+            ("output", "Y", "out = fc(output)", "(N, T, K)", (N, T, K)),
+        ]
+    frame = pd.DataFrame(rows, columns=["tensor", "lesson", "torch", "symbolic shape", "shape"])
+    frame["shape"] = frame["shape"].map(lambda s: "(" + ", ".join(map(str, s)) + ("," if len(s) == 1 else "") + ")")
+    return frame

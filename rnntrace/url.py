@@ -1,0 +1,51 @@
+"""Checking the dashboard's URL parameters before the widgets read them.
+
+Streamlit drops a bound query parameter it cannot use, silently. A lecture link with a
+typo should say what happened, so every parameter is checked here first and each bad one
+becomes a notice ("T=abc ignored: expected an integer 1..2000").
+"""
+
+from __future__ import annotations
+
+from .lesson import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES
+
+VIEWS = ("Step", "Over time", "Shapes", "Weights", "Code", "Export")
+CHOICES = {"cell": CELL_KINDS, "dtype": DTYPES, "nonlinearity": NONLINEARITIES, "view": VIEWS, "inputs": None}
+BOOLS = ("bidirectional", "bias", "present")
+
+
+def _int(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
+def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[str]:
+    """One sentence per unusable parameter in ``params`` (the raw query string values)."""
+    notices = []
+    sizes = {}
+    for name, (lo, hi, default) in INT_LIMITS.items():
+        if name not in params:
+            sizes[name] = default
+            continue
+        v = _int(params[name])
+        if v is None or not lo <= v <= hi:
+            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected an integer {lo}..{hi}.")
+            v = default
+        sizes[name] = v
+    for name, allowed in CHOICES.items():
+        if name in params and allowed is not None and params[name] not in allowed:
+            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected one of {', '.join(allowed)}.")
+    if "inputs" in params and inputs and params["inputs"] not in inputs:
+        notices.append(f"URL parameter inputs={params['inputs']!r} ignored: expected one of {', '.join(inputs)}.")
+    for name in BOOLS:
+        if name in params and params[name].lower() not in ("true", "false"):
+            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected true or false.")
+    bounded = {"t": sizes["T"], "sample": sizes["N"], "layer_sel": sizes["layers"], "direction": 2}
+    for name, count in bounded.items():
+        if name in params:
+            v = _int(params[name])
+            if v is None or not 0 <= v < count:
+                notices.append(f"URL parameter {name}={params[name]!r} ignored: expected an integer 0..{count - 1}.")
+    return notices

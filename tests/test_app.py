@@ -1,0 +1,201 @@
+"""The dashboard through Streamlit's AppTest: every cell, every view, edge sizes, stepping, URLs.
+
+Numbers on screen are checked against torch run here, independently of the app.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from rnntrace.codegen import numpy_script
+from rnntrace.lesson import LessonConfig, build_input, build_model
+from rnntrace.url import VIEWS
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def new_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = str(v)
+    return at
+
+
+def run_clean(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def torch_reference(config: LessonConfig):
+    """torch's own output and y for the config, computed here, not by the app."""
+    model = build_model(config)
+    X = torch.from_numpy(build_input(config))
+    with torch.no_grad():
+        out, _ = model.rnn(X)
+        y = model.fc(out)
+    return out.numpy(), y.numpy()
+
+
+def frame_by_title(at: AppTest, column: str):
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with column {column!r}: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+def test_first_screen_is_the_lesson_and_agrees_with_torch():
+    at = run_clean(new_app())
+    headline = at.metric[0]
+    assert "torch" in headline.label
+    assert float(headline.value) < 1e-5
+    assert "agrees" in headline.delta
+    assert "nn.RNN" in at.caption[0].value and "N=1, T=10, D=3, M=5, K=2" in at.caption[0].value
+    # the y_t table at t = 0 shows torch's y beside ours; both match torch computed here
+    _, y = torch_reference(LessonConfig())
+    table = frame_by_title(at, "y_t torch")
+    np.testing.assert_allclose(table["y_t torch"].to_numpy(), y[0, 0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(table["y_t manual"].to_numpy(), y[0, 0], rtol=0, atol=1e-5)
+    assert at.latex, "the step's equations are shown"
+
+
+def test_stepping_forward_and_back_updates_the_numbers():
+    at = run_clean(new_app())
+    out, y = torch_reference(LessonConfig())
+    for expected in [1, 2, 3]:
+        at.button(key="next").click()
+        run_clean(at)
+        assert at.slider(key="t").value == expected
+        h = frame_by_title(at, "h_t")["h_t"].to_numpy()
+        np.testing.assert_allclose(h, out[0, expected], atol=1e-5)
+    at.button(key="prev").click()
+    run_clean(at)
+    assert at.slider(key="t").value == 2
+    at.button(key="last").click()
+    run_clean(at)
+    assert at.slider(key="t").value == 9
+    at.button(key="next").click()  # clamps at the end
+    run_clean(at)
+    assert at.slider(key="t").value == 9
+    np.testing.assert_allclose(frame_by_title(at, "y_t torch")["y_t manual"].to_numpy(), y[0, 9], atol=1e-5)
+    at.button(key="first").click()
+    run_clean(at)
+    assert at.slider(key="t").value == 0
+    at.button(key="prev").click()  # clamps at the start
+    run_clean(at)
+    assert at.slider(key="t").value == 0
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_cell_and_view_renders(cell, view):
+    at = run_clean(new_app(cell=cell, view=view, t=4))
+    assert float(at.metric[0].value) < 1e-5
+    if view == "Step":
+        assert at.latex and at.dataframe
+        if cell != "RNN":
+            gates = frame_by_title(at, "activation")
+            assert set(gates.index.get_level_values("gate")) == set("rzn" if cell == "GRU" else "ifgo")
+    if view == "Shapes":
+        shapes = frame_by_title(at, "symbolic shape")
+        assert "rnn.weight_ih_l0" in set(shapes["torch"])
+    if view == "Code":
+        assert at.code and "def cell(" in at.code[0].value
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"T": 1},
+        {"M": 1},
+        {"D": 1},
+        {"K": 1},
+        {"N": 3, "sample": 2},
+        {"layers": 2, "bidirectional": "true", "layer_sel": 1, "direction": 1, "cell": "LSTM"},
+        {"cell": "GRU", "bias": "false", "dtype": "float64"},
+        {"nonlinearity": "relu"},
+    ],
+)
+def test_edge_sizes_and_options(query):
+    at = run_clean(new_app(**query))
+    assert float(at.metric[0].value) < 1e-5
+    at.query_params["view"] = "Over time"
+    at.button(key="next").click()
+    run_clean(at)
+
+
+def test_over_time_at_the_largest_steady_state():
+    at = run_clean(new_app(T=500, M=128, view="Over time", t=250))
+    assert len(at.get("arrow_vega_lite_chart")) >= 4
+
+
+def test_url_parameters_reproduce_the_view():
+    at = run_clean(new_app(cell="GRU", T=20, M=7, seed=3, t=12))
+    assert at.selectbox(key="cell").value == "GRU"
+    assert at.number_input(key="T").value == 20
+    assert at.slider(key="t").value == 12
+    out, _ = torch_reference(LessonConfig(cell="GRU", T=20, M=7, seed=3))
+    np.testing.assert_allclose(frame_by_title(at, "h_t")["h_t"].to_numpy(), out[0, 12], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"T": "abc"}, {"N": "99"}, {"cell": "Transformer"}, {"t": "50"}, {"bias": "maybe"}, {"view": "Nope"}, {"M": "-3"}],
+)
+def test_bad_url_values_fall_back_with_a_notice(bad):
+    at = run_clean(new_app(**bad))
+    assert at.warning, "a notice says which parameter was ignored"
+    name = next(iter(bad))
+    assert name in at.warning[0].value
+    assert float(at.metric[0].value) < 1e-5  # and the lesson still runs
+    at.button(key="next").click()
+    run_clean(at)
+
+
+def test_over_budget_is_refused_with_reasons_and_recovers():
+    at = run_clean(new_app(N=16, T=2000, M=512, layers=4))
+    assert at.error and "budget" in at.error[0].value
+    at.number_input(key="N").set_value(1)
+    at.number_input(key="T").set_value(10)
+    at.number_input(key="M").set_value(5)
+    at.number_input(key="layers").set_value(1)
+    run_clean(at)
+    assert not at.error and float(at.metric[0].value) < 1e-5
+
+
+def test_presentation_mode_shows_the_essentials():
+    at = run_clean(new_app(present="true"))
+    assert at.latex and at.dataframe
+    assert not at.tabs, "presentation mode has no tabs, only the essentials"
+    at.button(key="next").click()
+    run_clean(at)
+    assert at.slider(key="t").value == 1
+
+
+def test_play_advances_on_its_own():
+    at = run_clean(new_app())
+    at.button(key="play").click()
+    run_clean(at)
+    assert at.session_state["playing"] is True
+    at.button(key="play").click()
+    run_clean(at)
+    assert at.session_state["playing"] is False
+
+
+@pytest.mark.parametrize("config", [LessonConfig(), LessonConfig(cell="LSTM", layers=2, bidirectional=True, N=2, T=6, seed=5)])
+def test_code_view_script_reproduces_torch(tmp_path, config):
+    script = tmp_path / "rnn_lesson.py"
+    script.write_text(numpy_script(config, build_input(config)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.strip().splitlines()
+    assert float(lines[-1].split("=")[-1]) < 1e-5
+    _, y = torch_reference(config)
+    first = np.array(lines[0].split("=", 1)[1].strip(" []").split(), dtype=float)
+    np.testing.assert_allclose(first, y[0, 0], atol=1e-5)
