@@ -10,18 +10,33 @@ pure builders in the package (``tables``, ``equations``, ``charts``, ``codegen``
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
-import time
 
 import streamlit as st
 
 from rnntrace import charts, codegen, equations, tables
-from rnntrace.lesson import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES, LessonConfig, build_input, build_model, check_config
+from rnntrace.inputs import KINDS, PRESETS
+from rnntrace.io import LoadError, load_model, load_sequence
+from rnntrace.lesson import (
+    CELL_KINDS,
+    DTYPES,
+    INT_LIMITS,
+    NONLINEARITIES,
+    LessonConfig,
+    build_input,
+    build_model,
+    check_config,
+    follow_input,
+    follow_model,
+)
 from rnntrace.url import url_notices
 
 VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
 SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
+MAX_UPLOAD_MB = 2  # per uploader; .streamlit/config.toml caps the server at the same
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
 
 st.set_page_config(
@@ -35,20 +50,55 @@ st.session_state["_full_run"] = True  # the play ticker only advances t on its o
 
 # ---------------------------------------------------------------- cached computation
 @st.cache_resource(max_entries=24, ttl=3600, show_spinner="Replaying the layer and running torch…")
-def run(key: tuple):
-    """Model, X and the validated trace for one configuration (shared by all sessions, never mutated)."""
+def run(key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded=None):
+    """Module, head, X and the validated trace for one configuration.
+
+    Keyed on the small config tuple and the uploads' SHA-256 digests (never on arrays);
+    shared by all sessions and never mutated.
+    """
     import rnntrace  # torch loads here, once per process
 
     config = LessonConfig(*key)
-    model = build_model(config)
-    X = build_input(config)  # (N, T, D)
-    validation = rnntrace.validate(model.rnn, X, head=model.fc)
-    return model, X, validation
+    if _loaded is not None:
+        module, head = _loaded.module, _loaded.head
+    else:
+        model = build_model(config)
+        module, head = model.rnn, model.fc
+    X = (build_input(config) if _X is None else _X).astype(config.dtype)  # (N, T, D)
+    return module, head, X, rnntrace.validate(module, X, head=head)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
+def parse_upload(kind: str, digest: str, name: str, nonlinearity: str, _data: bytes):
+    """A checked upload (never executed: see rnntrace.io), cached on its digest."""
+    if kind == "sequence":
+        return load_sequence(_data, name, max_bytes=MAX_UPLOAD_BYTES)
+    return load_model(_data, name, nonlinearity=nonlinearity, max_bytes=MAX_UPLOAD_BYTES)
+
+
+def upload(kind: str, widget_key: str, nonlinearity: str = "tanh"):
+    """(digest, parsed) of the file in the uploader, or of the last good one if this one is bad."""
+    keep = f"_good_{widget_key}"
+    file = st.session_state.get(widget_key)
+    if file is None:
+        st.session_state.pop(keep, None)
+        return None
+    data = file.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        parsed = parse_upload(kind, digest, file.name, nonlinearity, data)
+    except LoadError as err:
+        previous = st.session_state.get(keep)
+        st.error(f"**{file.name}** was not loaded: {err}" + (" The previous file stays in use." if previous else ""), icon="🚫")
+        return previous
+    st.session_state[keep] = (digest, parsed, file.name)
+    return st.session_state[keep]
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Preparing the download…")
-def export_bytes(key: tuple, fmt: str) -> bytes:
-    model, _, validation = run(key)
+def export_bytes(key: tuple, fmt: str, _module, _head, _validation) -> bytes:
+    """One download for the run ``key`` (the objects themselves are passed unhashed)."""
+    module, head, validation = _module, _head, _validation
     frame = validation.trace.to_frame()
     buf = io.BytesIO()
     if fmt == "csv":
@@ -61,7 +111,10 @@ def export_bytes(key: tuple, fmt: str) -> bytes:
     elif fmt == "state_dict":
         import torch
 
-        torch.save(model.state_dict(), buf)
+        state = {f"rnn.{k}": v for k, v in module.state_dict().items()}
+        if head is not None:
+            state |= {f"fc.{k}": v for k, v in head.state_dict().items()}
+        torch.save(state, buf)
     return buf.getvalue()
 
 
@@ -85,7 +138,7 @@ def _toggle_present() -> None:
 # ---------------------------------------------------------------- URL check (first run only)
 if "_url_checked" not in st.session_state:
     st.session_state._url_checked = True
-    st.session_state._url_notices = url_notices(dict(st.query_params))
+    st.session_state._url_notices = url_notices(dict(st.query_params), KINDS)
 for notice in st.session_state.get("_url_notices", []):
     st.toast(notice, icon="⚠️")
 if st.session_state.get("_url_notices"):
@@ -110,6 +163,25 @@ with st.sidebar:
     bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
     bias = st.toggle("bias", value=True, key="bias", bind="query-params")
     dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
+    preset_labels = {p.kind: p.label for p in PRESETS}
+    inputs = st.selectbox(
+        "input X", KINDS, format_func=preset_labels.get, key="inputs", bind="query-params", help="deterministic from the seed"
+    )
+    st.header("Your own X or model")
+    st.file_uploader(
+        "X: .csv (rows = time steps, columns = features, optional header and `sample` column) or .npy (T, D) / (N, T, D)",
+        type=["csv", "npy"],
+        key="inputs_file",
+        max_upload_size=MAX_UPLOAD_MB,
+    )
+    st.file_uploader(
+        "Weights: a state_dict as .safetensors (preferred) or .pt / .pth: a bare nn.RNN/GRU/LSTM or the lesson's rnn.* + fc.*",
+        type=["safetensors", "pt", "pth"],
+        key="model_file",
+        max_upload_size=MAX_UPLOAD_MB,
+    )
+    custom_x = upload("sequence", "inputs_file")
+    custom_model = upload("model", "model_file", nonlinearity)
     with st.expander("Demo limits"):
         st.caption(
             "N ≤ 16, T ≤ 2000, D ≤ 64, M ≤ 512, K ≤ 32, layers ≤ 4, and a compute budget per forward pass. "
@@ -122,8 +194,26 @@ config = LessonConfig(
     bidirectional=bidirectional,
     bias=bias,
     dtype=dtype,
+    inputs=inputs,
     **{k: int(v) for k, v in ints.items()},
 )
+loaded = None
+if custom_model is not None:
+    loaded = custom_model[1]
+    config = follow_model(config, loaded.module, loaded.head)
+    st.sidebar.info(f"Sizes follow **{custom_model[2]}**: {loaded.description}. Remove the file to return to the seed's model.")
+X_up = None
+if custom_x is not None:
+    X_up = custom_x[1]
+    if loaded is not None and X_up.shape[2] != config.D:
+        st.error(
+            f"The uploaded X **{custom_x[2]}** has D={X_up.shape[2]} features but the uploaded model expects "
+            f"input_size={config.D}. Upload a matching X or model; the preset X is used meanwhile.",
+            icon="🚫",
+        )
+        X_up = None
+    else:
+        config = follow_input(config, X_up)
 problems = check_config(config)
 
 # ---------------------------------------------------------------- header
@@ -153,7 +243,8 @@ if problems:
     st.error("This configuration is refused: " + " ".join(problems), icon="🚫")
     st.stop()
 
-model, X, validation = run(dataclasses.astuple(config))
+run_key = (dataclasses.astuple(config), custom_x[0] if X_up is not None else "", custom_model[0] if loaded else "")
+module, head, X, validation = run(*run_key, _X=X_up, _loaded=loaded)
 tr = validation.trace
 T = config.T
 
@@ -206,7 +297,7 @@ def step_view() -> None:
     full = 8 if not present else 6
     kwargs = {}
     if config.cell == "RNN":
-        p = {k: v.detach().numpy() for k, v in model.rnn.named_parameters()}
+        p = {k: v.detach().numpy() for k, v in module.named_parameters()}
         tag = f"l{layer}" + ("_reverse" if direction else "")
         if config.M <= 8 and step.x_t.shape[1] <= 8:
             kwargs = {"W_ih": p[f"weight_ih_{tag}"], "W_hh": p[f"weight_hh_{tag}"]}
@@ -221,8 +312,8 @@ def step_view() -> None:
         st.latex(line)
     torch_top = validation.torch_output[n, t] if top else None  # (dirs*M,)
     if top and y_step.y_t is not None:
-        W_o = model.fc.weight.detach().numpy()
-        b_o = None if model.fc.bias is None else model.fc.bias.detach().numpy()
+        W_o = head.weight.detach().numpy()
+        b_o = None if head.bias is None else head.bias.detach().numpy()
         h_top = tr.output[n, t]
         st.latex(equations.head(y_step, n, W_o, b_o, h_top, full=full))
     c1, c2, c3 = st.columns([1, 3, 2])
@@ -239,8 +330,9 @@ def step_view() -> None:
             H = tr.config.h_out
             h_torch = torch_top[direction * H : (direction + 1) * H]
         st.dataframe(tables.state_table(step, n, h_torch), width="stretch")
-        st.markdown("**y_t: manual beside torch**")
-        st.dataframe(tables.output_table(tr.y[n, t], validation.torch_y[n, t]), width="stretch")
+        if tr.y is not None:
+            st.markdown("**y_t: manual beside torch**")
+            st.dataframe(tables.output_table(tr.y[n, t], validation.torch_y[n, t]), width="stretch")
 
 
 def time_view() -> None:
@@ -252,18 +344,21 @@ def time_view() -> None:
     if config.cell != "RNN":
         names = ["r_t", "z_t", "n_t"] if config.cell == "GRU" else ["i_t", "f_t", "g_t", "o_t", "c_t"]
         st.altair_chart(charts.gates_chart({k: tr.quantity(k, layer, direction)[:, n] for k in names}, t), width="stretch")
-    st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t), width="stretch")
+    if tr.y is not None:
+        st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t), width="stretch")
     st.altair_chart(charts.diff_chart(validation.per_step, t, validation.tolerance), width="stretch")
 
 
 def shapes_view() -> None:
-    st.markdown("Every tensor of the lesson, with the lesson's name beside torch's. Torch stores `W_ih` as (G·M, D): the lesson's W_xh is its transpose.")
+    st.markdown(
+        "Every tensor of the lesson, with the lesson's name beside torch's. Torch stores `W_ih` as (G·M, D): the lesson's W_xh is its transpose."
+    )
     st.dataframe(tables.shapes_table(tr.config), hide_index=True, width="stretch")
 
 
 def weights_view() -> None:
     tag = f"l{layer}" + ("_reverse" if direction else "")
-    params = {k: v.detach().numpy() for k, v in model.rnn.named_parameters()}
+    params = {k: v.detach().numpy() for k, v in module.named_parameters()}
     blocks = {"RNN": None, "GRU": ["r", "z", "n"], "LSTM": ["i", "f", "g", "o"]}[config.cell]
     c1, c2 = st.columns(2)
     c1.altair_chart(
@@ -274,28 +369,51 @@ def weights_view() -> None:
         charts.weights_heatmap(params[f"weight_hh_{tag}"], title=f"W_hh = rnn.weight_hh_{tag}", row_blocks=blocks, col_label="h unit"),
         width="stretch",
     )
-    st.altair_chart(charts.weights_heatmap(model.fc.weight.detach().numpy(), title="W_o = fc.weight", row_label="output k", col_label="h unit"))
+    if head is not None:
+        st.altair_chart(
+            charts.weights_heatmap(head.weight.detach().numpy(), title="W_o = fc.weight", row_label="output k", col_label="h unit"),
+            width="stretch",
+        )
 
 
 def code_view() -> None:
+    if loaded is not None or X_up is not None:
+        st.info(
+            "The script rebuilds a model and X from the seed; with an uploaded file, load it instead: "
+            "`rnntrace.io.load_model(path)` / `rnntrace.io.load_sequence(path)`, then `rnntrace.trace(...)`."
+        )
+        return
     script = codegen.numpy_script(config, X)
-    st.markdown("The forward pass by hand, for this configuration: a standalone script that rebuilds the model from the seed and prints the same numbers.")
+    st.markdown(
+        "The forward pass by hand, for this configuration: a standalone script that rebuilds the model from the seed and prints the same numbers."
+    )
     st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code")
     st.code(script, language="python", line_numbers=True)
 
 
 def export_view() -> None:
-    key = dataclasses.astuple(config)
     size = config.recorded()
     st.markdown(f"The whole trace as a tidy table: one row per (layer, direction, t, sample, quantity, unit), {size:,} rows.")
     cols = st.columns(4)
     if size <= EXPORT_LIMIT:
-        for col, (fmt, mime) in zip(cols, [("csv", "text/csv"), ("parquet", "application/octet-stream"), ("json", "application/json")], strict=False):
-            col.download_button(f"trace.{fmt}", lambda f=fmt: export_bytes(key, f), file_name=f"rnntrace.{fmt}", mime=mime, key=f"dl_{fmt}")
+        for col, (fmt, mime) in zip(
+            cols, [("csv", "text/csv"), ("parquet", "application/octet-stream"), ("json", "application/json")], strict=False
+        ):
+            col.download_button(
+                f"trace.{fmt}",
+                lambda f=fmt: export_bytes(run_key, f, module, head, validation),
+                file_name=f"rnntrace.{fmt}",
+                mime=mime,
+                key=f"dl_{fmt}",
+            )
     else:
         st.info(f"This trace has {size:,} numbers; downloads stop at {EXPORT_LIMIT:,}. Use rnntrace.trace(...).to_frame() in a notebook.")
     cols[3].download_button(
-        "state_dict (.pt)", lambda: export_bytes(key, "state_dict"), file_name="simple_rnn.pt", mime="application/octet-stream", key="dl_state"
+        "state_dict (.pt)",
+        lambda: export_bytes(run_key, "state_dict", module, head, validation),
+        file_name="simple_rnn.pt",
+        mime="application/octet-stream",
+        key="dl_state",
     )
 
 

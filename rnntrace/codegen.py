@@ -147,5 +147,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         dirs=c.directions,
         dirs_m=c.directions * c.M,
         x_code=_x_code(c, X),
-        cell_code=_CELL_CODE[c.cell].format(act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"),
+        cell_code=_CELL_CODE[c.cell].format(
+            act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
+        ),
     )

@@ -64,7 +64,9 @@ def vector(v: np.ndarray, full: int = 8) -> str:
     return matrix(v[:, None], full)
 
 
-def numeric(step: Step, cell: str, n: int = 0, *, nonlinearity: str = "tanh", W_ih=None, W_hh=None, b_ih=None, b_hh=None, full: int = 8) -> list[str]:
+def numeric(
+    step: Step, cell: str, n: int = 0, *, nonlinearity: str = "tanh", W_ih=None, W_hh=None, b_ih=None, b_hh=None, full: int = 8
+) -> list[str]:
     """The cell's equations at this step with its numbers, one LaTeX line per equation.
 
     For an RNN with its weights given, the first line shows the weights in full (the
@@ -89,7 +91,9 @@ def numeric(step: Step, cell: str, n: int = 0, *, nonlinearity: str = "tanh", W_
     h_term = [step.hidden_term[n, k * H : (k + 1) * H] for k in range(G)]
 
     def gate(name: str, k: int, f: str, value: np.ndarray, inner: str = "") -> str:
-        return rf"{name}_{{{step.t}}} = {f}\left({vector(i_term[k], full)} + {inner}{vector(h_term[k], full)}\right) = {vector(value, full)}"
+        return (
+            rf"{name}_{{{step.t}}} = {f}\left({vector(i_term[k], full)} + {inner}{vector(h_term[k], full)}\right) = {vector(value, full)}"
+        )
 
     if cell == "GRU":
         lines += [

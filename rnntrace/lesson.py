@@ -7,7 +7,7 @@ accepts; ``build`` turns a valid config into the torch model and the input X.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -138,3 +138,27 @@ def build_input(c: LessonConfig) -> np.ndarray:
     from .inputs import make_input  # the presets module (rnntrace.inputs)
 
     return make_input(c.inputs, c.N, c.T, c.D, c.seed).astype(c.dtype)
+
+
+def follow_model(c: LessonConfig, module, head) -> LessonConfig:
+    """``c`` with the sizes and options of an uploaded module (and head) in place of the sidebar's."""
+    cell = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(module.mode, module.mode)
+    dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
+    return replace(
+        c,
+        cell=cell,
+        D=module.input_size,
+        M=module.hidden_size,
+        K=head.out_features if head is not None else c.K,
+        layers=module.num_layers,
+        bidirectional=module.bidirectional,
+        bias=module.bias,
+        dtype=dtype,
+        nonlinearity=getattr(module, "nonlinearity", "tanh") if cell == "RNN" else "tanh",
+    )
+
+
+def follow_input(c: LessonConfig, X: np.ndarray) -> LessonConfig:
+    """``c`` with N, T, D of an uploaded X (N, T, D)."""
+    N, T, D = X.shape
+    return replace(c, N=N, T=T, D=D, inputs="upload")

@@ -106,6 +106,10 @@ def test_every_cell_and_view_renders(cell, view):
     if view == "Shapes":
         shapes = frame_by_title(at, "symbolic shape")
         assert "rnn.weight_ih_l0" in set(shapes["torch"])
+    if view == "Over time":
+        assert len(at.get("vega_lite_chart")) == (4 if cell == "RNN" else 5)
+    if view == "Weights":
+        assert len(at.get("vega_lite_chart")) == 3  # W_ih, W_hh, the head
     if view == "Code":
         assert at.code and "def cell(" in at.code[0].value
 
@@ -132,8 +136,8 @@ def test_edge_sizes_and_options(query):
 
 
 def test_over_time_at_the_largest_steady_state():
-    at = run_clean(new_app(T=500, M=128, view="Over time", t=250))
-    assert len(at.get("arrow_vega_lite_chart")) >= 4
+    at = run_clean(new_app(T=500, M=128, view="Over time", t=250, cell="LSTM"))
+    assert len(at.get("vega_lite_chart")) == 5  # heatmap, input, gates, y, |Δ|
 
 
 def test_url_parameters_reproduce_the_view():
