@@ -68,19 +68,24 @@ class Prepared:
 
 
 def to_numpy(name: str, value, dtype: np.dtype | None = None) -> np.ndarray:
-    """A tensor or ndarray as a CPU ndarray (detached), with a clear error for anything else."""
+    """A tensor or ndarray as a CPU ndarray (detached), with a clear error for anything else.
+
+    ``dtype`` is the module's; a wrong dtype's message suggests converting to it.
+    """
+    want = np.dtype(dtype or np.float32).name  # what to suggest converting to
     if isinstance(value, torch.Tensor):
-        if value.is_complex() or not value.is_floating_point():
-            raise TypeError(f"{name} has dtype {value.dtype}; expected a floating-point tensor. Convert it with {name}.float().")
         if value.dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"{name} has dtype {value.dtype}; rnntrace replays float32 and float64. Convert it with {name}.float().")
+            raise TypeError(
+                f"{name} has dtype {value.dtype}; rnntrace replays float32 and float64 like the module's weights. "
+                f"Convert it with {name}.to(torch.{want})."
+            )
         array = value.detach().cpu().numpy()
     elif isinstance(value, np.ndarray):
         array = value
         if array.dtype not in DTYPES:
             raise TypeError(
                 f"{name} has dtype {array.dtype}; expected float32 or float64 like the module's weights. "
-                f"Convert it with {name}.astype(np.float32)."
+                f"Convert it with {name}.astype(np.{want})."
             )
     else:
         raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(value).__name__}. Wrap it with torch.as_tensor(...).")
@@ -133,6 +138,13 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
     """Check and normalise the arguments of ``steps``/``trace``/``validate``."""
     if isinstance(module, nn.utils.rnn.PackedSequence) or isinstance(x, nn.utils.rnn.PackedSequence):
         raise TypeError("PackedSequence input is not supported; pad the batch and pass a tensor (N, T, D) instead.")
+    if isinstance(module, nn.RNNCellBase):
+        kind = type(module).__name__.removesuffix("Cell")
+        raise TypeError(
+            f"module is an nn.{type(module).__name__}, which computes a single step; rnntrace replays a whole sequence "
+            f"through nn.RNN, nn.GRU or nn.LSTM. Build nn.{kind}(input_size, hidden_size) and copy the cell's weights "
+            f"into weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0."
+        )
     if not isinstance(module, nn.RNNBase) or module.mode not in CELLS:
         raise TypeError(
             f"module must be a torch.nn.RNN, nn.GRU or nn.LSTM, got {type(module).__name__}. "
@@ -142,6 +154,11 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
     first = next(module.parameters())
     if first.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"the module's weights are {first.dtype}; rnntrace replays float32 and float64 modules. Call module.float() first.")
+    if first.device.type == "meta":
+        raise TypeError(
+            "the module's weights are on the meta device: they have shapes but no values. "
+            "Materialise them first, e.g. module.to_empty(device='cpu') then module.load_state_dict(...)."
+        )
     dtype = np.dtype(str(first.dtype).removeprefix("torch."))
     if module.training and module.dropout > 0 and module.num_layers > 1:
         raise ValueError(
@@ -153,15 +170,17 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
     if x.ndim not in (2, 3):
         raise ValueError(
             f"x has {x.ndim} dimension(s), shape {tuple(x.shape)}; expected (N, T, D) with batch_first=True, "
-            "(T, N, D) with batch_first=False, or unbatched (T, D)."
+            "(T, N, D) with batch_first=False, or unbatched (T, D). "
+            + (
+                "For one feature per step, add the feature axis: x[:, None] is (T, 1)."
+                if x.ndim < 2
+                else "Drop or merge the extra axes (e.g. x.squeeze(0), or x.reshape(-1, T, D) for a batch of sequences)."
+            )
         )
     unbatched = x.ndim == 2
-    if unbatched:
-        x_tnd = x[:, None, :]
-    else:
-        x_tnd = x.transpose(1, 0, 2) if module.batch_first else x
+    x_tnd = x[:, None, :] if unbatched else x.swapaxes(0, 1) if module.batch_first else x  # (T, N, D)
     T, N, D = x_tnd.shape
-    if D != module.input_size:
+    if module.input_size != D:
         raise ValueError(
             f"x has {D} features (last axis of shape {tuple(x.shape)}) but the module expects input_size={module.input_size}. "
             "Check the layout: the features go last."
@@ -181,25 +200,38 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
         elif isinstance(h0, tuple | list) and len(h0) == 2:
             h0, c0 = h0
         else:
-            raise TypeError("for an LSTM, h0 must be a (h0, c0) tuple, as torch expects, or None for zeros.")
+            given = f"a tuple of {len(h0)}" if isinstance(h0, tuple | list) else f"a {type(h0).__name__}"
+            raise TypeError(
+                f"for an LSTM, h0 must be a (h0, c0) tuple, as torch expects, or None for zeros; got {given}. Pass h0=(h0, c0)."
+            )
         c0 = np.zeros(shape_c, dtype) if c0 is None else _check_state("c0", c0, dtype, shape_c, unbatched)
     else:
         if isinstance(h0, tuple | list):
-            raise TypeError(f"h0 for nn.{cell} is a single tensor, not a tuple (only an LSTM takes (h0, c0)).")
+            raise TypeError(
+                f"h0 for nn.{cell} is a single tensor, but got a {type(h0).__name__} of {len(h0)}; only an LSTM takes (h0, c0). "
+                "Pass the hidden state alone: h0=h0."
+            )
         c0 = None
     h0 = np.zeros(shape_h, dtype) if h0 is None else _check_state("h0", h0, dtype, shape_h, unbatched)
 
     head_arrays = None
     if head is not None:
         if not isinstance(head, nn.Linear):
-            raise TypeError(f"head must be a torch.nn.Linear (or None), got {type(head).__name__}.")
+            raise TypeError(
+                f"head must be a torch.nn.Linear (or None), got {type(head).__name__}. "
+                "Pass the model's final nn.Linear (e.g. head=model.fc), or None and apply the rest yourself to trace.output."
+            )
         if head.in_features != dirs * h_out:
             raise ValueError(
                 f"head expects {head.in_features} input features but the recurrent layer outputs {dirs * h_out} "
-                f"(num_directions * {'proj_size' if module.proj_size else 'hidden_size'} = {dirs} * {h_out})."
+                f"(num_directions * {'proj_size' if module.proj_size else 'hidden_size'} = {dirs} * {h_out}). "
+                f"Pass the head that belongs to this layer, e.g. nn.Linear({dirs * h_out}, {head.out_features})."
             )
         if head.weight.dtype != first.dtype:
-            raise TypeError(f"head weights are {head.weight.dtype} but the recurrent layer is {first.dtype}; convert one to match.")
+            raise TypeError(
+                f"head weights are {head.weight.dtype} but the recurrent layer is {first.dtype}; torch refuses mixed dtypes too. "
+                f"Convert one to match, e.g. head.to({first.dtype})."
+            )
         b_o = None if head.bias is None else head.bias.detach().cpu().numpy()
         head_arrays = (head.weight.detach().cpu().numpy(), b_o)
 

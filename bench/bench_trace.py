@@ -1,0 +1,145 @@
+"""Benchmark: ``rnntrace.trace`` (every intermediate recorded) against torch's own forward.
+
+    python bench/bench_trace.py                  # table on stdout, figures in artifacts/bench_trace.json
+    python bench/bench_trace.py --repeats 31 --json /tmp/bench.json
+
+For each cell (RNN tanh, GRU, LSTM) and size it times, in one process:
+
+- ``torch``: ``module(x)`` under ``torch.no_grad()``, module in ``eval()``, torch at its
+  default thread count;
+- ``trace``: ``rnntrace.trace(module, x)``, input checks and the NumPy replay with every
+  per-step quantity recorded in (T, N, units) arrays;
+- ``trace+steps``: the same plus building the tuple of ``Step`` records (``Trace.steps``
+  is built on first access, so a caller who only reads ``.quantity`` or ``.output`` never
+  pays for it).
+
+Each figure is the median of ``--repeats`` runs after ``--warmup`` runs; the three are
+interleaved within each repeat so that a noisy neighbour on a shared machine slows all
+three alike. The ratio is ours / torch (lower is better). The issue's targets at the
+headline size (T=1000, N=1, D=32, M=256) are RNN <= 0.6, GRU <= 1.0, LSTM <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import rnntrace
+
+CELLS = {"RNN": lambda D, M: nn.RNN(D, M), "GRU": lambda D, M: nn.GRU(D, M), "LSTM": lambda D, M: nn.LSTM(D, M)}
+HEADLINE = {"T": 1000, "N": 1, "D": 32, "M": 256}
+SIZES = [HEADLINE, {"T": 100, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 8, "D": 32, "M": 256}]
+TARGETS = {"RNN": 0.6, "GRU": 1.0, "LSTM": 1.5}  # ours/torch at the headline size
+
+
+def _time_ms(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: int) -> dict:
+    """Median milliseconds of torch, trace and trace + .steps for one configuration."""
+    torch.manual_seed(0)
+    module = CELLS[cell](D, M).eval()
+    x = torch.randn(T, N, D)  # (T, N, D), batch_first=False
+
+    def run_torch():
+        with torch.no_grad():
+            module(x)
+
+    def run_trace():
+        rnntrace.trace(module, x)
+
+    def run_trace_steps():
+        rnntrace.trace(module, x).steps  # noqa: B018 -- the access is what is timed
+
+    runs = {"torch": run_torch, "trace": run_trace, "trace+steps": run_trace_steps}
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            times[name].append(_time_ms(fn))
+    ms = {name: statistics.median(v) for name, v in times.items()}
+    return {
+        "cell": cell,
+        "T": T,
+        "N": N,
+        "D": D,
+        "M": M,
+        "headline": {"T": T, "N": N, "D": D, "M": M} == HEADLINE,
+        "torch_ms": ms["torch"],
+        "trace_ms": ms["trace"],
+        "trace_steps_ms": ms["trace+steps"],
+        "ratio_trace": ms["trace"] / ms["torch"],
+        "ratio_trace_steps": ms["trace+steps"] / ms["torch"],
+        "target_ratio": TARGETS[cell] if {"T": T, "N": N, "D": D, "M": M} == HEADLINE else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="artifacts/bench_trace.json", help="where to write the figures (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure; the median is reported (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default: %(default)s)")
+    parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
+    parser.add_argument("--headline-only", action="store_true", help="only T=1000, N=1, D=32, M=256")
+    args = parser.parse_args(argv)
+
+    sizes = [HEADLINE] if args.headline_only else SIZES
+    rows = []
+    header = (
+        f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'trace ms':>9} {'ratio':>6} | "
+        f"{'+steps ms':>9} {'ratio':>6} | target"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in sizes:
+        for cell in args.cells:
+            r = bench_one(cell, **size, repeats=args.repeats, warmup=args.warmup)
+            rows.append(r)
+            target = (
+                ""
+                if r["target_ratio"] is None
+                else f"<= {r['target_ratio']:.1f} {'met' if r['ratio_trace'] <= r['target_ratio'] else 'MISSED'}"
+            )
+            print(
+                f"{cell:<5} {r['T']:>5} {r['N']:>3} {r['D']:>3} {r['M']:>4} | "
+                f"{r['torch_ms']:>9.2f} {r['trace_ms']:>9.2f} {r['ratio_trace']:>6.2f} | "
+                f"{r['trace_steps_ms']:>9.2f} {r['ratio_trace_steps']:>6.2f} | {target}",
+                flush=True,
+            )
+
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "statistic": "median wall-clock milliseconds",
+    }
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
