@@ -169,14 +169,18 @@ with st.sidebar:
     )
     st.header("Your own X or model")
     st.file_uploader(
-        "X: .csv (rows = time steps, columns = features, optional header and `sample` column) or .npy (T, D) / (N, T, D)",
+        "Upload X (.csv or .npy)",
         type=["csv", "npy"],
+        help=".csv: rows are time steps, columns are features, an optional header row and an optional `sample` column "
+        "for N > 1. .npy: an array (T, D) or (N, T, D). N, T and D then follow the file.",
         key="inputs_file",
         max_upload_size=MAX_UPLOAD_MB,
     )
     st.file_uploader(
-        "Weights: a state_dict as .safetensors (preferred) or .pt / .pth: a bare nn.RNN/GRU/LSTM or the lesson's rnn.* + fc.*",
+        "Upload weights (.safetensors, .pt, .pth)",
         type=["safetensors", "pt", "pth"],
+        help="A state_dict: of a bare nn.RNN / nn.GRU / nn.LSTM, or of the lesson's SimpleRNN (rnn.* and fc.*). "
+        "Save it with torch.save(model.state_dict(), 'model.pt') or safetensors. Nothing uploaded is ever executed.",
         key="model_file",
         max_upload_size=MAX_UPLOAD_MB,
     )
@@ -217,12 +221,19 @@ if custom_x is not None:
 problems = check_config(config)
 
 # ---------------------------------------------------------------- header
-head_l, head_r = st.columns([5, 2], vertical_alignment="center")
+head_l, head_r = st.columns([6, 2], vertical_alignment="center")
 with head_r:
-    st.toggle("Presentation mode", key="present", bind="query-params", help="larger type, essentials only (shortcut P)")
-    st.button("Toggle presentation (P)", key="present_key", on_click=_toggle_present, shortcut="P", type="tertiary")
+    st.toggle("Presentation mode", key="present", bind="query-params", help="Larger type, only the essentials. Keyboard: P")
+    st.button("presentation", key="present_key", icon=":material/keyboard:", on_click=_toggle_present, shortcut="P", type="tertiary")
 present = st.session_state.get("present", False)
-if present:
+st.markdown(
+    """<style>
+    .block-container { padding-top: 3.2rem; padding-bottom: 1rem; }
+    [data-testid="stMetricValue"] { font-size: 1.9rem; }
+    </style>""",
+    unsafe_allow_html=True,
+)
+if present:  # lecture hall: big type, no sidebar, use the whole width
     st.markdown(
         """<style>
         html { font-size: 21px; }
@@ -233,10 +244,13 @@ if present:
         unsafe_allow_html=True,
     )
 with head_l:
-    st.title("Inside a recurrent layer", anchor=False)
+    head_name = f"nn.{config.cell}" + (" + nn.Linear" if config.K and (loaded is None or loaded.head is not None) else "")
+    st.markdown(f"## Inside a recurrent layer: {head_name}")
     st.caption(
-        f"nn.{config.cell} + nn.Linear · N={config.N}, T={config.T}, D={config.D}, M={config.M}, K={config.K}"
-        f" · seed {config.seed} · replayed in NumPy by rnntrace, checked against torch"
+        f"N={config.N}, T={config.T}, D={config.D}, M={config.M}, K={config.K}, layers={config.layers}"
+        + (", bidirectional" if config.bidirectional else "")
+        + (f" · seed {config.seed}" if loaded is None else f" · weights from {custom_model[2]}")
+        + " · replayed in NumPy by rnntrace, every number checked against torch"
     )
 
 if problems:
@@ -252,12 +266,23 @@ T = config.T
 if st.session_state.get("t", 0) > T - 1:
     st.session_state.t = T - 1
 ctrl = st.columns([1, 1, 1, 1, 2, 2], vertical_alignment="bottom")
-ctrl[0].button("⏮ first", key="first", on_click=_set_t, args=(0,), shortcut="Home", use_container_width=True)
-ctrl[1].button("◀ prev", key="prev", on_click=_shift_t, args=(-1, T), shortcut="Left", use_container_width=True)
-ctrl[2].button("next ▶", key="next", on_click=_shift_t, args=(1, T), shortcut="Right", use_container_width=True)
-ctrl[3].button("last ⏭", key="last", on_click=_set_t, args=(T - 1,), shortcut="End", use_container_width=True)
+ctrl[0].button("first", icon=":material/first_page:", key="first", on_click=_set_t, args=(0,), shortcut="Home", use_container_width=True)
+ctrl[1].button(
+    "prev", icon=":material/chevron_left:", key="prev", on_click=_shift_t, args=(-1, T), shortcut="Left", use_container_width=True
+)
+ctrl[2].button(
+    "next", icon=":material/chevron_right:", key="next", on_click=_shift_t, args=(1, T), shortcut="Right", use_container_width=True
+)
+ctrl[3].button("last", icon=":material/last_page:", key="last", on_click=_set_t, args=(T - 1,), shortcut="End", use_container_width=True)
 playing = st.session_state.get("playing", False)
-ctrl[4].button("⏸ pause" if playing else "▶ play", key="play", on_click=_toggle_play, shortcut="Space", use_container_width=True)
+ctrl[4].button(
+    "pause" if playing else "play",
+    icon=":material/pause:" if playing else ":material/play_arrow:",
+    key="play",
+    on_click=_toggle_play,
+    shortcut="Space",
+    use_container_width=True,
+)
 speed = ctrl[5].select_slider("speed (steps/s)", SPEEDS, value=1.0, key="speed")
 if T > 1:
     t = st.slider("time step t", 0, T - 1, key="t", bind="query-params")
@@ -351,7 +376,8 @@ def time_view() -> None:
 
 def shapes_view() -> None:
     st.markdown(
-        "Every tensor of the lesson, with the lesson's name beside torch's. Torch stores `W_ih` as (G·M, D): the lesson's W_xh is its transpose."
+        "Every tensor of the lesson, with the lesson's name beside torch's. "
+        "Torch stores `W_ih` as (G·M, D): the lesson's W_xh is its transpose."
     )
     st.dataframe(tables.shapes_table(tr.config), hide_index=True, width="stretch")
 
@@ -385,7 +411,8 @@ def code_view() -> None:
         return
     script = codegen.numpy_script(config, X)
     st.markdown(
-        "The forward pass by hand, for this configuration: a standalone script that rebuilds the model from the seed and prints the same numbers."
+        "The forward pass by hand, for this configuration: a standalone script "
+        "that rebuilds the model from the seed and prints the same numbers."
     )
     st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code")
     st.code(script, language="python", line_numbers=True)

@@ -75,10 +75,11 @@ def numeric(
     lines = []
     if cell == "RNN":
         act = r"\tanh" if nonlinearity == "tanh" else r"\mathrm{relu}"
-        if W_ih is not None:
+        if W_ih is not None:  # the lesson's by-hand product, split over two lines to fit the screen
             lines.append(
-                rf"h_{{{step.t}}} = {act}\left({matrix(W_ih, full)}{vector(step.x_t[n], full)} + {vector(b_ih, full)}"
-                rf" + {matrix(W_hh, full)}{vector(step.h_prev[n], full)} + {vector(b_hh, full)}\right)"
+                rf"\begin{{aligned}} h_{{{step.t}}} &= {act}\left( {matrix(W_ih, full)}{vector(step.x_t[n], full)}"
+                rf" + {vector(b_ih, full)} \right. \\"
+                rf" &\qquad \left. + {matrix(W_hh, full)}{vector(step.h_prev[n], full)} + {vector(b_hh, full)} \right) \end{{aligned}}"
             )
         lines.append(
             rf"h_{{{step.t}}} = {act}\left({vector(step.input_term[n], full)} + {vector(step.hidden_term[n], full)}\right)"

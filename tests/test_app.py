@@ -57,7 +57,8 @@ def test_first_screen_is_the_lesson_and_agrees_with_torch():
     assert "torch" in headline.label
     assert float(headline.value) < 1e-5
     assert "agrees" in headline.delta
-    assert "nn.RNN" in at.caption[0].value and "N=1, T=10, D=3, M=5, K=2" in at.caption[0].value
+    assert any("nn.RNN + nn.Linear" in m.value for m in at.markdown)
+    assert "N=1, T=10, D=3, M=5, K=2" in at.caption[0].value
     # the y_t table at t = 0 shows torch's y beside ours; both match torch computed here
     _, y = torch_reference(LessonConfig())
     table = frame_by_title(at, "y_t torch")
