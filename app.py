@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from rnntrace import charts, codegen, equations, tables
@@ -37,7 +39,9 @@ VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
 SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
 MAX_UPLOAD_MB = 2  # per uploader; .streamlit/config.toml caps the server at the same
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
+EDIT_LIMIT = 400  # T * D cells of one sample beyond which X is not offered for editing
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
+CODE_X_LIMIT = 20_000  # numbers of an uploaded / edited X written into the Code view's script
 
 st.set_page_config(
     page_title="rnntrace: inside a recurrent layer",
@@ -116,6 +120,46 @@ def export_bytes(key: tuple, fmt: str, _module, _head, _validation) -> bytes:
             state |= {f"fc.{k}": v for k, v in head.state_dict().items()}
         torch.save(state, buf)
     return buf.getvalue()
+
+
+def x_editor(config: LessonConfig, base: np.ndarray) -> np.ndarray | None:
+    """Edit X in place (one sample at a time); returns the edited X, or None if unchanged.
+
+    Edits are kept per sample until X's source (preset, seed, sizes, upload) changes.
+    """
+    digest = hashlib.sha256(base.tobytes()).hexdigest()[:16]
+    edits = st.session_state.get("_x_edits")
+    if edits is None or edits["base"] != digest:
+        edits = st.session_state["_x_edits"] = {"base": digest, "samples": {}, "gen": 0, "shown": None}
+    with st.sidebar.expander("Edit X by hand", expanded=bool(edits["samples"])):
+        n = st.number_input("sample to edit", 0, config.N - 1, 0, key="x_edit_sample") if config.N > 1 else 0
+        if edits["shown"] != n:  # a fresh editor, starting from this sample's edits so far
+            edits["gen"] += 1
+            edits["shown"] = n
+            edits["start"] = edits["samples"].get(n, base[n]).copy()
+        frame = pd.DataFrame(edits["start"], columns=[f"x[{d}]" for d in range(config.D)])
+        frame.index.name = "t"
+        number = st.column_config.NumberColumn(min_value=-1e6, max_value=1e6, format="%.4f")
+        edited = st.data_editor(
+            frame, key=f"x_editor_{digest}_{edits['gen']}", column_config=dict.fromkeys(frame.columns, number), num_rows="fixed"
+        )
+        values = edited.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            st.warning("Empty cells are not allowed; they keep their previous value.")
+            values = np.where(np.isfinite(values), values, edits["start"])
+        if not np.array_equal(values, base[n]):
+            edits["samples"][n] = values
+        else:
+            edits["samples"].pop(n, None)
+        if st.button("Reset X", key="x_edit_reset", disabled=not edits["samples"]):
+            st.session_state.pop("_x_edits")
+            st.rerun()
+    if not edits["samples"]:
+        return None
+    X = base.astype(float).copy()
+    for k, v in edits["samples"].items():
+        X[k] = v
+    return X
 
 
 # ---------------------------------------------------------------- callbacks
@@ -219,6 +263,10 @@ if custom_x is not None:
     else:
         config = follow_input(config, X_up)
 problems = check_config(config)
+if not problems and config.T * config.D <= EDIT_LIMIT:
+    X_edit = x_editor(config, X_up if X_up is not None else build_input(config))
+    if X_edit is not None:
+        X_up = X_edit
 
 # ---------------------------------------------------------------- header
 head_l, head_r = st.columns([6, 2], vertical_alignment="center")
@@ -257,7 +305,8 @@ if problems:
     st.error("This configuration is refused: " + " ".join(problems), icon="🚫")
     st.stop()
 
-run_key = (dataclasses.astuple(config), custom_x[0] if X_up is not None else "", custom_model[0] if loaded else "")
+x_digest = hashlib.sha256(X_up.tobytes()).hexdigest() if X_up is not None else ""
+run_key = (dataclasses.astuple(config), x_digest, custom_model[0] if loaded else "")
 module, head, X, validation = run(*run_key, _X=X_up, _loaded=loaded)
 tr = validation.trace
 T = config.T
@@ -403,13 +452,16 @@ def weights_view() -> None:
 
 
 def code_view() -> None:
-    if loaded is not None or X_up is not None:
+    if loaded is not None:
         st.info(
-            "The script rebuilds a model and X from the seed; with an uploaded file, load it instead: "
-            "`rnntrace.io.load_model(path)` / `rnntrace.io.load_sequence(path)`, then `rnntrace.trace(...)`."
+            "The script rebuilds a model from the seed; for an uploaded model, load its file instead: "
+            "`loaded = rnntrace.io.load_model(path)`, then `rnntrace.trace(loaded.module, x, head=loaded.head)`."
         )
         return
-    script = codegen.numpy_script(config, X)
+    if X_up is not None and X.size > CODE_X_LIMIT:
+        st.info(f"This X has {X.size:,} numbers, too many to write into a script (at most {CODE_X_LIMIT:,}).")
+        return
+    script = codegen.numpy_script(config, X, literal_x=X_up is not None)
     st.markdown(
         "The forward pass by hand, for this configuration: a standalone script "
         "that rebuilds the model from the seed and prints the same numbers."

@@ -118,15 +118,19 @@ print("max |manual - torch| =", float(np.abs(Y - Y_torch).max()))
 '''
 
 
-def _x_code(c: LessonConfig, X: np.ndarray) -> str:
-    if c.inputs == "normal" and X.size > 600:
+def _x_code(c: LessonConfig, X: np.ndarray, literal: bool) -> str:
+    if not literal and c.inputs == "normal" and X.size > 600:
         return f"X = np.random.default_rng({c.seed}).standard_normal(({c.N}, {c.T}, {c.D})).astype(np.{c.dtype})"
     rows = np.array2string(X.astype(np.float64), separator=", ", precision=17, floatmode="unique", threshold=X.size + 1, max_line_width=100)
     return f"X = np.array({rows}, dtype=np.{c.dtype})"
 
 
-def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py") -> str:
-    """Standalone source for config ``c`` and its input ``X`` (N, T, D)."""
+def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py", *, literal_x: bool = False) -> str:
+    """Standalone source for config ``c`` and its input ``X`` (N, T, D).
+
+    X is written out as a literal when small, or when ``literal_x`` (an edited or uploaded
+    X that no seed reproduces); a large standard-normal X is regenerated from the seed.
+    """
     act = c.nonlinearity if c.cell == "RNN" else "tanh"
     title = f"{c.cell}, N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
     return _TEMPLATE.format(
@@ -146,7 +150,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         dtype=c.dtype,
         dirs=c.directions,
         dirs_m=c.directions * c.M,
-        x_code=_x_code(c, X),
+        x_code=_x_code(c, X, literal_x),
         cell_code=_CELL_CODE[c.cell].format(
             act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
         ),

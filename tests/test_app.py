@@ -204,3 +204,22 @@ def test_code_view_script_reproduces_torch(tmp_path, config):
     _, y = torch_reference(config)
     first = np.array(lines[0].split("=", 1)[1].strip(" []").split(), dtype=float)
     np.testing.assert_allclose(first, y[0, 0], atol=1e-5)
+
+
+def test_editing_x_changes_the_trace_and_agrees_with_torch():
+    at = run_clean(new_app())
+    editors = [d for d in at.sidebar.dataframe if d.key and d.key.startswith("x_editor_")]
+    assert editors, "small X is offered for editing"
+    np.testing.assert_allclose(editors[0].value.to_numpy(), build_input(LessonConfig())[0], atol=1e-6)
+    # what the browser sends when x[0] at t = 0 is typed over with 5.0
+    at.session_state[editors[0].key] = {"edited_rows": {0: {"x[0]": 5.0}}, "added_rows": [], "deleted_rows": []}
+    run_clean(at)
+    X = build_input(LessonConfig()).copy()
+    X[0, 0, 0] = 5.0
+    model = build_model(LessonConfig())
+    with torch.no_grad():
+        y = model.fc(model.rnn(torch.from_numpy(X))[0]).numpy()
+    shown = frame_by_title(at, "y_t torch")
+    np.testing.assert_allclose(shown["y_t torch"].to_numpy(), y[0, 0], atol=1e-6)
+    np.testing.assert_allclose(shown["y_t manual"].to_numpy(), y[0, 0], atol=1e-5)
+    assert float(at.metric[0].value) < 1e-5
