@@ -1,0 +1,307 @@
+"""rnntrace.io: every bad upload is refused with a helpful message and never executed; every good
+one loads, and the rebuilt module computes exactly what the ORIGINAL torch module computes."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from bad_files import bad_model_files, bad_sequence_files, good_model_files, good_sequence_files, marker_path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import rnntrace
+from rnntrace.inputs import make_input
+from rnntrace.io import LoadedModel, LoadError, load_model, load_sequence
+
+# torch's own notice when a projected LSTM runs on CPU; not ours to act on.
+pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
+
+# Names for parametrisation; the cases themselves are built once per module, with the malicious
+# payloads aimed at a marker inside this module's own tmp dir.
+BAD_SEQUENCES = [name for name, _, _ in bad_sequence_files("/nonexistent")]
+BAD_MODELS = [name for name, _, _ in bad_model_files("/nonexistent")]
+GOOD_SEQUENCES = good_sequence_files()
+GOOD_MODELS = good_model_files()
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("corpus")
+
+
+@pytest.fixture(scope="module")
+def bad_sequences(corpus_dir):
+    return {name: (data, fragment) for name, data, fragment in bad_sequence_files(corpus_dir)}
+
+
+@pytest.fixture(scope="module")
+def bad_models(corpus_dir):
+    return {name: (data, fragment) for name, data, fragment in bad_model_files(corpus_dir)}
+
+
+# ---------------------------------------------------------------------------- the bad corpus
+
+
+def test_corpus_sizes():
+    assert len(BAD_SEQUENCES) >= 25 and len(set(BAD_SEQUENCES)) == len(BAD_SEQUENCES)
+    assert len(BAD_MODELS) >= 25 and len(set(BAD_MODELS)) == len(BAD_MODELS)
+
+
+@pytest.mark.parametrize("name", BAD_SEQUENCES)
+def test_bad_sequence_is_refused(name, bad_sequences, corpus_dir):
+    data, fragment = bad_sequences[name]
+    with pytest.raises(LoadError) as info:
+        load_sequence(data, name)
+    assert fragment.lower() in str(info.value).lower(), str(info.value)
+    assert not marker_path(corpus_dir).exists()
+
+
+@pytest.mark.parametrize("name", BAD_MODELS)
+def test_bad_model_is_refused(name, bad_models, corpus_dir):
+    data, fragment = bad_models[name]
+    with pytest.raises(LoadError) as info:
+        load_model(data, name)
+    assert fragment.lower() in str(info.value).lower(), str(info.value)
+    assert not marker_path(corpus_dir).exists()
+
+
+def test_load_error_is_a_value_error():
+    assert issubclass(LoadError, ValueError)
+
+
+def test_malicious_pickles_would_really_write_the_marker(tmp_path):
+    """The payloads are live: plain pickle.loads runs them. So the loaders' refusals are what protects us."""
+    import pickle
+
+    cases = {name: data for name, data, _ in bad_model_files(tmp_path)}
+    marker = marker_path(tmp_path)
+    for name in ("evil_system_raw.pt", "evil_open_raw.pth", "evil_exec_raw_p5.pt"):
+        result = pickle.loads(cases[name])  # the one deliberate execution, aimed at this test's own tmp dir
+        if hasattr(result, "close"):
+            result.close()  # the open() payload returns the file it opened
+        assert marker.exists(), name
+        marker.unlink()
+
+
+def test_malicious_files_refused_even_when_the_environment_asks_for_unsafe_loads(bad_models, corpus_dir, monkeypatch):
+    # torch honours TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD only when weights_only is not passed; we pass it.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    for name in ("evil_system_zip.pt", "evil_open_zip.pt", "evil_exec_zip_p5.pt", "evil_system_zip_p2.pth"):
+        with pytest.raises(LoadError, match="refused without running it"):
+            load_model(bad_models[name][0], name)
+    assert not marker_path(corpus_dir).exists()
+
+
+def test_whole_pickled_model_message_says_to_save_state_dict(bad_models):
+    with pytest.raises(LoadError) as info:
+        load_model(bad_models["whole_rnn.pt"][0], "whole_rnn.pt")
+    message = str(info.value)
+    assert "torch.nn.modules.rnn.RNN" in message and "model.state_dict()" in message
+    assert "weights_only=False" not in message  # never advise unpickling a stranger's file
+
+
+def test_unknown_layout_lists_keys_found_truncated_and_layouts_accepted():
+    state = {f"block{i}.weight": torch.zeros(2) for i in range(30)}
+    with pytest.raises(LoadError) as info:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)  # keeps insertion order (safetensors sorts its keys)
+        load_model(buffer.getvalue(), "m.pt")
+    message = str(info.value)
+    assert "'block0.weight'" in message and "(18 more)" in message and "'block29.weight'" not in message
+    assert "bare:" in message and "simple_rnn:" in message
+
+
+# ---------------------------------------------------------------------------- the good corpus: torch is the oracle
+
+
+def _original_forward(module: nn.RNNBase, head: nn.Linear | None, x: torch.Tensor):
+    """The original module's output for batch-first x, whatever its own batch_first."""
+    with torch.no_grad():
+        output, state = module(x if module.batch_first else x.transpose(0, 1))
+        output = output if module.batch_first else output.transpose(0, 1)  # (N, T, dirs*H_out)
+        return output, state, None if head is None else head(output)
+
+
+@pytest.mark.parametrize("good", GOOD_MODELS, ids=[g.name for g in GOOD_MODELS])
+def test_good_model_matches_the_original(good):
+    loaded = load_model(good.data, good.name, nonlinearity=good.nonlinearity)
+    assert isinstance(loaded, LoadedModel)
+    module = loaded.module
+    assert type(module) is type(good.module) and module.batch_first and not module.training
+    for attr in ("input_size", "hidden_size", "num_layers", "bidirectional", "bias", "proj_size"):
+        assert getattr(module, attr) == getattr(good.module, attr), attr
+    assert getattr(module, "nonlinearity", None) == getattr(good.module, "nonlinearity", None)
+    assert (loaded.head is None) == (good.head is None)
+    assert loaded.layout == ("bare" if good.head is None else "simple_rnn")
+    assert len(loaded.keys) == len(good.module.state_dict()) + (0 if good.head is None else len(good.head.state_dict()))
+
+    dtype = next(good.module.parameters()).dtype
+    x = torch.from_numpy(make_input("normal", 2, 7, module.input_size, seed=5)).to(dtype)  # (N, T, D)
+    want_out, want_state, want_y = _original_forward(good.module, good.head, x)
+    got_out, got_state, got_y = _original_forward(module, loaded.head, x)
+    # Same weights, same kernel, same input: torch must give the very same bits.
+    torch.testing.assert_close(got_out, want_out, rtol=0, atol=0)
+    for got, want in zip(
+        got_state if isinstance(got_state, tuple) else (got_state,),
+        want_state if isinstance(want_state, tuple) else (want_state,),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    if good.head is not None:
+        torch.testing.assert_close(got_y, want_y, rtol=0, atol=0)
+
+    v = rnntrace.validate(module, x, head=loaded.head)
+    assert v.ok, (v.max_abs_diff, v.tolerance)
+    np.testing.assert_allclose(v.trace.output, want_out.numpy(), rtol=v.rtol, atol=v.atol * 10)
+
+
+def test_description_names_cell_sizes_and_assumed_nonlinearity():
+    good = next(g for g in GOOD_MODELS if g.name == "simple_lstm_bi.safetensors")
+    d = load_model(good.data, good.name).description
+    assert d.startswith("LSTM(D=3, H=4, layers=2, bidirectional) float32 + head Linear(8 -> 2)"), d
+    rnn = next(g for g in GOOD_MODELS if g.name == "rnn_tanh.pt")
+    assert "nonlinearity=tanh (assumed" in load_model(rnn.data, rnn.name).description
+
+
+def test_relu_weights_loaded_as_tanh_differ_from_the_original():
+    """The nonlinearity is not in the weights: the argument really matters (the test can fail)."""
+    good = next(g for g in GOOD_MODELS if g.name == "rnn_relu.safetensors")
+    x = torch.from_numpy(make_input("normal", 1, 6, 3, seed=0)).float()
+    as_tanh = load_model(good.data, good.name).module
+    with torch.no_grad():
+        assert not torch.allclose(as_tanh(x)[0], good.module(x)[0])
+
+
+def test_load_model_does_not_touch_the_global_rng():
+    good = GOOD_MODELS[0]
+    before = torch.get_rng_state()
+    load_model(good.data, good.name)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cell=st.sampled_from(["RNN", "GRU", "LSTM"]),
+    D=st.integers(1, 4),
+    H=st.integers(2, 5),
+    num_layers=st.integers(1, 3),
+    bidirectional=st.booleans(),
+    bias=st.booleans(),
+    proj=st.booleans(),
+    nonlinearity=st.sampled_from(["tanh", "relu"]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    head=st.booleans(),
+    fmt=st.sampled_from([".safetensors", ".pt"]),
+)
+def test_round_trip_over_the_option_space(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head, fmt):
+    kwargs = {"nonlinearity": nonlinearity} if cell == "RNN" else {"proj_size": H - 1} if cell == "LSTM" and proj else {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(D * 100 + H)
+        module = getattr(nn, cell)(
+            D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=True, dtype=dtype, **kwargs
+        )
+        fc = nn.Linear((2 if bidirectional else 1) * (module.proj_size or H), 2, dtype=dtype) if head else None
+    state = dict(module.state_dict())
+    if fc is not None:
+        state = {f"rnn.{k}": v for k, v in state.items()} | {f"fc.{k}": v for k, v in fc.state_dict().items()}
+    if fmt == ".safetensors":
+        data = safetensors.torch.save(state)
+    else:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getvalue()
+    loaded = load_model(data, "m" + fmt, nonlinearity=nonlinearity)
+    x = torch.from_numpy(make_input("sine", 2, 5, D, seed=1)).to(dtype)
+    torch.testing.assert_close(_original_forward(loaded.module, loaded.head, x), _original_forward(module, fc, x), rtol=0, atol=0)
+
+
+def test_model_from_path_and_str(tmp_path):
+    good = next(g for g in GOOD_MODELS if g.name == "gru_bi_2layers.safetensors")
+    path = tmp_path / good.name
+    path.write_bytes(good.data)
+    for source in (path, str(path)):
+        loaded = load_model(source)
+        assert loaded.module.num_layers == 2 and loaded.module.bidirectional
+    with pytest.raises(LoadError, match="too large"):
+        load_model(path, max_bytes=100)
+    with pytest.raises(LoadError, match="no file"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_model_caps_and_arguments():
+    good = next(g for g in GOOD_MODELS if g.name == "rnn_tanh.safetensors")
+    with pytest.raises(LoadError, match="parameters; at most 10"):
+        load_model(good.data, good.name, max_parameters=10)
+    with pytest.raises(LoadError, match="too large"):
+        load_model(good.data, good.name, max_bytes=len(good.data) - 1)
+    with pytest.raises(LoadError, match="pass name="):
+        load_model(good.data)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        load_model(good.data, good.name, nonlinearity="sigmoid")
+    with pytest.raises(TypeError, match="bytes or a path"):
+        load_model(12345, "m.pt")
+    load_model(bytearray(good.data), good.name)
+    load_model(memoryview(good.data), good.name)
+
+
+def test_loaded_model_is_frozen():
+    good = GOOD_MODELS[0]
+    loaded = load_model(good.data, good.name)
+    with pytest.raises(AttributeError):
+        loaded.layout = "other"
+
+
+# ---------------------------------------------------------------------------- sequences
+
+
+@pytest.mark.parametrize("good", GOOD_SEQUENCES, ids=[g.name for g in GOOD_SEQUENCES])
+def test_good_sequence_loads(good):
+    x = load_sequence(good.data, good.name)
+    assert x.dtype == np.float64 and x.flags.c_contiguous and x.ndim == 3
+    np.testing.assert_array_equal(x, good.expected)
+
+
+def test_loaded_sequence_feeds_validate(tmp_path):
+    good = next(g for g in GOOD_SEQUENCES if g.name == "samples.csv")
+    x = load_sequence(good.data, good.name)  # (2, 2, 2)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = nn.GRU(2, 3, batch_first=True).eval()
+    v = rnntrace.validate(module, x.astype(np.float32))
+    assert v.ok
+    with torch.no_grad():
+        np.testing.assert_allclose(v.trace.output, module(torch.from_numpy(x).float())[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_sequence_from_path_and_caps(tmp_path):
+    path = tmp_path / "x.npy"
+    path.write_bytes(next(g for g in GOOD_SEQUENCES if g.name == "ntd.npy").data)
+    assert load_sequence(path).shape == (2, 5, 4)
+    assert load_sequence(str(path)).shape == (2, 5, 4)
+    with pytest.raises(LoadError, match="too large"):
+        load_sequence(path, max_bytes=64)
+    with pytest.raises(LoadError, match="at most 39 are accepted"):
+        load_sequence(path, max_elements=39)
+    with pytest.raises(LoadError, match="6 values; at most 5 are accepted"):
+        load_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=5)
+    assert load_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=6).shape == (1, 2, 3)
+    with pytest.raises(LoadError, match=r"pass name="):
+        load_sequence(b"1,2\n")
+
+
+def test_csv_magnitude_and_finite_boundaries():
+    assert load_sequence(b"1e6,-1e6\n", "x.csv").max() == 1e6
+    with pytest.raises(LoadError, match="magnitude"):
+        load_sequence(b"1000001\n", "x.csv")
+    with pytest.raises(LoadError, match="NaN or infinite"):
+        load_sequence(b"a\nInfinity\n", "x.csv")
+
+
+def test_no_test_leaves_a_marker_in_the_working_directory():
+    assert not os.path.exists("PWNED_if_this_exists")
