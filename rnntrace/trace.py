@@ -272,7 +272,9 @@ class Trace:
         layer = layer % c.num_layers
         arrays = self._arrays.get((layer, direction))
         if arrays is None:
-            raise ValueError(f"no layer {layer}, direction {direction}: this trace has {c.num_layers} layer(s), {c.num_directions} direction(s).")
+            raise ValueError(
+                f"no layer {layer}, direction {direction}: this trace has {c.num_layers} layer(s), {c.num_directions} direction(s)."
+            )
         if name not in arrays:
             raise ValueError(f"{name!r} is not recorded for layer {layer}, direction {direction}; available: {', '.join(arrays)}.")
         return arrays[name]
@@ -283,6 +285,13 @@ class Trace:
         Columns and dtypes are ``FRAME_COLUMNS``. ``quantities`` limits the rows to those
         Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
         """
+        if isinstance(quantities, str):
+            quantities = (quantities,)
+        if quantities is not None:
+            known = [f for f in Step.__dataclass_fields__ if f not in ("t", "layer", "direction")]
+            unknown = [q for q in quantities if q not in known]
+            if unknown:
+                raise ValueError(f"unknown quantities {unknown}; to_frame() takes Step fields: {', '.join(known)}.")
         parts = []
         for (layer, direction), arrays in self._arrays.items():
             for name, a in arrays.items():
