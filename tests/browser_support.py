@@ -1,0 +1,420 @@
+"""A real ``streamlit run app.py`` and Debian's headless Chromium, for tests, benchmarks and screenshots.
+
+Plain helpers first (``StreamlitServer``, ``launch_chromium``, ``wait_idle``, ``RunClock``,
+``server_rss``); ``bench/`` and ``scripts/`` import them with ``tests/`` on ``sys.path``.
+The pytest fixtures at the end (``streamlit_server``, ``browser``, ``page``) are for
+``tests/test_browser.py``, which imports them with ``from browser_support import *``.
+
+Skip rule: without Chromium the browser tests skip and say how to install it, unless
+``RNNTRACE_REQUIRE_BROWSER=1`` (set by ``.ci/run``), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+MISSING_CHROMIUM = "Chromium not installed: apt-get install -y chromium"
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+EXCEPTION = "[data-testid='stException']"
+SIZES = {"1600x1000": (1600, 1000), "1280x720": (1280, 720)}
+
+__all__ = [
+    "ARTIFACTS",
+    "CHROMIUM_ARGS",
+    "EXCEPTION",
+    "IDLE",
+    "MISSING_CHROMIUM",
+    "REPO",
+    "SCREENSHOTS",
+    "SIZES",
+    "STATES",
+    "RunClock",
+    "StreamlitServer",
+    "await_idle",
+    "background",
+    "browser",
+    "chromium_path",
+    "exceptions",
+    "launch_chromium",
+    "luminance",
+    "page",
+    "server_rss",
+    "slider",
+    "slider_value",
+    "streamlit_server",
+    "take_screenshots",
+    "wait_charts",
+    "wait_idle",
+]
+
+
+# ---------------------------------------------------------------- the server
+def free_port() -> int:
+    """A free TCP port on the loopback interface (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run app.py`` on a free loopback port, in its own process group.
+
+    ``start()`` waits until ``/_stcore/health`` answers "ok" (the first import of torch
+    is slow) and raises with the tail of the server's stderr if it dies or never answers.
+    ``stop()`` ends the whole process group. Also a context manager.
+    """
+
+    def __init__(self, app: str = "app.py", *, port: int | None = None, log: Path | None = None, timeout: float = 90.0):
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.timeout = timeout
+        self.log = log or Path(tempfile.mkstemp(prefix="streamlit-", suffix=".log")[1])
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> StreamlitServer:
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", self.app,
+            "--server.headless", "true",
+            "--server.port", str(self.port),
+            "--server.address", "127.0.0.1",
+            "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - open for the server's lifetime
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.tail()}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return self
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"streamlit did not answer {self.url}/_stcore/health within {self.timeout:.0f} s:\n{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log_file.close()
+
+    def __enter__(self) -> StreamlitServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def server_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and all its children, in bytes."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total
+
+
+# ---------------------------------------------------------------- the browser
+def chromium_path() -> str | None:
+    """Debian's Chromium, or None if it is not installed."""
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+def launch_chromium(playwright):
+    """Headless Chromium through Playwright (sync or async ``playwright.chromium``)."""
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(MISSING_CHROMIUM)
+    return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+
+
+_QUIET_JS = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  return app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector("[data-testid='stStatusWidgetRunningIcon']")
+    && !document.querySelector("[data-testid='stSkeleton']");
+}"""
+
+
+def wait_idle(page, timeout: float = 60.0, settle: float = 0.15) -> None:
+    """Wait until the page is quiet, then ``settle`` seconds more.
+
+    Quiet: the script has finished (stApp's script state), the status widget shows no
+    running man, and no lazily loaded widget is still a skeleton (on a cold page Streamlit
+    draws skeletons first and the widgets' code arrives after the run has ended).
+    """
+    page.wait_for_function(_QUIET_JS, timeout=timeout * 1000, polling=20)
+    page.wait_for_timeout(settle * 1000)
+
+
+async def await_idle(page, timeout: float = 60.0, settle: float = 0.15) -> None:
+    """``wait_idle`` for Playwright's async API."""
+    await page.wait_for_function(_QUIET_JS, timeout=timeout * 1000, polling=20)
+    await page.wait_for_timeout(settle * 1000)
+
+
+def slider(page, key: str = "t"):
+    """The slider with widget key ``key``: Streamlit 1.67 draws an ``input[type=range]`` (implicit role slider)."""
+    return page.locator(f".st-key-{key}").get_by_role("slider")
+
+
+def slider_value(page, key: str = "t") -> int:
+    """The value the slider ``key`` shows (``aria-valuenow``, else the range input's value)."""
+    s = slider(page, key)
+    return int(s.get_attribute("aria-valuenow") or s.input_value())
+
+
+def exceptions(page) -> list[str]:
+    """Texts of every exception element on the page (should be none)."""
+    return page.locator(EXCEPTION).all_inner_texts()
+
+
+# Records, in the page's own clock, each keydown and each change of the script state and
+# of a slider's value, so that "key press to idle" is timed where it happens.
+_CLOCK_JS = """() => {
+  if (window.__rt) return;
+  const rt = window.__rt = {events: []};
+  window.addEventListener('keydown', e => rt.events.push([performance.now(), 'key', e.key]), true);
+  new MutationObserver(ms => {
+    const now = performance.now();
+    for (const m of ms) rt.events.push([now, m.attributeName, m.target.getAttribute(m.attributeName)]);
+  }).observe(document.body, {
+    subtree: true, attributes: true, attributeFilter: ['data-test-script-state', 'aria-valuenow', 'aria-valuetext'],
+  });
+}"""
+
+# Milliseconds from the start (the first keydown after ``since``, else ``since``) to the end
+# of the rerun it caused: the script state's return to notRunning, or, if the rerun was too
+# quick for React to show "running" at all, the last move of a slider. null while not done.
+_DONE_JS = """(since) => {
+  const app = document.querySelector("[data-testid='stApp']");
+  const quiet = app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector("[data-testid='stStatusWidgetRunningIcon']")
+    && !document.querySelector("[data-testid='stSkeleton']");
+  if (!quiet) return null;
+  const ev = window.__rt.events.filter(e => e[0] >= since);
+  const key = ev.find(e => e[1] === 'key');
+  const start = key ? key[0] : since;
+  const after = ev.filter(e => e[0] >= start);
+  const ran = after.filter(e => e[1] === 'data-test-script-state' && e[2] === 'notRunning');
+  const moved = after.filter(e => e[1] === 'aria-valuenow' || e[1] === 'aria-valuetext');
+  const end = ran.length ? ran[ran.length - 1] : (moved.length ? moved[moved.length - 1] : null);
+  return end ? end[0] - start : null;
+}"""
+
+_BLUR_NOW_JS = "() => { document.activeElement && document.activeElement.blur(); return performance.now(); }"
+
+
+class RunClock:
+    """Times user actions to the end of the rerun they cause, in the page's own clock (ms).
+
+    ``install()`` once the page is idle (again after each navigation). ``press(key)``
+    presses a key on the page body (focus removed first, as Streamlit's shortcuts ignore
+    keys typed into inputs) and returns the milliseconds from the keydown event to the
+    end of the rerun; ``act(fn)`` runs ``fn()`` (a click, say) and returns the milliseconds
+    from just before it. ``apress``/``aact``/``ainstall``: the same with the async API.
+    """
+
+    def __init__(self, page, timeout: float = 60.0):
+        self.page = page
+        self.timeout = timeout
+
+    def install(self) -> None:
+        self.page.evaluate(_CLOCK_JS)
+
+    def act(self, fn) -> float:
+        since = self.page.evaluate(_BLUR_NOW_JS)
+        fn()
+        return float(self.page.wait_for_function(_DONE_JS, arg=since, timeout=self.timeout * 1000, polling=10).json_value())
+
+    def press(self, key: str) -> float:
+        return self.act(lambda: self.page.keyboard.press(key))
+
+    async def ainstall(self) -> None:
+        await self.page.evaluate(_CLOCK_JS)
+
+    async def aact(self, coro_fn) -> float:
+        since = await self.page.evaluate(_BLUR_NOW_JS)
+        await coro_fn()
+        handle = await self.page.wait_for_function(_DONE_JS, arg=since, timeout=self.timeout * 1000, polling=10)
+        return float(await handle.json_value())
+
+    async def apress(self, key: str) -> float:
+        return await self.aact(lambda: self.page.keyboard.press(key))
+
+
+# ---------------------------------------------------------------- screenshots
+# Key states of the lesson, as URL queries (the app binds its state to the URL).
+STATES = {"first-load": "", "over-time": "?view=Over+time", "weights": "?view=Weights", "presentation": "?present=true"}
+
+_CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('canvas, svg'))"""
+
+
+def wait_charts(page, timeout: float = 30.0) -> int:
+    """Wait until every Vega chart on the page has drawn its canvas or svg; returns how many there are."""
+    page.wait_for_function(_CHARTS_DRAWN_JS, timeout=timeout * 1000, polling=50)
+    return page.locator(".vega-embed").count()
+
+
+def background(page) -> tuple[int, int, int]:
+    """stApp's computed background colour as (r, g, b)."""
+    rgb = page.evaluate("""() => getComputedStyle(document.querySelector("[data-testid='stApp']")).backgroundColor""")
+    r, g, b = (int(float(v)) for v in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+    return r, g, b
+
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    """Relative luminance 0 (black) .. 1 (white), as WCAG defines it."""
+
+    def lin(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def take_screenshots(
+    browser,
+    base_url: str,
+    out_dir: Path = SCREENSHOTS,
+    *,
+    schemes=("light", "dark"),
+    sizes: dict[str, tuple[int, int]] = SIZES,
+    states: dict[str, str] = STATES,
+    full_page: bool = False,
+) -> list[dict]:
+    """A PNG per state x size x colour scheme in ``out_dir``, named ``{state}-{size}-{scheme}.png``.
+
+    Returns one record per PNG: path, state, size, scheme, stApp's background colour and
+    its luminance (dark mode should be dark), and any exception texts on the page.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for scheme in schemes:
+        first = next(iter(sizes.values()))
+        context = browser.new_context(viewport={"width": first[0], "height": first[1]}, color_scheme=scheme)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        for state, query in states.items():
+            page.goto(f"{base_url}/{query}")
+            wait_idle(page, timeout=90, settle=0.5)
+            for size, (w, h) in sizes.items():
+                page.set_viewport_size({"width": w, "height": h})
+                page.wait_for_timeout(400)  # let the layout and the charts follow the new width
+                wait_charts(page)
+                path = out_dir / f"{state}-{size}-{scheme}.png"
+                page.screenshot(path=str(path), full_page=full_page)
+                bg = background(page)
+                shots.append(
+                    {"path": str(path), "state": state, "size": size, "scheme": scheme, "background": bg,
+                     "luminance": round(luminance(bg), 3), "exceptions": exceptions(page)}
+                )  # fmt: skip
+        context.close()
+    return shots
+
+
+# ---------------------------------------------------------------- pytest fixtures
+try:
+    import pytest
+except ImportError:  # the helpers above work without pytest (bench/, scripts/)
+    pytest = None
+
+if pytest is not None:
+
+    def _require_chromium() -> str:
+        path = chromium_path()
+        if path is None:
+            if os.environ.get("RNNTRACE_REQUIRE_BROWSER") == "1":
+                pytest.fail(MISSING_CHROMIUM)
+            pytest.skip(MISSING_CHROMIUM)
+        return path
+
+    @pytest.fixture(scope="session")
+    def streamlit_server(tmp_path_factory):
+        """One ``streamlit run app.py`` for the whole session; fails with its log tail if it dies."""
+        _require_chromium()  # no point starting a server that no browser will visit
+        log = tmp_path_factory.mktemp("streamlit") / "server.log"
+        server = StreamlitServer(log=log)
+        try:
+            server.start()
+        except RuntimeError as e:
+            pytest.fail(str(e))
+        yield server
+        died = not server.alive()
+        server.stop()
+        if died:
+            pytest.fail(f"streamlit died during the tests:\n{server.tail()}")
+
+    @pytest.fixture(scope="session")
+    def browser():
+        _require_chromium()
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            b = launch_chromium(p)
+            yield b
+            b.close()
+
+    @pytest.fixture
+    def page(browser, streamlit_server):
+        """A fresh 1280x720 light-mode page; fails the test if the server has died."""
+        context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        drawn = [text for other in context.pages for text in exceptions(other)]
+        context.close()
+        if drawn:
+            pytest.fail(f"the page drew {len(drawn)} exception(s): {drawn}")
+        if not streamlit_server.alive():
+            pytest.fail(f"streamlit died:\n{streamlit_server.tail()}")
