@@ -1,0 +1,686 @@
+"""Pure chart builders for the dashboard: NumPy arrays in, one ``alt.Chart`` out.
+
+Every builder reads only its arguments and returns a single-view or layered chart (no
+facet or concat), so Streamlit can stretch it to the container's width; each sets only a
+height (``height=`` is the plot area in px; the chart adds room for its title, subtitle
+lines and axes, because Streamlit fits the whole chart into the height it asks for).
+Signed quantities use the diverging "redblue" scheme centred at 0 (red < 0 < blue),
+gates that are sigmoids use "viridis" on 0..1: both read on a light and a dark theme. The
+current step is a dark vertical rule with a light halo, visible on either background.
+
+The aggregation rule, once: a chart never ships more than ``MAX_ROWS`` data rows to the
+browser. An axis longer than its budget (``max_t`` time steps, ``max_units`` units,
+``max_rows`` / ``max_cols`` matrix rows and columns) is cut into consecutive buckets of
+``ceil(n / budget)`` items (the last one may be shorter), and each cell shows the mean of
+its bucket; the diff chart takes the max instead, so a step over tolerance is never
+averaged away. Each datum keeps its bucket's first and last index (``t0``/``t1``,
+``unit0``/``unit1``...; equal when nothing was merged), the tooltips show them, and the
+subtitle says how many items each bucket merges. ``window=`` instead shows exact values
+for the steps around the current t.
+
+Altair's default guard refuses ``to_dict()`` above 5,000 rows; Streamlit ships the data as
+Arrow and skips it. Elsewhere use ``alt.data_transformers.disable_max_rows()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
+FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
+FMT = ".12~g"  # tooltip number format: 12 significant digits, trailing zeros trimmed
+
+SIGMOID = frozenset({"r_t", "z_t", "i_t", "f_t", "o_t"})  # gates in 0..1
+TANH = frozenset({"n_t", "g_t"})  # gates in -1..1
+GATE_BLOCKS = {"RNN": None, "GRU": ["r", "z", "n"], "LSTM": ["i", "f", "g", "o"]}  # torch's row blocks of W_ih / W_hh
+
+DIVERGING = "redblue"
+SEQUENTIAL = "viridis"
+CATEGORIES = "tableau10"
+SUBTITLE = "#787878"
+AXIS = {"labelFontSize": 13, "titleFontSize": 14}
+LEGEND = {"labelFontSize": 12, "titleFontSize": 13}
+
+
+# -- input checks (the builders below trust their inputs) ------------------------------------
+
+
+def _array(a, name: str, ndim: int, expected: str) -> np.ndarray:
+    """As a float64 ndarray of ``ndim`` dims (a 1-D array counts as one column when ndim=2)."""
+    if hasattr(a, "detach"):  # a torch tensor: be kind
+        a = a.detach().cpu().numpy()
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a numeric array {expected}; got {type(a).__name__} ({e}).") from None
+    if ndim == 2 and a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != ndim or 0 in a.shape:
+        hint = " Pass one sample, e.g. x[0] from an (N, T, D) batch." if a.ndim == ndim + 1 else ""
+        raise ValueError(f"{name} must be {expected}, non-empty; got shape {a.shape}.{hint}")
+    return a
+
+
+def _step(t, T: int) -> int:
+    if isinstance(t, bool) or not isinstance(t, int | np.integer):
+        raise TypeError(f"t must be an int time index; got {t!r} ({type(t).__name__}).")
+    if not 0 <= t < T:
+        raise ValueError(f"t={t} is out of range for a sequence of T={T} steps; use 0..{T - 1}.")
+    return int(t)
+
+
+def _positive(value, name: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    return value
+
+
+def _window(window, T: int, t: int) -> tuple[int, int]:
+    """Half-open [lo, hi) of the steps to show: all of them, or ``window`` steps around t."""
+    if window is None or window >= T:
+        return 0, T
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        raise ValueError(f"window must be a positive int number of steps or None; got {window!r}.")
+    lo = min(max(t - window // 2, 0), T - window)
+    return lo, lo + int(window)
+
+
+# -- aggregation ------------------------------------------------------------------------------
+
+
+def bucket_size(n: int, budget: int) -> int:
+    """Items per bucket so that n items fit in at most ``budget`` buckets: ceil(n / budget)."""
+    return max(1, -(-n // max(1, budget)))
+
+
+def bounded(a: np.ndarray, *, max_rows: int, max_cols: int, names: tuple[str, str] = ("row", "col"), how: str = "mean") -> pd.DataFrame:
+    """A 2-D array as a tidy frame of at most ``max_rows * max_cols`` rows.
+
+    Rows and columns are cut into consecutive buckets of ``bucket_size`` items; each cell
+    holds the ``how`` ("mean" or "max") of its block. Columns: ``{r}0, {r}1, {c}0, {c}1``
+    (first and last index of the block, inclusive) and ``value``, row-major. With nothing
+    to merge the values are the array's own, bit for bit.
+    """
+    R, C = a.shape
+    rs = np.arange(0, R, bucket_size(R, max_rows))  # (R_b,) bucket starts
+    cs = np.arange(0, C, bucket_size(C, max_cols))  # (C_b,)
+    re = np.append(rs[1:], R) - 1  # (R_b,) inclusive ends
+    ce = np.append(cs[1:], C) - 1
+    if how == "mean":
+        sums = np.add.reduceat(np.add.reduceat(a, rs, axis=0), cs, axis=1)  # (R_b, C_b)
+        values = sums / np.outer(re - rs + 1, ce - cs + 1)
+    elif how == "max":
+        values = np.maximum.reduceat(np.maximum.reduceat(a, rs, axis=0), cs, axis=1)
+    else:
+        raise ValueError(f"how={how!r}; expected 'mean' or 'max'.")
+    r, c = names
+    return pd.DataFrame(
+        {
+            f"{r}0": np.repeat(rs, len(cs)).astype("int32"),
+            f"{r}1": np.repeat(re, len(cs)).astype("int32"),
+            f"{c}0": np.tile(cs, len(rs)).astype("int32"),
+            f"{c}1": np.tile(ce, len(rs)).astype("int32"),
+            "value": values.ravel(),
+        }
+    )
+
+
+def _merged(n: int, budget: int, what: str, total: str) -> list[str]:
+    """The subtitle line that owns up to a bucketing, or nothing."""
+    k = bucket_size(n, budget)
+    return [f"each {what} is the mean of {k} consecutive {total} ({n} {total} in {-(-n // k)} {what}s)"] if k > 1 else []
+
+
+def _window_note(lo: int, hi: int, T: int) -> list[str]:
+    return [f"window: t = {lo}..{hi - 1} of 0..{T - 1}"] if (lo, hi) != (0, T) else []
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+
+
+def _title(text: str, notes: Sequence[str]) -> alt.TitleParams:
+    # Streamlit's themes colour the title but leave the subtitle black, unreadable on the dark
+    # theme; this grey has a contrast of about 4.4:1 on white and on Streamlit's dark background.
+    return alt.TitleParams(text, subtitle=list(notes), anchor="start", fontSize=17, subtitleFontSize=14, subtitleColor=SUBTITLE)
+
+
+def _finish(layers: Sequence[alt.Chart], title: str, notes: Sequence[str], plot_height: int, extra: int = 0) -> alt.LayerChart:
+    """Layer, title, and a height that leaves ``plot_height`` px for the data.
+
+    Streamlit fits the whole chart (title, subtitle lines, axes) into the height it is
+    given, so the room for the text is added here rather than taken from the plot.
+    """
+    height = plot_height + 30 + 18 * len(notes) + 50 + extra
+    return alt.layer(*layers).properties(title=_title(title, notes), height=height)
+
+
+def _t_scale(lo: int, hi: int) -> alt.Scale:
+    # step t is drawn over [t - 0.5, t + 0.5], so the rule at t sits in the middle of its cell
+    return alt.Scale(domain=[lo - 0.5, hi - 0.5], nice=False, zero=False)
+
+
+def _t_axis() -> alt.Axis:
+    return alt.Axis(title="t", format="d", tickMinStep=1, **AXIS)
+
+
+def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
+    """The current step: a dark rule over a light halo, readable on light and dark themes."""
+    base = alt.Chart(pd.DataFrame({"t": [t]})).encode(
+        x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")]
+    )
+    return [base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
+
+
+def _t_tooltips(merged: bool) -> list[alt.Tooltip]:
+    if merged:
+        return [alt.Tooltip("t0:Q", title="t from"), alt.Tooltip("t1:Q", title="t to")]
+    return [alt.Tooltip("t0:Q", title="t")]
+
+
+def _signed_scale(values: np.ndarray, bound: float | None = None) -> alt.Scale:
+    """Diverging, white at 0, symmetric: ±bound, by default ±max|value| (so small values still show)."""
+    if bound is None:
+        m = float(np.nanmax(np.abs(values), initial=0.0)) if values.size else 0.0
+        bound = m if m > 0 and math.isfinite(m) else 1.0
+    return alt.Scale(scheme=DIVERGING, domain=[-bound, bound], domainMid=0, clamp=True)
+
+
+class _Bands:
+    """Panels stacked on one y axis (one view, so the chart can fill the container's width).
+
+    Panel g holds ``size`` rows at positions g*stride + 0..size-1, with a blank gap of
+    ``gap`` rows between panels; row r of a panel spans [r - 0.5, r + 0.5].
+    """
+
+    def __init__(self, names: Sequence[str], size: int, field: str):
+        self.names = list(names)
+        self.size = size
+        self.field = field
+        self.gap = 0 if len(self.names) == 1 else max(1, math.ceil(0.12 * size))
+        self.stride = size + self.gap
+
+    def position(self, row_expr: str) -> str:
+        if len(self.names) == 1:
+            return row_expr
+        return f"indexof({json.dumps(self.names)}, datum.{self.field}) * {self.stride} + {row_expr}"
+
+    def scale(self) -> alt.Scale:
+        top = len(self.names) * self.stride - self.gap
+        return alt.Scale(domain=[-0.5, top - 0.5], nice=False, zero=False, reverse=True)
+
+    def axis(self, title: str, labels: Sequence[str] | None = None) -> alt.Axis:
+        if len(self.names) == 1:
+            return alt.Axis(title=title, format="d", tickMinStep=1, **AXIS)
+        labels = list(labels or self.names)
+        twice = [2 * g * self.stride + self.size - 1 for g in range(len(self.names))]  # 2 x panel centres, integers
+        expr = " : ".join(f"round(2 * datum.value) == {c} ? {json.dumps(label)}" for c, label in zip(twice, labels, strict=True))
+        return alt.Axis(title=title, values=[c / 2 for c in twice], labelExpr=f"{expr} : ''", ticks=False, grid=False, **AXIS)
+
+
+def _time_heatmap(
+    panels: Mapping[str, np.ndarray],
+    t: int,
+    *,
+    title: str,
+    y_title: str,
+    value_title: str,
+    max_cells: int,
+    max_t: int,
+    max_units: int,
+    window: int | None,
+    height: int,
+    notes: Sequence[str] = (),
+    bound: float | None = None,
+) -> alt.LayerChart:
+    """Heatmaps of (T, M) arrays over (t, unit), one band per panel, sharing the t axis."""
+    names = list(panels)
+    T, M = next(iter(panels.values())).shape
+    lo, hi = _window(window, T, t)
+    budget_units = min(M, max_units)
+    unit_rows = -(-M // bucket_size(M, budget_units))  # rows per panel after bucketing units
+    budget_t = max(1, min(max_t, max_cells // (len(names) * unit_rows)))  # every panel shares the MAX_ROWS budget
+    parts = []
+    for name, a in panels.items():
+        f = bounded(a[lo:hi], max_rows=budget_t, max_cols=budget_units, names=("t", "unit"))
+        f["t0"] += lo
+        f["t1"] += lo
+        f.insert(0, "panel", name)
+        parts.append(f)
+    frame = pd.concat(parts, ignore_index=True)
+    merged_t = bucket_size(hi - lo, budget_t) > 1
+    merged_u = bucket_size(M, budget_units) > 1
+    bands = _Bands(names, M, "panel")
+    base = alt.Chart(frame).transform_calculate(
+        x0="datum.t0 - 0.5",
+        x1="datum.t1 + 0.5",
+        y0=bands.position("datum.unit0 - 0.5"),
+        y1=bands.position("datum.unit1 + 0.5"),
+    )
+    scale_t = _t_scale(lo, hi)
+    tooltip = [alt.Tooltip("panel:N", title="quantity")] if len(names) > 1 else []
+    tooltip += _t_tooltips(merged_t)
+    tooltip += (
+        [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
+        if merged_u
+        else [alt.Tooltip("unit0:Q", title="unit")]
+    )
+    tooltip.append(alt.Tooltip("value:Q", title=("mean " if merged_t or merged_u else "") + value_title, format=FMT))
+
+    # one rect layer per colour scale: sigmoid gates, tanh gates, anything else signed
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        if name in SIGMOID:
+            kind = "sigmoid"
+        elif name in TANH:
+            kind = "tanh"
+        else:
+            kind = "signed"
+        groups.setdefault(kind, []).append(name)
+    legend = dict(LEGEND) if len(groups) == 1 else {**LEGEND, "orient": "bottom", "direction": "horizontal", "gradientLength": 160}
+    layers = []
+    for kind, members in groups.items():
+        if kind == "sigmoid":
+            scale, legend_title = alt.Scale(scheme=SEQUENTIAL, domain=[0, 1], clamp=True), "0..1"
+        elif kind == "tanh":
+            scale, legend_title = _signed_scale(np.empty(0), bound=1.0), "-1..1"
+        else:
+            shown = frame["value"].to_numpy()[frame["panel"].isin(members).to_numpy()]  # the bucket means, not the raw values
+            scale = _signed_scale(shown, bound)
+            legend_title = f"±{scale.domain[1]:.3g}"
+        label = ", ".join(members) if len(names) > 1 else value_title
+        layer = base if len(groups) == 1 else base.transform_filter(alt.FieldOneOfPredicate(field="panel", oneOf=members))
+        layers.append(
+            layer.mark_rect().encode(
+                x=alt.X("x0:Q", scale=scale_t, axis=_t_axis()),
+                x2="x1:Q",
+                y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(y_title)),
+                y2="y1:Q",
+                color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], **legend)),
+                tooltip=tooltip,
+            )
+        )
+    notes = [
+        *notes,
+        *_window_note(lo, hi, T),
+        *_merged(hi - lo, budget_t, "column", "steps"),
+        *_merged(M, budget_units, "row", "units"),
+        f"vertical line: current t = {t}",
+    ]
+    extra = 60 if len(groups) > 1 else 0  # the legends go below the plot
+    return _finish([*layers, *_now(t, scale_t)], title, notes, height, extra).resolve_scale(color="independent")
+
+
+# -- the builders -----------------------------------------------------------------------------
+
+
+def hidden_heatmap(
+    h: np.ndarray,
+    t: int,
+    *,
+    title: str = "h_t over time",
+    bound: float | None = None,
+    window: int | None = None,
+    max_t: int = 200,
+    max_units: int = 128,
+    height: int = 220,
+) -> alt.LayerChart:
+    """Heatmap of the hidden state: unit (y) by t (x), diverging colour centred at 0.
+
+    Args:
+        h: (T, M) hidden states of one sample (and one layer/direction).
+        t: the current step, drawn as a vertical rule.
+        bound: colour domain ±bound (e.g. 1.0 for tanh's range); default ±max|h| shown.
+        window: show only this many steps around t (exact values) instead of all T.
+        max_t, max_units: budgets beyond which steps / units are averaged in buckets.
+    """
+    h = _array(h, "h", 2, "(T, M): one sample's hidden states over time")
+    t = _step(t, h.shape[0])
+    bound = None if bound is None else _positive(bound, "bound")
+    return _time_heatmap(
+        {"h_t": h},
+        t,
+        title=title,
+        y_title="unit (h_t[unit])",
+        value_title="h_t",
+        max_cells=MAX_ROWS,
+        max_t=max_t,
+        max_units=max_units,
+        window=window,
+        height=height,
+        bound=bound,
+    )
+
+
+def gates_chart(
+    gates: Mapping[str, np.ndarray],
+    t: int,
+    *,
+    title: str = "Gates over time",
+    window: int | None = None,
+    max_t: int = 200,
+    max_units: int = 48,
+    height: int | None = None,
+) -> alt.LayerChart:
+    """Small multiples, one band per gate, on one t axis: sigmoid gates on 0..1, tanh ones on -1..1.
+
+    Args:
+        gates: name -> (T, H), e.g. {"r_t", "z_t", "n_t"} (GRU) or {"i_t", "f_t", "g_t",
+            "o_t", "c_t"} (LSTM); see ``gates_from_trace``. Names not in ``SIGMOID`` or
+            ``TANH`` share one diverging scale, ±max|value| (e.g. c_t).
+        t: the current step, drawn as a vertical rule across every band.
+        window, max_t, max_units: as in ``hidden_heatmap``; the ``MAX_ROWS`` budget is
+            shared by all gates, so more gates get fewer time columns each.
+    """
+    if not isinstance(gates, Mapping) or not gates:
+        raise ValueError(
+            "gates must be a non-empty dict name -> (T, H) array, e.g. {'r_t': ..., 'z_t': ..., 'n_t': ...}; an RNN cell has none."
+        )
+    arrays = {str(k): _array(v, f"gates[{k!r}]", 2, "(T, H) for one sample") for k, v in gates.items()}
+    shapes = {k: a.shape for k, a in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"every gate must have the same (T, H) shape; got {shapes}.")
+    T, _ = next(iter(shapes.values()))
+    t = _step(t, T)
+    height = height or 60 * len(arrays) + 20
+    return _time_heatmap(
+        arrays,
+        t,
+        title=title,
+        y_title="gate · unit",
+        value_title="value",
+        max_cells=MAX_ROWS,
+        max_t=max_t,
+        max_units=max_units,
+        window=window,
+        height=height,
+        notes=[f"bands top to bottom: {', '.join(arrays)}; units 0..{next(iter(arrays.values())).shape[1] - 1} in each"],
+    )
+
+
+def input_chart(
+    x: np.ndarray,
+    t: int,
+    *,
+    title: str = "Input x_t",
+    window: int | None = None,
+    max_t: int = 500,
+    max_features: int = 10,
+    height: int = 180,
+) -> alt.LayerChart:
+    """One line per input feature x_t[d] over t, with a vertical rule at the current t.
+
+    Args:
+        x: (T, D) inputs of one sample (a 1-D array is one feature).
+        max_features: features beyond this are left out (the subtitle says so).
+        max_t: steps beyond this are averaged in buckets (the subtitle says so).
+    """
+    x = _array(x, "x", 2, "(T, D): one sample's inputs over time")
+    T, D = x.shape
+    t = _step(t, T)
+    lo, hi = _window(window, T, t)
+    shown = min(D, max_features)
+    frame = bounded(x[lo:hi, :shown], max_rows=max_t, max_cols=shown, names=("t", "d")).drop(columns="d1")
+    frame["t0"] += lo
+    frame["t1"] += lo
+    merged = bucket_size(hi - lo, max_t) > 1
+    notes = [*_window_note(lo, hi, T), *_merged(hi - lo, max_t, "point", "steps")]
+    if shown < D:
+        notes.append(f"showing features 0..{shown - 1} of {D}")
+    notes.append(f"vertical line: current t = {t}")
+    scale_t = _t_scale(lo, hi)
+    points = len(frame) // shown <= 100  # markers while they stay readable; a lone step needs one
+    lines = (
+        alt.Chart(frame)
+        .transform_calculate(t="(datum.t0 + datum.t1) / 2")
+        .mark_line(strokeWidth=2, point=points)
+        .encode(
+            x=alt.X("t:Q", scale=scale_t, axis=_t_axis()),
+            y=alt.Y("value:Q", axis=alt.Axis(title="x_t[d]", **AXIS)),
+            color=alt.Color(
+                "d0:N",
+                scale=alt.Scale(scheme=CATEGORIES),
+                legend=alt.Legend(title="feature", labelExpr="'x_t[' + datum.label + ']'", **LEGEND),
+            ),
+            tooltip=[
+                *_t_tooltips(merged),
+                alt.Tooltip("d0:Q", title="feature d"),
+                alt.Tooltip("value:Q", title="mean x_t[d]" if merged else "x_t[d]", format=FMT),
+            ],
+        )
+    )
+    return _finish([lines, *_now(t, scale_t)], title, notes, height)
+
+
+def output_chart(
+    y_manual: np.ndarray,
+    y_torch: np.ndarray,
+    t: int,
+    *,
+    title: str = "Output y_t: manual vs torch",
+    window: int | None = None,
+    max_t: int = 500,
+    max_outputs: int = 10,
+    height: int = 200,
+) -> alt.LayerChart:
+    """Our replay's outputs as lines, torch's as points on them, same colour per output k.
+
+    Args:
+        y_manual, y_torch: (T, K) outputs of one sample (1-D: K = 1), same shape.
+        t: the current step, drawn as a vertical rule.
+    """
+    y_manual = _array(y_manual, "y_manual", 2, "(T, K): one sample's outputs over time")
+    y_torch = _array(y_torch, "y_torch", 2, "(T, K): one sample's outputs over time")
+    if y_manual.shape != y_torch.shape:
+        raise ValueError(f"y_manual {y_manual.shape} and y_torch {y_torch.shape} must have the same (T, K) shape.")
+    T, K = y_manual.shape
+    t = _step(t, T)
+    lo, hi = _window(window, T, t)
+    shown = min(K, max_outputs)
+    frame = bounded(y_manual[lo:hi, :shown], max_rows=max_t, max_cols=shown, names=("t", "k")).drop(columns="k1")
+    frame = frame.rename(columns={"k0": "k", "value": "manual"})
+    frame["torch"] = bounded(y_torch[lo:hi, :shown], max_rows=max_t, max_cols=shown)["value"].to_numpy()
+    frame["t0"] += lo
+    frame["t1"] += lo
+    merged = bucket_size(hi - lo, max_t) > 1
+    notes = [
+        "lines: our NumPy replay (manual); points: torch's forward",
+        *_window_note(lo, hi, T),
+        *_merged(hi - lo, max_t, "point", "steps"),
+    ]
+    if shown < K:
+        notes.append(f"showing outputs 0..{shown - 1} of {K}")
+    notes.append(f"vertical line: current t = {t}")
+    scale_t = _t_scale(lo, hi)
+    mean = "mean " if merged else ""
+    color = alt.Color(
+        "k:N",
+        scale=alt.Scale(scheme=CATEGORIES),
+        legend=alt.Legend(title=["output y_t[k]", "manual (line) / torch (points)"], labelExpr="'y_t[' + datum.label + ']'", **LEGEND),
+    )
+    tooltip = [
+        *_t_tooltips(merged),
+        alt.Tooltip("k:Q", title="output k"),
+        alt.Tooltip("manual:Q", title=f"{mean}y_t[k] manual", format=FMT),
+        alt.Tooltip("torch:Q", title=f"{mean}y_t[k] torch", format=FMT),
+        alt.Tooltip("diff:Q", title="|manual − torch|", format=".3e"),
+    ]
+    base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", diff="abs(datum.manual - datum.torch)")
+    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    y_axis = alt.Axis(title="y_t[k]", **AXIS)
+    lines = base.mark_line(strokeWidth=2).encode(x=x, y=alt.Y("manual:Q", axis=y_axis), color=color, tooltip=tooltip)
+    few = len(frame) // shown <= 100
+    points = base.mark_point(filled=True, size=60 if few else 18, opacity=0.9).encode(
+        x=x, y=alt.Y("torch:Q", axis=y_axis), color=color, tooltip=tooltip
+    )
+    return _finish([lines, points, *_now(t, scale_t)], title, notes, height)
+
+
+def diff_chart(
+    per_step: np.ndarray,
+    t: int,
+    tolerance: float,
+    *,
+    title: str = "|manual − torch| per step",
+    floor: float = FLOOR,
+    max_t: int = 2000,
+    height: int = 160,
+) -> alt.LayerChart:
+    """The worst disagreement with torch at each step, on a log scale, against the tolerance.
+
+    Args:
+        per_step: (T,) max |manual - torch| at each t (``Validation.per_step``).
+        t: the current step, drawn as a vertical rule.
+        tolerance: ``Validation.tolerance``, drawn as a dashed horizontal rule.
+        floor: exact zeros (and anything smaller) are drawn at this height; the tooltip says so.
+        max_t: beyond this, each point is the max of a bucket of steps, never the mean.
+    """
+    d = _array(per_step, "per_step", 1, "(T,): one max |manual - torch| per step")
+    T = d.shape[0]
+    t = _step(t, T)
+    tolerance = _positive(tolerance, "tolerance")
+    floor = _positive(floor, "floor")
+    frame = bounded(d[:, None], max_rows=max_t, max_cols=1, names=("t", "_"), how="max").drop(columns=["_0", "_1"])
+    frame = frame.rename(columns={"value": "diff"})
+    frame["plotted"] = np.maximum(frame["diff"].to_numpy(), floor)
+    frame["status"] = np.where(frame["diff"].to_numpy() <= tolerance, "within tolerance", "over tolerance")  # NaN: over
+    k = bucket_size(T, max_t)
+    merged = k > 1
+    notes = [
+        "max over layers, directions, units and y_t at each t",
+        f"dashed line: tolerance = {tolerance:.3g}; exact zeros drawn at {floor:g}",
+        *([f"each point is the max of {k} consecutive steps ({T} steps in {-(-T // k)} points)"] if merged else []),
+        f"vertical line: current t = {t}",
+    ]
+    scale_t = _t_scale(0, T)
+    y = alt.Y("plotted:Q", scale=alt.Scale(type="log"), axis=alt.Axis(title="|manual − torch| (log)", format="~e", **AXIS))
+    tooltip = [
+        *_t_tooltips(merged),
+        alt.Tooltip("diff:Q", title=("max " if merged else "") + "|manual − torch|", format=".6~e"),
+        alt.Tooltip("status:N", title="vs tolerance"),
+        alt.Tooltip("note:N", title="note"),
+    ]
+    base = alt.Chart(frame).transform_calculate(
+        t="(datum.t0 + datum.t1) / 2",
+        note=(
+            f"!isValid(datum.diff) ? 'not a number' : datum.diff == 0 ? 'exact 0, drawn at {floor:g}'"
+            f" : datum.diff < {floor!r} ? 'below {floor:g}, drawn at {floor:g}' : ''"
+        ),
+    )
+    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    line = base.mark_line(strokeWidth=1.5, color="#888888").encode(x=x, y=y)
+    dots = base.mark_point(filled=True, size=40 if T <= 100 else 14).encode(
+        x=x,
+        y=y,
+        color=alt.Color(
+            "status:N",
+            scale=alt.Scale(domain=["within tolerance", "over tolerance"], range=["#4c78a8", "#e45756"]),
+            legend=alt.Legend(title="vs tolerance", **LEGEND),
+        ),
+        tooltip=tooltip,
+    )
+    tol = (
+        alt.Chart(pd.DataFrame({"tolerance": [tolerance]}))
+        .mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2)
+        .encode(y=alt.Y("tolerance:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("tolerance:Q", title="tolerance", format=".6~e")])
+    )
+    return _finish([line, dots, tol, *_now(t, scale_t)], title, notes, height)
+
+
+def weights_heatmap(
+    W: np.ndarray,
+    *,
+    title: str,
+    row_blocks: Sequence[str] | None = None,
+    row_label: str = "row",
+    col_label: str = "col",
+    max_rows: int = 128,
+    max_cols: int = 128,
+    height: int = 300,
+) -> alt.LayerChart:
+    """A weight matrix as a heatmap, row 0 on top, diverging colour centred at 0.
+
+    Args:
+        W: (rows, cols), e.g. W_ih (G*H, D) or W_hh (G*H, H_out).
+        title: e.g. "W_hh".
+        row_blocks: gate names when torch stacks gate blocks along the rows, e.g.
+            ["r", "z", "n"] (GRU) or ["i", "f", "g", "o"] (LSTM); see ``GATE_BLOCKS``.
+            Each block becomes a labelled band ("i  rows 0..H-1"), separated by a gap.
+        max_rows, max_cols: budget of cells shown; beyond it, blocks of rows / columns
+            are averaged (within a gate block, never across two).
+    """
+    W = _array(W, "W", 2, "(rows, cols), a weight matrix")
+    rows, cols = W.shape
+    blocks = ["W"] if row_blocks is None else [str(b) for b in row_blocks]
+    if not blocks or len(set(blocks)) != len(blocks):
+        raise ValueError(f"row_blocks must be distinct names, e.g. ['r', 'z', 'n']; got {row_blocks!r}.")
+    G = len(blocks)
+    if rows % G:
+        raise ValueError(f"W has {rows} rows, which do not split into {G} equal blocks {blocks}; check row_blocks.")
+    H = rows // G
+    budget_rows = max(1, max_rows // G)
+    parts = []
+    for g, name in enumerate(blocks):
+        f = bounded(W[g * H : (g + 1) * H], max_rows=budget_rows, max_cols=max_cols, names=("unit", "col"))
+        f.insert(0, "block", name)
+        f.insert(1, "row0", f["unit0"] + g * H)  # torch's row index in W
+        f.insert(2, "row1", f["unit1"] + g * H)
+        parts.append(f)
+    frame = pd.concat(parts, ignore_index=True)
+    merged_r = bucket_size(H, budget_rows) > 1
+    merged_c = bucket_size(cols, max_cols) > 1
+    bands = _Bands(blocks, H, "block")
+    base = alt.Chart(frame).transform_calculate(
+        x0="datum.col0 - 0.5",
+        x1="datum.col1 + 0.5",
+        y0=bands.position("datum.unit0 - 0.5"),
+        y1=bands.position("datum.unit1 + 0.5"),
+    )
+    tooltip = [alt.Tooltip("block:N", title="gate block")] if row_blocks is not None else []
+    if merged_r:
+        tooltip += [alt.Tooltip("row0:Q", title=f"{row_label} from"), alt.Tooltip("row1:Q", title=f"{row_label} to")]
+    else:
+        tooltip += [alt.Tooltip("row0:Q", title=row_label)]
+    if row_blocks is not None:
+        tooltip += [alt.Tooltip("unit0:Q", title="unit in block")] if not merged_r else []
+    if merged_c:
+        tooltip += [alt.Tooltip("col0:Q", title=f"{col_label} from"), alt.Tooltip("col1:Q", title=f"{col_label} to")]
+    else:
+        tooltip += [alt.Tooltip("col0:Q", title=col_label)]
+    tooltip.append(alt.Tooltip("value:Q", title="mean value" if merged_r or merged_c else "value", format=FMT))
+    labels = [f"{b}  {row_label} {g * H}..{(g + 1) * H - 1}" for g, b in enumerate(blocks)]
+    notes = [f"{rows} x {cols}" + (f"; gate blocks top to bottom: {', '.join(blocks)} ({H} rows each)" if row_blocks is not None else "")]
+    if merged_r or merged_c:
+        notes.append(
+            f"downsampled to {len(frame)} cells: each cell is the mean of a block of "
+            f"{bucket_size(H, budget_rows)} rows x {bucket_size(cols, max_cols)} cols (within one gate block)"
+        )
+    rect = base.mark_rect().encode(
+        x=alt.X(
+            "x0:Q",
+            scale=alt.Scale(domain=[-0.5, cols - 0.5], nice=False, zero=False),
+            axis=alt.Axis(title=col_label, format="d", tickMinStep=1, **AXIS),
+        ),
+        x2="x1:Q",
+        y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(row_label, labels)),
+        y2="y1:Q",
+        color=alt.Color("value:Q", scale=_signed_scale(frame["value"].to_numpy()), legend=alt.Legend(title=title, **LEGEND)),
+        tooltip=tooltip,
+    )
+    return _finish([rect], title, notes, height)
+
+
+def gates_from_trace(tr, *, layer: int = -1, direction: int = 0, sample: int = 0) -> dict[str, np.ndarray]:
+    """The arrays ``gates_chart`` takes, from a ``rnntrace.Trace``: name -> (T, H).
+
+    GRU: r_t, z_t, n_t. LSTM: i_t, f_t, g_t, o_t and c_t. An RNN has no gates: its
+    pre-activation (input_term + hidden_term) is returned instead.
+    """
+    names = {"RNN": ("pre_activation",), "GRU": ("r_t", "z_t", "n_t"), "LSTM": ("i_t", "f_t", "g_t", "o_t", "c_t")}[tr.config.cell]
+    return {n: tr.quantity(n, layer, direction)[:, sample] for n in names}
