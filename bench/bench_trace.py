@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes = [HEADLINE] if args.headline_only else SIZES
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: 1-minute load average is {load_before:.1f} on {os.cpu_count()} CPUs; other work will distort the figures\n")
     rows = []
     header = (
         f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'trace ms':>9} {'ratio':>6} | "
@@ -135,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "warmup": args.warmup,
         "statistic": "median wall-clock milliseconds",
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0],
     }
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"\nwrote {out}")

@@ -9,11 +9,16 @@ preallocated row (``out=``), which keeps the replay near the recurrent mat-vec, 
 work that cannot be vectorised over time. ``Step`` records are views into these arrays.
 
 Summation order: the input term ``x_t W_ihᵀ + b_ih`` of every step is one matrix product
-before the loop (torch does the same); the recurrent term ``h_prev W_hhᵀ + b_hh`` is
-computed inside it. Results agree with torch to rounding, see ``validation.py``.
+before the loop (torch does the same); the recurrent term ``h_prev W_hhᵀ`` is computed
+inside it. Where the loop only needs the sum ``input_term + hidden_term`` (RNN, LSTM),
+``b_hh`` is added to the input side once for all t and to the recorded ``hidden_term``
+after the loop: the same numbers up to the last bit of rounding. Results agree with torch
+to rounding, see ``validation.py``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,6 +40,17 @@ def _time_order(T: int, direction: int) -> range:
     return range(T) if direction == 0 else range(T - 1, -1, -1)
 
 
+def _rows(direction: int, *arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """``(a[t], b[t], ...)`` for each t in the direction's visiting order, as views.
+
+    Iterating an array hands out its rows from C; indexing half a dozen arrays by ``[t]``
+    in Python at every step would cost about as much as the step's arithmetic.
+    """
+    if direction == 1:
+        arrays = tuple(a[::-1] for a in arrays)
+    return zip(*arrays, strict=True)
+
+
 def _h_prev(h_all: np.ndarray, h0: np.ndarray, direction: int) -> np.ndarray:
     """h_{t-1} for every t: the state the step at t started from.
 
@@ -47,8 +63,11 @@ def _h_prev(h_all: np.ndarray, h0: np.ndarray, direction: int) -> np.ndarray:
 
 
 def _input_term(x: np.ndarray, w: Weights) -> np.ndarray:
-    """x_t W_ihᵀ + b_ih for all t at once: (T, N, D) @ (D, G*H) -> (T, N, G*H)."""
-    return np.matmul(x, w.W_ih.T) + w.b_ih
+    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product -> (T, N, G*H)."""
+    T, N, D = x.shape
+    a = np.matmul(x.reshape(T * N, D), w.W_ih.T).reshape(T, N, -1)
+    a += w.b_ih
+    return a
 
 
 def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinearity: str) -> Arrays:
@@ -61,16 +80,16 @@ def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinear
     H = w.W_hh.shape[0]
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, H)
     input_term = _input_term(x, w)  # (T, N, H)
+    input_b = input_term + w.b_hh  # x_t W_ihᵀ + b_ih + b_hh: the loop adds only h_{t-1} W_hhᵀ
     hidden_term = np.empty((T, N, H), x.dtype)
     pre = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H), x.dtype)
-    act = np.tanh if nonlinearity == "tanh" else None
     h_prev = h0
-    for t in _time_order(T, direction):
-        hid = np.matmul(h_prev, W_hhT, out=hidden_term[t])  # (N, H)
-        hid += w.b_hh
-        p = np.add(input_term[t], hid, out=pre[t])
-        h_prev = act(p, out=h_all[t]) if act else np.maximum(p, 0, out=h_all[t])
+    for a_in, a_hid, p, h_t in _rows(direction, input_b, hidden_term, pre, h_all):
+        np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
+        np.add(a_in, a_hid, out=p)
+        h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, 0.0, out=h_t)
+    hidden_term += w.b_hh
     return {
         "x_t": x,
         "h_prev": _h_prev(h_all, h0, direction),
@@ -102,20 +121,24 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
     rz = np.empty((T, N, 2 * H), x.dtype)  # [r | z] after σ
     n_all = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H), x.dtype)
+    r_all, z_all = rz[:, :, :H], rz[:, :, H:]
+    blocks = (  # the [r|z] and n blocks of each (T, N, 3H) array, as views
+        input_term[:, :, : 2 * H], input_term[:, :, 2 * H :],
+        hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
+        pre[:, :, : 2 * H], pre[:, :, 2 * H :],
+    )  # fmt: skip
     h_prev = h0
     with np.errstate(over="ignore"):  # exp(-a) may overflow to inf; σ is then exactly 0
-        for t in _time_order(T, direction):
-            hid = np.matmul(h_prev, W_hhT, out=hidden_term[t])  # (N, 3H)
+        for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all):
+            np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
             hid += w.b_hh
-            p = pre[t]
-            np.add(input_term[t, :, : 2 * H], hid[:, : 2 * H], out=p[:, : 2 * H])
-            g = _sigmoid(p[:, : 2 * H], out=rz[t])
-            r_t, z_t = g[:, :H], g[:, H:]
-            p_n = np.multiply(r_t, hid[:, 2 * H :], out=p[:, 2 * H :])
-            p_n += input_term[t, :, 2 * H :]
-            n_t = np.tanh(p_n, out=n_all[t])
+            np.add(a_rz, hid_rz, out=p_rz)
+            _sigmoid(p_rz, out=g)  # [r_t | z_t]
+            np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
+            p_n += a_n
+            np.tanh(p_n, out=n_t)
             # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
-            h_t = np.subtract(h_prev, n_t, out=h_all[t])
+            np.subtract(h_prev, n_t, out=h_t)
             h_t *= z_t
             h_t += n_t
             h_prev = h_t
@@ -125,8 +148,8 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
         "input_term": input_term,
         "hidden_term": hidden_term,
         "pre_activation": pre,
-        "r_t": rz[:, :, :H],
-        "z_t": rz[:, :, H:],
+        "r_t": r_all,
+        "z_t": z_all,
         "n_t": n_all,
         "h_t": h_all,
     }
@@ -151,38 +174,49 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
     H_out = H if W_hrT is None else W_hrT.shape[1]
     input_term = _input_term(x, w)  # (T, N, 4H)
+    input_b = input_term + w.b_hh  # x_t W_ihᵀ + b_ih + b_hh: the loop adds only h_{t-1} W_hhᵀ
     hidden_term = np.empty((T, N, 4 * H), x.dtype)
     pre = np.empty((T, N, 4 * H), x.dtype)
-    gates = np.empty((T, N, 4 * H), x.dtype)  # [i | f | g | o] after σ / tanh
+    gates = np.empty((T, N, 4 * H), x.dtype)  # [i | f | g | o]
     c_all = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H_out), x.dtype)
-    tanh_c = np.empty((N, H), x.dtype)
+    i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
+    # One tanh serves all four blocks: σ(a) = ½ + ½ tanh(a/2) for i, f, o, tanh(a) for g.
+    scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]
+    scale[2 * H : 3 * H] = 1.0
+    shift = 1.0 - scale  # [½ | ½ | 0 | ½]
+    i_g = np.empty((N, H), x.dtype)  # scratch: i_t ⊙ g_t
+    o_tanh_c = np.empty((N, H), x.dtype)  # scratch: o_t ⊙ tanh(c_t), before the projection
     h_prev, c_prev = h0, c0
-    with np.errstate(over="ignore"):
-        for t in _time_order(T, direction):
-            hid = np.matmul(h_prev, W_hhT, out=hidden_term[t])  # (N, 4H)
-            hid += w.b_hh
-            p = np.add(input_term[t], hid, out=pre[t])
-            a = _sigmoid(p, out=gates[t])  # σ over all four blocks, then g's block replaced by tanh
-            np.tanh(p[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-            c_t = np.multiply(a[:, H : 2 * H], c_prev, out=c_all[t])  # f ⊙ c_prev
-            c_t += a[:, :H] * a[:, 2 * H : 3 * H]  # + i ⊙ g
-            np.tanh(c_t, out=tanh_c)
-            if W_hrT is None:
-                h_t = np.multiply(a[:, 3 * H :], tanh_c, out=h_all[t])
-            else:
-                h_t = np.matmul(a[:, 3 * H :] * tanh_c, W_hrT, out=h_all[t])
-            h_prev, c_prev = h_t, c_t
+    rows = _rows(direction, input_b, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
+    for a_in, a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
+        np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
+        np.add(a_in, a_hid, out=p)
+        np.multiply(p, scale, out=a)
+        np.tanh(a, out=a)
+        a *= scale
+        a += shift  # a = [i_t | f_t | g_t | o_t]
+        np.multiply(f_t, c_prev, out=c_t)
+        c_t += np.multiply(i_t, g_t, out=i_g)
+        if W_hrT is None:
+            np.tanh(c_t, out=h_t)
+            h_t *= o_t
+        else:
+            np.tanh(c_t, out=o_tanh_c)
+            o_tanh_c *= o_t
+            np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
+        h_prev, c_prev = h_t, c_t
+    hidden_term += w.b_hh
     return {
         "x_t": x,
         "h_prev": _h_prev(h_all, h0, direction),
         "input_term": input_term,
         "hidden_term": hidden_term,
         "pre_activation": pre,
-        "i_t": gates[:, :, :H],
-        "f_t": gates[:, :, H : 2 * H],
-        "g_t": gates[:, :, 2 * H : 3 * H],
-        "o_t": gates[:, :, 3 * H :],
+        "i_t": i_all,
+        "f_t": f_all,
+        "g_t": g_all,
+        "o_t": o_all,
         "c_prev": _h_prev(c_all, c0, direction),
         "c_t": c_all,
         "h_t": h_all,

@@ -175,11 +175,25 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         x = np.concatenate([a["h_t"] for a in outs], axis=-1)  # next layer's input (T, N, dirs*H_out)
 
 
+def _new_step(t: int, layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Step:
+    """``Step(t, layer, direction, **arrays)``, built without the dataclass ``__init__``.
+
+    A frozen dataclass's ``__init__`` sets each of Step's 22 fields through
+    ``object.__setattr__``; for a long trace that made building ``Trace.steps`` cost more
+    than the replay itself. Fields not given keep their class default, None.
+    """
+    step = object.__new__(Step)
+    step.__dict__.update(arrays, t=t, layer=layer, direction=direction)
+    return step
+
+
 def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Iterator[Step]:
+    """The Steps of one (layer, direction) in visiting order; their arrays are row views."""
     names = [n for n in arrays if n in Step.__dataclass_fields__]
     T = arrays["h_t"].shape[0]
-    for t in cells._time_order(T, direction):
-        yield Step(t=t, layer=layer, direction=direction, **{n: arrays[n][t] for n in names})
+    rows = cells._rows(direction, *(arrays[n] for n in names))
+    for t, row in zip(cells._time_order(T, direction), rows, strict=True):
+        yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 
 
 def steps(module, x, *, h0=None, head=None) -> Iterator[Step]:

@@ -16,6 +16,7 @@ is checked exactly, on rnntrace's own values.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -421,3 +422,16 @@ def test_validate_reports_a_wrong_replay(monkeypatch):
     v = rnntrace.validate(module, x)
     assert not v.ok
     assert np.all(v.per_step[:2] < v.tolerance) and v.per_step[2] > v.tolerance
+
+
+def test_steps_are_frozen_dataclasses():
+    tr = rnntrace.trace(nn.GRU(2, 3, bidirectional=True), torch.randn(4, 2))
+    s = tr.steps[-1]  # reverse direction, t = 0
+    assert dataclasses.is_dataclass(s) and isinstance(s, rnntrace.Step)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.t = 5
+    assert (s.t, s.layer, s.direction) == (0, 0, 1)
+    assert s.c_t is None and s.i_t is None and s.y_t is None and s.r_t.shape == (1, 3)
+    moved = dataclasses.replace(s, t=9)
+    assert moved.t == 9 and moved.h_t is s.h_t
+    assert "Step(t=0, layer=0, direction=1" in repr(s)
