@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -212,9 +213,10 @@ with st.sidebar:
         "input X", KINDS, format_func=preset_labels.get, key="inputs", bind="query-params", help="deterministic from the seed"
     )
     st.header("Your own X or model")
+    # No `type=` filter: a wrong file reaches rnntrace.io, which says what is accepted
+    # (Streamlit's own filter would raise before the script could explain).
     st.file_uploader(
         "Upload X (.csv or .npy)",
-        type=["csv", "npy"],
         help=".csv: rows are time steps, columns are features, an optional header row and an optional `sample` column "
         "for N > 1. .npy: an array (T, D) or (N, T, D). N, T and D then follow the file.",
         key="inputs_file",
@@ -222,7 +224,6 @@ with st.sidebar:
     )
     st.file_uploader(
         "Upload weights (.safetensors, .pt, .pth)",
-        type=["safetensors", "pt", "pth"],
         help="A state_dict: of a bare nn.RNN / nn.GRU / nn.LSTM, or of the lesson's SimpleRNN (rnn.* and fc.*). "
         "Save it with torch.save(model.state_dict(), 'model.pt') or safetensors. Nothing uploaded is ever executed.",
         key="model_file",
@@ -367,6 +368,15 @@ m2.metric(f"|manual − torch| at t = {t}", f"{validation.per_step[t]:.1e}")
 m3.metric("step", f"{t + 1} / {T}", help=f"layer {layer}, {'reverse' if direction else 'forward'} direction, sample {n}")
 
 
+def guarded(view) -> None:
+    """Draw one view; if it fails, say so in place and keep the rest of the page working."""
+    try:
+        view()
+    except Exception as err:  # a bug must not cost the user the page (nor show them a traceback)
+        logging.getLogger("rnntrace.app").exception("view %s failed", view.__name__)
+        st.error(f"This view failed to render ({type(err).__name__}: {err}). The other views still work; please report it.", icon="🐞")
+
+
 def step_view() -> None:
     full = 8 if not present else 6
     kwargs = {}
@@ -498,14 +508,14 @@ def export_view() -> None:
 
 # ---------------------------------------------------------------- views
 if present:
-    step_view()
-    time_view()
+    guarded(step_view)
+    guarded(time_view)
 else:
     tabs = st.tabs(VIEWS, key="view", bind="query-params", on_change="rerun")
     for tab, view in zip(tabs, [step_view, time_view, shapes_view, weights_view, code_view, export_view], strict=True):
         if tab.open:
             with tab:
-                view()
+                guarded(view)
 
 
 # ---------------------------------------------------------------- play: a fragment that ticks on its own

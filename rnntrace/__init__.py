@@ -5,9 +5,26 @@
     v = rnntrace.validate(model.rnn, x, head=model.fc) # ... checked against torch
 """
 
+from .inputs import PRESETS, make_input
+from .io import LoadedModel, LoadError, load_model, load_sequence
 from .model import SimpleRNN
 from .trace import Config, Step, Trace, steps, trace
 from .validation import Validation, validate
 
-__all__ = ["Config", "SimpleRNN", "Step", "Trace", "Validation", "steps", "trace", "validate"]
+__all__ = [
+    "PRESETS",
+    "Config",
+    "LoadError",
+    "LoadedModel",
+    "SimpleRNN",
+    "Step",
+    "Trace",
+    "Validation",
+    "load_model",
+    "load_sequence",
+    "make_input",
+    "steps",
+    "trace",
+    "validate",
+]
 __version__ = "0.1.0"

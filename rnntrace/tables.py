@@ -56,7 +56,8 @@ def state_table(step: Step, n: int = 0, torch_h: np.ndarray | None = None) -> pd
     if torch_h is not None:
         cols["h_t torch"] = torch_h
         cols["|Δ|"] = np.abs(step.h_t[n] - torch_h)
-    frame = pd.DataFrame(cols)
+    # a projected LSTM's h has P units and its c has H: align on the unit index (NaN beyond P)
+    frame = pd.DataFrame({k: pd.Series(v) for k, v in cols.items()})
     frame.index.name = "unit"
     return frame
 

@@ -31,6 +31,7 @@ def new_app(**query) -> AppTest:
 def run_clean(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    assert not [e for e in at.error if "failed to render" in e.value], [e.value for e in at.error]
     return at
 
 

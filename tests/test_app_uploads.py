@@ -1,0 +1,130 @@
+"""Uploads through the dashboard's two uploaders: the bad-file corpus, then every good layout.
+
+A bad file must give an st.error that says what was wrong, never a traceback, never run a
+byte of it (the malicious pickles would create a marker file), and the app keeps working
+with the previous file. Good files are checked against torch run on the ORIGINAL module.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from bad_files import bad_model_files, bad_sequence_files, good_model_files, good_sequence_files, marker_path
+from test_app import frame_by_title, new_app, run_clean
+
+from rnntrace.inputs import make_input
+
+MIME = "application/octet-stream"
+MAX_UPLOAD_BYTES = 2 * 2**20  # app.py's per-uploader cap
+
+
+def upload(at, key: str, name: str, data: bytes):
+    at.file_uploader(key=key).set_value((name, data, MIME))
+    return run_clean(at)
+
+
+def shown_sizes(at) -> dict[str, int]:
+    caption = at.caption[0].value
+    return {k: int(v) for k, v in re.findall(r"\b([NTDMK])=(\d+)", caption)}
+
+
+def assert_still_works(at):
+    assert float(at.metric[0].value) < 1e-5
+    t = at.slider(key="t").value if at.slider else 0
+    at.button(key="next").click()
+    run_clean(at)
+    if at.slider:
+        assert at.slider(key="t").value == min(t + 1, at.slider(key="t").max)
+
+
+@pytest.mark.slow
+def test_bad_sequences_are_refused_and_the_previous_one_stays(tmp_path):
+    at = run_clean(new_app())
+    good = good_sequence_files()[0]  # plain.csv: (1, 2, 3)
+    upload(at, "inputs_file", good.name, good.data)
+    assert shown_sizes(at)["T"] == 2
+    corpus = bad_sequence_files(tmp_path)
+    assert len(corpus) >= 25
+    for name, data, fragment in corpus:
+        upload(at, "inputs_file", name, data)
+        assert at.error, f"{name}: no error shown"
+        message = at.error[0].value.lower()
+        expected = "too large" if len(data) > MAX_UPLOAD_BYTES else fragment.lower()
+        assert expected in message, (name, message)
+        assert "previous file stays in use" in message
+        assert shown_sizes(at)["T"] == 2, f"{name}: the previous X must stay in use"
+        assert_still_works(at)
+    assert not marker_path(tmp_path).exists()
+
+
+@pytest.mark.slow
+def test_bad_models_are_refused_never_executed_and_the_app_keeps_working(tmp_path):
+    at = run_clean(new_app())
+    corpus = bad_model_files(tmp_path)
+    assert len(corpus) >= 25
+    for name, data, fragment in corpus:
+        upload(at, "model_file", name, data)
+        assert at.error, f"{name}: no error shown"
+        # the dashboard caps uploads at 2 MB, below the library's caps: bigger files stop there
+        expected = "too large" if len(data) > MAX_UPLOAD_BYTES else fragment.lower()
+        assert expected in at.error[0].value.lower(), (name, at.error[0].value)
+        assert shown_sizes(at)["M"] == 5, f"{name}: the seed's model must stay in use"
+        assert_still_works(at)
+        assert not marker_path(tmp_path).exists(), f"{name} ran code"
+
+
+@pytest.mark.slow
+def test_every_good_model_layout_loads_and_agrees_with_the_original():
+    at = run_clean(new_app(T=6))
+    for good in good_model_files():
+        if good.nonlinearity != at.selectbox(key="nonlinearity").value:
+            at.selectbox(key="nonlinearity").set_value(good.nonlinearity)
+        upload(at, "model_file", good.name, good.data)
+        assert not at.error, (good.name, [e.value for e in at.error])
+        assert shown_sizes(at)["D"] == good.module.input_size and shown_sizes(at)["M"] == good.module.hidden_size
+        assert float(at.metric[0].value) < 1e-5, good.name
+        module = good.module.eval()
+        # the lesson's X for these sizes (N=1, T=6, seed 0), fed to the ORIGINAL module
+        X = torch.from_numpy(make_input("normal", 1, 6, module.input_size, 0)).to(next(module.parameters()).dtype)
+        if module.num_layers > 1:  # the first layer's x_t is X itself
+            at.selectbox(key="layer_sel").set_value(0)
+            run_clean(at)
+        np.testing.assert_allclose(frame_by_title(at, "x_t")["x_t"].to_numpy(), X[0, 0].numpy(), rtol=1e-6)
+        if module.num_layers > 1:  # look at the top layer, whose h_t torch's output shows
+            at.selectbox(key="layer_sel").set_value(module.num_layers - 1)
+            run_clean(at)
+        with torch.no_grad():
+            out, _ = module(X if module.batch_first else X.transpose(0, 1))
+        out = out if module.batch_first else out.transpose(0, 1)  # (1, T, dirs*H_out)
+        H = module.proj_size or module.hidden_size
+        shown = frame_by_title(at, "h_t")["h_t"].dropna().to_numpy()  # a projected LSTM pads h to c's H units
+        np.testing.assert_allclose(shown, out[0, 0, :H].numpy(), atol=1e-5, err_msg=good.name)
+        at.file_uploader(key="model_file").set_value(None)
+        run_clean(at)
+        assert shown_sizes(at)["M"] == 5, "removing the file returns to the seed's model"
+
+
+@pytest.mark.slow
+def test_good_sequences_set_the_sizes_and_the_shown_x():
+    at = run_clean(new_app())
+    for good in good_sequence_files():
+        upload(at, "inputs_file", good.name, good.data)
+        assert not at.error, (good.name, [e.value for e in at.error])
+        N, T, D = good.expected.shape
+        assert shown_sizes(at) | {"N": N, "T": T, "D": D} == shown_sizes(at), good.name
+        np.testing.assert_allclose(frame_by_title(at, "x_t")["x_t"].to_numpy(), good.expected[0, 0], rtol=1e-6, err_msg=good.name)
+        assert float(at.metric[0].value) < 1e-5
+
+
+def test_x_that_clashes_with_the_model_says_so():
+    at = run_clean(new_app())
+    model = next(g for g in good_model_files() if g.name == "simple_rnn.safetensors")  # D = 3
+    upload(at, "model_file", model.name, model.data)
+    seq = next(g for g in good_sequence_files() if g.name == "ntd.npy")  # D = 4
+    upload(at, "inputs_file", seq.name, seq.data)
+    assert at.error and "D=4" in at.error[0].value and "input_size=3" in at.error[0].value
+    assert shown_sizes(at)["D"] == 3
+    assert_still_works(at)
