@@ -270,15 +270,24 @@ if not problems and config.T * config.D <= EDIT_LIMIT:
         X_up = X_edit
 
 # ---------------------------------------------------------------- header
-head_l, head_r = st.columns([6, 2], vertical_alignment="center")
+head_l, head_m, head_r = st.columns([6, 3, 2], vertical_alignment="top")
 with head_r:
-    st.toggle("Presentation mode", key="present", bind="query-params", help="Larger type, only the essentials. Keyboard: P")
-    st.button("presentation", key="present_key", icon=":material/keyboard:", on_click=_toggle_present, shortcut="P", type="tertiary")
+    st.toggle("Presentation", key="present", bind="query-params", help="Larger type, only the essentials. Keyboard: P")
+    st.button(
+        "keys",
+        key="present_key",
+        icon=":material/keyboard:",
+        on_click=_toggle_present,
+        shortcut="P",
+        type="tertiary",
+        help="P: presentation · ←/→: step · Home/End: first/last · Space: play/pause",
+    )
 present = st.session_state.get("present", False)
 st.markdown(
     """<style>
-    .block-container { padding-top: 3.2rem; padding-bottom: 1rem; }
-    [data-testid="stMetricValue"] { font-size: 1.9rem; }
+    .block-container { padding-top: 3.6rem; padding-bottom: 1rem; }
+    [data-testid="stMetricValue"] { font-size: 1.7rem; }
+    h3 { padding-top: 0.2rem; }
     </style>""",
     unsafe_allow_html=True,
 )
@@ -286,21 +295,23 @@ if present:  # lecture hall: big type, no sidebar, use the whole width
     st.markdown(
         """<style>
         html { font-size: 21px; }
-        section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] { display: none; }
-        .block-container { padding-top: 1.2rem; max-width: 100%; }
+        section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+        [data-testid="stExpandSidebarButton"] { display: none; }
+        .block-container { padding-top: 4.2rem; max-width: 100%; }
         .katex { font-size: 1.25em; }
         </style>""",
         unsafe_allow_html=True,
     )
 with head_l:
     head_name = f"nn.{config.cell}" + (" + nn.Linear" if config.K and (loaded is None or loaded.head is not None) else "")
-    st.markdown(f"## Inside a recurrent layer: {head_name}")
-    st.caption(
-        f"N={config.N}, T={config.T}, D={config.D}, M={config.M}, K={config.K}, layers={config.layers}"
-        + (", bidirectional" if config.bidirectional else "")
-        + (f" · seed {config.seed}" if loaded is None else f" · weights from {custom_model[2]}")
-        + " · replayed in NumPy by rnntrace, every number checked against torch"
-    )
+    st.markdown(f"#### {head_name}" if present else f"### Inside a recurrent layer: {head_name}")
+    if not present:
+        st.caption(
+            f"N={config.N}, T={config.T}, D={config.D}, M={config.M}, K={config.K}, layers={config.layers}"
+            + (", bidirectional" if config.bidirectional else "")
+            + (f" · seed {config.seed}" if loaded is None else f" · weights from {custom_model[2]}")
+            + " · replayed in NumPy by rnntrace, every number checked against torch"
+        )
 
 if problems:
     st.error("This configuration is refused: " + " ".join(problems), icon="🚫")
@@ -312,60 +323,57 @@ module, head, X, validation = run(*run_key, _X=X_up, _loaded=loaded)
 tr = validation.trace
 T = config.T
 
+# ---------------------------------------------------------------- headline agreement
+head_m.metric(
+    "max |manual − torch|",
+    f"{validation.max_abs_diff:.1e}",
+    delta=("agrees" if validation.ok else "DISAGREES") + f" · tol {validation.tolerance:.0e}",
+    delta_color="normal" if validation.ok else "inverse",
+    delta_arrow="off",
+    help="Over every step: each layer's h_t, output, h_n, c_n and y, against torch's own forward. "
+    f"Tolerance: atol + rtol·max|torch| = {validation.tolerance:.2e}.",
+)
+
 # ---------------------------------------------------------------- time controls
 if st.session_state.get("t", 0) > T - 1:
     st.session_state.t = T - 1
-ctrl = st.columns([1, 1, 1, 1, 2, 2], vertical_alignment="bottom")
-ctrl[0].button("first", icon=":material/first_page:", key="first", on_click=_set_t, args=(0,), shortcut="Home", use_container_width=True)
-ctrl[1].button(
-    "prev", icon=":material/chevron_left:", key="prev", on_click=_shift_t, args=(-1, T), shortcut="Left", use_container_width=True
-)
-ctrl[2].button(
-    "next", icon=":material/chevron_right:", key="next", on_click=_shift_t, args=(1, T), shortcut="Right", use_container_width=True
-)
-ctrl[3].button("last", icon=":material/last_page:", key="last", on_click=_set_t, args=(T - 1,), shortcut="End", use_container_width=True)
 playing = st.session_state.get("playing", False)
-ctrl[4].button(
-    "pause" if playing else "play",
-    icon=":material/pause:" if playing else ":material/play_arrow:",
-    key="play",
-    on_click=_toggle_play,
-    shortcut="Space",
-    use_container_width=True,
+ctrl = st.columns([1, 1, 1, 1, 1, 2, 5], vertical_alignment="center", gap="small")
+buttons = [
+    ("first", ":material/first_page:", _set_t, (0,), "Home", "first step (Home)"),
+    ("prev", ":material/chevron_left:", _shift_t, (-1, T), "Left", "previous step (←)"),
+    ("next", ":material/chevron_right:", _shift_t, (1, T), "Right", "next step (→)"),
+    ("last", ":material/last_page:", _set_t, (T - 1,), "End", "last step (End)"),
+    ("play", ":material/pause:" if playing else ":material/play_arrow:", _toggle_play, (), "Space", "play / pause (Space)"),
+]
+for col, (key, icon, callback, args, shortcut, help_text) in zip(ctrl, buttons, strict=False):
+    col.button("", icon=icon, key=key, on_click=callback, args=args, shortcut=shortcut, help=help_text, width="stretch")
+speed = ctrl[5].select_slider(
+    "steps/s", SPEEDS, value=1.0, key="speed", format_func=lambda v: f"{v:g} steps/s", help="playing speed", label_visibility="collapsed"
 )
-speed = ctrl[5].select_slider("speed (steps/s)", SPEEDS, value=1.0, key="speed")
+status = ctrl[6].empty()
 if T > 1:
-    t = st.slider("time step t", 0, T - 1, key="t", bind="query-params")
+    t = st.slider("time step t", 0, T - 1, key="t", bind="query-params", label_visibility="collapsed")
 else:
     st.session_state.t = 0
     t = 0
-    st.caption("One time step: t = 0.")
+status.markdown(f"step **{t + 1}** of {T} (t = {t}) · |manual − torch| at t: **{validation.per_step[t]:.1e}**")
 
 # ---------------------------------------------------------------- which sample, layer, direction
-pick = st.columns(3)
-n = pick[0].selectbox("sample", range(config.N), key="sample", bind="query-params") if config.N > 1 else 0
-layer = pick[1].selectbox("layer", range(config.layers), key="layer_sel", bind="query-params") if config.layers > 1 else 0
-direction = (
-    pick[2].selectbox("direction", [0, 1], format_func=["forward", "reverse"].__getitem__, key="direction", bind="query-params")
-    if config.bidirectional
-    else 0
-)
+n, layer, direction = 0, 0, 0
+if config.N > 1 or config.layers > 1 or config.bidirectional:
+    pick = st.columns(4, vertical_alignment="bottom")
+    if config.N > 1:
+        n = pick[0].selectbox("sample", range(config.N), key="sample", bind="query-params")
+    if config.layers > 1:
+        layer = pick[1].selectbox("layer", range(config.layers), key="layer_sel", bind="query-params")
+    if config.bidirectional:
+        direction = pick[2].selectbox(
+            "direction", [0, 1], format_func=["forward", "reverse"].__getitem__, key="direction", bind="query-params"
+        )
 step = tr.at(t)[layer * config.directions + direction]
 top = layer == config.layers - 1
 y_step = tr.at(t)[-1]  # the step that completes output[t] carries y_t
-
-# ---------------------------------------------------------------- headline agreement
-m1, m2, m3 = st.columns(3)
-m1.metric(
-    "max |manual − torch| (all steps)",
-    f"{validation.max_abs_diff:.1e}",
-    delta=("agrees" if validation.ok else "DISAGREES") + f" · tolerance {validation.tolerance:.1e}",
-    delta_color="normal" if validation.ok else "inverse",
-    delta_arrow="off",
-    help="Every h_t of every layer, output, h_n, c_n and y, against torch's own forward.",
-)
-m2.metric(f"|manual − torch| at t = {t}", f"{validation.per_step[t]:.1e}")
-m3.metric("step", f"{t + 1} / {T}", help=f"layer {layer}, {'reverse' if direction else 'forward'} direction, sample {n}")
 
 
 def guarded(view) -> None:
@@ -390,8 +398,7 @@ def step_view() -> None:
     symbolic = equations.SYMBOLIC[config.cell]
     if config.cell == "RNN" and config.nonlinearity == "relu":
         symbolic = [s.replace(r"\tanh", r"\mathrm{relu}") for s in symbolic]
-    for line in symbolic:
-        st.latex(line)
+    st.latex(r"\begin{aligned}" + r" \\ ".join(line.replace(" = ", " &= ", 1) for line in symbolic) + r"\end{aligned}")
     for line in equations.numeric(step, config.cell, n, nonlinearity=config.nonlinearity, full=full, **kwargs):
         st.latex(line)
     torch_top = validation.torch_output[n, t] if top else None  # (dirs*M,)
@@ -402,20 +409,20 @@ def step_view() -> None:
         st.latex(equations.head(y_step, n, W_o, b_o, h_top, full=full))
     c1, c2, c3 = st.columns([1, 3, 2])
     with c1:
-        st.markdown("**x_t**")
+        st.markdown("**$x_t$**")
         st.dataframe(tables.input_table(step, n), width="stretch")
     with c2:
         st.markdown("**terms and " + ("pre-activation" if config.cell == "RNN" else "gates") + "**")
         st.dataframe(tables.terms_table(step, config.cell, n), width="stretch")
     with c3:
-        st.markdown("**h_{t-1} → h_t**")
+        st.markdown("**$h_{t-1} \\to h_t$**" + (" (and $c_t$)" if config.cell == "LSTM" else ""))
         h_torch = None
         if torch_top is not None:
             H = tr.config.h_out
             h_torch = torch_top[direction * H : (direction + 1) * H]
         st.dataframe(tables.state_table(step, n, h_torch), width="stretch")
         if tr.y is not None:
-            st.markdown("**y_t: manual beside torch**")
+            st.markdown("**$y_t$: manual beside torch**")
             st.dataframe(tables.output_table(tr.y[n, t], validation.torch_y[n, t]), width="stretch")
 
 
