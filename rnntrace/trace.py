@@ -274,8 +274,14 @@ class Trace:
         if not isinstance(t, int | np.integer) or not -T <= t < T:
             raise IndexError(f"t={t!r} is out of range for a sequence of T={T} steps; use 0..{T - 1} (or negative from the end).")
         t = int(t) % T
-        # steps are stored per (layer, direction) block of T, reverse blocks in t = T-1..0 order
-        return tuple(self.steps[k * T + (t if d == 0 else T - 1 - t)] for k, (_, d) in enumerate(self._arrays))
+        if "steps" in self.__dict__:  # already built: hand out those very records
+            # stored per (layer, direction) block of T, reverse blocks in t = T-1..0 order
+            return tuple(self.steps[k * T + (t if d == 0 else T - 1 - t)] for k, (_, d) in enumerate(self._arrays))
+        # else build just these L * dirs records, not all L * dirs * T of them
+        fields = Step.__dataclass_fields__
+        return tuple(
+            _new_step(t, layer, d, {n: a[t] for n, a in arrays.items() if n in fields}) for (layer, d), arrays in self._arrays.items()
+        )
 
     def quantity(self, name: str, layer: int = -1, direction: int = 0) -> np.ndarray:
         """One quantity over all time steps as a ``(T, N, units)`` array, indexed by t.
