@@ -40,6 +40,9 @@ VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
 SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
 MAX_UPLOAD_MB = 2  # per uploader; .streamlit/config.toml caps the server at the same
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
+# Cells per over-time chart: every step change re-sends them, so keep them few (see bench/bench_app.py)
+HEATMAP = {"max_t": 160, "max_units": 64}
+GATES = {"max_t": 120, "max_units": 16}
 EDIT_LIMIT = 400  # T * D cells of one sample beyond which X is not offered for editing
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
 CODE_X_LIMIT = 20_000  # numbers of an uploaded / edited X written into the Code view's script
@@ -54,7 +57,7 @@ st.session_state["_full_run"] = True  # the play ticker only advances t on its o
 
 
 # ---------------------------------------------------------------- cached computation
-@st.cache_resource(max_entries=24, ttl=3600, show_spinner="Replaying the layer and running torch…")
+@st.cache_resource(max_entries=12, ttl=3600, show_spinner="Replaying the layer and running torch…")
 def run(key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded=None):
     """Module, head, X and the validated trace for one configuration.
 
@@ -132,29 +135,33 @@ def x_editor(config: LessonConfig, base: np.ndarray) -> np.ndarray | None:
     edits = st.session_state.get("_x_edits")
     if edits is None or edits["base"] != digest:
         edits = st.session_state["_x_edits"] = {"base": digest, "samples": {}, "gen": 0, "shown": None}
-    with st.sidebar.expander("Edit X by hand", expanded=bool(edits["samples"])):
-        n = st.number_input("sample to edit", 0, config.N - 1, 0, key="x_edit_sample") if config.N > 1 else 0
-        if edits["shown"] != n:  # a fresh editor, starting from this sample's edits so far
-            edits["gen"] += 1
-            edits["shown"] = n
-            edits["start"] = edits["samples"].get(n, base[n]).copy()
-        frame = pd.DataFrame(edits["start"], columns=[f"x[{d}]" for d in range(config.D)])
-        frame.index.name = "t"
-        number = st.column_config.NumberColumn(min_value=-1e6, max_value=1e6, format="%.4f")
-        edited = st.data_editor(
-            frame, key=f"x_editor_{digest}_{edits['gen']}", column_config=dict.fromkeys(frame.columns, number), num_rows="fixed"
-        )
-        values = edited.to_numpy(dtype=float)
-        if not np.isfinite(values).all():
-            st.warning("Empty cells are not allowed; they keep their previous value.")
-            values = np.where(np.isfinite(values), values, edits["start"])
-        if not np.array_equal(values, base[n]):
-            edits["samples"][n] = values
-        else:
-            edits["samples"].pop(n, None)
-        if st.button("Reset X", key="x_edit_reset", disabled=not edits["samples"]):
-            st.session_state.pop("_x_edits")
-            st.rerun()
+    panel = st.sidebar.expander("Edit X by hand", key="x_edit_open", on_change="rerun")
+    if not panel.open:  # drawn only when open: a 400-cell editor is not free on every step
+        edits["shown"] = None
+    else:
+        with panel:
+            n = st.number_input("sample to edit", 0, config.N - 1, 0, key="x_edit_sample") if config.N > 1 else 0
+            if edits["shown"] != n:  # a fresh editor, starting from this sample's edits so far
+                edits["gen"] += 1
+                edits["shown"] = n
+                edits["start"] = edits["samples"].get(n, base[n]).copy()
+            frame = pd.DataFrame(edits["start"], columns=[f"x[{d}]" for d in range(config.D)])
+            frame.index.name = "t"
+            number = st.column_config.NumberColumn(min_value=-1e6, max_value=1e6, format="%.4f")
+            edited = st.data_editor(
+                frame, key=f"x_editor_{digest}_{edits['gen']}", column_config=dict.fromkeys(frame.columns, number), num_rows="fixed"
+            )
+            values = edited.to_numpy(dtype=float)
+            if not np.isfinite(values).all():
+                st.warning("Empty cells are not allowed; they keep their previous value.")
+                values = np.where(np.isfinite(values), values, edits["start"])
+            if not np.array_equal(values, base[n]):
+                edits["samples"][n] = values
+            else:
+                edits["samples"].pop(n, None)
+            if st.button("Reset X", key="x_edit_reset", disabled=not edits["samples"]):
+                st.session_state.pop("_x_edits")
+                st.rerun()
     if not edits["samples"]:
         return None
     X = base.astype(float).copy()
@@ -428,13 +435,14 @@ def step_view() -> None:
 
 def time_view() -> None:
     h = tr.quantity("h_t", layer, direction)[:, n]  # (T, M)
-    st.altair_chart(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {layer})"), width="stretch")
+    st.altair_chart(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {layer})", **HEATMAP), width="stretch")
     if present:
         return
     st.altair_chart(charts.input_chart(X[n], t), width="stretch")
     if config.cell != "RNN":
         names = ["r_t", "z_t", "n_t"] if config.cell == "GRU" else ["i_t", "f_t", "g_t", "o_t", "c_t"]
-        st.altair_chart(charts.gates_chart({k: tr.quantity(k, layer, direction)[:, n] for k in names}, t), width="stretch")
+        gates = {k: tr.quantity(k, layer, direction)[:, n] for k in names}
+        st.altair_chart(charts.gates_chart(gates, t, **GATES), width="stretch")
     if tr.y is not None:
         st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t), width="stretch")
     st.altair_chart(charts.diff_chart(validation.per_step, t, validation.tolerance), width="stretch")

@@ -209,6 +209,9 @@ def test_code_view_script_reproduces_torch(tmp_path, config):
 
 def test_editing_x_changes_the_trace_and_agrees_with_torch():
     at = run_clean(new_app())
+    assert not [d for d in at.sidebar.dataframe if d.key and d.key.startswith("x_editor_")], "closed until asked for"
+    at.session_state["x_edit_open"] = True  # the user opens "Edit X by hand"
+    run_clean(at)
     editors = [d for d in at.sidebar.dataframe if d.key and d.key.startswith("x_editor_")]
     assert editors, "small X is offered for editing"
     np.testing.assert_allclose(editors[0].value.to_numpy(), build_input(LessonConfig())[0], atol=1e-6)
@@ -224,3 +227,15 @@ def test_editing_x_changes_the_trace_and_agrees_with_torch():
     np.testing.assert_allclose(shown["y_t torch"].to_numpy(), y[0, 0], atol=1e-6)
     np.testing.assert_allclose(shown["y_t manual"].to_numpy(), y[0, 0], atol=1e-5)
     assert float(at.metric[0].value) < 1e-5
+    at.session_state["x_edit_open"] = False  # closing the panel keeps the edit
+    run_clean(at)
+    np.testing.assert_allclose(frame_by_title(at, "y_t torch")["y_t torch"].to_numpy(), y[0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("view", ["Step", "Over time", "Weights", "Shapes"])
+def test_largest_single_sample_lstm_renders(view):
+    at = run_clean(new_app(cell="LSTM", T=2000, M=512, t=1999, view=view))
+    assert not at.error and float(at.metric[0].value) < 1e-5
+    at.button(key="prev").click()
+    run_clean(at)
+    assert at.slider(key="t").value == 1998
