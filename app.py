@@ -18,7 +18,9 @@ import logging
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
+import rnntrace
 from rnntrace import charts, codegen, equations, tables
 from rnntrace.inputs import KINDS, PRESETS
 from rnntrace.io import LoadError, load_model, load_sequence
@@ -47,6 +49,8 @@ EDIT_LIMIT = 400  # T * D cells of one sample beyond which X is not offered for 
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
 CODE_X_LIMIT = 20_000  # numbers of an uploaded / edited X written into the Code view's script
 
+torch.set_num_threads(1)  # one core per process: a hosted demo serves many sessions at once
+
 st.set_page_config(
     page_title="rnntrace: inside a recurrent layer",
     page_icon="🔁",
@@ -64,8 +68,6 @@ def run(key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded
     Keyed on the small config tuple and the uploads' SHA-256 digests (never on arrays);
     shared by all sessions and never mutated.
     """
-    import rnntrace  # torch loads here, once per process
-
     config = LessonConfig(*key)
     if _loaded is not None:
         module, head = _loaded.module, _loaded.head
