@@ -1,8 +1,9 @@
 """Benchmark: the dashboard's speed and memory, on the server and in a real browser.
 
     python bench/bench_app.py --json artifacts/bench_app.json
-    python bench/bench_app.py --skip-browser          # only (a), no Chromium needed
+    python bench/bench_app.py --parts a               # only (a), no Chromium needed
     python bench/bench_app.py --steps 10 --mem-sessions 30   # quicker
+    python bench/bench_app.py --parts d --server-env MALLOC_ARENA_MAX=2   # memory only, an allocator setting
 
 Four measurements, printed as a table and written as JSON:
 
@@ -21,8 +22,9 @@ Four measurements, printed as a table and written as JSON:
     idle, summed (Playwright's ``framereceived``).
 (d) server memory: RSS of the streamlit process (and any children, psutil) while
     ``--mem-sessions`` sessions open one after another, each with a configuration of its
-    own (cell, seed, T); ``run`` is an ``st.cache_resource(max_entries=24)``, so RSS should
-    level off after about 24 configurations instead of growing with every one.
+    own (cell, seed, T=400..600, M=128); ``run`` is an ``st.cache_resource(max_entries=E)``
+    (E read from app.py), so RSS should level off after about E configurations instead of
+    growing with every one.
 
 The machine is shared: the 1-minute load average before and after is in the JSON and the
 table; treat figures taken at a high load as upper bounds.
@@ -34,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -183,7 +186,14 @@ def memory_configs(n: int) -> list[str]:
     return [f"?cell={cells[i % 3]}&seed={100 + i}&T={400 + 100 * (i % 3)}&M=128" for i in range(n)]
 
 
+def cache_entries() -> int:
+    """max_entries of app.py's cached ``run`` (the first st.cache_resource in the file)."""
+    found = re.search(r"@st\.cache_resource\(max_entries=(\d+)", (REPO / "app.py").read_text())
+    return int(found.group(1)) if found else 24
+
+
 def bench_memory(browser, server: StreamlitServer, sessions: int) -> dict:
+    E = cache_entries()
     series = [{"session": 0, "rss_mb": server_rss(server.proc.pid) / MB}]
     for i, query in enumerate(memory_configs(sessions), start=1):
         context = browser.new_context(viewport={"width": 1280, "height": 720})
@@ -196,24 +206,24 @@ def bench_memory(browser, server: StreamlitServer, sessions: int) -> dict:
     time.sleep(2)
     after = server_rss(server.proc.pid) / MB
     rss = [s["rss_mb"] for s in series]
-    half = min(24, sessions // 2)
+    full = min(E, sessions)  # the session after which the cache is full
     out = {
         "sessions": sessions,
-        "cache_max_entries": 24,
+        "cache_max_entries": E,
         "rss_mb_start": rss[0],
-        "rss_mb_after_24": rss[min(24, sessions)],
+        "rss_mb_cache_full": rss[full],
         "rss_mb_peak": max(rss),
         "rss_mb_end": after,
-        # growth per configuration over the first `half` sessions vs after the cache is full
-        "growth_mb_per_config_first": (rss[half] - rss[1]) / max(1, half - 1),
-        "growth_mb_per_config_after_24": (rss[-1] - rss[min(24, sessions)]) / max(1, sessions - 24) if sessions > 24 else None,
+        # MB per new configuration while the cache fills, and after it is full (should be ~0)
+        "growth_mb_per_config_filling": (rss[full] - rss[1]) / max(1, full - 1),
+        "growth_mb_per_config_full": (rss[-1] - rss[full]) / (sessions - full) if sessions > full else None,
         "series": series,
     }
-    late = out["growth_mb_per_config_after_24"]
+    late = out["growth_mb_per_config_full"]
     print(
-        f"  (d) RSS {out['rss_mb_start']:.0f} MB at start, {out['rss_mb_after_24']:.0f} MB after 24 configs, "
+        f"  (d) RSS {out['rss_mb_start']:.0f} MB at start, {out['rss_mb_cache_full']:.0f} MB after {full} configs (cache full), "
         f"{out['rss_mb_peak']:.0f} MB peak, {after:.0f} MB after {sessions}; growth per config: "
-        f"first {out['growth_mb_per_config_first']:.1f} MB, after 24: {'-' if late is None else f'{late:.1f}'} MB",
+        f"filling {out['growth_mb_per_config_filling']:.1f} MB, full {'-' if late is None else f'{late:.1f}'} MB",
         flush=True,
     )
     return out
@@ -244,11 +254,14 @@ def table(result: dict) -> str:
             rows.append((f"(c) bytes to browser per step, {name}", f"{kib:.1f} KiB", f"max {top:.1f}", "", ""))
     m = result.get("memory")
     if m:
-        rows.append(("(d) server RSS at start / after 24 configs", f"{m['rss_mb_start']:.0f} MB", f"{m['rss_mb_after_24']:.0f} MB", "", ""))
-        late, early = m["growth_mb_per_config_after_24"], max(m["growth_mb_per_config_first"], 1e-9)
+        E = m["cache_max_entries"]
+        rows.append((f"(d) server RSS at start / after {E} configs (cache full)", f"{m['rss_mb_start']:.0f} MB",
+                     f"{m['rss_mb_cache_full']:.0f} MB", "", ""))  # fmt: skip
+        late, early = m["growth_mb_per_config_full"], max(m["growth_mb_per_config_filling"], 1e-9)
         ok = "" if late is None else ("met" if late < 0.25 * early else "GROWS")
         rows.append((f"(d) server RSS peak / after {m['sessions']} configs", f"{m['rss_mb_peak']:.0f} MB", f"{m['rss_mb_end']:.0f} MB",
                      "levels off", ok))  # fmt: skip
+        rows.append(("(d) MB per new config: cache filling / full", f"{early:.1f} MB", "-" if late is None else f"{late:.1f} MB", "", ""))
     width = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, width, strict=True))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -261,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per configuration (default: %(default)s)")
     parser.add_argument("--loads", type=int, default=5, help="warm first loads to time (default: %(default)s)")
     parser.add_argument("--mem-sessions", type=int, default=48, help="sessions, one configuration each, for (d) (default: %(default)s)")
-    parser.add_argument("--skip-apptest", action="store_true")
-    parser.add_argument("--skip-browser", action="store_true", help="skip (b), (c) and (d)")
+    parser.add_argument("--parts", default="abd", help="which measurements: any of a, b (with c), d (default: %(default)s)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="environment for the server (repeatable)")
     args = parser.parse_args(argv)
 
     result = {
@@ -275,19 +288,23 @@ def main(argv: list[str] | None = None) -> int:
         "statistic": "milliseconds; median and p95 (nearest rank) over the steps",
     }
     print(f"load average (1 min) before: {result['machine']['load_avg_1min_before']:.2f} on {os.cpu_count()} CPUs")
-    if not args.skip_apptest:
+    if "a" in args.parts:
         print("(a) server rerun per step, AppTest in this process")
         result["apptest"] = bench_apptest(args.steps)
-    if not args.skip_browser:
+    if "b" in args.parts or "d" in args.parts:
         from playwright.sync_api import sync_playwright
 
-        with StreamlitServer(timeout=120) as server, sync_playwright() as p:
+        env = dict(item.split("=", 1) for item in args.server_env)
+        result["machine"]["server_env"] = env
+        with StreamlitServer(timeout=120, env=env) as server, sync_playwright() as p:
             browser = launch_chromium(p)
             result["machine"]["rss_mb_server_idle"] = server_rss(server.proc.pid) / MB
-            print("(b, c) browser: first load, key step, bytes per step")
-            result["browser"] = bench_browser(browser, server, args.steps, args.loads)
-            print(f"(d) server memory over {args.mem_sessions} sessions and configurations")
-            result["memory"] = bench_memory(browser, server, args.mem_sessions)
+            if "b" in args.parts:
+                print("(b, c) browser: first load, key step, bytes per step")
+                result["browser"] = bench_browser(browser, server, args.steps, args.loads)
+            if "d" in args.parts:
+                print(f"(d) server memory over {args.mem_sessions} sessions and configurations")
+                result["memory"] = bench_memory(browser, server, args.mem_sessions)
             browser.close()
     result["machine"]["load_avg_1min_after"] = os.getloadavg()[0]
 

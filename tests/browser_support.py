@@ -89,8 +89,11 @@ class StreamlitServer:
     ``stop()`` ends the whole process group. Also a context manager.
     """
 
-    def __init__(self, app: str = "app.py", *, port: int | None = None, log: Path | None = None, timeout: float = 90.0):
+    def __init__(
+        self, app: str = "app.py", *, port: int | None = None, log: Path | None = None, timeout: float = 90.0, env: dict | None = None
+    ):
         self.app = app
+        self.env = None if env is None else {**os.environ, **env}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.timeout = timeout
@@ -107,7 +110,7 @@ class StreamlitServer:
             "--browser.gatherUsageStats", "false",
         ]  # fmt: skip
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - open for the server's lifetime
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
