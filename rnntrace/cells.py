@@ -45,10 +45,19 @@ def _rows(direction: int, *arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...
 
     Iterating an array hands out its rows from C; indexing half a dozen arrays by ``[t]``
     in Python at every step would cost about as much as the step's arithmetic.
+    With a single sample (N = 1) the rows are 1-D, ``(units,)``: a vector @ matrix product
+    goes straight to BLAS gemv, while ``(1, H) @ (H, G*H)`` takes a slower general path.
     """
+    if arrays[0].shape[1] == 1:
+        arrays = tuple(a[:, 0] for a in arrays)
     if direction == 1:
         arrays = tuple(a[::-1] for a in arrays)
     return zip(*arrays, strict=True)
+
+
+def _state(a: np.ndarray) -> np.ndarray:
+    """An (N, units) state shaped like the rows of ``_rows``: 1-D when N = 1."""
+    return a[0] if a.shape[0] == 1 else a
 
 
 def _h_prev(h_all: np.ndarray, h0: np.ndarray, direction: int) -> np.ndarray:
@@ -84,7 +93,7 @@ def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinear
     hidden_term = np.empty((T, N, H), x.dtype)
     pre = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H), x.dtype)
-    h_prev = h0
+    h_prev = _state(h0)
     for a_in, a_hid, p, h_t in _rows(direction, input_b, hidden_term, pre, h_all):
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
         np.add(a_in, a_hid, out=p)
@@ -127,7 +136,7 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
         hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
         pre[:, :, : 2 * H], pre[:, :, 2 * H :],
     )  # fmt: skip
-    h_prev = h0
+    h_prev = _state(h0)
     with np.errstate(over="ignore"):  # exp(-a) may overflow to inf; σ is then exactly 0
         for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all):
             np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
@@ -185,9 +194,9 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]
     scale[2 * H : 3 * H] = 1.0
     shift = 1.0 - scale  # [½ | ½ | 0 | ½]
-    i_g = np.empty((N, H), x.dtype)  # scratch: i_t ⊙ g_t
-    o_tanh_c = np.empty((N, H), x.dtype)  # scratch: o_t ⊙ tanh(c_t), before the projection
-    h_prev, c_prev = h0, c0
+    i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
+    o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
+    h_prev, c_prev = _state(h0), _state(c0)
     rows = _rows(direction, input_b, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
     for a_in, a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)

@@ -191,7 +191,7 @@ def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray]) -> 
     """The Steps of one (layer, direction) in visiting order; their arrays are row views."""
     names = [n for n in arrays if n in Step.__dataclass_fields__]
     T = arrays["h_t"].shape[0]
-    rows = cells._rows(direction, *(arrays[n] for n in names))
+    rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True)  # row views, visiting order
     for t, row in zip(cells._time_order(T, direction), rows, strict=True):
         yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 
