@@ -20,11 +20,14 @@ Four measurements, printed as a table and written as JSON:
     session key step <= 250 ms median at the default.
 (c) bytes to the browser per step: websocket frames received between the key press and
     idle, summed (Playwright's ``framereceived``).
-(d) server memory: RSS of the streamlit process (and any children, psutil) while
-    ``--mem-sessions`` sessions open one after another, each with a configuration of its
+(d) server memory: RSS of a fresh streamlit process (and any children, psutil) while
+    ``--mem-sessions`` sessions open and close one after another, each with a configuration of its
     own (cell, seed, T=400..600, M=128); ``run`` is an ``st.cache_resource(max_entries=E)``
     (E read from app.py), so RSS should level off after about E configurations instead of
-    growing with every one.
+    growing with every one. Streamlit keeps a closed tab's session for
+    ``server.disconnectedSessionTTL`` (120 s) in case it reconnects; (d) sets it to
+    ``--session-ttl`` (5 s) so that what stays is what the caches keep. With the default
+    TTL, RSS also carries the last two minutes' closed sessions (bounded too, by the TTL).
 
 The machine is shared: the 1-minute load average before and after is in the JSON and the
 table; treat figures taken at a high load as upper bounds.
@@ -151,11 +154,11 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
         context = browser.new_context(viewport={"width": 1280, "height": 720})
         page = context.new_page()
         frames = FrameCounter(page)
+        clock = RunClock(page)
+        clock.install()
         page.goto(server.url + "/" + query)
         wait_idle(page, timeout=120, settle=0.3)
         T = 500 if "T=500" in query else 10
-        clock = RunClock(page)
-        clock.install()
         times, received, sent, forward = [], [], [], True
         for _ in range(steps):
             button, forward = bounce(slider_value(page), T, forward)
@@ -275,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=5, help="warm first loads to time (default: %(default)s)")
     parser.add_argument("--mem-sessions", type=int, default=48, help="sessions, one configuration each, for (d) (default: %(default)s)")
     parser.add_argument("--parts", default="abd", help="which measurements: any of a, b (with c), d (default: %(default)s)")
+    parser.add_argument(
+        "--session-ttl", type=int, default=5, help="server.disconnectedSessionTTL for (d), s; 0 = Streamlit's 120 (default: %(default)s)"
+    )
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="environment for the server (repeatable)")
     args = parser.parse_args(argv)
 
@@ -296,15 +302,23 @@ def main(argv: list[str] | None = None) -> int:
 
         env = dict(item.split("=", 1) for item in args.server_env)
         result["machine"]["server_env"] = env
-        with StreamlitServer(timeout=120, env=env) as server, sync_playwright() as p:
+        with sync_playwright() as p:
             browser = launch_chromium(p)
-            result["machine"]["rss_mb_server_idle"] = server_rss(server.proc.pid) / MB
             if "b" in args.parts:
-                print("(b, c) browser: first load, key step, bytes per step")
-                result["browser"] = bench_browser(browser, server, args.steps, args.loads)
+                with StreamlitServer(timeout=120, env=env) as server:
+                    result["machine"]["rss_mb_server_idle"] = server_rss(server.proc.pid) / MB
+                    print("(b, c) browser: first load, key step, bytes per step")
+                    result["browser"] = bench_browser(browser, server, args.steps, args.loads)
             if "d" in args.parts:
-                print(f"(d) server memory over {args.mem_sessions} sessions and configurations")
-                result["memory"] = bench_memory(browser, server, args.mem_sessions)
+                # A fresh server; closed sessions are dropped after --session-ttl s instead of Streamlit's 120 s,
+                # so that what stays is what the caches keep (the retained sessions are reported apart).
+                mem_env = env | ({"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.session_ttl)} if args.session_ttl else {})
+                with StreamlitServer(timeout=120, env=mem_env) as server:
+                    print(
+                        f"(d) server memory over {args.mem_sessions} sessions and configurations (session TTL {args.session_ttl or 120} s)"
+                    )
+                    result["memory"] = bench_memory(browser, server, args.mem_sessions)
+                    result["memory"]["session_ttl_s"] = args.session_ttl or 120
             browser.close()
     result["machine"]["load_avg_1min_after"] = os.getloadavg()[0]
 

@@ -59,12 +59,12 @@ async def student(i: int, browser, url: str, steps: int, step_timeout: float, re
     page = await context.new_page()
     page.set_default_timeout(step_timeout * 1000)
     try:
+        clock = RunClock(page, timeout=step_timeout)
+        await clock.ainstall()
         start = time.perf_counter()
         await page.goto(f"{url}/?T=20&seed={i}&cell={CELLS[i % 3]}", timeout=step_timeout * 1000)
         await await_idle(page, timeout=step_timeout, settle=0)
         record["load_ms"] = (time.perf_counter() - start) * 1e3
-        clock = RunClock(page, timeout=step_timeout)
-        await clock.ainstall()
         for s in range(steps):
             if s == steps // 2:
                 seed = page.locator(".st-key-seed input")

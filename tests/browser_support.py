@@ -221,37 +221,55 @@ def exceptions(page) -> list[str]:
     return page.locator(EXCEPTION).all_inner_texts()
 
 
-# Records, in the page's own clock, each keydown and each change of the script state and
-# of a slider's value, so that "key press to idle" is timed where it happens.
-_CLOCK_JS = """() => {
+# Records, in the page's own clock, each keydown, each change of the script state and of a
+# slider's value, and the arrival of websocket messages (the WebSocket constructor is
+# wrapped when this runs as an init script, before the app opens its socket).
+_CLOCK_JS = """(() => {
   if (window.__rt) return;
-  const rt = window.__rt = {events: []};
+  const rt = window.__rt = {events: [], wsLast: 0, wsCount: 0};
+  const Native = window.WebSocket;
+  if (Native && !Native.__rt) {
+    const Wrapped = function (...args) {
+      const ws = new Native(...args);
+      ws.addEventListener('message', () => { rt.wsLast = performance.now(); rt.wsCount++; });
+      return ws;
+    };
+    Wrapped.prototype = Native.prototype;
+    Object.assign(Wrapped, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, __rt: true});
+    window.WebSocket = Wrapped;
+  }
   window.addEventListener('keydown', e => rt.events.push([performance.now(), 'key', e.key]), true);
-  new MutationObserver(ms => {
+  const observe = () => new MutationObserver(ms => {
     const now = performance.now();
     for (const m of ms) rt.events.push([now, m.attributeName, m.target.getAttribute(m.attributeName)]);
-  }).observe(document.body, {
+  }).observe(document.documentElement, {
     subtree: true, attributes: true, attributeFilter: ['data-test-script-state', 'aria-valuenow', 'aria-valuetext'],
   });
-}"""
+  if (document.documentElement) observe(); else document.addEventListener('DOMContentLoaded', observe);
+})()"""
 
 # Milliseconds from the start (the first keydown after ``since``, else ``since``) to the end
-# of the rerun it caused: the script state's return to notRunning, or, if the rerun was too
-# quick for React to show "running" at all, the last move of a slider. null while not done.
+# of the rerun it caused, null while not done. The end: the script state's return to
+# notRunning; if the rerun was too quick for React to show "running" at all (both messages
+# handled in one render, which a busy CPU makes likely), the last move of a slider; failing
+# that, the last websocket message, once none has come for 300 ms.
 _DONE_JS = """(since) => {
   const app = document.querySelector("[data-testid='stApp']");
   const quiet = app && app.getAttribute('data-test-script-state') === 'notRunning'
     && !document.querySelector("[data-testid='stStatusWidgetRunningIcon']")
     && !document.querySelector("[data-testid='stSkeleton']");
   if (!quiet) return null;
-  const ev = window.__rt.events.filter(e => e[0] >= since);
+  const rt = window.__rt;
+  const ev = rt.events.filter(e => e[0] >= since);
   const key = ev.find(e => e[1] === 'key');
   const start = key ? key[0] : since;
   const after = ev.filter(e => e[0] >= start);
   const ran = after.filter(e => e[1] === 'data-test-script-state' && e[2] === 'notRunning');
+  if (ran.length) return ran[ran.length - 1][0] - start;
   const moved = after.filter(e => e[1] === 'aria-valuenow' || e[1] === 'aria-valuetext');
-  const end = ran.length ? ran[ran.length - 1] : (moved.length ? moved[moved.length - 1] : null);
-  return end ? end[0] - start : null;
+  if (moved.length) return moved[moved.length - 1][0] - start;
+  if (rt.wsLast > start && performance.now() - rt.wsLast > 300) return rt.wsLast - start;
+  return null;
 }"""
 
 _BLUR_NOW_JS = "() => { document.activeElement && document.activeElement.blur(); return performance.now(); }"
@@ -260,7 +278,9 @@ _BLUR_NOW_JS = "() => { document.activeElement && document.activeElement.blur();
 class RunClock:
     """Times user actions to the end of the rerun they cause, in the page's own clock (ms).
 
-    ``install()`` once the page is idle (again after each navigation). ``press(key)``
+    ``install()`` before the first navigation (it is also an init script, so it survives
+    reloads and sees the app's websocket open; installed later, it times by the script
+    state and the slider only). ``press(key)``
     presses a key on the page body (focus removed first, as Streamlit's shortcuts ignore
     keys typed into inputs) and returns the milliseconds from the keydown event to the
     end of the rerun; ``act(fn)`` runs ``fn()`` (a click, say) and returns the milliseconds
@@ -272,7 +292,8 @@ class RunClock:
         self.timeout = timeout
 
     def install(self) -> None:
-        self.page.evaluate(_CLOCK_JS)
+        self.page.add_init_script(script=_CLOCK_JS)
+        self.page.evaluate("() => " + _CLOCK_JS)
 
     def act(self, fn) -> float:
         since = self.page.evaluate(_BLUR_NOW_JS)
@@ -283,7 +304,8 @@ class RunClock:
         return self.act(lambda: self.page.keyboard.press(key))
 
     async def ainstall(self) -> None:
-        await self.page.evaluate(_CLOCK_JS)
+        await self.page.add_init_script(script=_CLOCK_JS)
+        await self.page.evaluate("() => " + _CLOCK_JS)
 
     async def aact(self, coro_fn) -> float:
         since = await self.page.evaluate(_BLUR_NOW_JS)

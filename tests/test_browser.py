@@ -26,16 +26,21 @@ pytestmark = pytest.mark.browser
 
 def open_app(page, server, query: str = "") -> RunClock:
     """Load the app (``query`` like "?T=20"), wait until idle, check it drew no exception."""
+    clock = RunClock(page)
+    clock.install()
     page.goto(f"{server.url}/{query}")
     wait_idle(page, timeout=90)
     assert not exceptions(page)
-    clock = RunClock(page)
-    clock.install()
     return clock
 
 
 def url_params(page) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def button(page, key: str):
+    """The button with widget key ``key`` (Streamlit also renders a hidden copy to measure it; role lookup skips that)."""
+    return page.locator(f".st-key-{key}").get_by_role("button")
 
 
 def choose(page, key: str, option: str) -> None:
@@ -78,10 +83,10 @@ def test_first_load_shows_the_lesson(page, streamlit_server):
 def test_stepping_with_buttons_and_arrow_keys(page, streamlit_server):
     clock = open_app(page, streamlit_server)
     for expected in [1, 2]:
-        clock.act(lambda: page.locator(".st-key-next button").click())
+        clock.act(lambda: button(page, "next").click())
         assert slider_value(page) == expected
         assert url_params(page).get("t") == str(expected)
-    clock.act(lambda: page.locator(".st-key-prev button").click())
+    clock.act(lambda: button(page, "prev").click())
     assert slider_value(page) == 1
     for key, expected in [("ArrowRight", 2), ("ArrowRight", 3), ("ArrowLeft", 2)]:
         clock.press(key)
@@ -208,7 +213,7 @@ def test_upload_a_csv_sequence(page, streamlit_server, tmp_path):
     rows = [f"{0.1 * t:.2f},{(-1) ** t * 0.5:.2f}" for t in range(7)]  # T = 7 steps, D = 2 features
     csv.write_text("a,b\n" + "\n".join(rows) + "\n")
     clock = RunClock(page)
-    clock.install()
+    clock.install()  # on the loaded page: times by the script state
     clock.act(lambda: uploader.set_input_files(str(csv)))
     page.wait_for_function("() => document.body.innerText.includes('T=7, D=2')", timeout=30_000)
     wait_idle(page)
