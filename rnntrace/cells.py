@@ -27,12 +27,19 @@ from ._checks import Weights
 Arrays = dict[str, np.ndarray]
 
 
-def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """σ(a) = 1 / (1 + exp(-a)), written into ``out``."""
-    np.negative(a, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    return np.reciprocal(out, out=out)
+def _activate(a: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """σ or tanh, unit by unit, with a single tanh:  out = scale ⊙ tanh(scale ⊙ a) + shift.
+
+    σ(a) = 1 / (1 + exp(-a)) = ½ + ½ tanh(a/2)  (scale = shift = ½), and tanh(a) is
+    scale = 1, shift = 0; so the LSTM's σ blocks i, f, o and its tanh block g share one
+    call. No exp, so no overflow to guard against. ``scale`` and ``shift`` are arrays:
+    NumPy would convert a Python float operand at every call, at the cost of the op itself.
+    """
+    np.multiply(a, scale, out=out)
+    np.tanh(out, out=out)
+    out *= scale
+    out += shift
+    return out
 
 
 def _time_order(T: int, direction: int) -> range:
@@ -93,11 +100,12 @@ def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinear
     hidden_term = np.empty((T, N, H), x.dtype)
     pre = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H), x.dtype)
+    zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
     h_prev = _state(h0)
     for a_in, a_hid, p, h_t in _rows(direction, input_b, hidden_term, pre, h_all):
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
         np.add(a_in, a_hid, out=p)
-        h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, 0.0, out=h_t)
+        h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
     hidden_term += w.b_hh
     return {
         "x_t": x,
@@ -136,21 +144,21 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
         hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
         pre[:, :, : 2 * H], pre[:, :, 2 * H :],
     )  # fmt: skip
+    half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
     h_prev = _state(h0)
-    with np.errstate(over="ignore"):  # exp(-a) may overflow to inf; σ is then exactly 0
-        for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all):
-            np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
-            hid += w.b_hh
-            np.add(a_rz, hid_rz, out=p_rz)
-            _sigmoid(p_rz, out=g)  # [r_t | z_t]
-            np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
-            p_n += a_n
-            np.tanh(p_n, out=n_t)
-            # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
-            np.subtract(h_prev, n_t, out=h_t)
-            h_t *= z_t
-            h_t += n_t
-            h_prev = h_t
+    for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all):
+        np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
+        hid += w.b_hh
+        np.add(a_rz, hid_rz, out=p_rz)
+        _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
+        np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
+        p_n += a_n
+        np.tanh(p_n, out=n_t)
+        # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
+        np.subtract(h_prev, n_t, out=h_t)
+        h_t *= z_t
+        h_t += n_t
+        h_prev = h_t
     return {
         "x_t": x,
         "h_prev": _h_prev(h_all, h0, direction),
@@ -190,8 +198,7 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     c_all = np.empty((T, N, H), x.dtype)
     h_all = np.empty((T, N, H_out), x.dtype)
     i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
-    # One tanh serves all four blocks: σ(a) = ½ + ½ tanh(a/2) for i, f, o, tanh(a) for g.
-    scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]
+    scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
     scale[2 * H : 3 * H] = 1.0
     shift = 1.0 - scale  # [½ | ½ | 0 | ½]
     i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
@@ -201,10 +208,7 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     for a_in, a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
         np.add(a_in, a_hid, out=p)
-        np.multiply(p, scale, out=a)
-        np.tanh(a, out=a)
-        a *= scale
-        a += shift  # a = [i_t | f_t | g_t | o_t]
+        _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
         np.multiply(f_t, c_prev, out=c_t)
         c_t += np.multiply(i_t, g_t, out=i_g)
         if W_hrT is None:
