@@ -146,7 +146,8 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
     )  # fmt: skip
     half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
     h_prev = _state(h0)
-    for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all):
+    rows = _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all)
+    for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in rows:
         np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
         hid += w.b_hh
         np.add(a_rz, hid_rz, out=p_rz)

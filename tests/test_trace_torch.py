@@ -439,3 +439,13 @@ def test_steps_are_frozen_dataclasses():
     moved = dataclasses.replace(s, t=9)
     assert moved.t == 9 and moved.h_t is s.h_t
     assert "Step(t=0, layer=0, direction=1" in repr(s)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.GRU, nn.LSTM])
+@pytest.mark.parametrize("N", [1, 4])
+def test_long_sequence_stays_within_tolerance(cls, N):
+    """Rounding differences do not accumulate over hundreds of steps (default init is non-expanding)."""
+    module = cls(8, 32, num_layers=2, bidirectional=True)
+    v = rnntrace.validate(module, torch.randn(300, N, 8), head=nn.Linear(64, 3))
+    assert v.ok, f"max|ours - torch| = {v.max_abs_diff:.3g} > {v.tolerance:.3g}"
+    assert v.per_step.shape == (300,)
