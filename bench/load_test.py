@@ -4,12 +4,14 @@
 
 Starts one ``streamlit run app.py`` on a free loopback port and one headless Chromium,
 then opens ``--sessions`` browser contexts at the same moment (a class told to open the
-link), driven concurrently with Playwright's async API. Each session:
+link; ``--ramp S`` spreads the arrivals over S seconds instead), driven concurrently with
+Playwright's async API. Each session:
 
 1. loads the app with a configuration of its own (``?T=20&seed=<i>``, cycling the cell),
    so sessions miss the shared cache as a real class would;
 2. presses ArrowRight ``--steps`` times, timing each key press to idle in the page's own
-   clock; halfway it types a new seed into the sidebar (a configuration change, timed too);
+   clock, ``--think`` seconds apart (default 0: back to back, the worst case); halfway it
+   types a new seed into the sidebar (a configuration change, timed too);
 3. counts errors: exception boxes on the page, timeouts, crashes.
 
 RSS of the server (psutil, with children) is sampled before, every half second during,
@@ -53,20 +55,26 @@ def stats(ms: list[float]) -> dict | None:
     }
 
 
-async def student(i: int, browser, url: str, steps: int, step_timeout: float, record: dict) -> None:
+async def student(
+    i: int, browser, url: str, steps: int, step_timeout: float, load_timeout: float, record: dict, delay: float = 0, think: float = 0
+) -> None:
     """One session: load, step, change the seed, step on; fills ``record`` as it goes."""
+    await asyncio.sleep(delay)
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
     page.set_default_timeout(step_timeout * 1000)
+    stage = "load"
     try:
         clock = RunClock(page, timeout=step_timeout)
         await clock.ainstall()
         start = time.perf_counter()
-        await page.goto(f"{url}/?T=20&seed={i}&cell={CELLS[i % 3]}", timeout=step_timeout * 1000)
-        await await_idle(page, timeout=step_timeout, settle=0)
+        await page.goto(f"{url}/?T=20&seed={i}&cell={CELLS[i % 3]}", timeout=load_timeout * 1000)
+        await await_idle(page, timeout=max(1.0, load_timeout - (time.perf_counter() - start)), settle=0)
         record["load_ms"] = (time.perf_counter() - start) * 1e3
         for s in range(steps):
+            stage = f"step {s}"
             if s == steps // 2:
+                stage = "seed change"
                 seed = page.locator(".st-key-seed input")
 
                 async def new_seed(seed=seed):
@@ -74,12 +82,14 @@ async def student(i: int, browser, url: str, steps: int, step_timeout: float, re
                     await seed.press("Enter")
 
                 record["config_change_ms"] = await clock.aact(new_seed)
+                stage = f"step {s}"
+            await asyncio.sleep(think)  # a student reading the step before the next key press
             record["steps_ms"].append(await clock.apress("ArrowRight"))
             if await page.locator(EXCEPTION).count():
                 record["errors"].append(f"step {s}: exception on page: {await page.locator(EXCEPTION).first.inner_text()}")
                 break
     except Exception as err:  # a timeout or a crash is a result here, not a reason to stop the others
-        record["errors"].append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        record["errors"].append(f"{stage}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
     finally:
         await context.close()
 
@@ -91,6 +101,30 @@ async def sample_rss(pid: int, samples: list[float], stop: asyncio.Event) -> Non
             await asyncio.wait_for(stop.wait(), timeout=0.5)
 
 
+def cpu_seconds(server_pid: int) -> dict:
+    """CPU seconds (user + system) so far of the server's process tree and of everything else
+    this process started (Playwright's driver and Chromium), to see who used the two cores."""
+    import psutil
+
+    def tree(proc) -> list:
+        with contextlib.suppress(psutil.Error):
+            return [proc, *proc.children(recursive=True)]
+        return []
+
+    def used(procs) -> float:
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
+
+    server = tree(psutil.Process(server_pid))
+    server_pids = {p.pid for p in server}
+    others = [p for p in psutil.Process().children(recursive=True) if p.pid not in server_pids]
+    return {"server": used(server), "browser": used(others)}
+
+
 async def run(args, server: StreamlitServer, result: dict) -> None:
     from playwright.async_api import async_playwright
 
@@ -98,20 +132,35 @@ async def run(args, server: StreamlitServer, result: dict) -> None:
         browser = await launch_chromium(p)
         # one warm-up session first: torch's import and the first replay are not what is measured
         warm = {"steps_ms": [], "errors": []}
-        await student(10_000, browser, server.url, 1, args.step_timeout, warm)
+        await student(10_000, browser, server.url, 1, args.step_timeout, args.load_timeout, warm)
         result["warmup"] = warm
         result["rss_mb"]["before"] = server_rss(server.proc.pid) / MB
         records = result["sessions"] = [{"session": i, "steps_ms": [], "errors": []} for i in range(args.sessions)]
         samples = result["rss_mb"]["samples"]
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server.proc.pid, samples, stop))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds(server.proc.pid)
         try:
             await asyncio.gather(
-                *(student(i, browser, server.url, args.steps, args.step_timeout, records[i]) for i in range(args.sessions))
+                *(
+                    student(
+                        i,
+                        browser,
+                        server.url,
+                        args.steps,
+                        args.step_timeout,
+                        args.load_timeout,
+                        r,
+                        delay=i * args.ramp / args.sessions,
+                        think=args.think,
+                    )
+                    for i, r in enumerate(records)
+                )
             )
         finally:
             result["wall_s"] = time.perf_counter() - start
+            end = cpu_seconds(server.proc.pid)
+            result["cpu_s"] = {k: end[k] - cpu[k] for k in cpu}
             stop.set()
             await sampler
             await browser.close()
@@ -149,6 +198,10 @@ def print_table(summary: dict, result: dict) -> None:
         f"\nsessions {summary['sessions']}, completed {summary['sessions_completed']}, errors {summary['errors']}, "
         f"wall {result.get('wall_s', float('nan')):.1f} s"
     )
+    cpu = result.get("cpu_s")
+    if cpu:
+        cores = 2 * result["wall_s"]
+        print(f"CPU seconds during the run: server {cpu['server']:.0f}, Chromium + driver {cpu['browser']:.0f} (of 2 x wall = {cores:.0f})")
     before, peak, after = summary["rss_mb_before"] or 0, summary["rss_mb_peak"] or 0, summary["rss_mb_after"] or 0
     print(f"server RSS: before {before:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB")
     for name, ok in summary["targets"].items():
@@ -164,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=15, help="ArrowRight presses per session (default: %(default)s)")
     parser.add_argument("--json", default="artifacts/load.json", help="where to write the figures (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=600, help="hard limit for the whole run, seconds (default: %(default)s)")
-    parser.add_argument("--step-timeout", type=float, default=60, help="limit per load or step, seconds (default: %(default)s)")
+    parser.add_argument("--step-timeout", type=float, default=60, help="limit per step, seconds (default: %(default)s)")
+    parser.add_argument("--load-timeout", type=float, default=240, help="limit per first load, seconds (default: %(default)s)")
+    parser.add_argument("--think", type=float, default=0, help="pause before each key press, seconds (default: 0, back to back)")
+    parser.add_argument("--ramp", type=float, default=0, help="spread the sessions' arrivals over this many seconds (default: all at once)")
     parser.add_argument("--max-sessions", type=int, default=50, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= args.max_sessions or not 1 <= args.steps <= 200:
