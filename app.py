@@ -217,9 +217,12 @@ with st.sidebar:
     bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
     bias = st.toggle("bias", value=True, key="bias", bind="query-params")
     dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
-    preset_labels = {p.kind: p.label for p in PRESETS}
     inputs = st.selectbox(
-        "input X", KINDS, format_func=preset_labels.get, key="inputs", bind="query-params", help="deterministic from the seed"
+        "input X",
+        KINDS,
+        key="inputs",
+        bind="query-params",
+        help="Deterministic from the seed. " + " · ".join(f"{p.kind}: {p.label}" for p in PRESETS),
     )
     st.header("Your own X or model")
     # No `type=` filter: a wrong file reaches rnntrace.io, which says what is accepted
@@ -377,8 +380,9 @@ if config.N > 1 or config.layers > 1 or config.bidirectional:
     if config.layers > 1:
         layer = pick[1].selectbox("layer", range(config.layers), key="layer_sel", bind="query-params")
     if config.bidirectional:
-        direction = pick[2].selectbox(
-            "direction", [0, 1], format_func=["forward", "reverse"].__getitem__, key="direction", bind="query-params"
+        # options are the words themselves: a bound selectbox writes the shown label into the URL
+        direction = ["forward", "reverse"].index(
+            pick[2].selectbox("direction", ["forward", "reverse"], key="direction", bind="query-params")
         )
 step = tr.at(t)[layer * config.directions + direction]
 top = layer == config.layers - 1
@@ -410,7 +414,6 @@ def step_view() -> None:
     st.latex(r"\begin{aligned}" + r" \\ ".join(line.replace(" = ", " &= ", 1) for line in symbolic) + r"\end{aligned}")
     for line in equations.numeric(step, config.cell, n, nonlinearity=config.nonlinearity, full=full, **kwargs):
         st.latex(line)
-    torch_top = validation.torch_output[n, t] if top else None  # (dirs*M,)
     if top and y_step.y_t is not None:
         W_o = head.weight.detach().numpy()
         b_o = None if head.bias is None else head.bias.detach().numpy()
@@ -425,10 +428,8 @@ def step_view() -> None:
         st.dataframe(tables.terms_table(step, config.cell, n), width="stretch")
     with c3:
         st.markdown("**$h_{t-1} \\to h_t$**" + (" (and $c_t$)" if config.cell == "LSTM" else ""))
-        h_torch = None
-        if torch_top is not None:
-            H = tr.config.h_out
-            h_torch = torch_top[direction * H : (direction + 1) * H]
+        H = tr.config.h_out
+        h_torch = validation.torch_layers[layer][t, n, direction * H : (direction + 1) * H]  # torch ran this layer alone
         st.dataframe(tables.state_table(step, n, h_torch), width="stretch")
         if tr.y is not None:
             st.markdown("**$y_t$: manual beside torch**")

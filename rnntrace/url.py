@@ -42,7 +42,9 @@ def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[st
     for name in BOOLS:
         if name in params and params[name].lower() not in ("true", "false"):
             notices.append(f"URL parameter {name}={params[name]!r} ignored: expected true or false.")
-    bounded = {"t": sizes["T"], "sample": sizes["N"], "layer_sel": sizes["layers"], "direction": 2}
+    if "direction" in params and params["direction"] not in ("forward", "reverse"):
+        notices.append(f"URL parameter direction={params['direction']!r} ignored: expected forward or reverse.")
+    bounded = {"t": sizes["T"], "sample": sizes["N"], "layer_sel": sizes["layers"]}
     for name, count in bounded.items():
         if name in params:
             v = _int(params[name])

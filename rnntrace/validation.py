@@ -38,6 +38,8 @@ class Validation:
         per_step: (T,) max |manual - torch| at each t (every layer, direction and y_t).
         tolerance: the bound used, atol + rtol * max|torch|.
         atol, rtol: the dtype's constants.
+        torch_layers: per layer, torch's h_t for every t, ``(T, N, dirs*H_out)`` time-major
+            (both directions concatenated), from running that layer alone in torch.
         torch_output, torch_h_n, torch_c_n, torch_y: torch's own results as NumPy, in
             torch's layout (c_n None unless LSTM, y None without a head).
         trace: the ``Trace`` that was checked.
@@ -53,6 +55,7 @@ class Validation:
     torch_h_n: np.ndarray
     torch_c_n: np.ndarray | None
     torch_y: np.ndarray | None
+    torch_layers: tuple[np.ndarray, ...]
     trace: Trace
 
 
@@ -107,7 +110,8 @@ def validate(module, x, *, h0=None, head=None) -> Validation:
     T = p.x.shape[0]
     per_step = np.zeros(T)
     refs = [np.abs(t_out).max(), np.abs(t_h).max()]
-    for layer, ref in enumerate(_layer_outputs(module, p)):  # (T, N, dirs*H_out)
+    torch_layers = tuple(_layer_outputs(module, p))
+    for layer, ref in enumerate(torch_layers):  # (T, N, dirs*H_out)
         ours = np.concatenate([tr.quantity("h_t", layer, d) for d in range(p.num_directions)], axis=-1)
         per_step = np.maximum(per_step, np.abs(ours - ref).max(axis=(1, 2)))
         refs.append(np.abs(ref).max())
@@ -134,5 +138,6 @@ def validate(module, x, *, h0=None, head=None) -> Validation:
         torch_h_n=t_h,
         torch_c_n=t_c,
         torch_y=t_y,
+        torch_layers=torch_layers,
         trace=tr,
     )

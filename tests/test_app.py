@@ -124,7 +124,9 @@ def test_every_cell_and_view_renders(cell, view):
         {"D": 1},
         {"K": 1},
         {"N": 3, "sample": 2},
-        {"layers": 2, "bidirectional": "true", "layer_sel": 1, "direction": 1, "cell": "LSTM"},
+        {"layers": 2, "bidirectional": "true", "layer_sel": 1, "direction": "reverse", "cell": "LSTM"},
+        {"inputs": "sine", "D": 4},
+        {"inputs": "onehot", "D": 6, "T": 12},
         {"cell": "GRU", "bias": "false", "dtype": "float64"},
         {"nonlinearity": "relu"},
     ],
@@ -239,3 +241,19 @@ def test_largest_single_sample_lstm_renders(view):
     at.button(key="prev").click()
     run_clean(at)
     assert at.slider(key="t").value == 1998
+
+
+def test_every_layer_and_direction_shows_torchs_h_beside_ours():
+    config = LessonConfig(cell="GRU", layers=2, bidirectional=True, T=6, seed=4)
+    at = run_clean(new_app(cell="GRU", layers=2, bidirectional="true", T=6, seed=4, t=2, layer_sel=0, direction="reverse"))
+    # torch, run here: layer 0 alone on X gives layer 0's h_t of both directions
+    model = build_model(config)
+    X = torch.from_numpy(build_input(config))
+    layer0 = torch.nn.GRU(3, 5, batch_first=True, bidirectional=True)
+    layer0.load_state_dict({k: v for k, v in model.rnn.state_dict().items() if "_l0" in k})
+    with torch.no_grad():
+        h = layer0(X)[0].numpy()  # (1, T, 2*M)
+    table = frame_by_title(at, "h_t torch")
+    np.testing.assert_allclose(table["h_t torch"].to_numpy(), h[0, 2, 5:], atol=1e-6)  # reverse direction at t = 2
+    np.testing.assert_allclose(table["h_t"].to_numpy(), h[0, 2, 5:], atol=1e-5)
+    assert (table["|Δ|"] < 1e-5).all()

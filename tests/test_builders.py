@@ -85,6 +85,9 @@ def test_url_notices_name_the_bad_parameter():
     for name in ["T='abc'", "t='12'", "cell='CNN'", "bias='maybe'", "N='0'"]:
         assert name in text
     assert "0..9" in text  # t checked against the default T once T is refused
+    # selectboxes write their shown label into the URL: direction is a word, inputs a preset kind
+    assert url_notices({"direction": "reverse", "inputs": "sine"}, ("normal", "sine")) == []
+    assert len(url_notices({"direction": "1", "inputs": "Sine waves"}, ("normal", "sine"))) == 2
 
 
 def test_budget_refuses_with_reasons():
