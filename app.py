@@ -474,7 +474,13 @@ def weights_view() -> None:
     )
     if head is not None:
         st.altair_chart(
-            charts.weights_heatmap(head.weight.detach().numpy(), title="W_o = fc.weight", row_label="output k", col_label="h unit"),
+            charts.weights_heatmap(
+                head.weight.detach().numpy(),
+                title="W_o = fc.weight",
+                row_label="output k",
+                col_label="h unit",
+                height=min(300, 40 * head.out_features),
+            ),
             width="stretch",
         )
 
