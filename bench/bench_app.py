@@ -160,6 +160,7 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
         wait_idle(page, timeout=120, settle=0.3)
         T = 500 if "T=500" in query else 10
         times, received, sent, forward = [], [], [], True
+        cpu0 = cpu_seconds(server.proc.pid)
         for _ in range(steps):
             button, forward = bounce(slider_value(page), T, forward)
             frames.reset()
@@ -167,9 +168,15 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
             page.wait_for_timeout(50)  # frames already on the wire are counted too
             received.append(frames.received)
             sent.append(frames.sent)
+        cpu1 = cpu_seconds(server.proc.pid)
         assert not exceptions(page), exceptions(page)
         context.close()
         out["key_step_ms"][name] = stats(times)
+        # where a step's CPU goes: the server's process, and the rest of the machine (Chromium, if nothing else runs)
+        out.setdefault("cpu_ms_per_step", {})[name] = {
+            "server": 1e3 * (cpu1["server"] - cpu0["server"]) / steps,
+            "rest_of_machine": 1e3 * ((cpu1["machine"] - cpu0["machine"]) - (cpu1["server"] - cpu0["server"])) / steps,
+        }
         out["bytes_per_step"][name] = {
             "received_median": statistics.median(received),
             "received_max": max(received),
@@ -177,10 +184,21 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
         }
         print(
             f"  (b) {name:<24} key step median {stats(times)['median']:6.0f} ms  p95 {stats(times)['p95']:6.0f} ms"
-            f"  | (c) {statistics.median(received) / 1024:7.1f} KiB/step received",
+            f"  | (c) {statistics.median(received) / 1024:7.1f} KiB/step received"
+            f"  | CPU/step: server {out['cpu_ms_per_step'][name]['server']:.0f} ms,"
+            f" rest {out['cpu_ms_per_step'][name]['rest_of_machine']:.0f} ms",
             flush=True,
         )
     return out
+
+
+def cpu_seconds(pid: int) -> dict:
+    """CPU seconds (user + system) used so far by the server ``pid`` and by the whole machine."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    m = psutil.cpu_times()
+    return {"server": t.user + t.system, "machine": sum(m) - m.idle - getattr(m, "iowait", 0.0)}
 
 
 def memory_configs(n: int) -> list[str]:
@@ -252,6 +270,10 @@ def table(result: dict) -> str:
             ok = "" if target is None else ("met" if v["median"] <= target else "MISSED")
             rows.append((f"(b) key step to idle, {name}", f"{v['median']:.0f} ms", f"{v['p95']:.0f} ms",
                          "" if target is None else f"<= {target:.0f} ms", ok))  # fmt: skip
+        for name, v in b.get("cpu_ms_per_step", {}).items():
+            rows.append(
+                (f"(b) CPU per step: server / rest of machine, {name}", f"{v['server']:.0f} ms", f"{v['rest_of_machine']:.0f} ms", "", "")
+            )
         for name, v in b["bytes_per_step"].items():
             kib, top = v["received_median"] / 1024, v["received_max"] / 1024
             rows.append((f"(c) bytes to browser per step, {name}", f"{kib:.1f} KiB", f"max {top:.1f}", "", ""))
