@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="hard limit for the whole run, seconds (default: %(default)s)")
     parser.add_argument("--step-timeout", type=float, default=60, help="limit per step, seconds (default: %(default)s)")
     parser.add_argument("--load-timeout", type=float, default=240, help="limit per first load, seconds (default: %(default)s)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="environment for the server (repeatable)")
     parser.add_argument("--think", type=float, default=0, help="pause before each key press, seconds (default: 0, back to back)")
     parser.add_argument("--ramp", type=float, default=0, help="spread the sessions' arrivals over this many seconds (default: all at once)")
     parser.add_argument("--max-sessions", type=int, default=50, help=argparse.SUPPRESS)
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     load = result["machine"]["load_avg_1min_before"]
     print(f"{args.sessions} sessions x {args.steps} steps; load average (1 min) {load:.2f} on {os.cpu_count()} CPUs")
     timed_out = False
-    with StreamlitServer(timeout=120) as server:
+    env = dict(item.split("=", 1) for item in args.server_env)
+    with StreamlitServer(timeout=120, env=env) as server:
         result["rss_mb"]["idle_server"] = server_rss(server.proc.pid) / MB
         try:
             asyncio.run(asyncio.wait_for(run(args, server, result), timeout=args.timeout))
