@@ -350,7 +350,7 @@ head_m.metric(
 if st.session_state.get("t", 0) > T - 1:
     st.session_state.t = T - 1
 playing = st.session_state.get("playing", False)
-ctrl = st.columns([1, 1, 1, 1, 1, 2, 5], vertical_alignment="center", gap="small")
+ctrl = st.columns([1.3, 1.3, 1.3, 1.3, 1.3, 2, 4], vertical_alignment="center", gap="small")
 buttons = [
     ("first", ":material/first_page:", _set_t, (0,), "Home", "first step (Home)"),
     ("prev", ":material/chevron_left:", _shift_t, (-1, T), "Left", "previous step (←)"),
@@ -361,7 +361,7 @@ buttons = [
 for col, (key, icon, callback, args, shortcut, help_text) in zip(ctrl, buttons, strict=False):
     col.button("", icon=icon, key=key, on_click=callback, args=args, shortcut=shortcut, help=help_text, width="stretch")
 speed = ctrl[5].select_slider(
-    "steps/s", SPEEDS, value=1.0, key="speed", format_func=lambda v: f"{v:g} steps/s", help="playing speed", label_visibility="collapsed"
+    "steps/s", SPEEDS, value=1.0, key="speed", format_func=lambda v: f"{v:g}/s", help="playing speed", label_visibility="collapsed"
 )
 status = ctrl[6].empty()
 if T > 1:
