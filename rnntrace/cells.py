@@ -79,9 +79,13 @@ def _h_prev(h_all: np.ndarray, h0: np.ndarray, direction: int) -> np.ndarray:
 
 
 def _input_term(x: np.ndarray, w: Weights) -> np.ndarray:
-    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product -> (T, N, G*H)."""
+    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product -> (T, N, G*H).
+
+    W_ihᵀ is copied to C order first: multithreaded OpenBLAS was measured taking 12 ms
+    instead of 0.03 ms on a transposed-view operand of this shape on a busy machine.
+    """
     T, N, D = x.shape
-    a = np.matmul(x.reshape(T * N, D), w.W_ih.T).reshape(T, N, -1)
+    a = np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T)).reshape(T, N, -1)
     a += w.b_ih
     return a
 

@@ -169,7 +169,8 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
             if layer == p.num_layers - 1 and direction == dirs - 1 and p.head is not None:
                 W_o, b_o = p.head
                 top = np.concatenate([a["h_t"] for a in outs], axis=-1)  # (T, N, dirs*H_out)
-                y = top @ W_o.T  # (T, N, K)
+                T, N, _ = top.shape
+                y = (top.reshape(T * N, -1) @ np.ascontiguousarray(W_o.T)).reshape(T, N, -1)  # (T, N, K); see cells._input_term
                 arrays["y_t"] = y if b_o is None else y + b_o
             yield layer, direction, arrays
         x = np.concatenate([a["h_t"] for a in outs], axis=-1)  # next layer's input (T, N, dirs*H_out)
