@@ -7,6 +7,8 @@ For each cell (RNN tanh, GRU, LSTM) and size it times, in one process:
 
 - ``torch``: ``module(x)`` under ``torch.no_grad()``, module in ``eval()``, torch at its
   default thread count;
+- ``torch 1t``: the same with ``torch.set_num_threads(1)``, for context only (the ratios
+  use the default): on a shared 2-core machine it is the steadier figure;
 - ``trace``: ``rnntrace.trace(module, x)``, input checks and the NumPy replay with every
   per-step quantity recorded in (T, N, units) arrays;
 - ``trace+steps``: the same plus building the tuple of ``Step`` records (``Trace.steps``
@@ -14,8 +16,8 @@ For each cell (RNN tanh, GRU, LSTM) and size it times, in one process:
   pays for it).
 
 Each figure is the median of ``--repeats`` runs after ``--warmup`` runs (the JSON also has
-the minimum); the three are interleaved within each repeat so that a noisy neighbour on a
-shared machine slows all three alike. The 1-minute load average is printed and recorded:
+the minimum); the runs are interleaved within each repeat so that a noisy neighbour on a
+shared machine slows them alike. The 1-minute load average is printed and recorded:
 torch's two OpenMP threads slow down far more than NumPy's loop when another process
 competes for the cores, so figures taken under load flatter rnntrace.
 
@@ -63,13 +65,21 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         with torch.no_grad():
             module(x)
 
+    def run_torch_1thread():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            run_torch()
+        finally:
+            torch.set_num_threads(threads)
+
     def run_trace():
         rnntrace.trace(module, x)
 
     def run_trace_steps():
         rnntrace.trace(module, x).steps  # noqa: B018 -- the access is what is timed
 
-    runs = {"torch": run_torch, "trace": run_trace, "trace+steps": run_trace_steps}
+    runs = {"torch": run_torch, "trace": run_trace, "trace+steps": run_trace_steps, "torch 1 thread": run_torch_1thread}
     for _ in range(warmup):
         for fn in runs.values():
             fn()
@@ -95,6 +105,7 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         "min_torch_ms": best["torch"],
         "min_trace_ms": best["trace"],
         "min_trace_steps_ms": best["trace+steps"],
+        "torch_1thread_ms": ms["torch 1 thread"],  # context only: the ratios use torch's default threads
     }
 
 
@@ -113,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: 1-minute load average is {load_before:.1f} on {os.cpu_count()} CPUs; other work will distort the figures\n")
     rows = []
     header = (
-        f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'trace ms':>9} {'ratio':>6} | "
+        f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'torch 1t':>9} | {'trace ms':>9} {'ratio':>6} | "
         f"{'+steps ms':>9} {'ratio':>6} | target"
     )
     print(header)
@@ -129,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(
                 f"{cell:<5} {r['T']:>5} {r['N']:>3} {r['D']:>3} {r['M']:>4} | "
-                f"{r['torch_ms']:>9.2f} {r['trace_ms']:>9.2f} {r['ratio_trace']:>6.2f} | "
+                f"{r['torch_ms']:>9.2f} {r['torch_1thread_ms']:>9.2f} | {r['trace_ms']:>9.2f} {r['ratio_trace']:>6.2f} | "
                 f"{r['trace_steps_ms']:>9.2f} {r['ratio_trace_steps']:>6.2f} | {target}",
                 flush=True,
             )
