@@ -45,6 +45,7 @@ MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 # Cells per over-time chart: every step change re-sends them, so keep them few (see bench/bench_app.py)
 HEATMAP = {"max_t": 160, "max_units": 64}
 GATES = {"max_t": 120, "max_units": 16}
+LINES = {"max_t": 200}  # points per line in the input and output charts (buckets beyond)
 EDIT_LIMIT = 400  # T * D cells of one sample beyond which X is not offered for editing
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
 CODE_X_LIMIT = 20_000  # numbers of an uploaded / edited X written into the Code view's script
@@ -441,14 +442,14 @@ def time_view() -> None:
     st.altair_chart(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {layer})", **HEATMAP), width="stretch")
     if present:
         return
-    st.altair_chart(charts.input_chart(X[n], t), width="stretch")
+    st.altair_chart(charts.input_chart(X[n], t, **LINES), width="stretch")
     if config.cell != "RNN":
         names = ["r_t", "z_t", "n_t"] if config.cell == "GRU" else ["i_t", "f_t", "g_t", "o_t", "c_t"]
         gates = {k: tr.quantity(k, layer, direction)[:, n] for k in names}
         st.altair_chart(charts.gates_chart(gates, t, **GATES), width="stretch")
     if tr.y is not None:
-        st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t), width="stretch")
-    st.altair_chart(charts.diff_chart(validation.per_step, t, validation.tolerance), width="stretch")
+        st.altair_chart(charts.output_chart(tr.y[n], validation.torch_y[n], t, **LINES), width="stretch")
+    st.altair_chart(charts.diff_chart(validation.per_step, t, validation.tolerance, max_t=400), width="stretch")
 
 
 def shapes_view() -> None:
