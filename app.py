@@ -43,8 +43,8 @@ SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
 MAX_UPLOAD_MB = 2  # per uploader; .streamlit/config.toml caps the server at the same
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 # Cells per over-time chart: every step change re-sends them, so keep them few (see bench/bench_app.py)
-HEATMAP = {"max_t": 160, "max_units": 64}
-GATES = {"max_t": 120, "max_units": 16}
+HEATMAP = {"max_t": 120, "max_units": 48}
+GATES = {"max_t": 100, "max_units": 12}
 LINES = {"max_t": 200}  # points per line in the input and output charts (buckets beyond)
 EDIT_LIMIT = 400  # T * D cells of one sample beyond which X is not offered for editing
 EXPORT_LIMIT = 2_000_000  # numbers in a trace beyond which exports are refused (use the library)
