@@ -11,13 +11,20 @@ work that cannot be vectorised over time. ``Step`` records are views into these 
 Summation order: the input term ``x_t W_ihᵀ + b_ih`` of every step is one matrix product
 before the loop (torch does the same); the recurrent term ``h_prev W_hhᵀ`` is computed
 inside it. Where the loop only needs the sum ``input_term + hidden_term`` (RNN, LSTM),
-``b_hh`` is added to the input side once for all t and to the recorded ``hidden_term``
-after the loop: the same numbers up to the last bit of rounding. Results agree with torch
-to rounding, see ``validation.py``.
+the pre-activation starts as ``input_term + b_hh`` for all t and the loop adds
+``h_prev W_hhᵀ``; ``b_hh`` joins the recorded ``hidden_term`` after the loop: the same
+numbers up to the last bit of rounding. Results agree with torch to rounding, see
+``validation.py``.
+
+Memory: fresh memory is not free (the kernel faults in and zeroes every new page), so
+each run takes its arrays from one allocation, the loop accumulates in place, and h_prev
+shares h_t's memory.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -67,27 +74,45 @@ def _state(a: np.ndarray) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a
 
 
-def _h_prev(h_all: np.ndarray, h0: np.ndarray, direction: int) -> np.ndarray:
-    """h_{t-1} for every t: the state the step at t started from.
+def _empty(dtype: np.dtype, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    """Uninitialised arrays of the given shapes, carved out of one allocation.
 
-    For the reverse direction the previous state comes from t + 1, and its final state
-    (torch's h_n) is the one at t = 0, i.e. ``output[0]``, not ``output[-1]``.
+    A run writes some 20 MB for an LSTM with T = 1000, H = 256. As half a dozen separate
+    arrays, glibc hands that memory back to the kernel when a trace is dropped and every
+    new trace pays page faults on fresh, zeroed pages (10x the cost of the writes on the
+    benchmark machine); one block of the same size is kept by malloc for reuse.
+    """
+    sizes = [math.prod(shape) for shape in shapes]
+    block = np.empty(sum(sizes), dtype)
+    offsets = itertools.accumulate(sizes, initial=0)
+    return [block[o : o + size].reshape(shape) for o, size, shape in zip(offsets, sizes, shapes, strict=False)]
+
+
+def _states(ext: np.ndarray, h0: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(h_all, h_prev)``, both (T, N, units): two views of ``ext``, (T+1, N, units).
+
+    ``h_all[t]`` is h_t, written by the loop; ``h_prev[t]`` is the state the step at t
+    started from: h_{t-1} going forward, h_{t+1} in reverse, h0 at the first visited step.
+    The reverse direction thus ends at t = 0: its final state (torch's h_n) is
+    ``output[0]``, not ``output[-1]``. Sharing the memory saves a copy of every state.
     """
     if direction == 0:
-        return np.concatenate([h0[None], h_all[:-1]])
-    return np.concatenate([h_all[1:], h0[None]])
+        ext[0] = h0
+        return ext[1:], ext[:-1]
+    ext[-1] = h0
+    return ext[:-1], ext[1:]
 
 
-def _input_term(x: np.ndarray, w: Weights) -> np.ndarray:
-    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product -> (T, N, G*H).
+def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
+    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product into ``out`` (T, N, G*H).
 
     W_ihᵀ is copied to C order first: multithreaded OpenBLAS was measured taking 12 ms
     instead of 0.03 ms on a transposed-view operand of this shape on a busy machine.
     """
     T, N, D = x.shape
-    a = np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T)).reshape(T, N, -1)
-    a += w.b_ih
-    return a
+    np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T), out=out.reshape(T * N, -1))
+    out += w.b_ih
+    return out
 
 
 def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinearity: str) -> Arrays:
@@ -99,21 +124,20 @@ def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinear
     T, N, _ = x.shape
     H = w.W_hh.shape[0]
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, H)
-    input_term = _input_term(x, w)  # (T, N, H)
-    input_b = input_term + w.b_hh  # x_t W_ihᵀ + b_ih + b_hh: the loop adds only h_{t-1} W_hhᵀ
-    hidden_term = np.empty((T, N, H), x.dtype)
-    pre = np.empty((T, N, H), x.dtype)
-    h_all = np.empty((T, N, H), x.dtype)
+    input_term, hidden_term, pre, h_ext = _empty(x.dtype, (T, N, H), (T, N, H), (T, N, H), (T + 1, N, H))
+    _input_term(x, w, out=input_term)
+    np.add(input_term, w.b_hh, out=pre)  # x_t W_ihᵀ + b_ih + b_hh; the loop adds h_{t-1} W_hhᵀ
+    h_all, h_prev_all = _states(h_ext, h0, direction)
     zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
     h_prev = _state(h0)
-    for a_in, a_hid, p, h_t in _rows(direction, input_b, hidden_term, pre, h_all):
+    for a_hid, p, h_t in _rows(direction, hidden_term, pre, h_all):
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
-        np.add(a_in, a_hid, out=p)
+        p += a_hid
         h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
     hidden_term += w.b_hh
     return {
         "x_t": x,
-        "h_prev": _h_prev(h_all, h0, direction),
+        "h_prev": h_prev_all,
         "input_term": input_term,
         "hidden_term": hidden_term,
         "pre_activation": pre,
@@ -136,13 +160,11 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
     T, N, _ = x.shape
     H = w.W_hh.shape[1]
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, 3H)
-    input_term = _input_term(x, w)  # (T, N, 3H)
-    hidden_term = np.empty((T, N, 3 * H), x.dtype)
-    pre = np.empty((T, N, 3 * H), x.dtype)
-    rz = np.empty((T, N, 2 * H), x.dtype)  # [r | z] after σ
-    n_all = np.empty((T, N, H), x.dtype)
-    h_all = np.empty((T, N, H), x.dtype)
-    r_all, z_all = rz[:, :, :H], rz[:, :, H:]
+    G = (T, N, 3 * H)
+    input_term, hidden_term, pre, rz, n_all, h_ext = _empty(x.dtype, G, G, G, (T, N, 2 * H), (T, N, H), (T + 1, N, H))
+    _input_term(x, w, out=input_term)
+    h_all, h_prev_all = _states(h_ext, h0, direction)
+    r_all, z_all = rz[:, :, :H], rz[:, :, H:]  # [r | z] after σ
     blocks = (  # the [r|z] and n blocks of each (T, N, 3H) array, as views
         input_term[:, :, : 2 * H], input_term[:, :, 2 * H :],
         hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
@@ -166,7 +188,7 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
         h_prev = h_t
     return {
         "x_t": x,
-        "h_prev": _h_prev(h_all, h0, direction),
+        "h_prev": h_prev_all,
         "input_term": input_term,
         "hidden_term": hidden_term,
         "pre_activation": pre,
@@ -194,25 +216,23 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     H = w.W_ih.shape[0] // 4
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H_out, 4H)
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
-    H_out = H if W_hrT is None else W_hrT.shape[1]
-    input_term = _input_term(x, w)  # (T, N, 4H)
-    input_b = input_term + w.b_hh  # x_t W_ihᵀ + b_ih + b_hh: the loop adds only h_{t-1} W_hhᵀ
-    hidden_term = np.empty((T, N, 4 * H), x.dtype)
-    pre = np.empty((T, N, 4 * H), x.dtype)
-    gates = np.empty((T, N, 4 * H), x.dtype)  # [i | f | g | o]
-    c_all = np.empty((T, N, H), x.dtype)
-    h_all = np.empty((T, N, H_out), x.dtype)
-    i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
+    G = (T, N, 4 * H)
+    input_term, hidden_term, pre, gates, c_ext, h_ext = _empty(x.dtype, G, G, G, G, (T + 1, N, H), (T + 1, *h0.shape))
+    _input_term(x, w, out=input_term)
+    np.add(input_term, w.b_hh, out=pre)  # x_t W_ihᵀ + b_ih + b_hh; the loop adds h_{t-1} W_hhᵀ
+    c_all, c_prev_all = _states(c_ext, c0, direction)
+    h_all, h_prev_all = _states(h_ext, h0, direction)
+    i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # gates: [i | f | g | o]
     scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
     scale[2 * H : 3 * H] = 1.0
     shift = 1.0 - scale  # [½ | ½ | 0 | ½]
     i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
     o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
     h_prev, c_prev = _state(h0), _state(c0)
-    rows = _rows(direction, input_b, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
-    for a_in, a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
+    rows = _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
+    for a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
-        np.add(a_in, a_hid, out=p)
+        p += a_hid
         _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
         np.multiply(f_t, c_prev, out=c_t)
         c_t += np.multiply(i_t, g_t, out=i_g)
@@ -227,7 +247,7 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     hidden_term += w.b_hh
     return {
         "x_t": x,
-        "h_prev": _h_prev(h_all, h0, direction),
+        "h_prev": h_prev_all,
         "input_term": input_term,
         "hidden_term": hidden_term,
         "pre_activation": pre,
@@ -235,7 +255,7 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
         "f_t": f_all,
         "g_t": g_all,
         "o_t": o_all,
-        "c_prev": _h_prev(c_all, c0, direction),
+        "c_prev": c_prev_all,
         "c_t": c_all,
         "h_t": h_all,
     }

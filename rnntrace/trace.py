@@ -147,6 +147,14 @@ def _config(p: Prepared) -> Config:
     )
 
 
+def _directions(outs: list[dict[str, np.ndarray]]) -> np.ndarray:
+    """A layer's output: h_t of its directions side by side, (T, N, dirs*H_out).
+
+    With one direction that is h_t itself, shared rather than copied.
+    """
+    return outs[0]["h_t"] if len(outs) == 1 else np.concatenate([a["h_t"] for a in outs], axis=-1)
+
+
 def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     """Replay layer by layer, forward then reverse; yield (layer, direction, arrays).
 
@@ -168,12 +176,12 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
             outs.append(arrays)
             if layer == p.num_layers - 1 and direction == dirs - 1 and p.head is not None:
                 W_o, b_o = p.head
-                top = np.concatenate([a["h_t"] for a in outs], axis=-1)  # (T, N, dirs*H_out)
+                top = _directions(outs)  # (T, N, dirs*H_out)
                 T, N, _ = top.shape
                 y = (top.reshape(T * N, -1) @ np.ascontiguousarray(W_o.T)).reshape(T, N, -1)  # (T, N, K); see cells._input_term
                 arrays["y_t"] = y if b_o is None else y + b_o
             yield layer, direction, arrays
-        x = np.concatenate([a["h_t"] for a in outs], axis=-1)  # next layer's input (T, N, dirs*H_out)
+        x = _directions(outs)  # next layer's input (T, N, dirs*H_out)
 
 
 def _new_step(t: int, layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Step:
@@ -232,7 +240,7 @@ class Trace:
         self._arrays = arrays
         c = config
         top = [arrays[(c.num_layers - 1, d)] for d in range(c.num_directions)]
-        out = np.concatenate([a["h_t"] for a in top], axis=-1)  # (T, N, dirs*H_out)
+        out = _directions(top)  # (T, N, dirs*H_out)
         h_n = np.stack([self._final(k, "h_t") for k in sorted(arrays)])  # (L*dirs, N, H_out)
         c_n = np.stack([self._final(k, "c_t") for k in sorted(arrays)]) if c.cell == "LSTM" else None
         y = top[-1].get("y_t")
