@@ -15,11 +15,14 @@ For each cell (RNN tanh, GRU, LSTM) and size it times, in one process:
   is built on first access, so a caller who only reads ``.quantity`` or ``.output`` never
   pays for it).
 
-Each figure is the median of ``--repeats`` runs after ``--warmup`` runs (the JSON also has
-the minimum); the runs are interleaved within each repeat so that a noisy neighbour on a
-shared machine slows them alike. The 1-minute load average is printed and recorded:
-torch's two OpenMP threads slow down far more than NumPy's loop when another process
-competes for the cores, so figures taken under load flatter rnntrace.
+Each figure is the median of ``--repeats`` timed calls (the JSON also has the minimum),
+taken in ``--rounds`` blocks of consecutive calls, each after ``--warmup`` untimed calls
+and a short pause; the blocks of the four take turns, so a slow spell on a shared machine
+touches them alike. Not call by call: torch's OpenMP workers and OpenBLAS's threads keep
+spinning for a while after each call, and alternating calls made torch's forward 2-3x
+slower. The 1-minute load average is printed and recorded: torch's two threads slow down
+far more than NumPy's loop when another process competes for the cores, so figures taken
+under load flatter rnntrace.
 
 The ratio is ours / torch (lower is better). The issue's targets at the headline size
 (T=1000, N=1, D=32, M=256) are RNN <= 0.6, GRU <= 1.0, LSTM <= 1.5.
@@ -47,6 +50,7 @@ CELLS = {"RNN": lambda D, M: nn.RNN(D, M), "GRU": lambda D, M: nn.GRU(D, M), "LS
 HEADLINE = {"T": 1000, "N": 1, "D": 32, "M": 256}
 SIZES = [HEADLINE, {"T": 100, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 8, "D": 32, "M": 256}]
 TARGETS = {"RNN": 0.6, "GRU": 1.0, "LSTM": 1.5}  # ours/torch at the headline size
+PAUSE_S = 0.2
 
 
 def _time_ms(fn) -> float:
@@ -55,7 +59,7 @@ def _time_ms(fn) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: int) -> dict:
+def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: int, rounds: int) -> dict:
     """Median milliseconds of torch, trace and trace + .steps for one configuration."""
     torch.manual_seed(0)
     module = CELLS[cell](D, M).eval()
@@ -79,14 +83,15 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
     def run_trace_steps():
         rnntrace.trace(module, x).steps  # noqa: B018 -- the access is what is timed
 
-    runs = {"torch": run_torch, "trace": run_trace, "trace+steps": run_trace_steps, "torch 1 thread": run_torch_1thread}
-    for _ in range(warmup):
-        for fn in runs.values():
-            fn()
+    runs = {"torch": run_torch, "torch 1 thread": run_torch_1thread, "trace": run_trace, "trace+steps": run_trace_steps}
     times = {name: [] for name in runs}
-    for _ in range(repeats):
+    per_round = -(-repeats // rounds)
+    for _ in range(rounds):
         for name, fn in runs.items():
-            times[name].append(_time_ms(fn))
+            time.sleep(PAUSE_S)  # let the other library's worker threads stop spinning
+            for _ in range(warmup):
+                fn()
+            times[name].extend(_time_ms(fn) for _ in range(per_round))
     ms = {name: statistics.median(v) for name, v in times.items()}
     best = {name: min(v) for name, v in times.items()}  # the least disturbed run, for a noisy machine
     return {
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="artifacts/bench_trace.json", help="where to write the figures (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure; the median is reported (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each block (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="blocks per figure, taken in turn (default: %(default)s)")
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     parser.add_argument("--headline-only", action="store_true", help="only T=1000, N=1, D=32, M=256")
     args = parser.parse_args(argv)
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for size in sizes:
         for cell in args.cells:
-            r = bench_one(cell, **size, repeats=args.repeats, warmup=args.warmup)
+            r = bench_one(cell, **size, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds)
             rows.append(r)
             target = (
                 ""
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "repeats": args.repeats,
         "warmup": args.warmup,
+        "rounds": args.rounds,
         "statistic": "median wall-clock milliseconds",
         "load_average_1min_before": load_before,
         "load_average_1min_after": os.getloadavg()[0],
