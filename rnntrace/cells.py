@@ -132,7 +132,7 @@ def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinear
     h_prev = _state(h0)
     for a_hid, p, h_t in _rows(direction, hidden_term, pre, h_all):
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
-        p += a_hid
+        p += a_hid  # pre_activation = input_term + hidden_term
         h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
     hidden_term += w.b_hh
     return {
@@ -160,8 +160,8 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
     T, N, _ = x.shape
     H = w.W_hh.shape[1]
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, 3H)
-    G = (T, N, 3 * H)
-    input_term, hidden_term, pre, rz, n_all, h_ext = _empty(x.dtype, G, G, G, (T, N, 2 * H), (T, N, H), (T + 1, N, H))
+    shape = (T, N, 3 * H)  # three gate blocks
+    input_term, hidden_term, pre, rz, n_all, h_ext = _empty(x.dtype, shape, shape, shape, (T, N, 2 * H), (T, N, H), (T + 1, N, H))
     _input_term(x, w, out=input_term)
     h_all, h_prev_all = _states(h_ext, h0, direction)
     r_all, z_all = rz[:, :, :H], rz[:, :, H:]  # [r | z] after σ
@@ -216,8 +216,8 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     H = w.W_ih.shape[0] // 4
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H_out, 4H)
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
-    G = (T, N, 4 * H)
-    input_term, hidden_term, pre, gates, c_ext, h_ext = _empty(x.dtype, G, G, G, G, (T + 1, N, H), (T + 1, *h0.shape))
+    shape = (T, N, 4 * H)  # four gate blocks
+    input_term, hidden_term, pre, gates, c_ext, h_ext = _empty(x.dtype, shape, shape, shape, shape, (T + 1, N, H), (T + 1, *h0.shape))
     _input_term(x, w, out=input_term)
     np.add(input_term, w.b_hh, out=pre)  # x_t W_ihᵀ + b_ih + b_hh; the loop adds h_{t-1} W_hhᵀ
     c_all, c_prev_all = _states(c_ext, c0, direction)
@@ -232,7 +232,7 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
     rows = _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
     for a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
         np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
-        p += a_hid
+        p += a_hid  # pre_activation = input_term + hidden_term
         _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
         np.multiply(f_t, c_prev, out=c_t)
         c_t += np.multiply(i_t, g_t, out=i_g)
