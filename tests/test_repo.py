@@ -1,0 +1,49 @@
+"""The repository keeps its promises: CI runs README's test command; README's example is true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import rnntrace
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _bash_blocks(text: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command():
+    test_cmd = next(line for block in _bash_blocks(README) for line in block.splitlines() if "pytest" in line)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_cmd.strip() in ci, f"README's test command {test_cmd!r} is not what .ci/run runs"
+    assert "set -e" in ci  # a failing command fails CI
+
+
+def test_readme_dashboard_command_installs_the_pinned_runtime():
+    start_cmd = next(line for block in _bash_blocks(README) for line in block.splitlines() if "streamlit run app.py" in line)
+    assert "requirements.txt" in start_cmd
+    assert "torch==2.13.0" in (ROOT / "requirements.txt").read_text().splitlines()
+
+
+def test_readme_example_prints_what_torch_computes():
+    """The numbers README shows for h_3 and y_3 are torch's, to the printed precision."""
+    model = rnntrace.SimpleRNN(n_inputs=3, n_hidden=5, n_outputs=2, seed=0)
+    x = torch.randn(1, 10, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out, _ = model.rnn(x)
+        y = model.fc(out)
+    shown = {}
+    for name in ("h_t", "y_t"):
+        line = next(line for line in README.splitlines() if line.startswith(f"s.{name} "))
+        shown[name] = np.array(line.split("[[")[1].split("]]")[0].split(), dtype=float)
+    np.testing.assert_allclose(shown["h_t"], out[0, 3].numpy(), atol=6e-5)
+    np.testing.assert_allclose(shown["y_t"], y[0, 3].numpy(), atol=6e-5)
+    s = rnntrace.trace(model.rnn, x, head=model.fc).at(3)[0]
+    np.testing.assert_allclose(s.h_t[0], shown["h_t"], atol=6e-5)
+    assert rnntrace.validate(model.rnn, x, head=model.fc).ok
