@@ -13,6 +13,7 @@ Screenshots of the key states land in artifacts/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -99,6 +100,21 @@ def test_stepping_with_buttons_and_arrow_keys(page, streamlit_server):
     assert slider_value(page) == 9
     clock.press("Home")
     assert slider_value(page) == 0
+    assert not exceptions(page)
+
+
+def test_play_steps_on_its_own_and_pause_stops(page, streamlit_server):
+    open_app(page, streamlit_server, "?T=10")
+    page.keyboard.press("Space")  # play, at 1 step/s
+    deadline = time.monotonic() + 30
+    while slider_value(page) < 2 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert slider_value(page) >= 2, "playing advances t without any key press"
+    page.keyboard.press("Space")  # pause
+    time.sleep(2.5)  # a tick already under way may still land
+    paused = slider_value(page)
+    time.sleep(3)
+    assert slider_value(page) == paused, "paused: t stays put"
     assert not exceptions(page)
 
 
