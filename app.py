@@ -21,10 +21,8 @@ import streamlit as st
 import torch
 
 import rnntrace
-from rnntrace import charts, codegen, equations, tables
-from rnntrace.inputs import KINDS, PRESETS
-from rnntrace.io import LoadError, load_model, load_sequence
-from rnntrace.lesson import (
+from rnntrace.dashboard import charts, codegen, equations, tables
+from rnntrace.dashboard.config import (
     CELL_KINDS,
     DTYPES,
     INT_LIMITS,
@@ -36,7 +34,9 @@ from rnntrace.lesson import (
     follow_input,
     follow_model,
 )
-from rnntrace.url import url_notices
+from rnntrace.dashboard.url import url_notices
+from rnntrace.inputs import KINDS, PRESETS
+from rnntrace.loaders import LoadError, load_model, load_sequence
 
 VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
 SPEEDS = [0.5, 1.0, 2.0, 4.0, 8.0]  # steps per second when playing
@@ -81,7 +81,7 @@ def run(key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
 def parse_upload(kind: str, digest: str, name: str, nonlinearity: str, _data: bytes):
-    """A checked upload (never executed: see rnntrace.io), cached on its digest."""
+    """A checked upload (never executed: see rnntrace.loaders), cached on its digest."""
     if kind == "sequence":
         return load_sequence(_data, name, max_bytes=MAX_UPLOAD_BYTES)
     return load_model(_data, name, nonlinearity=nonlinearity, max_bytes=MAX_UPLOAD_BYTES)
@@ -226,7 +226,7 @@ with st.sidebar:
         help="Deterministic from the seed. " + " · ".join(f"{p.kind}: {p.label}" for p in PRESETS),
     )
     st.header("Your own X or model")
-    # No `type=` filter: a wrong file reaches rnntrace.io, which says what is accepted
+    # No `type=` filter: a wrong file reaches rnntrace.loaders, which says what is accepted
     # (Streamlit's own filter would raise before the script could explain).
     st.file_uploader(
         "Upload X (.csv or .npy)",
@@ -490,7 +490,7 @@ def code_view() -> None:
     if loaded is not None:
         st.info(
             "The script rebuilds a model from the seed; for an uploaded model, load its file instead: "
-            "`loaded = rnntrace.io.load_model(path)`, then `rnntrace.trace(loaded.module, x, head=loaded.head)`."
+            "`loaded = rnntrace.loaders.load_model(path)`, then `rnntrace.trace(loaded.module, x, head=loaded.head)`."
         )
         return
     if X_up is not None and X.size > CODE_X_LIMIT:

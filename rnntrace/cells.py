@@ -29,7 +29,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._checks import Weights
+from .prepare import Weights
+from .spec import CellSpec
 
 Arrays = dict[str, np.ndarray]
 
@@ -259,3 +260,12 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
         "c_t": c_all,
         "h_t": h_all,
     }
+
+
+def replay(spec: CellSpec, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, w: Weights, direction: int) -> Arrays:
+    """One (layer, direction) of the cell ``spec`` describes: x (T, N, D) -> its ``spec.quantities``."""
+    if spec.cell == "RNN":
+        return run_rnn(x, h0, w, direction, spec.nonlinearity)
+    if spec.cell == "GRU":
+        return run_gru(x, h0, w, direction)
+    return run_lstm(x, h0, c0, w, direction)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-MAX_ELEMENTS = 1_000_000  # N * T * D; the same cap as an uploaded sequence (rnntrace.io)
+MAX_ELEMENTS = 1_000_000  # N * T * D; the same cap as an uploaded sequence (rnntrace.loaders)
 
 
 class Preset(NamedTuple):

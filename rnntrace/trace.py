@@ -15,14 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import cells
-from ._checks import Prepared, prepare
-
-# Per-step quantities in the order they are computed; which ones a cell has.
-QUANTITIES: dict[str, tuple[str, ...]] = {
-    "RNN": ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "h_t"),
-    "GRU": ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "r_t", "z_t", "n_t", "h_t"),
-    "LSTM": ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "i_t", "f_t", "g_t", "o_t", "c_prev", "c_t", "h_t"),
-}
+from .prepare import Config, Prepared, prepare
 
 FRAME_COLUMNS = {
     "layer": "int16",
@@ -33,52 +26,6 @@ FRAME_COLUMNS = {
     "unit": "int32",
     "value": "float64",
 }
-
-
-@dataclass(frozen=True)
-class Config:
-    """What was traced: cell kind, sizes and options, as torch names them.
-
-    Attributes:
-        cell: "RNN", "GRU" or "LSTM".
-        nonlinearity: "tanh" or "relu" for an RNN, None otherwise.
-        input_size, hidden_size, proj_size, num_layers, bidirectional, bias, batch_first:
-            the module's own settings.
-        batch_size: N (1 for unbatched input).
-        seq_len: T.
-        unbatched: True when x was (T, D).
-        dtype: "float32" or "float64".
-        output_size: K, the head's out_features, or None without a head.
-    """
-
-    cell: str
-    nonlinearity: str | None
-    input_size: int
-    hidden_size: int
-    proj_size: int
-    num_layers: int
-    bidirectional: bool
-    bias: bool
-    batch_first: bool
-    batch_size: int
-    seq_len: int
-    unbatched: bool
-    dtype: str
-    output_size: int | None
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def h_out(self) -> int:
-        """Units of h_t: proj_size for a projected LSTM, else hidden_size."""
-        return self.proj_size or self.hidden_size
-
-    @property
-    def gates(self) -> int:
-        """Gate blocks stacked in W_ih / W_hh: 1 (RNN), 3 (GRU: r,z,n), 4 (LSTM: i,f,g,o)."""
-        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,26 +74,6 @@ class Step:
     y_t: np.ndarray | None = None
 
 
-def _config(p: Prepared) -> Config:
-    T, N, _ = p.x.shape
-    return Config(
-        cell=p.cell,
-        nonlinearity=p.nonlinearity,
-        input_size=p.input_size,
-        hidden_size=p.hidden_size,
-        proj_size=p.proj_size,
-        num_layers=p.num_layers,
-        bidirectional=p.bidirectional,
-        bias=p.bias,
-        batch_first=p.batch_first,
-        batch_size=N,
-        seq_len=T,
-        unbatched=p.unbatched,
-        dtype=str(p.dtype),
-        output_size=None if p.head is None else p.head[0].shape[0],
-    )
-
-
 def _directions(outs: list[dict[str, np.ndarray]]) -> np.ndarray:
     """A layer's output: h_t of its directions side by side, (T, N, dirs*H_out).
 
@@ -162,19 +89,14 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     applied once the top layer's last direction is done: y = output W_oᵀ + b_o.
     """
     x = p.x  # (T, N, D)
-    dirs = p.num_directions
+    dirs = p.config.num_directions
     for layer, directions in enumerate(p.weights):
         outs = []
         for direction, w in enumerate(directions):
             i = layer * dirs + direction  # torch's index into h0 / h_n
-            if p.cell == "RNN":
-                arrays = cells.run_rnn(x, p.h0[i], w, direction, p.nonlinearity)
-            elif p.cell == "GRU":
-                arrays = cells.run_gru(x, p.h0[i], w, direction)
-            else:
-                arrays = cells.run_lstm(x, p.h0[i], p.c0[i], w, direction)
+            arrays = cells.replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction)
             outs.append(arrays)
-            if layer == p.num_layers - 1 and direction == dirs - 1 and p.head is not None:
+            if layer == p.config.num_layers - 1 and direction == dirs - 1 and p.head is not None:
                 W_o, b_o = p.head
                 top = _directions(outs)  # (T, N, dirs*H_out)
                 T, N, _ = top.shape
@@ -187,7 +109,7 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
 def _new_step(t: int, layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Step:
     """``Step(t, layer, direction, **arrays)``, built without the dataclass ``__init__``.
 
-    A frozen dataclass's ``__init__`` sets each of Step's 22 fields through
+    A frozen dataclass's ``__init__`` sets each of Step's 19 fields through
     ``object.__setattr__``; for a long trace that made building ``Trace.steps`` cost more
     than the replay itself. Fields not given keep their class default, None.
     """
@@ -242,7 +164,7 @@ class Trace:
         top = [arrays[(c.num_layers - 1, d)] for d in range(c.num_directions)]
         out = _directions(top)  # (T, N, dirs*H_out)
         h_n = np.stack([self._final(k, "h_t") for k in sorted(arrays)])  # (L*dirs, N, H_out)
-        c_n = np.stack([self._final(k, "c_t") for k in sorted(arrays)]) if c.cell == "LSTM" else None
+        c_n = np.stack([self._final(k, "c_t") for k in sorted(arrays)]) if "c" in c.spec.states else None
         y = top[-1].get("y_t")
         self.output = self._layout(out)
         self.y = None if y is None else self._layout(y)
@@ -358,5 +280,4 @@ def trace(module, x, *, h0=None, head=None) -> Trace:
         >>> tr.at(3)[0].h_t            # h_3 of the first layer, (N, H)
     """
     p = prepare(module, x, h0, head)
-    arrays = {(layer, d): a for layer, d, a in _run(p)}
-    return Trace(_config(p), arrays)
+    return Trace(p.config, {(layer, d): a for layer, d, a in _run(p)})

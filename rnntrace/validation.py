@@ -14,17 +14,16 @@ tolerance is meaningful there; ``ok`` is then False and ``per_step`` shows where
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import Prepared, prepare
-from .trace import Trace, _config, _run
+from .prepare import Prepared, prepare
+from .spec import PARAM, param_name
+from .trace import Trace, _run
 
-_PARAM = re.compile(r"^(\w+_)l(\d+)(_reverse)?$")  # weight_ih_l3_reverse -> ("weight_ih_", "3", "_reverse")
 TOLERANCES = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-10)}  # dtype -> (atol, rtol)
 
 
@@ -65,20 +64,22 @@ def _as_tensor(a, device) -> torch.Tensor:
 
 def _layer_outputs(module: nn.RNNBase, p: Prepared) -> list[np.ndarray]:
     """torch's output of each layer alone, (T, N, dirs*H_out), chained on torch's own outputs."""
+    c = p.config
     params = {k: v.detach().cpu() for k, v in module.named_parameters()}
-    dirs = p.num_directions
+    dirs = c.num_directions
     x = torch.from_numpy(p.x)  # (T, N, D)
     outs = []
-    for layer in range(p.num_layers):
-        kwargs = {"nonlinearity": p.nonlinearity} if p.cell == "RNN" else {}
-        if p.cell == "LSTM":
-            kwargs["proj_size"] = p.proj_size
-        one = getattr(nn, p.cell)(
-            x.shape[-1], p.hidden_size, num_layers=1, bias=p.bias, bidirectional=p.bidirectional, dtype=x.dtype, **kwargs
+    for layer in range(c.num_layers):
+        kwargs = {"nonlinearity": c.nonlinearity} if c.nonlinearity else {}
+        if c.proj_size:
+            kwargs["proj_size"] = c.proj_size
+        one = getattr(nn, c.cell)(
+            x.shape[-1], c.hidden_size, num_layers=1, bias=c.bias, bidirectional=c.bidirectional, dtype=x.dtype, **kwargs
         ).eval()
-        one.load_state_dict({m[1] + "l0" + (m[3] or ""): v for k, v in params.items() if (m := _PARAM.match(k)) and int(m[2]) == layer})
+        # weight_ih_l{layer}_reverse -> weight_ih_l0_reverse
+        one.load_state_dict({param_name(m[1], 0, bool(m[3])): v for k, v in params.items() if (m := PARAM.match(k)) and int(m[2]) == layer})
         h0 = torch.from_numpy(p.h0[layer * dirs : (layer + 1) * dirs])
-        state = (h0, torch.from_numpy(p.c0[layer * dirs : (layer + 1) * dirs])) if p.cell == "LSTM" else h0
+        state = (h0, torch.from_numpy(p.c0[layer * dirs : (layer + 1) * dirs])) if p.c0 is not None else h0
         with torch.no_grad():
             x, _ = one(x, state)
         outs.append(x.numpy())
@@ -92,7 +93,7 @@ def validate(module, x, *, h0=None, head=None) -> Validation:
     inputs, plus each layer on its own for the lower layers' h_t.
     """
     p = prepare(module, x, h0, head)
-    tr = Trace(_config(p), {(layer, d): a for layer, d, a in _run(p)})
+    tr = Trace(p.config, {(layer, d): a for layer, d, a in _run(p)})
     device = next(module.parameters()).device
     x_t = _as_tensor(x, device)
     state = None
@@ -112,7 +113,7 @@ def validate(module, x, *, h0=None, head=None) -> Validation:
     refs = [np.abs(t_out).max(), np.abs(t_h).max()]
     torch_layers = tuple(_layer_outputs(module, p))
     for layer, ref in enumerate(torch_layers):  # (T, N, dirs*H_out)
-        ours = np.concatenate([tr.quantity("h_t", layer, d) for d in range(p.num_directions)], axis=-1)
+        ours = np.concatenate([tr.quantity("h_t", layer, d) for d in range(p.config.num_directions)], axis=-1)
         per_step = np.maximum(per_step, np.abs(ours - ref).max(axis=(1, 2)))
         refs.append(np.abs(ref).max())
     diffs = [np.abs(tr.output - t_out).max(), np.abs(tr.h_n - t_h).max()]
@@ -121,11 +122,11 @@ def validate(module, x, *, h0=None, head=None) -> Validation:
         refs.append(np.abs(t_c).max())
     if t_y is not None:
         dy = np.abs(tr.y - t_y)  # in the output's layout; reduce to one value per t
-        time_axis = 1 if (p.batch_first and not p.unbatched) else 0
+        time_axis = 1 if (p.config.batch_first and not p.config.unbatched) else 0
         per_step = np.maximum(per_step, dy.max(axis=tuple(a for a in range(dy.ndim) if a != time_axis)))
         refs.append(np.abs(t_y).max())
     max_abs_diff = float(max(per_step.max(), *diffs))
-    atol, rtol = TOLERANCES[str(p.dtype)]
+    atol, rtol = TOLERANCES[p.config.dtype]
     tolerance = float(atol + rtol * max(refs))
     return Validation(
         ok=bool(max_abs_diff <= tolerance),

@@ -1,4 +1,4 @@
-"""Upload corpora for ``rnntrace.io``: bad files (each with the message fragment it must produce)
+"""Upload corpora for ``rnntrace.loaders``: bad files (each with the message fragment it must produce)
 and good files (each with its oracle). Everything is generated in memory at test time; the
 malicious pickles target a marker file inside the caller's ``tmp_path``.
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import rnntrace
-from rnntrace import io as rio
+from rnntrace import loaders as rio
 
 
 class GoodSequence(NamedTuple):

@@ -14,9 +14,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from rnntrace.codegen import numpy_script
-from rnntrace.lesson import LessonConfig, build_input, build_model
-from rnntrace.url import VIEWS
+from rnntrace.dashboard.codegen import numpy_script
+from rnntrace.dashboard.config import LessonConfig, build_input, build_model
+from rnntrace.dashboard.url import VIEWS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rnntrace
-from rnntrace import equations, tables
-from rnntrace.lesson import MAX_MACS, LessonConfig, build_input, build_model, check_config
-from rnntrace.url import url_notices
+from rnntrace.dashboard import equations, tables
+from rnntrace.dashboard.config import MAX_MACS, LessonConfig, build_input, build_model, check_config
+from rnntrace.dashboard.url import url_notices
 
 CONFIGS = [
     LessonConfig(),

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import rnntrace
-from rnntrace import charts
-from rnntrace.charts import MAX_ROWS
+from rnntrace.dashboard import charts
+from rnntrace.dashboard.charts import MAX_ROWS
 
 
 @pytest.fixture(autouse=True)

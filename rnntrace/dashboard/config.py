@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
-from .model import SimpleRNN
+from ..model import SimpleRNN
 
 CELL_KINDS = ("RNN", "GRU", "LSTM")
 DTYPES = ("float32", "float64")
@@ -137,7 +137,7 @@ def build_model(c: LessonConfig) -> SimpleRNN:
 
 def build_input(c: LessonConfig) -> np.ndarray:
     """X, (N, T, D) in the config's dtype, from the chosen preset and the seed."""
-    from .inputs import make_input  # the presets module (rnntrace.inputs)
+    from ..inputs import make_input  # the presets module (rnntrace.inputs)
 
     return make_input(c.inputs, c.N, c.T, c.D, c.seed).astype(c.dtype)
 

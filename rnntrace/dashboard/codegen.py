@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lesson import LessonConfig
+from .config import LessonConfig
 
 _CELL_CODE = {
     "RNN": '''\

@@ -1,4 +1,4 @@
-"""rnntrace.io: every bad upload is refused with a helpful message and never executed; every good
+"""rnntrace.loaders: every bad upload is refused with a helpful message and never executed; every good
 one loads, and the rebuilt module computes exactly what the ORIGINAL torch module computes."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 import rnntrace
 from rnntrace.inputs import make_input
-from rnntrace.io import LoadedModel, LoadError, load_model, load_sequence
+from rnntrace.loaders import LoadedModel, LoadError, load_model, load_sequence
 
 # torch's own notice when a projected LSTM runs on CPU; not ours to act on.
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")

@@ -32,6 +32,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from .spec import PARAM, SPECS
+
 SEQUENCE_EXTENSIONS = (".csv", ".npy")
 MODEL_EXTENSIONS = (".safetensors", ".pt", ".pth")
 MAX_SEQUENCE_BYTES = 10 * 2**20  # 10 MiB
@@ -43,8 +45,7 @@ MAX_WEIGHT_MAGNITUDE = 1e4
 MAX_KEYS = 512  # a state_dict of 128 bidirectional LSTM layers with biases
 MAX_PICKLE_BYTES = 2**20  # the pickled dict structure inside a .pt (tensor data is stored beside it)
 
-GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}  # rows of W_ih per hidden unit: torch stacks the gate blocks
-_PARAM = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d{1,4})(_reverse)?$")  # weight_hh_l1_reverse
+GATES = {s.blocks: s.cell for s in SPECS.values()}  # rows of W_ih per hidden unit -> the cell that stacks that many blocks
 _LAYOUTS = (
     "bare: an nn.RNN / nn.GRU / nn.LSTM state_dict (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..., "
     "_reverse for bidirectional, weight_hr_l0 for proj_size)",
@@ -301,9 +302,9 @@ def load_model(
     state = _read_safetensors(raw, label) if ext == ".safetensors" else _read_torch(raw, label, max_bytes)
     keys = tuple(state)
     tensors = _check_tensors(state, label, max_parameters)
-    if all(_PARAM.match(k) for k in keys):
+    if all(PARAM.match(k) for k in keys):
         layout, rnn, fc = "bare", tensors, {}
-    elif "fc.weight" in keys and all((k.startswith("rnn.") and _PARAM.match(k[4:])) or k in ("fc.weight", "fc.bias") for k in keys):
+    elif "fc.weight" in keys and all((k.startswith("rnn.") and PARAM.match(k[4:])) or k in ("fc.weight", "fc.bias") for k in keys):
         layout = "simple_rnn"
         rnn = {k.removeprefix("rnn."): v for k, v in tensors.items() if k.startswith("rnn.")}
         fc = {k.removeprefix("fc."): v for k, v in tensors.items() if k.startswith("fc.")}
@@ -452,7 +453,7 @@ def _build_rnn(params: dict[str, torch.Tensor], label: str, nonlinearity: str, l
             + "."
         )
     cell, D = GATES[G], W_ih.shape[1]
-    layers = {int(m[2]) for k in params if (m := _PARAM.match(k))}
+    layers = {int(m[2]) for k in params if (m := PARAM.match(k))}
     L = max(layers) + 1
     bidirectional = any(k.endswith("_reverse") for k in params)
     bias = "bias_ih_l0" in params or "bias_hh_l0" in params

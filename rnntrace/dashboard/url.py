@@ -7,7 +7,7 @@ becomes a notice ("T=abc ignored: expected an integer 1..2000").
 
 from __future__ import annotations
 
-from .lesson import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES
+from .config import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES
 
 VIEWS = ("Step", "Over time", "Shapes", "Weights", "Code", "Export")
 CHOICES = {"cell": CELL_KINDS, "dtype": DTYPES, "nonlinearity": NONLINEARITIES, "view": VIEWS, "inputs": None}

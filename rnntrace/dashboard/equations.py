@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .trace import Step
+from ..trace import Step
 
 SYMBOLIC = {
     "RNN": [r"h_t = \tanh\left(W_{ih}\,x_t + b_{ih} + W_{hh}\,h_{t-1} + b_{hh}\right)"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .trace import Config, Step
+from ..trace import Config, Step
 
 GATE_NAMES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
 GATE_FIELDS = {"RNN": ("h_t",), "GRU": ("r_t", "z_t", "n_t"), "LSTM": ("i_t", "f_t", "g_t", "o_t")}

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-CELLS = {"RNN_TANH": ("RNN", "tanh"), "RNN_RELU": ("RNN", "relu"), "GRU": ("GRU", None), "LSTM": ("LSTM", None)}
-GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}  # rows of W_ih per hidden unit: torch stacks the gate blocks
+from .spec import SPECS, CellSpec, param_name, spec_for
+
 DTYPES = (np.float32, np.float64)
 
 
@@ -37,16 +37,23 @@ class Weights:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """Checked, normalised inputs: what the cell code runs on."""
+class Config:
+    """What was traced: cell kind, sizes and options, as torch names them.
 
-    cell: str  # "RNN" | "GRU" | "LSTM"
-    nonlinearity: str | None  # "tanh" | "relu" for RNN
-    weights: tuple[tuple[Weights, ...], ...]  # [layer][direction]
-    x: np.ndarray  # (T, N, D), time-major whatever the caller's layout
-    h0: np.ndarray  # (L*dirs, N, H_out)
-    c0: np.ndarray | None  # (L*dirs, N, H) for LSTM
-    head: tuple[np.ndarray, np.ndarray | None] | None  # (W_o (K, dirs*H_out), b_o (K,))
+    Attributes:
+        cell: "RNN", "GRU" or "LSTM".
+        nonlinearity: "tanh" or "relu" for an RNN, None otherwise.
+        input_size, hidden_size, proj_size, num_layers, bidirectional, bias, batch_first:
+            the module's own settings.
+        batch_size: N (1 for unbatched input).
+        seq_len: T.
+        unbatched: True when x was (T, D).
+        dtype: "float32" or "float64".
+        output_size: K, the head's out_features, or None without a head.
+    """
+
+    cell: str
+    nonlinearity: str | None
     input_size: int
     hidden_size: int
     proj_size: int
@@ -54,8 +61,16 @@ class Prepared:
     bidirectional: bool
     bias: bool
     batch_first: bool
+    batch_size: int
+    seq_len: int
     unbatched: bool
-    dtype: np.dtype
+    dtype: str
+    output_size: int | None
+
+    @property
+    def spec(self) -> CellSpec:
+        """The cell's ``CellSpec`` (gate names and order, activations, quantities)."""
+        return spec_for(self.cell, self.nonlinearity)
 
     @property
     def num_directions(self) -> int:
@@ -63,8 +78,29 @@ class Prepared:
 
     @property
     def h_out(self) -> int:
-        """Size of h_t: the projection size for a projected LSTM, else the hidden size."""
+        """Units of h_t: proj_size for a projected LSTM, else hidden_size."""
         return self.proj_size or self.hidden_size
+
+    @property
+    def gates(self) -> int:
+        """Gate blocks stacked in W_ih / W_hh: 1 (RNN), 3 (GRU: r,z,n), 4 (LSTM: i,f,g,o)."""
+        return self.spec.blocks
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Checked, normalised inputs: what the cell code runs on."""
+
+    config: Config
+    weights: tuple[tuple[Weights, ...], ...]  # [layer][direction]
+    x: np.ndarray  # (T, N, D), time-major whatever the caller's layout
+    h0: np.ndarray  # (L*dirs, N, H_out)
+    c0: np.ndarray | None  # (L*dirs, N, H) for LSTM
+    head: tuple[np.ndarray, np.ndarray | None] | None  # (W_o (K, dirs*H_out), b_o (K,))
+
+    @property
+    def spec(self) -> CellSpec:
+        return self.config.spec
 
 
 def to_numpy(name: str, value, dtype: np.dtype | None = None) -> np.ndarray:
@@ -100,22 +136,21 @@ def to_numpy(name: str, value, dtype: np.dtype | None = None) -> np.ndarray:
     return array
 
 
-def _module_weights(module: nn.RNNBase, cell: str, dtype: np.dtype) -> tuple[tuple[Weights, ...], ...]:
+def _module_weights(module: nn.RNNBase, spec: CellSpec, dtype: np.dtype) -> tuple[tuple[Weights, ...], ...]:
     params = {name: p.detach().cpu().numpy() for name, p in module.named_parameters()}
-    gh = GATES[cell] * module.hidden_size
+    gh = spec.blocks * module.hidden_size
     layers = []
     for layer in range(module.num_layers):
         directions = []
-        for suffix in ["", "_reverse"][: 2 if module.bidirectional else 1]:
-            key = f"l{layer}{suffix}"
+        for direction in range(2 if module.bidirectional else 1):
             zeros = np.zeros(gh, dtype=dtype)
             directions.append(
                 Weights(
-                    W_ih=np.ascontiguousarray(params[f"weight_ih_{key}"]),
-                    W_hh=np.ascontiguousarray(params[f"weight_hh_{key}"]),
-                    b_ih=params.get(f"bias_ih_{key}", zeros),
-                    b_hh=params.get(f"bias_hh_{key}", zeros),
-                    W_hr=params.get(f"weight_hr_{key}"),
+                    W_ih=np.ascontiguousarray(params[param_name("weight_ih", layer, direction)]),
+                    W_hh=np.ascontiguousarray(params[param_name("weight_hh", layer, direction)]),
+                    b_ih=params.get(param_name("bias_ih", layer, direction), zeros),
+                    b_hh=params.get(param_name("bias_hh", layer, direction), zeros),
+                    W_hr=params.get(param_name("weight_hr", layer, direction)),
                 )
             )
         layers.append(tuple(directions))
@@ -145,12 +180,13 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
             f"through nn.RNN, nn.GRU or nn.LSTM. Build nn.{kind}(input_size, hidden_size) and copy the cell's weights "
             f"into weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0."
         )
-    if not isinstance(module, nn.RNNBase) or module.mode not in CELLS:
+    if not isinstance(module, nn.RNNBase) or module.mode not in SPECS:
         raise TypeError(
             f"module must be a torch.nn.RNN, nn.GRU or nn.LSTM, got {type(module).__name__}. "
             "For a model that wraps one, pass the recurrent layer itself, e.g. trace(model.rnn, x, head=model.fc)."
         )
-    cell, nonlinearity = CELLS[module.mode]
+    spec = SPECS[module.mode]
+    cell = spec.cell
     first = next(module.parameters())
     if first.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"the module's weights are {first.dtype}; rnntrace replays float32 and float64 modules. Call module.float() first.")
@@ -194,7 +230,7 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
     h_out = module.proj_size or module.hidden_size
     shape_h = (module.num_layers * dirs, N, h_out)
     shape_c = (module.num_layers * dirs, N, module.hidden_size)
-    if cell == "LSTM":
+    if "c" in spec.states:  # the LSTM: h0 is a (h0, c0) pair
         if h0 is None:
             h0, c0 = None, None
         elif isinstance(h0, tuple | list) and len(h0) == 2:
@@ -235,14 +271,9 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
         b_o = None if head.bias is None else head.bias.detach().cpu().numpy()
         head_arrays = (head.weight.detach().cpu().numpy(), b_o)
 
-    return Prepared(
+    config = Config(
         cell=cell,
-        nonlinearity=nonlinearity,
-        weights=_module_weights(module, cell, dtype),
-        x=np.ascontiguousarray(x_tnd),
-        h0=h0,
-        c0=c0,
-        head=head_arrays,
+        nonlinearity=spec.nonlinearity,
         input_size=module.input_size,
         hidden_size=module.hidden_size,
         proj_size=module.proj_size,
@@ -250,6 +281,17 @@ def prepare(module, x, h0=None, head=None) -> Prepared:
         bidirectional=module.bidirectional,
         bias=module.bias,
         batch_first=module.batch_first,
+        batch_size=N,
+        seq_len=T,
         unbatched=unbatched,
-        dtype=dtype,
+        dtype=str(dtype),
+        output_size=None if head_arrays is None else head_arrays[0].shape[0],
+    )
+    return Prepared(
+        config=config,
+        weights=_module_weights(module, spec, dtype),
+        x=np.ascontiguousarray(x_tnd),
+        h0=h0,
+        c0=c0,
+        head=head_arrays,
     )
