@@ -1,0 +1,615 @@
+r"""Backpropagation through time, replayed in NumPy step by step and checked against autograd.
+
+``backprop(module, x)`` replays the forward pass (``trace``'s arrays), then walks every
+(layer, direction) backwards in time, from the top layer down, and records the gradient
+of every intermediate at every step. The loss is the one torch would backpropagate::
+
+    L = Σ output ⊙ grad_output        (L = Σ y ⊙ grad_output with a head)
+
+so ``grads`` equal torch's ``.grad`` after ``L.backward()``.
+
+Notation: torch's row form, as in ``cells.py``; ``dv`` is ∂L/∂v. ``g_t`` is what reaches
+h_t directly from the layer's output (the head or ``grad_output``, or the layer above);
+the rest arrives from the step after it. ``dh_t`` is the total, what ``h_t.retain_grad()``
+shows in torch. Going forward in time, "the step after t" is t+1; in the reverse
+direction it is t-1. Every gate gradient is taken with respect to the gate's
+**pre-activation** (``d_f`` is ∂L/∂(x_t W_ifᵀ + b_if + h_{t-1} W_hfᵀ + b_hf), not ∂L/∂f_t);
+those are the numbers that multiply into the weight gradients.
+
+RNN (act = tanh or relu)::
+
+    dh_t  = g_t + d_pre_{t+1} W_hh
+    d_pre = dh_t ⊙ act'(pre_t)             tanh' = 1 - h_t²,  relu' = 1[h_t > 0]
+
+GRU (torch keeps b_hn inside r_t ⊙ (...), so r_t also scales the n block's recurrent term)::
+
+    d_n = dh_t ⊙ (1 - z_t) ⊙ (1 - n_t²)
+    d_z = dh_t ⊙ (h_{t-1} - n_t) ⊙ z_t (1 - z_t)
+    d_r = d_n ⊙ (h_{t-1} W_hnᵀ + b_hn) ⊙ r_t (1 - r_t)
+    dh_{t-1} ∋ dh_t ⊙ z_t + [d_r | d_z | d_n ⊙ r_t] W_hh
+
+LSTM (with proj_size: h_t = m_t W_hrᵀ and m_t = o_t ⊙ tanh(c_t); without: h_t = m_t)::
+
+    dm_t = dh_t W_hr                       (dm_t = dh_t without projection)
+    dc_t = dm_t ⊙ o_t ⊙ (1 - tanh²(c_t)) + dc_{t+1} ⊙ f_{t+1}
+    d_i = dc_t ⊙ g_t ⊙ i_t (1 - i_t)        d_f = dc_t ⊙ c_{t-1} ⊙ f_t (1 - f_t)
+    d_g = dc_t ⊙ i_t ⊙ (1 - g_t²)           d_o = dm_t ⊙ tanh(c_t) ⊙ o_t (1 - o_t)
+    dh_{t-1} ∋ [d_i | d_f | d_g | d_o] W_hh
+
+Parameters, for every cell, summed over t and the batch (one matrix product after the
+loop; only the recurrence needs the loop)::
+
+    dW_ih = Σ_t d_inᵀ x_t     db_ih = Σ_t d_in     dW_hh = Σ_t d_hidᵀ h_{t-1}     db_hh = Σ_t d_hid
+    dW_hr = Σ_t dh_tᵀ m_t     dx_t  = d_in W_ih
+
+where ``d_in`` = ``d_hid`` = ``d_pre`` except for the GRU's n block (``d_hid`` = d_n ⊙ r_t).
+A layer's ``dx_t`` (summed over directions) is ``g_t`` of the layer below.
+
+Why the coefficients: every factor of the equations above that does not depend on the
+gradient (σ', tanh', h_{t-1} - n_t, ...) is computed for all t at once before the loop; a
+step is then a handful of elementwise products and one ``(N, G·H) @ (G·H, H_out)`` product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import cells
+from .prepare import Config, Prepared, Weights, prepare, to_numpy
+from .spec import param_name
+from .trace import FRAME_COLUMNS, Trace, _run
+
+TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
+
+Coefficients = tuple[np.ndarray, ...]
+
+
+# --------------------------------------------------------------------------- one step backwards
+#
+# Each ``_*_step`` takes the total dh_t and returns (dL/dh_{t-1} from this step, the LSTM's
+# dc_t ⊙ f_t carried to the step before, dc_t). Shapes broadcast: the loop passes rows
+# (N, ·); ``flow`` passes (R, N, ·) for R loss terms at once; ``jacobian_norms`` passes a
+# batch of unit vectors. ``d_hid_g`` (..., G, H) receives the pre-activation gradients.
+
+
+def _rnn_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray):
+    """d_pre = dh_t ⊙ act'(pre_t);  dL/dh_{t-1} = d_pre W_hh."""
+    (K,) = co  # (…, 1, H): act'(pre_t)
+    np.multiply(dh[..., None, :], K, out=d_hid_g)
+    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, H)
+    return d_hid @ w.W_hh, None, None
+
+
+def _gru_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray):
+    """[d_r | d_z | d_n ⊙ r_t] = dh_t ⊙ K_t;  dL/dh_{t-1} = dh_t ⊙ z_t + [...] W_hh."""
+    K, z = co  # K (…, 3, H), z (…, H)
+    np.multiply(dh[..., None, :], K, out=d_hid_g)
+    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, 3H)
+    dh_prev = d_hid @ w.W_hh  # (…, H)
+    dh_prev += dh * z  # h_t = (1 - z_t) n_t + z_t h_{t-1}: the direct path
+    return dh_prev, None, None
+
+
+def _lstm_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray):
+    """dc_t = dm_t ⊙ A_t + carry;  [d_i | d_f | d_g] = dc_t ⊙ K_t,  d_o = dm_t ⊙ K_o;  carry' = dc_t ⊙ f_t."""
+    K, A, f = co  # K (…, 4, H): [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], A = o_t (1 - tanh² c_t)
+    dm = dh if w.W_hr is None else dh @ w.W_hr  # (…, H): dL/d(o_t ⊙ tanh c_t)
+    dc = dm * A
+    dc += carry  # dc_{t+1} ⊙ f_{t+1}, from the step after
+    np.multiply(dc[..., None, :], K[..., :3, :], out=d_hid_g[..., :3, :])
+    np.multiply(dm, K[..., 3, :], out=d_hid_g[..., 3, :])
+    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, 4H)
+    return d_hid @ w.W_hh, dc * f, dc
+
+
+STEPS: dict[str, Callable] = {"RNN": _rnn_step, "GRU": _gru_step, "LSTM": _lstm_step}
+
+
+def _coefficients(cell: str, nonlinearity: str | None, a: dict[str, np.ndarray], H: int) -> tuple[Coefficients, dict[str, np.ndarray]]:
+    """The gradient-free factors of one (layer, direction)'s backward step, for all t at once.
+
+    Returns the step's coefficients (time-major arrays, see ``_*_step``) and extras the
+    bookkeeping after the loop needs.
+    """
+    dtype = a["h_t"].dtype
+    T, N, _ = a["h_t"].shape
+    if cell == "RNN":
+        h_t = a["h_t"]
+        k = 1 - h_t * h_t if nonlinearity == "tanh" else (h_t > 0).astype(dtype)  # torch's relu': 0 at 0
+        return (k[:, :, None, :],), {}
+    if cell == "GRU":
+        r, z, n, h_prev = a["r_t"], a["z_t"], a["n_t"], a["h_prev"]
+        hid_n = a["hidden_term"][:, :, 2 * H :]  # h_{t-1} W_hnᵀ + b_hn
+        kn = (1 - z) * (1 - n * n)  # d_n = dh_t ⊙ kn
+        K = np.empty((T, N, 3, H), dtype)
+        np.multiply(kn * hid_n, r * (1 - r), out=K[:, :, 0])  # d_r
+        np.multiply(h_prev - n, z * (1 - z), out=K[:, :, 1])  # d_z
+        np.multiply(kn, r, out=K[:, :, 2])  # d_n ⊙ r_t: the gradient of h_{t-1} W_hnᵀ + b_hn
+        return (K, z), {"kn": kn}
+    i, f, g, o, c_prev = a["i_t"], a["f_t"], a["g_t"], a["o_t"], a["c_prev"]
+    tanh_c = np.tanh(a["c_t"])
+    K = np.empty((T, N, 4, H), dtype)
+    np.multiply(g, i * (1 - i), out=K[:, :, 0])
+    np.multiply(c_prev, f * (1 - f), out=K[:, :, 1])
+    np.multiply(i, 1 - g * g, out=K[:, :, 2])
+    np.multiply(tanh_c, o * (1 - o), out=K[:, :, 3])
+    A = o * (1 - tanh_c * tanh_c)  # ∂(o_t ⊙ tanh c_t)/∂c_t
+    return (K, A, f), {"tanh_c": tanh_c}
+
+
+def _backward(cell: str, co: Coefficients, w: Weights, g: np.ndarray, direction: int) -> dict[str, np.ndarray]:
+    """Walk one (layer, direction) backwards in time. ``g`` (T, N, H_out): gradient reaching h_t from outside.
+
+    Returns time-indexed ``dh_t`` (T, N, H_out), ``d_hid`` (T, N, G*H), ``dc_t`` (LSTM), and
+    ``dh0`` / ``dc0`` (N, ·), the gradients of the initial states.
+    """
+    T, N, H_out = g.shape
+    G, H = co[0].shape[2:]
+    dh_all = np.empty_like(g)  # (T, N, H_out)
+    d_hid = np.empty((T, N, G * H), g.dtype)
+    d_hid_g = d_hid.reshape(T, N, G, H)
+    step = STEPS[cell]
+    lstm = cell == "LSTM"
+    dc_all = np.empty((T, N, H), g.dtype) if lstm else None
+    dh_next = cells._state(np.zeros((N, H_out), g.dtype))  # nothing comes from after the last step
+    carry = cells._state(np.zeros((N, H), g.dtype)) if lstm else None
+    outs = (dh_all, d_hid_g) + ((dc_all,) if lstm else ())
+    # backwards in time: the direction's visiting order, reversed
+    for g_t, dh, dhg, *rest in cells._rows(1 - direction, g, *outs, *co):
+        np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
+        if lstm:
+            dc_row, *co_t = rest
+            dh_next, carry, dc = step(dh, carry, co_t, w, dhg)
+            dc_row[...] = dc
+        else:
+            dh_next, carry, _ = step(dh, carry, rest, w, dhg)
+    out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh_next.reshape(N, H_out)}
+    if lstm:
+        out["dc_t"], out["dc0"] = dc_all, carry.reshape(N, H)
+    return out
+
+
+# --------------------------------------------------------------------------- input checking
+
+
+def _check_grad_output(value, expected: tuple[int, ...], dtype: np.dtype, what: str, layout: str) -> np.ndarray:
+    """grad_output as an ndarray of ``expected`` shape in the module's dtype."""
+    if value is None:
+        return None
+    array = to_numpy("grad_output", value)
+    if array.shape != expected:
+        raise ValueError(
+            f"grad_output has shape {tuple(array.shape)}; expected {expected}, the shape of {what} {layout}. "
+            f"Pass dL/d{what} in torch's layout, or grad_output=None for ones at the last time step."
+        )
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _layout_text(c: Config, units: str) -> str:
+    if c.unbatched:
+        return f"(T, {units})"
+    return f"(N, T, {units})" if c.batch_first else f"(T, N, {units})"
+
+
+# --------------------------------------------------------------------------- the result
+
+
+class Backprop:
+    """Backpropagation through time of ``L = Σ output ⊙ grad_output`` (or ``Σ y ⊙ grad_output``).
+
+    Attributes:
+        config: the ``Config`` that was traced.
+        trace: the forward ``Trace`` the gradients were computed on.
+        grad_output: dL/d(output), or dL/dy with a head, in the caller's layout.
+        loss: L, the scalar torch would call ``.backward()`` on.
+        grads: name -> gradient, equal to torch's ``.grad``: the module's
+            ``named_parameters()`` names, ``head.weight`` / ``head.bias``, and ``x``, ``h0``
+            (and ``c0`` for an LSTM) in the caller's layouts.
+    """
+
+    def __init__(self, p: Prepared, tr: Trace, grad_output: np.ndarray | None):
+        c = self.config = p.config
+        self.trace = tr
+        self._p = p
+        spec = c.spec
+        G, H, H_out, dirs = spec.blocks, c.hidden_size, c.h_out, c.num_directions
+        top = tr.output if p.head is None else tr.y
+        top_tnd = self._tnd(top)  # (T, N, dirs*H_out) or (T, N, K)
+        if grad_output is None:
+            dy = np.zeros_like(top_tnd)
+            dy[-1] = 1  # the last time step's error, flowing back through time
+        else:
+            dy = self._tnd(grad_output)
+        self._dy = np.ascontiguousarray(dy)  # (T, N, ·)
+        self.grad_output = self._layout(self._dy)
+        self.loss = float((top_tnd * self._dy).sum())
+        T, N = c.seq_len, c.batch_size
+
+        grads: dict[str, np.ndarray] = {}
+        if p.head is not None:
+            W_o, b_o = p.head
+            out_tnd = self._tnd(tr.output)  # (T, N, dirs*H_out)
+            g_out = (self._dy.reshape(T * N, -1) @ W_o).reshape(T, N, -1)  # dL/d(output)
+            head = {"head.weight": self._dy.reshape(T * N, -1).T @ out_tnd.reshape(T * N, -1)}
+            if b_o is not None:
+                head["head.bias"] = self._dy.sum(axis=(0, 1))
+        else:
+            g_out, head = self._dy, {}
+
+        self._g: dict[tuple[int, int], np.ndarray] = {}  # gradient reaching h_t from the output side
+        self._co: dict[tuple[int, int], Coefficients] = {}
+        self._arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        dh0 = np.zeros_like(p.h0)  # (L*dirs, N, H_out)
+        dc0 = None if p.c0 is None else np.zeros_like(p.c0)
+        params: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        for layer in reversed(range(c.num_layers)):
+            dx_layer = None  # dL/d(this layer's input), summed over directions
+            for d in range(dirs):
+                w = p.weights[layer][d]
+                a = tr._arrays[(layer, d)]
+                g = np.ascontiguousarray(g_out[:, :, d * H_out : (d + 1) * H_out])  # (T, N, H_out)
+                co, extra = _coefficients(c.cell, c.nonlinearity, a, H)
+                b = _backward(c.cell, co, w, g, d)
+                d_hid = b.pop("d_hid")  # (T, N, G*H)
+                if c.cell == "GRU":  # the n block of the input term's gradient is d_n itself, not d_n ⊙ r_t
+                    d_in = d_hid.copy()
+                    np.multiply(b["dh_t"], extra["kn"], out=d_in[:, :, 2 * H :])
+                else:
+                    d_in = d_hid
+                x_l = a["x_t"]  # (T, N, D_l)
+                b["dx_t"] = (d_in.reshape(T * N, -1) @ w.W_ih).reshape(T, N, -1)
+                dx_layer = b["dx_t"].copy() if dx_layer is None else dx_layer + b["dx_t"]
+                i = layer * dirs + d  # torch's index into h0
+                dh0[i] = b.pop("dh0")
+                if dc0 is not None:
+                    dc0[i] = b.pop("dc0")
+                b["d_pre"], b["d_hid"] = d_in, d_hid
+                if c.proj_size:
+                    b["m_t"] = a["o_t"] * extra["tanh_c"]  # o_t ⊙ tanh(c_t), before W_hr
+                self._g[(layer, d)], self._co[(layer, d)], self._arrays[(layer, d)] = g, co, b
+
+                flat_in, flat_hid = d_in.reshape(T * N, G * H), d_hid.reshape(T * N, G * H)
+                pg = {"weight_ih": flat_in.T @ x_l.reshape(T * N, -1), "weight_hh": flat_hid.T @ a["h_prev"].reshape(T * N, -1)}
+                if c.bias:
+                    pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
+                if c.proj_size:
+                    pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
+                params[(layer, d)] = pg
+            g_out = dx_layer  # (T, N, dirs*H_out) for the layer below
+        for layer in range(c.num_layers):
+            for d in range(dirs):
+                for kind in spec.params(c.proj_size, c.bias):  # torch's named_parameters() order
+                    grads[param_name(kind, layer, d)] = params[(layer, d)][kind]
+        grads.update(head)
+        grads["x"] = self._layout(g_out)
+        grads["h0"] = dh0[:, 0] if c.unbatched else dh0
+        if dc0 is not None:
+            grads["c0"] = dc0[:, 0] if c.unbatched else dc0
+        self.grads = grads
+
+    # ---- layouts
+    def _tnd(self, a: np.ndarray) -> np.ndarray:
+        """The caller's layout -> (T, N, ·)."""
+        if self.config.unbatched:
+            return a[:, None]
+        return a.swapaxes(0, 1) if self.config.batch_first else a
+
+    def _layout(self, a: np.ndarray) -> np.ndarray:
+        """(T, N, ·) -> the caller's layout."""
+        return self.trace._layout(a)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Backprop({c.cell}, layers={c.num_layers}, directions={c.num_directions}, N={c.batch_size}, T={c.seq_len}, loss={self.loss:.6g})"
+
+    # ---- per-step quantities
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """The names ``quantity`` takes for this cell, in the order they are computed."""
+        spec = self.config.spec
+        gates = tuple(f"d_{g}" for g in spec.gate_names)
+        return ("dh_t", *(("dc_t",) if "c" in spec.states else ()), "d_pre", *gates, "dx_t")
+
+    def quantity(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
+        """One gradient over all time steps, ``(T, N, size)``, indexed by t (not by visiting order).
+
+        Names:
+            ``dh_t``: total dL/dh_t (from the output and from the step after), (T, N, H_out).
+            ``dc_t``: LSTM, total dL/dc_t, (T, N, H).
+            ``d_pre``: gradient of the pre-activation, (T, N, G*H), gate blocks in torch's order.
+            ``d_r``, ``d_z``, ``d_n`` (GRU), ``d_i``, ``d_f``, ``d_g``, ``d_o`` (LSTM): the gate
+                blocks of ``d_pre``: the gradient with respect to each gate's **pre-activation**
+                (before σ or tanh), (T, N, H). The GRU's ``d_n`` is with respect to
+                x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn).
+            ``dx_t``: this direction's share of dL/d(layer input), (T, N, D_l); the shares of
+                both directions add up to the gradient of the input (``grads["x"]`` at layer 0).
+        """
+        c = self.config
+        if not -c.num_layers <= layer < c.num_layers or direction not in range(c.num_directions):
+            raise ValueError(
+                f"no layer {layer}, direction {direction}: this module has {c.num_layers} layer(s) and {c.num_directions} direction(s)."
+            )
+        b = self._arrays[(layer % c.num_layers, direction)]
+        gates = c.spec.gate_names
+        if name.startswith("d_") and name[2:] in gates:
+            k, H = gates.index(name[2:]), c.hidden_size
+            return b["d_pre"][:, :, k * H : (k + 1) * H]
+        if name not in self.quantities:
+            raise ValueError(f"{name!r} is not a backward quantity of the {c.cell}; available: {', '.join(self.quantities)}.")
+        return b[name]
+
+    def to_frame(self, quantities: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """A tidy table, one row per (layer, direction, t, sample, quantity, unit), like ``Trace.to_frame``.
+
+        Columns and dtypes are ``trace.FRAME_COLUMNS``. Quantities: default all of
+        ``self.quantities`` except ``d_pre`` (its gate blocks are listed by name instead; the
+        plain RNN has only ``d_pre``).
+        """
+        available = self.quantities
+        if isinstance(quantities, str):
+            quantities = (quantities,)
+        if quantities is None:
+            gated = len(self.config.spec.gates) > 0
+            quantities = tuple(q for q in available if not (gated and q == "d_pre"))
+        unknown = [q for q in quantities if q not in available]
+        if unknown:
+            raise ValueError(f"unknown quantities {unknown}; to_frame() takes: {', '.join(available)}.")
+        c = self.config
+        parts = []
+        for layer in range(c.num_layers):
+            for d in range(c.num_directions):
+                for name in quantities:
+                    a = self.quantity(name, layer, d)
+                    T, N, U = a.shape
+                    t, n, u = np.meshgrid(np.arange(T), np.arange(N), np.arange(U), indexing="ij")
+                    parts.append(
+                        pd.DataFrame(
+                            {
+                                "layer": np.full(a.size, layer, "int16"),
+                                "direction": np.full(a.size, d, "int8"),
+                                "t": t.ravel().astype("int32"),
+                                "sample": n.ravel().astype("int32"),
+                                "quantity": name,
+                                "unit": u.ravel().astype("int32"),
+                                "value": a.ravel().astype("float64"),
+                            }
+                        )
+                    )
+        if not parts:
+            return pd.DataFrame({col: pd.Series(dtype=dt) for col, dt in FRAME_COLUMNS.items()})
+        return pd.concat(parts, ignore_index=True).astype(FRAME_COLUMNS)
+
+    # ---- where the gradient comes from
+    def contributions(self, name: str) -> np.ndarray:
+        """Each step's share of ``grads[name]``, ``(T, *param.shape)``; summed over t it is ``grads[name]``.
+
+        Step t's share is the term of the BPTT sum at t: the gradient through the use of
+        the parameter at step t (``d_in_tᵀ x_t`` for ``weight_ih``, ``d_hid_tᵀ h_{t-1}``
+        for ``weight_hh``, ``dy_tᵀ output_t`` for ``head.weight``...), summed over the batch.
+        Parameters only; for the inputs, ``quantity("dx_t")`` is already per step.
+        Memory: T times the parameter (W_hh of an LSTM with H = 256 over T = 1000 is 1 GB in float32).
+        """
+        c = self.config
+        params = [k for k in self.grads if k not in ("x", "h0", "c0")]
+        if name not in params:
+            raise ValueError(f"{name!r} is not a parameter of this model; contributions() takes: {', '.join(params)}.")
+        if name.startswith("head."):
+            if name == "head.bias":
+                return self._dy.sum(axis=1)  # (T, K)
+            return np.matmul(self._dy.transpose(0, 2, 1), self._tnd(self.trace.output))  # (T, K, N) @ (T, N, dirs*H_out)
+        from .spec import PARAM
+
+        m = PARAM.match(name)
+        kind, layer, d = m[1], int(m[2]), int(bool(m[3]))
+        b, a = self._arrays[(layer, d)], self.trace._arrays[(layer, d)]
+        if kind.startswith("bias"):
+            return (b["d_pre"] if kind == "bias_ih" else b["d_hid"]).sum(axis=1)  # (T, G*H)
+        left, right = {
+            "weight_ih": (b["d_pre"], a["x_t"]),
+            "weight_hh": (b["d_hid"], a["h_prev"]),
+            "weight_hr": (b["dh_t"], b.get("m_t")),
+        }[kind]
+        del c
+        return np.matmul(left.transpose(0, 2, 1), right)  # Σ_n over the batch: (T, rows, N) @ (T, N, cols)
+
+    @cached_property
+    def flow(self) -> np.ndarray:
+        """``(T, T)``: ``flow[t, s] = ‖∂L_t/∂h_s‖`` for the top layer's forward direction.
+
+        ``L_t`` is step t's share of the loss, ``Σ output_t ⊙ grad_output_t`` (y's with a
+        head); ``h_s`` is the top layer's forward h_s, and the norm is taken over the batch
+        and the units together. Zero for s > t: h_s comes after output_t. Row t is the
+        RNNbow picture of how step t's error spreads back in time; the rows add up
+        (as vectors, before the norm) to ``quantity("dh_t", -1, 0)``.
+
+        Cost: T backward passes, batched into one loop over s whose step handles the
+        T - s loss terms still alive: O(T²) mat-vecs, computed on first access.
+        """
+        c = self.config
+        key = (c.num_layers - 1, 0)
+        g, co, w = self._g[key], self._co[key], self._p.weights[key[0]][0]
+        T, N, H_out = g.shape
+        G, H = co[0].shape[2:]
+        step = STEPS[c.cell]
+        flow = np.zeros((T, T))
+        dh_next = np.zeros((0, N, H_out), g.dtype)  # rows: the loss terms t = s+1..T-1
+        carry = np.zeros((0, N, H), g.dtype)
+        for s in reversed(range(T)):
+            dh = np.concatenate([g[s][None], dh_next])  # (T-s, N, H_out): ∂L_t/∂h_s for t = s..T-1
+            flow[s:, s] = np.sqrt(np.einsum("rnh,rnh->r", dh, dh))
+            if s == 0:
+                break
+            d_hid_g = np.empty((T - s, N, G, H), g.dtype)
+            lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if c.cell == "LSTM" else None
+            dh_next, carry, _ = step(dh, lstm_carry, tuple(a[s] for a in co), w, d_hid_g)
+        return flow
+
+    def jacobian_norms(self, layer: int = 0, direction: int = 0) -> np.ndarray:
+        """``(T,)``: the spectral norm ‖∂h_t/∂h_{t-1}‖₂ of one (layer, direction) at each step.
+
+        The Jacobian is of the whole batch's h_t with respect to h_{t-1} ("h_{t-1}" is h_{t+1}
+        in the reverse direction). Samples do not interact, so it is block diagonal and
+        its norm is the largest of the per-sample norms (the max over samples).
+        For the LSTM, c_{t-1} is held fixed: this is the h-to-h path only; the cell
+        state's own path, ∂c_t/∂c_{t-1} = diag(f_t), is what lets gradients survive.
+        With proj_size, h_t is the projected state (P × P Jacobian).
+        Below 1 at every step, gradients through h vanish; above 1, they can explode.
+        Cost: one SVD of an H_out × H_out matrix per (t, sample).
+        """
+        c = self.config
+        if not -c.num_layers <= layer < c.num_layers or direction not in range(c.num_directions):
+            raise ValueError(
+                f"no layer {layer}, direction {direction}: this module has {c.num_layers} layer(s) and {c.num_directions} direction(s)."
+            )
+        key = (layer % c.num_layers, direction)
+        co, w = self._co[key], self._p.weights[key[0]][direction]
+        T, N, G, H = co[0].shape
+        H_out = c.h_out
+        eye = np.eye(H_out, dtype=co[0].dtype)  # row j: a unit dL/dh_t; the step maps it to row j of ∂h_t/∂h_{t-1}
+        step = STEPS[c.cell]
+        chunk = max(1, 32 // N)
+        norms = np.empty(T)
+        for t0 in range(0, T, chunk):
+            co_t = tuple(a[t0 : t0 + chunk, :, None] for a in co)  # (Tc, N, 1, ·): broadcast over the unit vectors
+            Tc = co_t[0].shape[0]
+            d_hid_g = np.empty((Tc, N, H_out, G, H), eye.dtype)
+            J, _, _ = step(eye, 0, co_t, w, d_hid_g)  # (Tc, N, H_out, H_out)
+            norms[t0 : t0 + Tc] = np.linalg.svd(J, compute_uv=False)[..., 0].max(axis=1)
+        return norms
+
+
+def backprop(module, x, *, head=None, h0=None, grad_output=None) -> Backprop:
+    """Backpropagate ``L = Σ output ⊙ grad_output`` through time, step by step, in NumPy.
+
+    Args:
+        module: an ``nn.RNN`` (tanh or relu), ``nn.GRU`` or ``nn.LSTM``; anything ``trace`` takes.
+        x: ``(N, T, D)`` / ``(T, N, D)`` per ``batch_first``, or unbatched ``(T, D)``.
+        head: optional ``nn.Linear`` on the top layer's output; then L = Σ y ⊙ grad_output.
+        h0: initial state as torch takes it (``(h0, c0)`` for an LSTM), or None for zeros.
+        grad_output: dL/d(output), or dL/dy with a head, in torch's shape and layout
+            (a tensor or ndarray). Default: ones at the last time step (``output[:, -1]``
+            with batch_first), zeros elsewhere: how the final step's error flows back.
+
+    Returns:
+        A ``Backprop``: ``.grads`` (torch's ``.grad`` of every parameter, x, h0, c0),
+        ``.quantity(name, layer, direction)``, ``.contributions(name)``, ``.flow``,
+        ``.jacobian_norms(layer, direction)``, ``.to_frame()``, ``.trace``.
+
+    Raises:
+        TypeError, ValueError: with what was given, what was expected and how to fix it
+        (a wrong ``grad_output`` shape names the expected one).
+
+    Example:
+        >>> bp = rnntrace.backprop(model.rnn, x, head=model.fc)
+        >>> bp.grads["weight_hh_l0"]              # == model.rnn.weight_hh_l0.grad after L.backward()
+        >>> bp.quantity("dh_t")[:, 0].std(axis=1)  # how the gradient fades back in time
+    """
+    p = prepare(module, x, h0, head)
+    c = p.config
+    dtype = np.dtype(c.dtype)
+    tr = Trace(c, {(layer, d): a for layer, d, a in _run(p)})
+    if p.head is None:
+        what, units = "output", "num_directions*H_out" if c.bidirectional else ("proj_size" if c.proj_size else "hidden_size")
+        expected = tr.output.shape
+    else:
+        what, units, expected = "y", "out_features", tr.y.shape
+    go = _check_grad_output(grad_output, expected, dtype, what, _layout_text(c, units))
+    return Backprop(p, tr, go)
+
+
+# --------------------------------------------------------------------------- agreement with autograd
+
+
+@dataclass(frozen=True, eq=False)
+class GradValidation:
+    """``backprop`` compared with torch autograd on the same loss.
+
+    Attributes:
+        ok: every gradient within its bound, ``|ours - torch| <= atol + rtol * max|torch|``
+            (per gradient, since their scales differ).
+        max_abs_diff: the largest |ours - torch| over all gradients.
+        worst: the gradient closest to (or furthest past) its bound.
+        diffs: name -> max |ours - torch|.
+        bounds: name -> atol + rtol * max|torch| for that gradient.
+        atol, rtol: the dtype's constants (float32 1e-5/1e-4, float64 1e-10/1e-9: looser
+            than the forward's, since a gradient sums T steps of products).
+        torch_grads: name -> torch's gradient, as NumPy in the caller's layout.
+        backprop: the ``Backprop`` that was checked.
+    """
+
+    ok: bool
+    max_abs_diff: float
+    worst: str
+    diffs: dict[str, float]
+    bounds: dict[str, float]
+    atol: float
+    rtol: float
+    torch_grads: dict[str, np.ndarray]
+    backprop: Backprop
+
+
+def _as_tensor(a, device, dtype) -> torch.Tensor:
+    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+    return t.detach().to(device=device, dtype=dtype).clone()
+
+
+def torch_grads(module, x, *, head=None, h0=None, grad_output: np.ndarray) -> dict[str, np.ndarray]:
+    """Torch autograd's gradients of ``Σ output ⊙ grad_output`` (y's with a head), named like ``Backprop.grads``.
+
+    Uses ``torch.autograd.grad``, so the module's own ``.grad`` fields are left untouched.
+    ``h0`` None is taken as zeros that require grad, so ``h0`` (and ``c0``) get gradients too.
+    """
+    first = next(module.parameters())
+    device, dtype = first.device, first.dtype
+    xt = _as_tensor(x, device, dtype).requires_grad_(True)
+    dirs = 2 if module.bidirectional else 1
+    batch = () if xt.ndim == 2 else (xt.shape[0 if module.batch_first else 1],)
+    shape_h = (module.num_layers * dirs, *batch, module.proj_size or module.hidden_size)
+    shape_c = (module.num_layers * dirs, *batch, module.hidden_size)
+    lstm = module.mode == "LSTM"
+    if h0 is None:
+        h0 = (torch.zeros(shape_h), torch.zeros(shape_c)) if lstm else torch.zeros(shape_h)
+    states = [_as_tensor(s, device, dtype).requires_grad_(True) for s in (h0 if lstm else (h0,))]
+    out, _ = module(xt, tuple(states) if lstm else states[0])
+    top = out if head is None else head(out)
+    loss = (top * torch.as_tensor(grad_output, device=device, dtype=dtype)).sum()
+    named = dict(module.named_parameters())
+    if head is not None:
+        named.update({f"head.{k}": v for k, v in head.named_parameters()})
+    named["x"] = xt
+    named.update(zip(("h0", "c0"), states, strict=False))
+    got = torch.autograd.grad(loss, list(named.values()))
+    return {k: v.detach().cpu().numpy() for k, v in zip(named, got, strict=True)}
+
+
+def validate_grads(module, x, *, head=None, h0=None, grad_output=None) -> GradValidation:
+    """Run ``backprop`` and torch autograd on the same loss and compare every gradient.
+
+    Same arguments as ``backprop``. Agreement per gradient:
+    ``|ours - torch| <= atol + rtol * max|torch|`` (``TOLERANCES``). As for the forward,
+    this holds on non-expanding dynamics; an exploding recurrence amplifies rounding in
+    torch as in NumPy.
+    """
+    bp = backprop(module, x, head=head, h0=h0, grad_output=grad_output)
+    ref = torch_grads(module, x, head=head, h0=h0, grad_output=bp.grad_output)
+    atol, rtol = TOLERANCES[bp.config.dtype]
+    diffs = {k: float(np.abs(bp.grads[k] - ref[k]).max(initial=0.0)) for k in ref}
+    bounds = {k: float(atol + rtol * np.abs(ref[k]).max(initial=0.0)) for k in ref}
+    worst = max(diffs, key=lambda k: diffs[k] / bounds[k])
+    return GradValidation(
+        ok=all(diffs[k] <= bounds[k] for k in diffs),
+        max_abs_diff=max(diffs.values()),
+        worst=worst,
+        diffs=diffs,
+        bounds=bounds,
+        atol=atol,
+        rtol=rtol,
+        torch_grads=ref,
+        backprop=bp,
+    )
