@@ -50,7 +50,7 @@ def test_tables_show_the_step_numbers():
     model = build_model(config)
     tr = rnntrace.trace(model.rnn, build_input(config), head=model.fc)
     step = tr.at(3)[0]
-    terms = tables.terms_table(step, "GRU", n=1)
+    terms = tables.terms_table(step, tr.config.spec, n=1)
     assert list(terms.index.get_level_values("gate").unique()) == ["r", "z", "n"]
     np.testing.assert_array_equal(terms["pre-activation"].to_numpy(), step.pre_activation[1])
     np.testing.assert_array_equal(terms["activation"].to_numpy(), np.concatenate([step.r_t[1], step.z_t[1], step.n_t[1]]))
@@ -64,14 +64,11 @@ def test_equations_carry_the_step_numbers_and_abbreviate_large_sizes():
     model = build_model(config)
     tr = rnntrace.trace(model.rnn, build_input(config), head=model.fc)
     step = tr.at(2)[0]
-    lines = equations.numeric(
-        step,
-        "RNN",
-        W_ih=model.rnn.weight_ih_l0.detach().numpy(),
-        W_hh=model.rnn.weight_hh_l0.detach().numpy(),
-        b_ih=model.rnn.bias_ih_l0.detach().numpy(),
-        b_hh=model.rnn.bias_hh_l0.detach().numpy(),
-    )
+    weights = {
+        k: getattr(model.rnn, f"{name}_l0").detach().numpy()
+        for k, name in [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")]
+    }
+    lines = equations.numeric(step, tr.config.spec, weights=weights)
     for value in step.h_t[0]:
         assert equations.num(float(value)) in lines[-1]
     big = equations.matrix(np.arange(400.0).reshape(20, 20), full=6)

@@ -32,13 +32,16 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..spec import SPECS
+
 MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
 FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
 FMT = ".12~g"  # tooltip number format: 12 significant digits, trailing zeros trimmed
 
-SIGMOID = frozenset({"r_t", "z_t", "i_t", "f_t", "o_t"})  # gates in 0..1
-TANH = frozenset({"n_t", "g_t"})  # gates in -1..1
-GATE_BLOCKS = {"RNN": None, "GRU": ["r", "z", "n"], "LSTM": ["i", "f", "g", "o"]}  # torch's row blocks of W_ih / W_hh
+# each gate's activation, from the cell specs: sigmoid gates are drawn on 0..1, tanh ones on -1..1
+_GATE_ACTIVATION = {g.field: g.activation for spec in SPECS.values() for g in spec.gates}
+SIGMOID = frozenset(f for f, a in _GATE_ACTIVATION.items() if a == "sigmoid")
+TANH = frozenset(f for f, a in _GATE_ACTIVATION.items() if a == "tanh")
 
 DIVERGING = "redblue"
 SEQUENTIAL = "viridis"
@@ -610,7 +613,7 @@ def weights_heatmap(
         W: (rows, cols), e.g. W_ih (G*H, D) or W_hh (G*H, H_out).
         title: e.g. "W_hh".
         row_blocks: gate names when torch stacks gate blocks along the rows, e.g.
-            ["r", "z", "n"] (GRU) or ["i", "f", "g", "o"] (LSTM); see ``GATE_BLOCKS``.
+            ``CellSpec.gate_names``: ["r", "z", "n"] (GRU) or ["i", "f", "g", "o"] (LSTM).
             Each block becomes a labelled band ("i  rows 0..H-1"), separated by a gap.
         max_rows, max_cols: budget of cells shown; beyond it, blocks of rows / columns
             are averaged (within a gate block, never across two).
@@ -682,5 +685,6 @@ def gates_from_trace(tr, *, layer: int = -1, direction: int = 0, sample: int = 0
     GRU: r_t, z_t, n_t. LSTM: i_t, f_t, g_t, o_t and c_t. An RNN has no gates: its
     pre-activation (input_term + hidden_term) is returned instead.
     """
-    names = {"RNN": ("pre_activation",), "GRU": ("r_t", "z_t", "n_t"), "LSTM": ("i_t", "f_t", "g_t", "o_t", "c_t")}[tr.config.cell]
+    spec = tr.config.spec
+    names = (*spec.gate_fields, *(["c_t"] if "c" in spec.states else [])) or ("pre_activation",)
     return {n: tr.quantity(n, layer, direction)[:, sample] for n in names}

@@ -1,8 +1,10 @@
-"""The dashboard's configuration: what the sidebar sets, its limits, and the model it builds.
+"""The dashboard's configuration: what the sidebar sets, the demo's limits, and the model it builds.
 
 ``LessonConfig`` is small and hashable on purpose: the dashboard caches the trace on it
-(never on tensors). ``check_config`` is the one place that says what a public demo
-accepts; ``build`` turns a valid config into the torch model and the input X.
+(never on tensors). ``LIMITS`` is the one block of demo limits that the sidebar, the URL
+checks, the upload checks and the README read; ``check_config`` is the one place that says
+what a public demo accepts; ``build_model`` and ``build_input`` turn a valid config into
+the torch model and the input X.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
+from ..inputs import MAX_ELEMENTS, make_input
 from ..model import SimpleRNN
+from ..spec import CELLS as CELL_KINDS
+from ..spec import NONLINEARITIES, SPECS, spec_for
 
-CELL_KINDS = ("RNN", "GRU", "LSTM")
 DTYPES = ("float32", "float64")
-NONLINEARITIES = ("tanh", "relu")
 
 # name -> (min, max, default). Bounds suited to a public demo on a small shared server.
 INT_LIMITS: dict[str, tuple[int, int, int]] = {
@@ -33,8 +36,51 @@ INT_LIMITS: dict[str, tuple[int, int, int]] = {
 # (T=2000, M=512: about 0.6 s for the replay and torch's check on this 2-core machine).
 MAX_MACS = 2_200_000_000
 # Numbers recorded per trace (all quantities, every step): bounds each cache entry
-# (20M float64 = 160 MB at worst; app.py keeps at most 12 entries).
-MAX_RECORDED = 20_000_000
+# (24 M float64 = 192 MB at worst).
+MAX_RECORDED = 24_000_000  # the largest single-sample LSTM (T=2000, M=512) records 20.5 M
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit of the public demo, in one place.
+
+    Attributes:
+        sizes: name -> (min, max, default) of each integer control.
+        macs: multiply-adds of one forward pass (the compute budget).
+        recorded: numbers one trace records.
+        input_numbers: N·T·D of an input X (presets and uploads alike).
+        upload_mb: bytes per uploaded file, in MB (``.streamlit/config.toml`` says the same).
+        cache_entries: traces kept in the shared cache.
+        export_numbers: numbers in a trace beyond which exports are refused.
+        edit_cells: T·D of one sample beyond which X is not offered for editing.
+        code_x_numbers: numbers of an uploaded / edited X written into the Code view's script.
+    """
+
+    sizes: dict[str, tuple[int, int, int]]
+    macs: int = MAX_MACS
+    recorded: int = MAX_RECORDED
+    input_numbers: int = MAX_ELEMENTS
+    upload_mb: int = 2
+    cache_entries: int = 12
+    export_numbers: int = 2_000_000
+    edit_cells: int = 400
+    code_x_numbers: int = 20_000
+
+    @property
+    def upload_bytes(self) -> int:
+        return self.upload_mb * 2**20
+
+    def summary(self) -> str:
+        """The limits as one sentence for the sidebar and the README."""
+        s = self.sizes
+        return (
+            f"N ≤ {s['N'][1]}, T ≤ {s['T'][1]}, D ≤ {s['D'][1]}, M ≤ {s['M'][1]}, K ≤ {s['K'][1]}, layers ≤ {s['layers'][1]}, "
+            f"N·T·D ≤ {self.input_numbers:,}, {self.macs / 1e9:g} G multiply-adds per forward pass, "
+            f"{self.recorded / 1e6:g} M recorded numbers, uploads ≤ {self.upload_mb} MB."
+        )
+
+
+LIMITS = Limits(sizes=INT_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -65,7 +111,8 @@ class LessonConfig:
 
     @property
     def gates(self) -> int:
-        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
+        """Row blocks of W_ih per hidden unit, from the cell's spec."""
+        return spec_for(self.cell, self.nonlinearity).blocks
 
     @property
     def directions(self) -> int:
@@ -80,9 +127,18 @@ class LessonConfig:
         return self.N * self.T * (total + self.K * d_in)
 
     def recorded(self) -> int:
-        """Numbers a trace stores: about (3G + 4) vectors of M per step, plus x_t."""
-        per_step = (3 * self.gates + 4) * self.M + self.D
-        return self.N * self.T * self.layers * self.directions * per_step
+        """Numbers a trace stores: every quantity of the cell's spec at every step, plus y_t.
+
+        Per (layer, direction) and step: x_t (D, or dirs·M above layer 0), the three
+        G·M-wide sums (input term, recurrent term, pre-activation), and M for each of the
+        other quantities (h_prev, the gates, c_prev, c_t, h_t).
+        """
+        spec = spec_for(self.cell, self.nonlinearity)
+        sums = ("input_term", "hidden_term", "pre_activation")
+        per_unit = 3 * spec.blocks + sum(1 for q in spec.quantities if q not in (*sums, "x_t"))
+        x_widths = self.D + (self.layers - 1) * self.directions * self.M  # summed over layers
+        per_step = self.directions * (x_widths + self.layers * per_unit * self.M)
+        return self.N * self.T * (per_step + self.K)
 
 
 def check_config(c: LessonConfig) -> list[str]:
@@ -100,6 +156,11 @@ def check_config(c: LessonConfig) -> list[str]:
             problems.append(f"{name}={v!r} is outside {lo}..{hi}.")
     if problems:
         return problems
+    if c.N * c.T * c.D > LIMITS.input_numbers:
+        problems.append(
+            f"the input X would hold N·T·D = {c.N}·{c.T}·{c.D} = {c.N * c.T * c.D:,} numbers; the demo allows {LIMITS.input_numbers:,}. "
+            "Reduce N, T or D."
+        )
     if c.macs() > MAX_MACS:
         problems.append(
             f"this configuration needs {c.macs() / 1e6:,.0f} M multiply-adds per forward pass; the demo's budget is "
@@ -137,14 +198,13 @@ def build_model(c: LessonConfig) -> SimpleRNN:
 
 def build_input(c: LessonConfig) -> np.ndarray:
     """X, (N, T, D) in the config's dtype, from the chosen preset and the seed."""
-    from ..inputs import make_input  # the presets module (rnntrace.inputs)
 
     return make_input(c.inputs, c.N, c.T, c.D, c.seed).astype(c.dtype)
 
 
 def follow_model(c: LessonConfig, module, head) -> LessonConfig:
     """``c`` with the sizes and options of an uploaded module (and head) in place of the sidebar's."""
-    cell = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(module.mode, module.mode)
+    cell = SPECS[module.mode].cell
     dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
     return replace(
         c,

@@ -1,7 +1,7 @@
 r"""LaTeX for the cell equations, with the numbers of one step substituted.
 
-The lesson writes column vectors, ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``;
-torch computes the same with rows, ``x_t W_ihᵀ``. The numbers are identical.
+The symbols follow torch's row notation, ``x_t W_ihᵀ + b_ih``; the numbers are drawn as
+column vectors (one entry per unit, top to bottom), each bracket labelled underneath.
 Matrices and vectors are shown in full up to ``full`` rows/columns, abbreviated with
 \vdots / \cdots beyond that.
 """
@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec import ACT_LATEX, CellSpec
+from ..spec import equations as spec_equations
 from ..trace import Step
 
-SYMBOLIC = {
-    "RNN": [r"h_t = \tanh\left(W_{ih}\,x_t + b_{ih} + W_{hh}\,h_{t-1} + b_{hh}\right)"],
-    "GRU": [
-        r"r_t = \sigma\left(W_{ir}\,x_t + b_{ir} + W_{hr}\,h_{t-1} + b_{hr}\right)",
-        r"z_t = \sigma\left(W_{iz}\,x_t + b_{iz} + W_{hz}\,h_{t-1} + b_{hz}\right)",
-        r"n_t = \tanh\left(W_{in}\,x_t + b_{in} + r_t \odot \left(W_{hn}\,h_{t-1} + b_{hn}\right)\right)",
-        r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
-    ],
-    "LSTM": [
-        r"i_t = \sigma\left(W_{ii}\,x_t + b_{ii} + W_{hi}\,h_{t-1} + b_{hi}\right)",
-        r"f_t = \sigma\left(W_{if}\,x_t + b_{if} + W_{hf}\,h_{t-1} + b_{hf}\right)",
-        r"g_t = \tanh\left(W_{ig}\,x_t + b_{ig} + W_{hg}\,h_{t-1} + b_{hg}\right)",
-        r"o_t = \sigma\left(W_{io}\,x_t + b_{io} + W_{ho}\,h_{t-1} + b_{ho}\right)",
-        r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
-        r"h_t = o_t \odot \tanh(c_t)",
-    ],
-}
+
+def symbolic(spec: CellSpec, proj_size: int = 0) -> str:
+    """The cell's equations in torch's notation, aligned on "=", as one LaTeX block."""
+    lines = spec_equations(spec, proj_size)
+    return r"\begin{aligned}" + r" \\ ".join(line.replace(" = ", " &= ", 1) for line in lines) + r"\end{aligned}"
 
 
 def num(v: float) -> str:
@@ -64,63 +54,74 @@ def vector(v: np.ndarray, full: int = 8) -> str:
     return matrix(v[:, None], full)
 
 
-def numeric(
-    step: Step, cell: str, n: int = 0, *, nonlinearity: str = "tanh", W_ih=None, W_hh=None, b_ih=None, b_hh=None, full: int = 8
-) -> list[str]:
-    """The cell's equations at this step with its numbers, one LaTeX line per equation.
+def _lab(body: str, label: str) -> str:
+    """A bracket with its name underneath."""
+    return rf"\underbrace{{{body}}}_{{{label}}}"
 
-    For an RNN with its weights given, the first line shows the weights in full (the
-    lesson's by-hand product); the gated cells show each gate's terms as vectors.
+
+def numeric(step: Step, spec: CellSpec, n: int = 0, *, weights: dict[str, np.ndarray] | None = None, full: int = 8) -> list[str]:
+    r"""The cell's equations at this step with its numbers, one LaTeX line per equation.
+
+    For the plain RNN with ``weights`` (W_ih, W_hh, b_ih, b_hh) given, the first line shows
+    the weights in full (the lesson's by-hand product); the gated cells show each gate's
+    terms as vectors, gate blocks taken from ``spec.gates`` in torch's stacking order.
     """
+    t = step.t
+    v = lambda a: vector(a, full)  # noqa: E731
     lines = []
-    if cell == "RNN":
-        act = r"\tanh" if nonlinearity == "tanh" else r"\mathrm{relu}"
-        if W_ih is not None:  # the lesson's by-hand product, split over two lines to fit the screen
+    if not spec.gates:
+        act = ACT_LATEX[spec.nonlinearity or "tanh"]
+        if weights is not None:  # the by-hand product, over two lines to fit the screen
+            W_ih, W_hh, b_ih, b_hh = (weights[k] for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
             lines.append(
-                rf"\begin{{aligned}} h_{{{step.t}}} &= {act}\left( {matrix(W_ih, full)}{vector(step.x_t[n], full)}"
-                rf" + {vector(b_ih, full)} \right. \\"
-                rf" &\qquad \left. + {matrix(W_hh, full)}{vector(step.h_prev[n], full)} + {vector(b_hh, full)} \right) \end{{aligned}}"
+                rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {_lab(matrix(W_ih, full), 'W_{ih}')}{_lab(v(step.x_t[n]), 'x_t')}"
+                rf" + {_lab(v(b_ih), 'b_{ih}')} \\"
+                rf" &\qquad + {_lab(matrix(W_hh, full), 'W_{hh}')}{_lab(v(step.h_prev[n]), 'h_{t-1}')} + {_lab(v(b_hh), 'b_{hh}')} \Big)"
+                r" \end{aligned}"
             )
+        i_lab, h_lab = r"x_t W_{ih}^\top + b_{ih}", r"h_{t-1} W_{hh}^\top + b_{hh}"
         lines.append(
-            rf"h_{{{step.t}}} = {act}\left({vector(step.input_term[n], full)} + {vector(step.hidden_term[n], full)}\right)"
-            rf" = {act}{vector(step.pre_activation[n], full)} = {vector(step.h_t[n], full)}"
+            rf"h_{{{t}}} = {act}\Big({_lab(v(step.input_term[n]), i_lab)} + {_lab(v(step.hidden_term[n]), h_lab)}\Big)"
+            rf" = {act}{_lab(v(step.pre_activation[n]), 'pre')} = {_lab(v(step.h_t[n]), f'h_{{{t}}}')}"
         )
         return lines
-    G = 3 if cell == "GRU" else 4
+    G = spec.blocks
     H = step.input_term.shape[1] // G
-    i_term = [step.input_term[n, k * H : (k + 1) * H] for k in range(G)]
-    h_term = [step.hidden_term[n, k * H : (k + 1) * H] for k in range(G)]
-
-    def gate(name: str, k: int, f: str, value: np.ndarray, inner: str = "") -> str:
-        return (
-            rf"{name}_{{{step.t}}} = {f}\left({vector(i_term[k], full)} + {inner}{vector(h_term[k], full)}\right) = {vector(value, full)}"
+    for k, g in enumerate(spec.gates):
+        i_term, h_term = step.input_term[n, k * H : (k + 1) * H], step.hidden_term[n, k * H : (k + 1) * H]
+        inner = ""
+        if spec.cell == "GRU" and g.name == "n":  # torch keeps b_hn inside r_t ⊙ (...)
+            inner = _lab(v(step.r_t[n]), "r_t") + r"\odot"
+        i_lab = rf"x_t W_{{i{g.name}}}^\top + b_{{i{g.name}}}"
+        h_lab = rf"h_{{t-1}} W_{{h{g.name}}}^\top + b_{{h{g.name}}}"
+        value = _lab(v(getattr(step, g.field)[n]), g.field)
+        lines.append(
+            rf"{g.name}_{{{t}}} = {ACT_LATEX[g.activation]}\Big({_lab(v(i_term), i_lab)} + {inner}{_lab(v(h_term), h_lab)}\Big) = {value}"
         )
-
-    if cell == "GRU":
-        lines += [
-            gate("r", 0, r"\sigma", step.r_t[n]),
-            gate("z", 1, r"\sigma", step.z_t[n]),
-            gate("n", 2, r"\tanh", step.n_t[n], inner=vector(step.r_t[n], full) + r"\odot"),
-            rf"h_{{{step.t}}} = (1 - {vector(step.z_t[n], full)}) \odot {vector(step.n_t[n], full)} + "
-            rf"{vector(step.z_t[n], full)} \odot {vector(step.h_prev[n], full)} = {vector(step.h_t[n], full)}",
-        ]
+    if spec.cell == "GRU":
+        z, nn_, hp = step.z_t[n], step.n_t[n], step.h_prev[n]
+        lines.append(
+            rf"h_{{{t}}} = (1 - {_lab(v(z), 'z_t')}) \odot {_lab(v(nn_), 'n_t')} + {_lab(v(z), 'z_t')} \odot {_lab(v(hp), 'h_{t-1}')}"
+            rf" = {_lab(v(step.h_t[n]), f'h_{{{t}}}')}"
+        )
         return lines
-    lines += [
-        gate("i", 0, r"\sigma", step.i_t[n]),
-        gate("f", 1, r"\sigma", step.f_t[n]),
-        gate("g", 2, r"\tanh", step.g_t[n]),
-        gate("o", 3, r"\sigma", step.o_t[n]),
-        rf"c_{{{step.t}}} = {vector(step.f_t[n], full)} \odot {vector(step.c_prev[n], full)} + "
-        rf"{vector(step.i_t[n], full)} \odot {vector(step.g_t[n], full)} = {vector(step.c_t[n], full)}",
-    ]
+    lines.append(
+        rf"c_{{{t}}} = {_lab(v(step.f_t[n]), 'f_t')} \odot {_lab(v(step.c_prev[n]), 'c_{t-1}')} + "
+        rf"{_lab(v(step.i_t[n]), 'i_t')} \odot {_lab(v(step.g_t[n]), 'g_t')} = {_lab(v(step.c_t[n]), f'c_{{{t}}}')}"
+    )
     if step.h_t.shape[1] == H:
-        lines.append(rf"h_{{{step.t}}} = {vector(step.o_t[n], full)} \odot \tanh{vector(step.c_t[n], full)} = {vector(step.h_t[n], full)}")
+        lines.append(
+            rf"h_{{{t}}} = {_lab(v(step.o_t[n]), 'o_t')} \odot \tanh{_lab(v(step.c_t[n]), 'c_t')} = {_lab(v(step.h_t[n]), f'h_{{{t}}}')}"
+        )
     else:
-        lines.append(rf"h_{{{step.t}}} = W_{{hr}}\left(o_t \odot \tanh(c_t)\right) = {vector(step.h_t[n], full)}")
+        lines.append(rf"h_{{{t}}} = \left(o_t \odot \tanh(c_t)\right) W_{{hr}}^\top = {_lab(v(step.h_t[n]), f'h_{{{t}}}')}")
     return lines
 
 
-def head(step: Step, n: int, W_o: np.ndarray, b_o: np.ndarray | None, h_top: np.ndarray, full: int = 8) -> str:
-    """y_t = W_o h_t + b_o with numbers (h_top: the top layer's output at t, both directions)."""
-    bias = "" if b_o is None else f" + {vector(b_o, full)}"
-    return rf"y_{{{step.t}}} = {matrix(W_o, full)}{vector(h_top, full)}{bias} = {vector(step.y_t[n], full)}"
+def output_equation(step: Step, n: int, W_o: np.ndarray, b_o: np.ndarray | None, h_top: np.ndarray, full: int = 8) -> str:
+    """y_t = h_t W_oᵀ + b_o with numbers (h_top: the top layer's output at t, both directions); W_o is the head's weight."""
+    bias = "" if b_o is None else f" + {_lab(vector(b_o, full), 'b_o')}"
+    return (
+        rf"y_{{{step.t}}} = {_lab(matrix(W_o, full), 'W_o')}{_lab(vector(h_top, full), 'h_t')}{bias}"
+        rf" = {_lab(vector(step.y_t[n], full), f'y_{{{step.t}}}')}"
+    )

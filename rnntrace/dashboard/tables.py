@@ -9,10 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..spec import CellSpec
 from ..trace import Config, Step
-
-GATE_NAMES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
-GATE_FIELDS = {"RNN": ("h_t",), "GRU": ("r_t", "z_t", "n_t"), "LSTM": ("i_t", "f_t", "g_t", "o_t")}
 
 
 def input_table(step: Step, n: int = 0) -> pd.DataFrame:
@@ -21,29 +19,28 @@ def input_table(step: Step, n: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"feature": np.arange(x.size), "x_t": x}).set_index("feature")
 
 
-def terms_table(step: Step, cell: str, n: int = 0) -> pd.DataFrame:
+def terms_table(step: Step, spec: CellSpec, n: int = 0) -> pd.DataFrame:
     """Input term, recurrent term, pre-activation and activation, one row per (gate, unit).
 
     RNN: one block, the activation is h_t. GRU: blocks r, z, n (the n block's
     pre-activation is input + r_t * recurrent, as torch computes it). LSTM: i, f, g, o.
+    Blocks in torch's stacking order, from ``spec.gates``.
     """
-    names, acts = GATE_NAMES[cell], GATE_FIELDS[cell]
-    G = len(names)
+    G = spec.blocks
     H = step.input_term.shape[1] // G
-    activation = np.concatenate([getattr(step, f)[n] for f in acts]) if cell != "RNN" else None
     frame = pd.DataFrame(
         {
-            "gate": np.repeat(names, H) if cell != "RNN" else "",
             "unit": np.tile(np.arange(H), G),
             "x_t W_ihᵀ + b_ih": step.input_term[n],
             "h_{t-1} W_hhᵀ + b_hh": step.hidden_term[n],
             "pre-activation": step.pre_activation[n],
         }
     )
-    if cell == "RNN":
+    if not spec.gates:  # the plain RNN: its one block turns into h_t
         frame["h_t"] = step.h_t[n]
-        return frame.drop(columns="gate").set_index("unit")
-    frame["activation"] = activation
+        return frame.set_index("unit")
+    frame.insert(0, "gate", np.repeat(spec.gate_names, H))
+    frame["activation"] = np.concatenate([getattr(step, f)[n] for f in spec.gate_fields])
     return frame.set_index(["gate", "unit"])
 
 
@@ -76,7 +73,7 @@ def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
     """
     c = config
     N, T, D, M, P = c.batch_size, c.seq_len, c.input_size, c.hidden_size, c.h_out
-    G, dirs, L = c.gates, c.num_directions, c.num_layers
+    G, dirs, L = c.spec.blocks, c.num_directions, c.num_layers
     gm = "M" if G == 1 else f"{G}M"
     rows = [("input sequence", "X", "x (the input)", "(N, T, D)", (N, T, D))]
     for layer in range(L):
@@ -96,7 +93,7 @@ def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
             if c.proj_size:
                 rows.append((f"projection{where}", "W_hr", f"rnn.weight_hr_{tag}", "(P, M)", (P, M)))
     rows.append(("hidden state at step t", "h_t", "output[:, t] / h_n", "(N, M)", (N, P)))
-    if c.cell == "LSTM":
+    if "c" in c.spec.states:
         rows.append(("cell state at step t", "c_t", "c_n", "(N, M)", (N, M)))
     rows.append(("all hidden states", "H", "output (rnn's)", f"(N, T, {dirs}M)" if dirs > 1 else "(N, T, M)", (N, T, dirs * P)))
     rows.append(("final states", "h_T", "h_n", f"(L·{dirs}, N, M)" if dirs > 1 else "(L, N, M)", (L * dirs, N, P)))

@@ -7,11 +7,16 @@ becomes a notice ("T=abc ignored: expected an integer 1..2000").
 
 from __future__ import annotations
 
-from .config import CELL_KINDS, DTYPES, INT_LIMITS, NONLINEARITIES
+from .config import CELL_KINDS, DTYPES, LIMITS, NONLINEARITIES
+from .text import escape
+from .views import NAMES as VIEWS
 
-VIEWS = ("Step", "Over time", "Shapes", "Weights", "Code", "Export")
 CHOICES = {"cell": CELL_KINDS, "dtype": DTYPES, "nonlinearity": NONLINEARITIES, "view": VIEWS, "inputs": None}
 BOOLS = ("bidirectional", "bias", "present")
+
+
+def _show(raw: str) -> str:
+    return "'" + escape(raw, 40) + "'"
 
 
 def _int(raw: str) -> int | None:
@@ -22,32 +27,36 @@ def _int(raw: str) -> int | None:
 
 
 def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[str]:
-    """One sentence per unusable parameter in ``params`` (the raw query string values)."""
+    """One sentence per unusable parameter in ``params`` (the raw query string values).
+
+    The given values are Markdown-escaped and shortened (``text.escape``): a link can carry
+    any text, and the notices are rendered as Markdown.
+    """
     notices = []
     sizes = {}
-    for name, (lo, hi, default) in INT_LIMITS.items():
+    for name, (lo, hi, default) in LIMITS.sizes.items():
         if name not in params:
             sizes[name] = default
             continue
         v = _int(params[name])
         if v is None or not lo <= v <= hi:
-            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected an integer {lo}..{hi}.")
+            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected an integer {lo}..{hi}.")
             v = default
         sizes[name] = v
     for name, allowed in CHOICES.items():
         if name in params and allowed is not None and params[name] not in allowed:
-            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected one of {', '.join(allowed)}.")
+            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected one of {', '.join(allowed)}.")
     if "inputs" in params and inputs and params["inputs"] not in inputs:
-        notices.append(f"URL parameter inputs={params['inputs']!r} ignored: expected one of {', '.join(inputs)}.")
+        notices.append(f"URL parameter inputs={_show(params['inputs'])} ignored: expected one of {', '.join(inputs)}.")
     for name in BOOLS:
         if name in params and params[name].lower() not in ("true", "false"):
-            notices.append(f"URL parameter {name}={params[name]!r} ignored: expected true or false.")
+            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected true or false.")
     if "direction" in params and params["direction"] not in ("forward", "reverse"):
-        notices.append(f"URL parameter direction={params['direction']!r} ignored: expected forward or reverse.")
+        notices.append(f"URL parameter direction={_show(params['direction'])} ignored: expected forward or reverse.")
     bounded = {"t": sizes["T"], "sample": sizes["N"], "layer_sel": sizes["layers"]}
     for name, count in bounded.items():
         if name in params:
             v = _int(params[name])
             if v is None or not 0 <= v < count:
-                notices.append(f"URL parameter {name}={params[name]!r} ignored: expected an integer 0..{count - 1}.")
+                notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected an integer 0..{count - 1}.")
     return notices

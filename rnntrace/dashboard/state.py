@@ -1,0 +1,92 @@
+"""The dashboard's cached computations and the callbacks that change ``st.session_state``.
+
+Caches are keyed on small hashable configuration and the uploads' SHA-256 digests, never
+on arrays (unhashable tensors, sampled hashes of big arrays). Objects in
+``st.cache_resource`` are shared by every session and never mutated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ..loaders import load_model, load_sequence
+from ..validation import validate
+from .config import LIMITS, LessonConfig, build_input, build_model
+from .context import Run
+
+
+@st.cache_resource(max_entries=LIMITS.cache_entries, ttl=3600, show_spinner="Replaying the layer and running torch…")
+def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded=None) -> Run:
+    """Module, head, X and the validated trace for one configuration.
+
+    Keyed on ``dataclasses.astuple(config)`` and the uploads' digests; ``_X`` (an uploaded
+    or edited X) and ``_loaded`` (an uploaded model) are passed unhashed beside them.
+    """
+    config = LessonConfig(*config_key)
+    if _loaded is not None:
+        module, head = _loaded.module, _loaded.head
+    else:
+        model = build_model(config)
+        module, head = model.rnn, model.fc
+    X = (build_input(config) if _X is None else _X).astype(config.dtype)  # (N, T, D)
+    return Run(module, head, X, validate(module, X, head=head))
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
+def parse_upload(kind: str, digest: str, name: str, nonlinearity: str, _data: bytes):
+    """A checked upload (never executed: see ``rnntrace.loaders``), cached on its digest."""
+    if kind == "sequence":
+        return load_sequence(_data, name, max_bytes=LIMITS.upload_bytes)
+    return load_model(_data, name, nonlinearity=nonlinearity, max_bytes=LIMITS.upload_bytes)
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Preparing the download…")
+def export_bytes(run_key: tuple, fmt: str, _run: Run) -> bytes:
+    """One download of the run ``run_key`` (the run itself is passed unhashed)."""
+    buf = io.BytesIO()
+    if fmt == "state_dict":
+        state = {f"rnn.{k}": v for k, v in _run.module.state_dict().items()}
+        if _run.head is not None:
+            state |= {f"fc.{k}": v for k, v in _run.head.state_dict().items()}
+        torch.save(state, buf)
+        return buf.getvalue()
+    frame = _run.trace.to_frame()
+    if fmt == "csv":
+        frame.to_csv(buf, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(buf, index=False)
+    elif fmt == "json":
+        payload = {"config": dataclasses.asdict(_run.trace.config), "rows": json.loads(frame.to_json(orient="records"))}
+        buf.write(json.dumps(payload).encode())
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; expected csv, parquet, json or state_dict.")
+    return buf.getvalue()
+
+
+def x_digest(X: np.ndarray | None) -> str:
+
+    return "" if X is None else hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- callbacks (on_click)
+def set_t(value: int) -> None:
+    st.session_state.t = value
+
+
+def shift_t(delta: int, T: int) -> None:
+    st.session_state.t = min(max(st.session_state.get("t", 0) + delta, 0), T - 1)
+
+
+def toggle_play() -> None:
+    st.session_state.playing = not st.session_state.get("playing", False)
+
+
+def toggle_present() -> None:
+    st.session_state.present = not st.session_state.get("present", False)

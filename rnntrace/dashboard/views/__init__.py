@@ -1,0 +1,12 @@
+"""The view registry: one list gives the tabs, the URL's allowed ``view`` values and the tests' parametrisation.
+
+A view is a module with ``TITLE`` (its tab), ``IN_PRESENTATION`` (shown in presentation
+mode) and ``render(ctx)``. To add one: write ``views/x.py`` and add it to ``VIEWS``.
+"""
+
+from __future__ import annotations
+
+from . import code, export, over_time, shapes, step, weights
+
+VIEWS = (step, over_time, shapes, weights, code, export)
+NAMES: tuple[str, ...] = tuple(v.TITLE for v in VIEWS)

@@ -1,0 +1,38 @@
+"""Code: the NumPy loop for this configuration as a standalone script."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import codegen
+from ..config import LIMITS
+from ..context import Context
+
+TITLE = "Code"
+IN_PRESENTATION = False
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _script(run_key: tuple, _ctx: Context) -> str:
+    """The script for one run (built once per run, not on every step)."""
+    return codegen.numpy_script(_ctx.config, _ctx.run.X, literal_x=_ctx.x_source != "preset")
+
+
+def render(ctx: Context) -> None:
+    if ctx.model_name is not None:
+        st.info(
+            "The script rebuilds a model from the seed; for an uploaded model, load its file instead: "
+            "`loaded = rnntrace.load_model(path)`, then `rnntrace.trace(loaded.module, x, head=loaded.head)`."
+        )
+        return
+    X = ctx.run.X
+    if ctx.x_source != "preset" and X.size > LIMITS.code_x_numbers:
+        st.info(f"This X has {X.size:,} numbers, too many to write into a script (at most {LIMITS.code_x_numbers:,}).")
+        return
+    script = _script(ctx.run_key, ctx)
+    st.markdown(
+        "The forward pass by hand, for this configuration: a standalone script "
+        "that rebuilds the model from the seed and prints the same numbers."
+    )
+    st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code")
+    st.code(script, language="python", line_numbers=True)

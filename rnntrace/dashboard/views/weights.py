@@ -1,0 +1,36 @@
+"""Weights: heatmaps of W_ih, W_hh (gate blocks labelled) and the head's W_o, for the shown layer and direction."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ...spec import param_name
+from .. import charts
+from ..context import Context
+
+TITLE = "Weights"
+IN_PRESENTATION = False
+
+
+def render(ctx: Context) -> None:
+    blocks = list(ctx.spec.gate_names) or None
+    c1, c2 = st.columns(2)
+    for col, kind, label in ((c1, "weight_ih", "input"), (c2, "weight_hh", "h unit")):
+        name = param_name(kind, ctx.layer, ctx.direction)
+        symbol = "W_ih" if kind == "weight_ih" else "W_hh"
+        col.altair_chart(
+            charts.weights_heatmap(ctx.run.params[name], title=f"{symbol} = rnn.{name}", row_blocks=blocks, col_label=label),
+            width="stretch",
+        )
+    head = ctx.run.head
+    if head is not None:
+        st.altair_chart(
+            charts.weights_heatmap(
+                head.weight.detach().numpy(),
+                title="W_o = fc.weight",
+                row_label="output k",
+                col_label="h unit",
+                height=max(120, min(300, 40 * head.out_features)),
+            ),
+            width="stretch",
+        )
