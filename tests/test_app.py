@@ -64,7 +64,7 @@ def test_first_screen_is_the_lesson_and_agrees_with_torch():
     _, y = torch_reference(LessonConfig())
     table = frame_by_title(at, "y_t torch")
     np.testing.assert_allclose(table["y_t torch"].to_numpy(), y[0, 0], rtol=0, atol=1e-6)
-    np.testing.assert_allclose(table["y_t manual"].to_numpy(), y[0, 0], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(table["y_t"].to_numpy(), y[0, 0], rtol=0, atol=1e-5)
     assert at.latex, "the step's equations are shown"
 
 
@@ -86,7 +86,7 @@ def test_stepping_forward_and_back_updates_the_numbers():
     at.button(key="next").click()  # clamps at the end
     run_clean(at)
     assert at.slider(key="t").value == 9
-    np.testing.assert_allclose(frame_by_title(at, "y_t torch")["y_t manual"].to_numpy(), y[0, 9], atol=1e-5)
+    np.testing.assert_allclose(frame_by_title(at, "y_t torch")["y_t"].to_numpy(), y[0, 9], atol=1e-5)
     at.button(key="first").click()
     run_clean(at)
     assert at.slider(key="t").value == 0
@@ -228,7 +228,7 @@ def test_editing_x_changes_the_trace_and_agrees_with_torch():
         y = model.fc(model.rnn(torch.from_numpy(X))[0]).numpy()
     shown = frame_by_title(at, "y_t torch")
     np.testing.assert_allclose(shown["y_t torch"].to_numpy(), y[0, 0], atol=1e-6)
-    np.testing.assert_allclose(shown["y_t manual"].to_numpy(), y[0, 0], atol=1e-5)
+    np.testing.assert_allclose(shown["y_t"].to_numpy(), y[0, 0], atol=1e-5)
     assert float(at.metric[0].value) < 1e-5
     at.session_state["x_edit_open"] = False  # closing the panel keeps the edit
     run_clean(at)

@@ -60,8 +60,8 @@ def state_table(step: Step, n: int = 0, torch_h: np.ndarray | None = None) -> pd
 
 
 def output_table(y_manual: np.ndarray, y_torch: np.ndarray) -> pd.DataFrame:
-    """y_t by hand beside torch's y_t, with |Δ|: one row per output k."""
-    frame = pd.DataFrame({"y_t manual": y_manual, "y_t torch": y_torch, "|Δ|": np.abs(y_manual - y_torch)})
+    """y_t replayed beside torch's y_t, with |Δ|: one row per output k."""
+    frame = pd.DataFrame({"y_t": y_manual, "y_t torch": y_torch, "|Δ|": np.abs(y_manual - y_torch)})
     frame.index.name = "k"
     return frame
 
