@@ -1,0 +1,441 @@
+"""A dashboard session without a browser: Streamlit's own websocket protocol, spoken as the browser speaks it.
+
+    session = ProtocolSession("http://127.0.0.1:8501", "?cell=GRU&T=20&t=3")
+    await session.open()                 # the page's first run, as a link opens it
+    run = await session.step()           # t -> t + 1: a rerun of the fragment that holds the slider
+    run = await session.set_view("Over time")
+    print(run.ms, session.value("t"), session.view, session.query)
+
+What the browser does, and this client repeats (Streamlit 1.67, ``streamlit/web/server/starlette``):
+
+1. ``GET /?<query>`` for the page, then ``GET /_stcore/health``, whose reply sets the
+   ``_streamlit_xsrf`` cookie (behind ``deploy/nginx.conf.in``, the first reply also sets the
+   ``rnntrace_route`` cookie that pins the visitor to a replica).
+2. A websocket to ``/_stcore/stream`` with those cookies, ``Origin`` equal to the page's origin
+   (the server refuses a cross-origin socket), and the subprotocols ``streamlit``, the XSRF
+   cookie's value, and on a reconnect the previous session id (the server then resumes that
+   session if it still holds it).
+3. A ``BackMsg.rerun_script`` (``ClientState``) with the page's query string; the server answers
+   with ``ForwardMsg``\\ s: ``new_session`` (with the session id and the run's fragment ids),
+   ``delta``\\ s (elements and blocks, each at a ``delta_path``; a widget's element carries its
+   ``id``, ``$$ID-<hash>-<user key>``, and its ``delta.fragment_id``), and ``script_finished``.
+4. A widget change is a ``rerun_script`` with that widget's ``WidgetState`` (a slider sends
+   ``double_array_value``, tabs the label as ``string_value``), the ``fragment_id`` of the
+   fragment the widget was drawn in (only that fragment reruns), and the query string as the
+   browser's address bar now reads it: the browser rewrites a ``bind="query-params"`` widget's
+   parameter itself, the server does not report it.
+5. Big elements are cached: the client lists the hashes it holds (``cached_message_hashes``) and
+   the server sends ``ref_hash`` references instead of the bytes.
+
+Widgets are found by their user key (the id's suffix), never by the full id, which changes with
+the widget's label, options and position whenever the app is restructured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+XSRF_COOKIE = "_streamlit_xsrf"
+REPLICA_HEADER = "X-Rnntrace-Replica"  # set by deploy/nginx.conf.in: which upstream served the request
+FINISHED_OK = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
+CACHE_AGE = 2  # runs a cached message survives unreferenced (Streamlit's global.maxCachedMessageAge)
+
+
+class ProtocolError(RuntimeError):
+    """The server closed, refused, timed out or answered something this client cannot read."""
+
+
+def user_key(element_id: str) -> str | None:
+    """The user key inside a widget id ``$$ID-<hash>-<key>`` (keys may contain '-'), else None."""
+    if not element_id.startswith("$$ID-"):
+        return None
+    parts = element_id.split("-", 2)
+    return parts[2] if len(parts) == 3 and parts[2] != "None" else None
+
+
+def with_param(query: str, name: str, value: str) -> str:
+    """``query`` (with or without '?') with ``name`` set to ``value``: replaced in place, else appended."""
+    pairs = urllib.parse.parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    if any(k == name for k, _ in pairs):
+        pairs = [(k, value if k == name else v) for k, v in pairs]
+    else:
+        pairs.append((name, value))
+    return urllib.parse.urlencode(pairs)
+
+
+@dataclass
+class Widget:
+    """A keyed widget as the page shows it after the last run.
+
+    Attributes:
+        key: the user key (``key=`` in the app).
+        id: Streamlit's element id (changes when the app is restructured; look widgets up by key).
+        kind: the element type: ``slider``, ``tab_container``, ``selectbox``, ``button``, ...
+        fragment_id: the fragment the widget was drawn in ('' outside fragments).
+        value: what the page shows: a slider's number, the open tab's label; None if unknown.
+        query_param_key: the URL parameter the widget is bound to ('' if none).
+        path: the element's delta path (where it sits in the page).
+        proto: the element's protobuf, for anything else.
+    """
+
+    key: str
+    id: str
+    kind: str
+    fragment_id: str
+    value: Any
+    query_param_key: str
+    path: tuple[int, ...]
+    proto: Any = None
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """One script run as the client saw it.
+
+    Attributes:
+        ms: milliseconds from sending the BackMsg (or opening the socket) to ``script_finished``.
+        status: the ``script_finished`` status (0 full run, 3 fragment run).
+        fragment: whether only a fragment ran.
+        bytes: websocket payload bytes received for the run.
+        messages: ForwardMsgs received for the run.
+        exceptions: texts of exception elements the run drew (should be none).
+        error_alerts: texts of ``st.error`` boxes the run drew.
+    """
+
+    ms: float
+    status: int
+    fragment: bool
+    bytes: int
+    messages: int
+    exceptions: list[str]
+    error_alerts: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.status in FINISHED_OK and not self.exceptions and not self.error_alerts
+
+
+async def http_get(url: str, headers: dict[str, str], timeout: float = 30.0) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A plain HTTP/1.1 GET (status, headers in order, body); enough for the page and its cookies."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port, ssl=parts.scheme == "https"), timeout)
+    try:
+        lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    if not status_line.startswith("HTTP/"):
+        raise ProtocolError(f"GET {url}: not an HTTP answer: {status_line[:80]!r}")
+    pairs = [(k.strip(), v.strip()) for k, _, v in (h.partition(":") for h in header_lines)]
+    return int(status_line.split()[1]), pairs, body
+
+
+class ProtocolSession:
+    """One visitor: a page load, a websocket, and the reruns it asks for (see the module docstring).
+
+    Args:
+        base_url: the app's (or nginx's) origin, e.g. ``http://127.0.0.1:8080``.
+        query: the link's query string, with or without '?'.
+        timeout: seconds any one run, connect or page load may take before ``ProtocolError``.
+        fetch_page: GET the page first (cookies, as a browser); False connects the socket directly.
+    """
+
+    def __init__(self, base_url: str, query: str = "", *, timeout: float = 60.0, fetch_page: bool = True):
+        self.base_url = base_url.rstrip("/")
+        self.query = query.lstrip("?")
+        self.timeout = timeout
+        self.fetch_page = fetch_page
+        self.cookies: dict[str, str] = {}
+        self.session_id: str | None = None
+        self.replica: str | None = None  # nginx's X-Rnntrace-Replica on the websocket handshake
+        self.page_replica: str | None = None  # ... and on the page load
+        self.widgets: dict[str, Widget] = {}
+        self.connects = 0
+        self._ws = None
+        self._cache: dict[str, tuple[ForwardMsg, int]] = {}  # hash -> (message, run counter when last seen)
+        self._runs = 0
+
+    # ------------------------------------------------------------ connection
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None
+
+    def _cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def _take_cookies(self, headers) -> None:
+        for name, value in headers:
+            if name.lower() == "set-cookie":
+                k, _, v = value.split(";", 1)[0].partition("=")
+                self.cookies[k.strip()] = v.strip()
+
+    async def load_page(self) -> int:
+        """GET the page and then ``/_stcore/health``, as a browser opening the link does; keeps the cookies.
+
+        The health check's reply is what sets the XSRF cookie; behind nginx, the first reply sets the
+        route cookie and the second already goes where it points. Returns the page's HTTP status.
+        """
+        page = f"{self.base_url}/" + (f"?{self.query}" if self.query else "")
+        for url in (page, f"{self.base_url}/_stcore/health"):
+            headers = {"Cookie": self._cookie_header()} if self.cookies else {}
+            status, reply, _ = await http_get(url, headers, self.timeout)
+            self._take_cookies(reply)
+            if url == page:
+                self.page_replica = next((v for k, v in reply if k.lower() == REPLICA_HEADER.lower()), None)
+            if status != 200:
+                raise ProtocolError(f"GET {url}: HTTP {status}")
+        return 200
+
+    async def connect(self, *, resume: bool = True) -> None:
+        """Open the websocket (resuming the server's session for this client if ``resume`` and it still exists)."""
+        from websockets.asyncio.client import connect
+
+        if self.fetch_page and not self.cookies:
+            await self.load_page()
+        ws_url = "ws" + self.base_url[len("http") :] + "/_stcore/stream"
+        # positions matter: [subprotocol, XSRF token, session to resume]; "-" holds an empty place
+        protocols = ["streamlit", self.cookies.get(XSRF_COOKIE) or "-"]
+        if resume and self.session_id:
+            protocols.append(self.session_id)
+        headers = {"Origin": self.base_url}  # same-origin, as the page's own script
+        if self.cookies:
+            headers["Cookie"] = self._cookie_header()
+        try:
+            self._ws = await connect(
+                ws_url,
+                subprotocols=protocols,
+                additional_headers=headers,
+                max_size=None,
+                open_timeout=self.timeout,
+                ping_interval=None,  # the browser sends no pings either; nginx's read timeout bounds idle sockets
+                compression="deflate",
+            )
+        except Exception as err:
+            raise ProtocolError(f"websocket to {ws_url}: {type(err).__name__}: {err}") from err
+        self.connects += 1
+        self.replica = self._ws.response.headers.get(REPLICA_HEADER)
+
+    async def close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):  # closing a dead socket: nothing left to do
+                await asyncio.wait_for(ws.close(), 5)
+
+    def drop(self) -> None:
+        """Lose the socket without a close handshake (a network blip, a killed server)."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            ws.transport.abort()
+
+    # ------------------------------------------------------------ runs
+    async def open(self) -> Run:
+        """Load the page, connect, and run the script for the link's query string."""
+        start = time.perf_counter()
+        await self.connect(resume=False)
+        run = await self.rerun()
+        run.ms = (time.perf_counter() - start) * 1e3
+        return run
+
+    async def reconnect(self, *, resume: bool = True) -> Run:
+        """A new socket (on the same route cookie) and a run of the page as the URL now reads."""
+        self.drop()
+        start = time.perf_counter()
+        await self.connect(resume=resume)
+        run = await self.rerun()
+        run.ms = (time.perf_counter() - start) * 1e3
+        return run
+
+    async def rerun(self, states: list[WidgetState] | None = None, fragment_id: str = "") -> Run:
+        """Send one ``rerun_script`` and read the answer up to its ``script_finished``."""
+        if self._ws is None:
+            raise ProtocolError("not connected")
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        cs.fragment_id = fragment_id
+        cs.widget_states.widgets.extend(states or [])
+        cs.cached_message_hashes.extend(self._cache)
+        start = time.perf_counter()
+        try:
+            await self._ws.send(msg.SerializeToString())
+            return await asyncio.wait_for(self._read_run(start), self.timeout)
+        except TimeoutError as err:
+            raise ProtocolError(f"no script_finished within {self.timeout:.0f} s") from err
+        except ProtocolError:
+            raise
+        except Exception as err:  # a closed socket, mostly
+            self._ws = None
+            raise ProtocolError(f"{type(err).__name__}: {err}") from err
+
+    async def _read_run(self, start: float) -> Run:
+        self._runs += 1
+        nbytes = count = 0
+        exceptions: list[str] = []
+        alerts: list[str] = []
+        fragment_run = False
+        seen: dict[str, Widget] = {}
+        tab_labels: dict[tuple[int, ...], list[str]] = {}
+        while True:
+            data = await self._ws.recv()
+            nbytes += len(data)
+            count += 1
+            fwd = ForwardMsg()
+            fwd.ParseFromString(data)
+            kind = fwd.WhichOneof("type")
+            if kind == "ref_hash":
+                cached = self._cache.get(fwd.ref_hash)
+                if cached is None:
+                    raise ProtocolError(f"server referred to a message this client does not hold ({fwd.ref_hash})")
+                fwd, kind = self._restore(cached[0], fwd), cached[0].WhichOneof("type")
+            if fwd.metadata.cacheable and fwd.hash:
+                self._cache[fwd.hash] = (fwd, self._runs)
+            elif fwd.hash in self._cache:
+                self._cache[fwd.hash] = (self._cache[fwd.hash][0], self._runs)
+            if kind == "new_session":
+                self.session_id = fwd.new_session.initialize.session_id or self.session_id
+                fragment_run = bool(fwd.metadata.run.fragment_ids)
+            elif kind == "delta":
+                self._read_delta(fwd, seen, tab_labels, exceptions, alerts)
+            elif kind == "page_info_changed":
+                self.query = fwd.page_info_changed.query_string
+            elif kind == "script_finished":
+                if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # a run this client did not ask to finish: the next one answers
+                ms = (time.perf_counter() - start) * 1e3
+                self._finish(seen, tab_labels, fragment_run)
+                return Run(ms, fwd.script_finished, fragment_run, nbytes, count, exceptions, alerts)
+
+    @staticmethod
+    def _restore(original: ForwardMsg, ref: ForwardMsg) -> ForwardMsg:
+        msg = ForwardMsg()
+        msg.CopyFrom(original)
+        msg.metadata.CopyFrom(ref.metadata)  # the reference carries this run's position
+        return msg
+
+    def _read_delta(self, fwd: ForwardMsg, seen: dict, tab_labels: dict, exceptions: list, alerts: list) -> None:
+        delta = fwd.delta
+        path = tuple(fwd.metadata.delta_path)
+        which = delta.WhichOneof("type")
+        if which == "new_element":
+            el_kind = delta.new_element.WhichOneof("type")
+            el = getattr(delta.new_element, el_kind)
+            if el_kind == "exception":
+                exceptions.append(f"{el.type}: {el.message}")
+            elif el_kind == "alert" and el.format == el.ERROR:
+                alerts.append(el.body)
+            key = user_key(getattr(el, "id", ""))
+            if key is not None:
+                qp = getattr(el, "query_param_key", "")
+                seen[key] = Widget(key, el.id, el_kind, delta.fragment_id, _element_value(el_kind, el), qp, path, el)
+        elif which == "add_block":
+            block = delta.add_block
+            if block.WhichOneof("type") == "tab_container" and user_key(block.id):
+                tc = block.tab_container
+                seen[user_key(block.id)] = Widget(
+                    user_key(block.id), block.id, "tab_container", delta.fragment_id, tc.default_tab_index, tc.query_param_key, path, block
+                )
+                tab_labels[path] = []
+            elif block.WhichOneof("type") == "tab" and path[:-1] in tab_labels:
+                tab_labels[path[:-1]].append(block.tab.label)
+
+    def _finish(self, seen: dict[str, Widget], tab_labels: dict, fragment_run: bool) -> None:
+        for w in seen.values():
+            before = self.widgets.get(w.key)
+            if w.kind == "tab_container":  # the server always says which tab is open
+                w.options = tab_labels.get(w.path, [])
+                w.value = w.options[w.value] if 0 <= w.value < len(w.options) else None
+            elif w.value is None and before is not None and before.id == w.id:
+                w.value = before.value  # not set by the server: the page keeps what it showed
+            elif w.value is None:
+                w.value = _default_value(w.kind, w.proto)  # a new widget starts from its default
+        if fragment_run:
+            self.widgets.update(seen)
+        else:  # a full run redraws the page: widgets it did not draw are gone
+            self.widgets = seen
+        self._cache = {h: (m, n) for h, (m, n) in self._cache.items() if self._runs - n < CACHE_AGE}
+
+    # ------------------------------------------------------------ widgets
+    def widget(self, key: str) -> Widget:
+        """The widget with user key ``key`` on the page now; KeyError names the keys there are."""
+        try:
+            return self.widgets[key]
+        except KeyError:
+            raise KeyError(f"no widget with key {key!r} on the page; keys: {sorted(self.widgets)}") from None
+
+    def value(self, key: str) -> Any:
+        return self.widget(key).value
+
+    @property
+    def view(self) -> str | None:
+        """The open tab of the ``view`` tabs."""
+        return self.widgets["view"].value if "view" in self.widgets else None
+
+    async def set_widget(self, key: str, value: Any) -> Run:
+        """Change one widget as a user would: its state, its fragment, and the URL if it is bound."""
+        w = self.widget(key)
+        state = WidgetState(id=w.id)
+        if w.kind in ("slider", "select_slider"):
+            state.double_array_value.data.extend([float(value)])
+            url_value = str(int(value)) if float(value).is_integer() else str(value)
+        elif w.kind == "tab_container":
+            if value not in w.options:
+                raise ValueError(f"tab {value!r} is not one of {w.options}")
+            state.string_value = value
+            url_value = value
+        elif w.kind == "checkbox":
+            state.bool_value = bool(value)
+            url_value = str(bool(value)).lower()
+        elif w.kind == "button":
+            state.trigger_value = True
+            url_value = None
+        else:
+            raise TypeError(f"widget {key!r} is a {w.kind}; this client sets sliders, tabs, checkboxes and buttons")
+        if w.query_param_key and url_value is not None:
+            self.query = with_param(self.query, w.query_param_key, url_value)  # the browser's address bar follows
+        if w.kind != "button":
+            w.value = value  # the page shows the new value at once; the server echoes it only if it changes it
+        return await self.rerun([state], w.fragment_id)
+
+    async def step(self, key: str = "t", by: int = 1) -> Run:
+        """Move the slider ``key`` by ``by``, wrapping around its range (a student stepping through time)."""
+        w = self.widget(key)
+        lo, hi = int(w.proto.min), int(w.proto.max)
+        current = int(w.value if w.value is not None else lo)
+        return await self.set_widget(key, lo + (current - lo + by) % (hi - lo + 1))
+
+    async def set_view(self, label: str, key: str = "view") -> Run:
+        return await self.set_widget(key, label)
+
+
+def _element_value(kind: str, el) -> Any:
+    """The value the server set on a widget in this run, or None when it left the page's value alone."""
+    if kind in ("slider", "select_slider") and el.set_value and len(el.value):
+        return _number(list(el.value), el)
+    return None
+
+
+def _default_value(kind: str, el) -> Any:
+    if kind in ("slider", "select_slider") and len(el.default):
+        return _number(list(el.default), el)
+    return None
+
+
+def _number(values: list[float], el) -> Any:
+    values = [int(v) if el.data_type == el.INT else v for v in values]
+    return values[0] if len(values) == 1 else values
