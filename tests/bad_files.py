@@ -5,7 +5,7 @@ malicious pickles target a marker file inside the caller's ``tmp_path``.
     bad_sequence_files(tmp_path) -> [(name, bytes, expected_fragment)]
     bad_model_files(tmp_path)    -> [(name, bytes, expected_fragment)]
     good_sequence_files()        -> [GoodSequence(name, data, expected)]       expected: (N, T, D) float64
-    good_model_files()           -> [GoodModel(name, data, module, head, nonlinearity)]
+    good_model_files()           -> [GoodModel(name, data, module, head, nonlinearity, part, ignored)]
     marker_path(tmp_path)        -> the file a malicious pickle would create if it ever ran
 
 Fragments are matched case-insensitively against ``str(LoadError)``.
@@ -18,6 +18,8 @@ import io
 import os
 import pickle
 import shlex
+import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -43,6 +45,8 @@ class GoodModel(NamedTuple):
     module: nn.RNNBase  # the original: torch's forward on it is the oracle
     head: nn.Linear | None
     nonlinearity: str  # what load_model must be told (weights do not record it)
+    part: str | None = None  # the recurrent stack's prefix load_model must report (None: not checked)
+    ignored: tuple[str, ...] = ()  # keys (or checkpoint entries) load_model must list as ignored
 
 
 def marker_path(tmp_path: Path) -> Path:
@@ -113,6 +117,29 @@ def _with_pickle(torch_zip: bytes, payload: bytes) -> bytes:
     return _zip(members)
 
 
+def _npz_bytes(compressed: bool = False, **arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class _Hparams:
+    """A user's own class in a Lightning checkpoint's hyper_parameters: importing it is code, so it is refused."""
+
+    def __init__(self):
+        self.hidden = 5
+
+
 def _npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
     """A v1.0 .npy header as np.save writes it, with no data after it."""
     header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}".encode()
@@ -154,7 +181,7 @@ def bad_sequence_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("too_many.csv", b"0,0,0,0,0,0,0,0,0,0\n" * 100_001, "at most 1,000,000"),
         ("too_big.csv", b"0\n" * (rio.MAX_SEQUENCE_BYTES // 2 + 1), "too large"),
         ("evil.csv", evil, "text"),
-        ("one_d.npy", _npy_bytes(np.zeros(5)), "1 dimension(s)"),
+        ("unnamed_column.csv", b",a\n5,1\n7,2\n", "as pandas writes its index"),
         ("four_d.npy", _npy_bytes(np.zeros((1, 2, 3, 4))), "4 dimension(s)"),
         ("object.npy", _npy_bytes(np.array([[1, "a"], [None, 2.0]], dtype=object), allow_pickle=True), "only real numbers"),
         ("evil_object.npy", _npy_bytes(np.array([[_System(marker)]], dtype=object), allow_pickle=True), "only real numbers"),
@@ -168,6 +195,14 @@ def bad_sequence_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("claims_huge.npy", _npy_header((100_000, 100_000, 100)), "at most 1,000,000"),
         ("bad_header.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': oops}\n", "corrupt .npy header"),
         ("archive.npy", _zip({"x.npy": good_npy}), "zip archive"),
+        ("empty.npz", b"", "empty"),
+        ("junk.npz", _junk(200, 5, first=b"J"), "not an .npz"),
+        ("several.npz", _npz_bytes(x=np.zeros((2, 3)), y=np.zeros(4)), "pass key='x'"),
+        ("no_arrays.npz", _zip({"readme.txt": b"hello"}), "holds no .npy arrays"),
+        ("object.npz", _npz_bytes(x=np.array([[1, "a"]], dtype=object)), "only real numbers"),
+        ("evil.npz", _zip({"x.npy": evil}), "corrupt .npy header"),
+        ("claims_huge.npz", _zip({"x.npy": _npy_header((100_000, 100_000, 100))}), "at most 1,000,000"),
+        ("truncated.npz", _npz_bytes(x=np.arange(12.0))[:-40], "corrupt"),
         ("nan.npy", _npy_bytes(np.array([[1.0, np.nan]])), "nan or infinite"),
         ("inf.npy", _npy_bytes(np.array([[1.0], [np.inf]], dtype=np.float32)), "nan or infinite"),
         ("huge.npy", _npy_bytes(np.array([[1.0, -2e6]])), "magnitude"),
@@ -201,6 +236,21 @@ def good_sequence_files() -> list[GoodSequence]:
         GoodSequence("bigendian.npy", _npy_bytes(ntd.astype(">f8")), ntd),
         GoodSequence("half.npy", _npy_bytes(td.astype(np.float16)), td.astype(np.float16)[None].astype(np.float64)),
         GoodSequence("bool.npy", _npy_bytes(np.eye(3, dtype=bool)), np.eye(3)[None]),
+        GoodSequence("one_d.npy", _npy_bytes(np.arange(5.0)), np.arange(5.0)[None, :, None]),  # (T,) -> (1, T, 1)
+        GoodSequence("single.npz", _npz_bytes(x=ntd), ntd),
+        GoodSequence("compressed.npz", _npz_bytes(compressed=True, inputs=td), td[None].astype(np.float64)),
+        GoodSequence("pandas_index.csv", b",a,b\n0,1,2\n1,3,4\n", np.array([[[1.0, 2], [3, 4]]])),  # df.to_csv(path)
+        GoodSequence("pandas_numbered.csv", b",0,1\n0,1.5,2\n1,3,4\n", np.array([[[1.5, 2], [3, 4]]])),
+        GoodSequence("step_column.csv", b"Step,x\n1,0.5\n2,0.25\n", np.array([[[0.5], [0.25]]])),
+        GoodSequence(  # a per-sample time column beside the sample column
+            "time_samples.csv",
+            b"sample,t,x\n0,0,1\n0,1,2\n1,0,3\n1,1,4\n",
+            np.array([[[1.0], [2]], [[3], [4]]]),
+        ),
+        GoodSequence("index_not_counting.csv", b"index,x\n3,1\n9,2\n", np.array([[[3.0, 1], [9, 2]]])),  # kept: not a counter
+        GoodSequence("semicolon.csv", b"a;b\n1.5;2\n3;4\n", np.array([[[1.5, 2], [3, 4]]])),
+        GoodSequence("decimal_comma.csv", b"a;b\n1,5;2\n3;-0,25\n", np.array([[[1.5, 2], [3, -0.25]]])),
+        GoodSequence("tabs.csv", b"1\t2\n3\t4\n", np.array([[[1.0, 2], [3, 4]]])),
     ]
 
 
@@ -224,7 +274,6 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
     gru3 = dict(_seeded(lambda: nn.GRU(3, 4, num_layers=3)).state_dict())
     gru_bi = dict(_seeded(lambda: nn.GRU(3, 4, num_layers=2, bidirectional=True)).state_dict())
     lstm_proj = dict(_seeded(lambda: nn.LSTM(3, 6, proj_size=2)).state_dict())
-    simple = dict(rnntrace.SimpleRNN(3, 5, 2, seed=0).state_dict())
     good_st, good_pt = st(rnn), _torch_bytes(rnn)
     big = {"weight_ih_l0": torch.zeros(3200, 800), "weight_hh_l0": torch.zeros(3200, 800)}  # an LSTM(800, 800): 5.12M parameters
     bomb = io.BytesIO()
@@ -268,10 +317,15 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("too_many_params.safetensors", st(big), "parameters; at most 5,000,000"),
         ("stride0_view.pt", _torch_bytes({"weight_ih_l0": torch.zeros(1).expand(3000, 3000)}), "parameters; at most"),
         ("wrong_keys.safetensors", st({"conv.weight": torch.zeros(4, 3, 3), "conv.bias": torch.zeros(4)}), "'conv.weight'"),
-        ("wrong_keys.pt", _torch_bytes({"encoder.layer.0": torch.zeros(2)}), "accepted layouts"),
-        ("no_head.safetensors", st({f"rnn.{k}": v for k, v in rnn.items()}), "keys found"),
-        ("head_bias_only.safetensors", st({**{f"rnn.{k}": v for k, v in rnn.items()}, "fc.bias": torch.zeros(2)}), "keys found"),
-        ("extra_key.safetensors", st({**simple, "fc2.weight": torch.zeros(2, 2)}), "accepted layouts"),
+        ("wrong_keys.pt", _torch_bytes({"encoder.layer.0": torch.zeros(2)}), "no nn.rnn / nn.gru / nn.lstm weights"),
+        ("lstm_cell.pt", _torch_bytes(dict(_seeded(lambda: nn.LSTMCell(3, 4)).state_dict())), "nn.lstmcell"),
+        ("weight_norm.pt", _torch_bytes(_normed("weight_norm")), "torch.nn.utils.remove_weight_norm(model, 'weight_hh_l0')"),
+        ("weight_norm_new.safetensors", st(_normed("parametrizations")), "parametrize.remove_parametrizations(model, 'weight_hh_l0')"),
+        ("spectral_norm.pth", _torch_bytes(_normed("spectral_norm", prefix="rnn.")), "remove_spectral_norm(model.rnn, 'weight_hh_l0')"),
+        ("archive.pth.tar", _tar({"model.pt": good_pt}), "tar archive: extract it"),
+        ("raw_pickle.ckpt", pickle.dumps(_System(marker), protocol=2), not_zip),
+        ("lightning_hparams.ckpt", _torch_bytes({"state_dict": rnn, "hyper_parameters": _Hparams()}), "torch.save(ckpt['state_dict']"),
+        ("model.tar", good_pt, "accepted: .safetensors, .pt, .pth, .pth.tar, .ckpt, .bin"),
         ("empty_dict.safetensors", st({}), "empty state_dict"),
         ("too_many_keys.safetensors", st({f"w{i}": torch.zeros(1) for i in range(600)}), "at most 512"),
         (
@@ -295,8 +349,6 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
             "weight_hr",
         ),
         ("hr_on_gru.safetensors", st({**dict(_seeded(lambda: nn.GRU(3, 6)).state_dict()), "weight_hr_l0": torch.zeros(2, 6)}), "proj_size"),
-        ("head_mismatch.safetensors", st(edit(simple, **{"fc.weight": torch.zeros(2, 4)})), "the head needs (k, 5)"),
-        ("head_bias_mismatch.safetensors", st(edit(simple, **{"fc.bias": torch.zeros(3)})), "fc.bias has shape (3,)"),
         ("float16.safetensors", st({k: v.half() for k, v in rnn.items()}), "float16"),
         ("bfloat16.pt", _torch_bytes({k: v.bfloat16() for k, v in rnn.items()}), "bfloat16"),
         ("int64.safetensors", st({k: v.long() for k, v in rnn.items()}), "int64"),
@@ -326,6 +378,20 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
     ]
 
 
+def _normed(how: str, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The state_dict of an nn.RNN whose weight_hh_l0 is weight- or spectral-normalised, as its author saved it."""
+    module = _seeded(lambda: nn.RNN(3, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notice for the old weight_norm
+        if how == "weight_norm":
+            nn.utils.weight_norm(module, name="weight_hh_l0")
+        elif how == "spectral_norm":
+            nn.utils.spectral_norm(module, name="weight_hh_l0")
+        else:
+            nn.utils.parametrizations.weight_norm(module, name="weight_hh_l0")
+    return {prefix + k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 def _good_specs() -> list[tuple[str, nn.RNNBase, nn.Linear | None, str]]:
     """(stem, original recurrent module, original head, nonlinearity): every supported layout."""
     simple = rnntrace.SimpleRNN(3, 5, 2, seed=1)
@@ -346,25 +412,129 @@ def _good_specs() -> list[tuple[str, nn.RNNBase, nn.Linear | None, str]]:
     ]
 
 
+def _with_prefix(prefix: str, state: dict) -> dict:
+    return {prefix + k: v for k, v in state.items()}
+
+
+def _adam_state(module: nn.Module) -> dict:
+    """An optimizer's state_dict after one step, as training scripts put it in their checkpoints."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    for p in module.parameters():
+        p.grad = torch.ones_like(p)
+    with torch.random.fork_rng(devices=[]):
+        optimizer.step()  # moves the weights: call after the original's state was copied
+    for p in module.parameters():
+        p.grad = None
+    return optimizer.state_dict()
+
+
 def good_model_files() -> list[GoodModel]:
+    """Every accepted layout, each with the ORIGINAL modules (torch's forward on them is the oracle)."""
     files = []
     for stem, module, head, nonlinearity in _good_specs():
-        state = {f"rnn.{k}": v for k, v in module.state_dict().items()} if head is not None else dict(module.state_dict())
+        part = "rnn" if head is not None else ""
+        state = _with_prefix("rnn.", module.state_dict()) if head is not None else dict(module.state_dict())
         if head is not None:
-            state |= {f"fc.{k}": v for k, v in head.state_dict().items()}
-        files.append(GoodModel(f"{stem}.safetensors", safetensors.torch.save(state), module, head, nonlinearity))
-        files.append(GoodModel(f"{stem}.pt", _torch_bytes(state), module, head, nonlinearity))
-    stem, module, head, nonlinearity = _good_specs()[-2]  # simple_lstm_bi: checkpoint dicts and other containers
-    state = {f"rnn.{k}": v for k, v in module.state_dict().items()} | {f"fc.{k}": v for k, v in head.state_dict().items()}
+            state |= _with_prefix("fc.", head.state_dict())
+        files.append(GoodModel(f"{stem}.safetensors", safetensors.torch.save(state), module, head, nonlinearity, part))
+        files.append(GoodModel(f"{stem}.pt", _torch_bytes(state), module, head, nonlinearity, part))
+    _, module, head, nonlinearity = _good_specs()[-2]  # simple_lstm_bi: checkpoint dicts and other containers
+    rnn, fc = dict(module.state_dict()), dict(head.state_dict())
+    state = _with_prefix("rnn.", rnn) | _with_prefix("fc.", fc)
+    model = nn.ModuleDict({"rnn": module, "fc": head})
+    frozen = {k: v.clone() for k, v in model.state_dict().items()}
+    adam = _adam_state(_seeded(lambda: nn.ModuleDict({"rnn": nn.LSTM(3, 4, 2, bidirectional=True), "fc": nn.Linear(8, 2)})))
+    lightning = {
+        "epoch": 4,
+        "global_step": 120,
+        "pytorch-lightning_version": "2.2.1",
+        "state_dict": _with_prefix("model.", frozen),  # a LightningModule that holds the net as self.model
+        "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 4}}}},
+        "callbacks": {},
+        "optimizer_states": [adam],
+        "lr_schedulers": [],
+        "hyper_parameters": {"hidden_size": 4, "lr": 1e-3, "cell": "lstm"},
+    }
+    small = _good_specs()[0][1]  # rnn_tanh: (3 -> 5)
+    small_fc = _seeded(lambda: nn.Linear(5, 2), 30)
+    rnn_small = _with_prefix("rnn.", small.state_dict())
+    simple = rnntrace.SimpleRNN(3, 5, 2, seed=1)
+    simple_state = dict(simple.state_dict())
+    sequential_gru = _seeded(lambda: nn.GRU(3, 4, batch_first=True), 31)
+    sequential_fc = _seeded(lambda: nn.Linear(4, 3), 32)
     files += [
-        GoodModel("nested_state_dict.pt", _torch_bytes({"state_dict": state, "epoch": 3}), module, head, nonlinearity),
+        GoodModel("nested_state_dict.pt", _torch_bytes({"state_dict": state, "epoch": 3}), module, head, nonlinearity, "rnn", ("epoch",)),
         GoodModel(
             "nested_model_state_dict.pth",
             _torch_bytes({"model_state_dict": state, "loss": 0.25, "step": [1, 2]}),
             module,
             head,
             nonlinearity,
+            "rnn",
+            ("loss", "step"),
         ),
-        GoodModel("parameters.PTH", _torch_bytes({k: nn.Parameter(v) for k, v in state.items()}), module, head, nonlinearity),
+        GoodModel("parameters.PTH", _torch_bytes({k: nn.Parameter(v) for k, v in state.items()}), module, head, nonlinearity, "rnn"),
+        # DataParallel / DistributedDataParallel prefix everything with module.; ImageNet-style .pth.tar checkpoint
+        GoodModel(
+            "dataparallel.pth.tar",
+            _torch_bytes({"epoch": 9, "arch": "lstm", "state_dict": _with_prefix("module.", state), "best_acc1": torch.tensor(0.9)}),
+            module,
+            head,
+            nonlinearity,
+            "module.rnn",
+            ("epoch", "arch", "best_acc1"),
+        ),
+        GoodModel("lightning.ckpt", _torch_bytes(lightning), module, head, nonlinearity, "model.rnn", ("optimizer_states", "epoch")),
+        GoodModel("net.bin", _torch_bytes({"net": state, "opt": adam}), module, head, nonlinearity, "rnn", ("opt",)),
+        GoodModel("model_key.pt", _torch_bytes({"model": state, "optimizer": adam}), module, head, nonlinearity, "rnn", ("optimizer",)),
+        GoodModel("weights_key.pt", _torch_bytes({"weights": state}), module, head, nonlinearity, "rnn"),
+        GoodModel("nested_modules.pt", _torch_bytes({"rnn": rnn, "fc": fc}), module, head, nonlinearity, "rnn"),
+        # nn.Sequential numbers its children: 0 is the GRU, 1 the Linear after it
+        GoodModel(
+            "sequential.safetensors",
+            safetensors.torch.save(_with_prefix("0.", sequential_gru.state_dict()) | _with_prefix("1.", sequential_fc.state_dict())),
+            sequential_gru,
+            sequential_fc,
+            "tanh",
+            "0",
+        ),
+        # formerly refused: a prefixed stack without a head, and heads that do not fit (listed as ignored)
+        GoodModel("rnn_prefixed_no_head.safetensors", safetensors.torch.save(rnn_small), small, None, "tanh", "rnn"),
+        GoodModel(
+            "head_bias_only.safetensors",
+            safetensors.torch.save(rnn_small | {"fc.bias": torch.zeros(2)}),
+            small,
+            None,
+            "tanh",
+            "rnn",
+            ("fc.bias",),
+        ),
+        GoodModel(
+            "extra_key.safetensors",
+            safetensors.torch.save(simple_state | {"fc2.weight": torch.zeros(2, 2)}),
+            simple.rnn,
+            simple.fc,
+            "tanh",
+            "rnn",
+            ("fc2.weight",),
+        ),
+        GoodModel(
+            "head_mismatch.safetensors",
+            safetensors.torch.save(rnn_small | {"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2)}),
+            small,
+            None,
+            "tanh",
+            "rnn",
+            ("fc.weight", "fc.bias"),
+        ),
+        GoodModel(
+            "head_bias_mismatch.safetensors",
+            safetensors.torch.save(rnn_small | {"fc.weight": small_fc.weight.detach(), "fc.bias": torch.zeros(3)}),
+            small,
+            None,
+            "tanh",
+            "rnn",
+            ("fc.weight", "fc.bias"),
+        ),
     ]
     return files

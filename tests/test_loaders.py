@@ -110,11 +110,11 @@ def test_unknown_layout_lists_keys_found_truncated_and_layouts_accepted():
     state = {f"block{i}.weight": torch.zeros(2) for i in range(30)}
     with pytest.raises(LoadError) as info:
         buffer = io.BytesIO()
-        torch.save(state, buffer)  # keeps insertion order (safetensors sorts its keys)
+        torch.save(state, buffer)  # keeps insertion order (safetensors does not)
         load_model(buffer.getvalue(), "m.pt")
     message = str(info.value)
     assert "'block0.weight'" in message and "(18 more)" in message and "'block29.weight'" not in message
-    assert "bare:" in message and "simple_rnn:" in message
+    assert "Accepted: a state_dict" in message and "'module.encoder.lstm.weight_ih_l0'" in message and "'model_state_dict'" in message
 
 
 # ---------------------------------------------------------------------------- the good corpus: torch is the oracle
@@ -137,9 +137,14 @@ def test_good_model_matches_the_original(good):
     for attr in ("input_size", "hidden_size", "num_layers", "bidirectional", "bias", "proj_size"):
         assert getattr(module, attr) == getattr(good.module, attr), attr
     assert getattr(module, "nonlinearity", None) == getattr(good.module, "nonlinearity", None)
-    assert (loaded.head is None) == (good.head is None)
-    assert loaded.layout == ("bare" if good.head is None else "simple_rnn")
-    assert len(loaded.keys) == len(good.module.state_dict()) + (0 if good.head is None else len(good.head.state_dict()))
+    assert (loaded.head is None) == (good.head is None) and loaded.embedding is None
+    # nonlinearity was passed; batch_first was not, and the weights cannot say: assumed, and said so
+    assert loaded.assumed == {"batch_first": True}
+    assert any("pass batch_first=false" in note.lower() for note in loaded.notes)
+    if good.part is not None:
+        assert loaded.part == good.part
+    for key in good.ignored:
+        assert key in loaded.ignored, (key, loaded.ignored)
 
     dtype = next(good.module.parameters()).dtype
     x = torch.from_numpy(make_input("normal", 2, 7, module.input_size, seed=5)).to(dtype)  # (N, T, D)
@@ -164,9 +169,15 @@ def test_good_model_matches_the_original(good):
 def test_description_names_cell_sizes_and_assumed_nonlinearity():
     good = next(g for g in GOOD_MODELS if g.name == "simple_lstm_bi.safetensors")
     d = load_model(good.data, good.name).description
-    assert d.startswith("LSTM(D=3, H=4, layers=2, bidirectional) float32 + head Linear(8 -> 2)"), d
+    assert d.startswith("LSTM(D=3, H=4, layers=2, bidirectional, batch_first=True (assumed)) float32 + head Linear(8 -> 2)"), d
+    assert "stack 'rnn', head 'fc'" in d
     rnn = next(g for g in GOOD_MODELS if g.name == "rnn_tanh.pt")
-    assert "nonlinearity=tanh (assumed" in load_model(rnn.data, rnn.name).description
+    loaded = load_model(rnn.data, rnn.name)
+    assert "nonlinearity=tanh (assumed" in loaded.description
+    assert loaded.assumed == {"nonlinearity": "tanh", "batch_first": True}
+    assert any("pass nonlinearity='relu' if your nn.rnn used relu" in note.lower() for note in loaded.notes)
+    explicit = load_model(rnn.data, rnn.name, nonlinearity="tanh", batch_first=False)
+    assert explicit.assumed == {} and not explicit.module.batch_first and "assumed" not in explicit.description
 
 
 def test_relu_weights_loaded_as_tanh_differ_from_the_original():
@@ -254,7 +265,7 @@ def test_loaded_model_is_frozen():
     good = GOOD_MODELS[0]
     loaded = load_model(good.data, good.name)
     with pytest.raises(AttributeError):
-        loaded.layout = "other"
+        loaded.part = "other"
 
 
 # ---------------------------------------------------------------------------- sequences
