@@ -62,7 +62,7 @@ import torch
 
 from . import cells
 from .prepare import Config, Prepared, Weights, prepare, to_numpy
-from .spec import param_name
+from .spec import PARAM, param_name
 from .trace import FRAME_COLUMNS, Trace, _run
 
 TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
@@ -306,7 +306,10 @@ class Backprop:
 
     def __repr__(self) -> str:
         c = self.config
-        return f"Backprop({c.cell}, layers={c.num_layers}, directions={c.num_directions}, N={c.batch_size}, T={c.seq_len}, loss={self.loss:.6g})"
+        return (
+            f"Backprop({c.cell}, layers={c.num_layers}, directions={c.num_directions}, "
+            f"N={c.batch_size}, T={c.seq_len}, loss={self.loss:.6g})"
+        )
 
     # ---- per-step quantities
     @property
@@ -395,7 +398,6 @@ class Backprop:
         Parameters only; for the inputs, ``quantity("dx_t")`` is already per step.
         Memory: T times the parameter (W_hh of an LSTM with H = 256 over T = 1000 is 1 GB in float32).
         """
-        c = self.config
         params = [k for k in self.grads if k not in ("x", "h0", "c0")]
         if name not in params:
             raise ValueError(f"{name!r} is not a parameter of this model; contributions() takes: {', '.join(params)}.")
@@ -403,8 +405,6 @@ class Backprop:
             if name == "head.bias":
                 return self._dy.sum(axis=1)  # (T, K)
             return np.matmul(self._dy.transpose(0, 2, 1), self._tnd(self.trace.output))  # (T, K, N) @ (T, N, dirs*H_out)
-        from .spec import PARAM
-
         m = PARAM.match(name)
         kind, layer, d = m[1], int(m[2]), int(bool(m[3]))
         b, a = self._arrays[(layer, d)], self.trace._arrays[(layer, d)]
@@ -415,7 +415,6 @@ class Backprop:
             "weight_hh": (b["d_hid"], a["h_prev"]),
             "weight_hr": (b["dh_t"], b.get("m_t")),
         }[kind]
-        del c
         return np.matmul(left.transpose(0, 2, 1), right)  # Σ_n over the batch: (T, rows, N) @ (T, N, cols)
 
     @cached_property
@@ -515,8 +514,8 @@ def backprop(module, x, *, head=None, h0=None, grad_output=None) -> Backprop:
     dtype = np.dtype(c.dtype)
     tr = Trace(c, {(layer, d): a for layer, d, a in _run(p)})
     if p.head is None:
-        what, units = "output", "num_directions*H_out" if c.bidirectional else ("proj_size" if c.proj_size else "hidden_size")
-        expected = tr.output.shape
+        h_out = "proj_size" if c.proj_size else "hidden_size"
+        what, units, expected = "output", f"2*{h_out}" if c.bidirectional else h_out, tr.output.shape
     else:
         what, units, expected = "y", "out_features", tr.y.shape
     go = _check_grad_output(grad_output, expected, dtype, what, _layout_text(c, units))
