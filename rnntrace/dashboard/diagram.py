@@ -39,7 +39,7 @@ from ..trace import Step
 
 WIDTH = 900  # natural width in px; every font below is >= 13 px at this width
 BOX_W = 66  # a strip's width: "-12.345" in 13 px monospace is 55 px
-CELL_H = 19  # one unit's row
+CELL_H = 18  # one unit's row
 LABEL_H = 26  # room above a strip for its label
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
@@ -130,8 +130,8 @@ def _num(v: float, digits: int) -> str:
     """A value as the diagram prints it: ``digits`` decimals, scientific when huge; never "-0.000"."""
     if not math.isfinite(v):
         return str(v)
-    if abs(v) >= 1e5:
-        return f"{v:.{max(digits - 1, 1)}e}"
+    if abs(v) >= 1e4:
+        return f"{v:.2e}"
     s = f"{v:.{digits}f}"
     return s[1:] if s.startswith("-") and float(s) == 0 else s
 
@@ -151,6 +151,11 @@ def _colour(v: float, lo: float, hi: float, scheme: Sequence[str]) -> tuple[str,
     r, g, b = _mix(scheme[k], scheme[k + 1], u - k)
     light = 0.299 * r + 0.587 * g + 0.114 * b > 140  # perceived brightness: dark text on light cells
     return f"#{r:02x}{g:02x}{b:02x}", "#111111" if light else "#ffffff"
+
+
+def _squeeze(s: str, room: float = BOX_W - 6) -> str:
+    """``textLength`` attributes that fit a long number into its cell (13 px monospace: 7.8 px a character)."""
+    return f' textLength="{room:.0f}" lengthAdjust="spacingAndGlyphs"' if len(s) * 7.83 > room else ""
 
 
 def _esc(s: str) -> str:
@@ -472,8 +477,8 @@ class _Canvas:
             out.append(
                 f'<g class="cell" data-unit="{k}"><title>{_esc(b.titles[k])}</title>'
                 f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{CELL_H}" fill="{fill}"/>'
-                f'<text class="v" x="{b.cx:.1f}" y="{y + 14:.1f}" font-size="13" fill="{ink}" text-anchor="middle" '
-                f'font-family="{MONO}">{_esc(_num(v, digits))}</text></g>'
+                f'<text class="v" x="{b.cx:.1f}" y="{y + 13.5:.1f}" font-size="13" fill="{ink}" text-anchor="middle" '
+                f'font-family="{MONO}"{_squeeze(_num(v, digits))}>{_esc(_num(v, digits))}</text></g>'
             )
         if shown < total:
             rest = b.values[shown:]
@@ -483,8 +488,8 @@ class _Canvas:
             out.append(
                 f'<g class="more"><title>{_esc(f"units {shown}..{total - 1} of {b.field} not shown ({summary})")}</title>'
                 f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{CELL_H}" fill="{t["node"]}"/>'
-                f'<text x="{b.cx:.1f}" y="{y + 14:.1f}" font-size="14" fill="{t["fg"]}" text-anchor="middle" font-family="{FONT}">'
-                f"… {total - shown} more</text></g>"
+                f'<text x="{b.cx:.1f}" y="{y + 13.5:.1f}" font-size="14" fill="{t["fg"]}" text-anchor="middle" font-family="{FONT}">'
+                f"… +{total - shown}</text></g>"
             )
         out.append(
             f'<rect x="{b.x:.1f}" y="{b.y:.1f}" width="{BOX_W}" height="{b.h:.1f}" fill="none" stroke="{t["frame"]}" stroke-width="1"/>'
@@ -500,7 +505,7 @@ TOP = 40  # y of the first band's labels; the title line sits above
 LEFT = 24  # x of the first column (the loops back to h_{t-1}/c_{t-1} run left of it)
 COL = 92  # column pitch
 GATES_X = 222  # x of the first gate box
-GAP = 70  # between the two bands: room for the gate-combining nodes
+GAP = 62  # between the two bands: room for the gate-combining nodes
 
 
 def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float, below: bool) -> None:
@@ -722,8 +727,11 @@ def cell_diagram(
         max_units: units shown per box; beyond, "… k more" and a note.
 
     Returns:
-        An ``<svg>`` string with a ``viewBox`` and ``width="100%"``; show it with
-        ``st.html(svg)`` or save it as an .svg file.
+        An ``<svg>`` string, ``WIDTH`` px wide at its natural size and styled
+        ``width: 100%`` with a ``viewBox``, so it scales to its container. In Streamlit show
+        it with ``st.markdown(svg, unsafe_allow_html=True)`` (hover texts work): ``st.html``
+        drops SVG elements (its sanitiser keeps HTML only). ``st.image(svg)`` shows it
+        without hover texts; it can also be saved as an .svg file.
 
     Raises:
         TypeError, ValueError: with what was given, what was expected and how to fix it.
@@ -762,7 +770,7 @@ def cell_diagram(
     y0, y1 = cv.y0 - 8, cv.y1 + 8
     height = y1 - y0
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 {y0:.0f} {WIDTH} {height:.0f}" width="100%" '
-        f'style="max-width:{WIDTH * 1.6:.0f}px" role="img" aria-label="{_esc(f"{spec.cell} cell diagram at {where}")}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 {y0:.0f} {WIDTH} {height:.0f}" width="{WIDTH}" '
+        f'height="{height:.0f}" style="width:100%;height:auto" role="img" aria-label="{_esc(f"{spec.cell} cell diagram at {where}")}">'
         f'<rect x="0" y="{y0:.0f}" width="{WIDTH}" height="{height:.0f}" fill="{theme["bg"]}"/>' + "".join(cv.parts) + "</svg>"
     )
