@@ -260,22 +260,24 @@ CELL_KINDS = st.sampled_from(["rnn_tanh", "rnn_relu", "gru", "lstm", "lstm_proj"
     D=st.integers(1, 10),
     N=st.integers(1, 2),
     t=st.integers(0, 2),
-    direction=st.integers(0, 1),
+    bidirectional=st.booleans(),
+    reverse=st.booleans(),
     digits=st.integers(1, 4),
     max_units=st.integers(1, 9),
     dark=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_boxes_match_torch_over_options(case, H, D, N, t, direction, digits, max_units, dark, seed):
+def test_boxes_match_torch_over_options(case, H, D, N, t, bidirectional, reverse, digits, max_units, dark, seed):
     """Any cell, size, direction, sample, precision and cut: every box shows torch's numbers."""
+    direction = int(bidirectional and reverse)
     torch.manual_seed(seed)
     kind = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "gru": nn.GRU}.get(case, nn.LSTM)
     kw = {"nonlinearity": "relu"} if case == "rnn_relu" else {}
     P = H - 1 if case == "lstm_proj" else 0  # torch needs proj_size < hidden_size; P = 0 is a plain LSTM
     if P:
         kw["proj_size"] = P
-    module = kind(D, H, batch_first=True, bidirectional=bool(direction), **kw)
-    head = nn.Linear((P or H) * (1 + direction), 3)
+    module = kind(D, H, batch_first=True, bidirectional=bidirectional, **kw)
+    head = nn.Linear((P or H) * (1 + bidirectional), 3)
     x = torch.randn(N, 3, D)
     tr = rnntrace.trace(module, x, head=head)
     ref = torch_steps(module, x, head, direction)[t]
@@ -285,6 +287,8 @@ def test_boxes_match_torch_over_options(case, H, D, N, t, direction, digits, max
     svg = cell_diagram(tr.config.spec, step, n, head_W=head.weight, y_t=y_t, dark=dark, digits=digits, max_units=max_units)
     seen = assert_boxes_match(svg, ref, n, digits, max_units)
     assert {"x_t", "h_prev", "h_t", "y_t"} <= seen
+    y_titles = boxes(svg)["yt"]["titles"]
+    assert all(f"y_t[{n}, {k}]" in title for k, title in enumerate(y_titles))
     if any(v[n].size > max_units for k, v in ref.items() if k in seen):
         assert "units" in "".join(ET.fromstring(svg).itertext())
 
@@ -307,6 +311,9 @@ def test_valid_self_contained_legible_svg(case, dark):
         if el.get("font-size"):
             assert float(el.get("font-size")) >= 13, el.attrib
     assert "url(" not in svg and "<script" not in svg.lower() and "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    for cell in root.iter(f"{SVG}g"):
+        if cell.get("class") == "cell":
+            assert "step." in cell.find(f"{SVG}title").text  # names the Step field
     background = root.find(f"{SVG}rect").get("fill")
     label_fill = root.find(f".//{SVG}text[@class='label']").get("fill")
 

@@ -266,8 +266,15 @@ class _Says:
     def __init__(self, spec: CellSpec, step: Step, rows: dict[str, np.ndarray], n: int, digits: int, W_o: np.ndarray | None):
         self.spec, self.rows, self.n, self.digits, self.W_o = spec, rows, n, digits, W_o
         self.t, self.layer, self.direction = step.t, step.layer, step.direction
+        self.y_source = f"step.y_t[{n}, {{k}}]"
+        if step.y_t is None:  # a bidirectional layer's y_t is on its reverse step
+            self.y_source = f"y_t as passed in, e.g. the reverse step's: trace.at(t)[-1].y_t[{n}, {{k}}]"
         self.H = rows["input_term"].size // spec.blocks  # gate block size
-        self.gate_field = {g.name: g.field for g in spec.gates}
+        self.gates = {g.field: g for g in spec.gates}
+
+    def gate_row(self, name: str) -> np.ndarray:
+        """A gate's values by its name in the torch docs ("f" -> f_t)."""
+        return self.rows[next(g.field for g in self.spec.gates if g.name == name)]
 
     def f(self, v: float) -> str:
         return _num(float(v), self.digits)
@@ -281,11 +288,11 @@ class _Says:
             return f"{base}_{self.t + 1}"
         return f"{base}_{self.t - 1}" if self.t > 0 else f"{base}0"
 
-    def titles(self, field: str) -> list[str]:
-        spec, v = self.spec, self.rows[field]
-        gate = {g.field: g for g in spec.gates}.get(field)
+    def titles(self, field: str, shown: int) -> list[str]:
+        """The hover texts of the first ``shown`` units of ``field``."""
+        gate = self.gates.get(field)
         if gate is not None:
-            return [self.gate(gate, k) for k in range(v.size)]
+            return [self.gate(gate, k) for k in range(shown)]
         maker = {
             "x_t": self.x_t,
             "h_prev": self.state_prev,
@@ -295,7 +302,7 @@ class _Says:
             "h_t": self.h_t,
             "y_t": self.y_t,
         }[field]
-        return [maker(field, k) for k in range(v.size)]
+        return [maker(field, k) for k in range(shown)]
 
     def x_t(self, field: str, k: int) -> str:
         where = "the input sequence" if self.layer == 0 else f"layer {self.layer - 1}'s h_t (both directions if bidirectional)"
@@ -321,7 +328,7 @@ class _Says:
         a, b, p = self.rows["input_term"][col], self.rows["hidden_term"][col], self.rows["pre_activation"][col]
         act, g, v = SYMBOL[gate.activation], gate.name, self.rows[gate.field][k]
         if self.spec.cell == "GRU" and g == "n":  # torch: b_hn sits inside r_t ⊙ (...)
-            r = self.rows[self.gate_field["r"]][k]
+            r = self.gate_row("r")[k]
             terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + r[{k}]·(h_prev W_h{g}ᵀ + b_h{g})[{k}]"
             numbers = f"{self.f(a)} + {self.f(r)}·{self.f(b)}"
         else:
@@ -333,11 +340,11 @@ class _Says:
         )
 
     def c_t(self, field: str, k: int) -> str:
-        r = self.rows
-        f_, c, i_, g_ = r["f_t"][k], r["c_prev"][k], r["i_t"][k], r["g_t"][k]
+        f_, i_, g_ = (self.gate_row(name)[k] for name in "fig")
+        c = self.rows["c_prev"][k]
         return (
             f"c_{self.t}[{k}] = f[{k}]·c_prev[{k}] + i[{k}]·g[{k}] = {self.f(f_)}·{self.f(c)} + {self.f(i_)}·{self.f(g_)}"
-            f" = {self.f(r[field][k])}\n{self.at(field, k)}"
+            f" = {self.f(self.rows[field][k])}\n{self.at(field, k)}"
         )
 
     def h_t(self, field: str, k: int) -> str:
@@ -347,14 +354,15 @@ class _Says:
             inner = f"max(0, {self.f(p)})" if act == "relu" else f"tanh({self.f(p)})"
             return f"{name} = {act}(pre[{k}]) = {inner} = {self.f(v)}\n{self.at(field, k)}"
         if self.spec.cell == "GRU":
-            z, n_, h = r["z_t"][k], r["n_t"][k], r["h_prev"][k]
+            z, n_, h = self.gate_row("z")[k], self.gate_row("n")[k], r["h_prev"][k]
             return (
                 f"{name} = (1 − z[{k}])·n[{k}] + z[{k}]·h_prev[{k}] = (1 − {self.f(z)})·{self.f(n_)} + {self.f(z)}·{self.f(h)}"
                 f" = {self.f(v)}\n{self.at(field, k)}"
             )
-        m = r["o_t"] * np.tanh(r["c_t"])  # (H,) o_t ⊙ tanh(c_t)
+        o_t = self.gate_row("o")
+        m = o_t * np.tanh(r["c_t"])  # (H,) o_t ⊙ tanh(c_t)
         if r["h_t"].size == m.size:
-            o, c = r["o_t"][k], r["c_t"][k]
+            o, c = o_t[k], r["c_t"][k]
             numbers = f"{self.f(o)}·tanh({self.f(c)}) = {self.f(o)}·{self.f(np.tanh(c))}"
             return f"{name} = o[{k}]·tanh(c[{k}]) = {numbers} = {self.f(v)}\n{self.at(field, k)}"
         shown = ", ".join(self.f(x) for x in m[:8]) + (", …" if m.size > 8 else "")
@@ -372,7 +380,7 @@ class _Says:
             text = f"y_{self.t}[{k}] = Σ_j h_t[j]·W_o[{k}, j] + b_o[{k}] = {self.f(dot)} + {self.f(v - dot)} = {self.f(v)}"
         elif self.W_o is not None:
             text += f"\n(the head reads [h_t forward, h_t reverse], {self.W_o.shape[1]} features)"
-        return f"{text}\nthe head's output at t = {self.t}; step.y_t[{self.n}, {k}]"
+        return f"{text}\nthe head's output at t = {self.t}; {self.y_source.format(k=k)}"
 
 
 # -- drawing ----------------------------------------------------------------------------------
@@ -750,7 +758,7 @@ def cell_diagram(
         lo, hi, scheme = _domain(field, spec, v)
         act = spec.activation_of(field)
         note = SYMBOL[act] if act and field != "h_t" else ""
-        box = _Box(field, label, v, lo, hi, scheme, says.titles(field), note)
+        box = _Box(field, label, v, lo, hi, scheme, says.titles(field, min(v.size, max_units)), note)
         box.rows = min(v.size, max_units) + (v.size > max_units)
         if v.size > max_units:
             cut[v.size] = max_units
