@@ -186,7 +186,7 @@ def _check_grad_output(value, expected: tuple[int, ...], dtype: np.dtype, what: 
     if array.shape != expected:
         raise ValueError(
             f"grad_output has shape {tuple(array.shape)}; expected {expected}, the shape of {what} {layout}. "
-            f"Pass dL/d{what} in torch's layout, or grad_output=None for ones at the last time step."
+            f"Pass dL/d({what}) in torch's layout, or grad_output=None for ones at the last time step."
         )
     return np.ascontiguousarray(array, dtype=dtype)
 
