@@ -564,6 +564,15 @@ def _rail(cv: _Canvas, sources: list[tuple[_Box, str]], gates: list[_Box], spec:
     return y + 26
 
 
+def _bands(state: _Box, y_line: float) -> tuple[float, float]:
+    """(top of the gate row's strips, y of the nodes between the bands) below the state line.
+
+    The nodes keep clear of the line's own nodes when the state box is short (few units).
+    """
+    ymid = max(state.bottom + GAP / 2 - 2, y_line + 50)
+    return max(state.bottom + GAP, ymid + 33) + LABEL_H, ymid
+
+
 def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> float:
     x, hp, pre, h = b["x_t"], b["h_prev"], b["pre_activation"], b["h_t"]
     x.x, x.y = LEFT + 40, TOP + LABEL_H
@@ -602,8 +611,7 @@ def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -
     pos = _POSITIONS["LSTM"]
     cp.x, cp.y = LEFT, TOP + LABEL_H
     yc = cp.mid  # the cell-state line
-    band = cp.bottom + GAP + LABEL_H  # top of the gate row's strips
-    ymid = cp.bottom + GAP / 2 + 4  # the nodes between the bands
+    band, ymid = _bands(cp, yc)
     hp.x, hp.y = LEFT, band
     x.x, x.y = LEFT + COL, band
     for name, g in gates.items():
@@ -650,8 +658,7 @@ def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) ->
     pos = _POSITIONS["GRU"]
     hp.x, hp.y = LEFT, TOP + LABEL_H
     yh = hp.mid  # the hidden-state line
-    band = hp.bottom + GAP + LABEL_H
-    ymid = hp.bottom + GAP / 2 + 4
+    band, ymid = _bands(hp, yh)
     x.x, x.y = LEFT + COL, band
     for name, g in gates.items():
         g.x, g.y = GATES_X + 12 + 112 * pos[name], band
