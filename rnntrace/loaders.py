@@ -639,7 +639,7 @@ def load_model(
         state, ignored = _state_dict(_read_torch(raw, label, max_bytes, ext), label)
         meta = {}
     _check_container(state, label, max_parameters)
-    layout = _Layout.of(state)
+    layout = _Layout.of(state, ordered=ext != ".safetensors")
     choice = _choose(layout, label, part=part, head=head, embedding=embedding, meta=meta)
     return _build(choice, label, nonlinearity=nonlinearity, batch_first=batch_first, ignored=ignored)
 
@@ -870,6 +870,8 @@ class _Layout:
         normed: stack prefix -> its weight-normalised parameters' keys.
         cells: keys that look like an ``nn.RNNCell``-style parameter (``cell.weight_ih``).
         kinds: module prefix -> "linear" / "embedding" / "other" when the live module is known.
+        keys: every key, in file order.
+        ordered: whether the file order is the modules' order (torch.save keeps it; safetensors does not).
     """
 
     stacks: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -879,10 +881,11 @@ class _Layout:
     cells: list[str] = field(default_factory=list)
     kinds: dict[str, str] | None = None
     keys: tuple[str, ...] = ()
+    ordered: bool = True
 
     @classmethod
-    def of(cls, state: dict[str, torch.Tensor], kinds: dict[str, str] | None = None) -> _Layout:
-        layout = cls(kinds=kinds, keys=tuple(state))
+    def of(cls, state: dict[str, torch.Tensor], kinds: dict[str, str] | None = None, ordered: bool = True) -> _Layout:
+        layout = cls(kinds=kinds, keys=tuple(state), ordered=ordered)
         for i, (key, tensor) in enumerate(state.items()):
             prefix, _, leaf = key.rpartition(".")
             found = _PARAMETRIZED.search(key)
@@ -1107,7 +1110,9 @@ def _pick_head(
         and not EMBEDDING_NAME.search(p.rpartition(".")[2])
         and _kind_ok(layout, p, "linear")
     ]
-    owned = [p for p in candidates if _neighbour(layout, p, after=False) in (None, stack)]
+    # A module's state_dict lists its children in the order they were assigned, usually the order of the forward:
+    # a Linear that follows another stack is that stack's head. safetensors files do not keep that order.
+    owned = [p for p in candidates if not layout.ordered or _neighbour(layout, p, after=False) in (None, stack)]
     for p in candidates:
         if p not in owned:
             owner = _neighbour(layout, p, after=False)
@@ -1115,13 +1120,27 @@ def _pick_head(
     if not owned:
         return None
     owned.sort(key=lambda p: (not HEAD_NAME.match(p.rpartition(".")[2]), -_depth(p, stack), layout.position[("module", p)]))
+    K = _linear(layout, owned[0])[0].shape[0]
     if len(owned) > 1:
-        K = _linear(layout, owned[0])[0].shape[0]
         notes.append(
             f"head: took {owned[0]!r} (Linear {F} -> {K}); also fit: {', '.join(repr(p) for p in owned[1:])} "
             f"(pass head={owned[1]!r} to take it, head=False for none)."
         )
+    sharing = [p for p, params in layout.stacks.items() if p != stack and _output_features(params) == F]
+    if sharing and not layout.ordered:
+        notes.append(
+            f"head: took {owned[0]!r} (Linear {F} -> {K}), but it fits the stack {_show(sharing[0])} too and this file does not keep "
+            f"the modules' order: pass head=False if it is not the head of {_show(stack)}."
+        )
     return owned[0]
+
+
+def _output_features(params: dict[str, torch.Tensor]) -> int | None:
+    """dirs * H_out of a stack that was not loaded, from its W_hh alone (None when that is not a matrix)."""
+    W_hh = params.get("weight_hh_l0")
+    if W_hh is None or W_hh.ndim != 2:
+        return None
+    return (2 if any(k.endswith("_reverse") for k in params) else 1) * W_hh.shape[1]
 
 
 def _pick_embedding(
@@ -1157,7 +1176,9 @@ def _pick_embedding(
         and (EMBEDDING_NAME.search(p.rpartition(".")[2]) or _sequential_before(p, stack) or layout.kinds is not None)
         and _kind_ok(layout, p, "embedding")
     ]
-    owned = [p for p in candidates if _neighbour(layout, p, after=True) in (None, stack) or _sequential_before(p, stack)]
+    owned = [
+        p for p in candidates if not layout.ordered or _neighbour(layout, p, after=True) in (None, stack) or _sequential_before(p, stack)
+    ]
     for p in candidates:
         if p not in owned:
             notes.append(
@@ -1188,10 +1209,21 @@ def _reasons(
         if p in (head, emb):
             continue
         lin = _linear(layout, p)
-        if lin is not None and lin[0].shape[1] == sizes.features:
-            why = "head=False" if head_arg is False else f"fits as a head too; {head!r} was taken (pass head={p!r})"
-        elif lin is not None and set(leaves) == {"weight"} and lin[0].shape[1] == sizes.D:
-            why = "embedding=False" if emb_arg is False else f"fits as an embedding too; {emb!r} was taken (pass embedding={p!r})"
+        embedding_like = lin is not None and set(leaves) == {"weight"} and lin[0].shape[1] == sizes.D
+        as_embedding = (
+            "embedding=False"
+            if emb_arg is False
+            else f"fits as an embedding; {'none' if emb is None else repr(emb)} was taken (pass embedding={p!r})"
+        )
+        as_head = (
+            "head=False" if head_arg is False else f"fits as a head; {'none' if head is None else repr(head)} was taken (pass head={p!r})"
+        )
+        if embedding_like and EMBEDDING_NAME.search(p.rpartition(".")[2]):
+            why = as_embedding
+        elif lin is not None and lin[0].shape[1] == sizes.features:
+            why = as_head
+        elif embedding_like:
+            why = as_embedding
         elif lin is not None:
             why = (
                 f"weight {tuple(lin[0].shape)}: neither a head (K, {sizes.features}) nor an embedding (V, {sizes.D}) "

@@ -17,7 +17,7 @@ from torch import nn
 
 import rnntrace
 from rnntrace.inputs import make_input
-from rnntrace.loaders import LoadedModel, LoadError, load_model, load_sequence
+from rnntrace.loaders import LoadedModel, LoadError, load_model, load_sequence, read_sequence, save
 
 # torch's own notice when a projected LSTM runs on CPU; not ours to act on.
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
@@ -316,3 +316,166 @@ def test_csv_magnitude_and_finite_boundaries():
 
 def test_no_test_leaves_a_marker_in_the_working_directory():
     assert not os.path.exists("PWNED_if_this_exists")
+
+
+def test_sequence_notes_say_what_was_interpreted():
+    notes = " ".join(read_sequence(b",a,b\n0,1,2\n1,3,4\n", "df.csv").notes)
+    assert "dropped the first column ''" in notes and "index=False" in notes
+    notes = " ".join(read_sequence(_npy(np.arange(4.0)), "wave.npy").notes)
+    assert "1-D array of 4 values" in notes and "(1, 4, 1)" in notes and "shape (1, 4)" in notes
+    notes = " ".join(read_sequence(b"a;b\n1,5;2\n", "eu.csv").notes)
+    assert "semicolons" in notes and "decimal commas" in notes
+    assert read_sequence(b"1\t2\n", "t.csv").notes == ("'t.csv' is separated by tabs.",)
+    assert read_sequence(b"1,2\n", "plain.csv").notes == ()
+    seq = read_sequence(_npy(np.zeros((2, 3, 1), dtype=np.int64)), "ints.npy")
+    assert seq.description == "(N=2, T=3, D=1) from 'ints.npy'" and "token ids" in " ".join(seq.notes)
+
+
+def test_npz_one_array_or_the_key_that_names_it():
+    x, y = np.arange(6.0).reshape(2, 3), np.ones((4, 1))
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    data = buffer.getvalue()
+    with pytest.raises(LoadError) as info:
+        load_sequence(data, "xy.npz")
+    assert "holds 2 arrays: 'x' (2, 3) float64, 'y' (4, 1) float64" in str(info.value) and "pass key='x'" in str(info.value)
+    np.testing.assert_array_equal(load_sequence(data, "xy.npz", key="x"), x[None])
+    seq = read_sequence(data, "xy.npz", key="y")
+    assert seq.x.shape == (1, 4, 1) and "also holds 'x'" in seq.notes[0]
+    with pytest.raises(LoadError, match="has no array 'z'; it holds 'x'"):
+        load_sequence(data, "xy.npz", key="z")
+    with pytest.raises(LoadError, match="drop key="):
+        load_sequence(b"1,2\n", "x.csv", key="x")
+
+
+def test_sequences_and_models_from_open_files(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"1,2\n3,4\n")
+    with open(path, "rb") as f:
+        assert load_sequence(f).shape == (1, 2, 2)  # the name comes from the file object
+    with pytest.raises(TypeError, match="binary mode"), open(path) as f:
+        load_sequence(f)
+    good = next(g for g in GOOD_MODELS if g.name == "simple_rnn.pt")
+    assert load_model(io.BytesIO(good.data), good.name).head is not None
+    big = io.BytesIO(good.data)
+    with pytest.raises(LoadError, match="too large"):
+        load_model(big, good.name, max_bytes=100)
+
+
+def test_sequence_against_a_model_without_embedding():
+    good = next(g for g in GOOD_MODELS if g.name == "simple_rnn.pt")  # input_size 3
+    lm = load_model(good.data, good.name)
+    assert load_sequence(b"1,2,3\n", "x.csv", model=lm).shape == (1, 1, 3)
+    with pytest.raises(LoadError, match=r"D=2 features per step but the model's nn.RNN takes input_size=3"):
+        load_sequence(b"1.5,2\n", "x.csv", model=lm)
+    with pytest.raises(LoadError, match="looks like token ids"):
+        load_sequence(_npy(np.array([[4, 7, 1, 0, 2]])), "ids.npy", model=lm)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- issue 14, finding 3: the sample column
+
+
+def _one_row_samples(n: int) -> bytes:
+    ids = np.random.default_rng(0).permutation(n)  # shuffled: grouping must sort
+    return b"sample,a\n" + b"".join(b"%d,%d\n" % (i, i % 7) for i in ids)
+
+
+def test_sample_column_groups_with_one_sort_not_one_mask_per_sample(monkeypatch):
+    """60k one-row samples: the old per-sample masks cost 9 CPU-s (quadratic), one stable sort costs milliseconds.
+
+    The result is checked against an independent oracle (lexsort by id, file order within an id);
+    the work is bounded by counting: the grouping runs exactly once, with no per-sample loop.
+    """
+    from rnntrace import loaders
+
+    calls = []
+    group = loaders._group_by_sample
+    monkeypatch.setattr(loaders, "_group_by_sample", lambda *a: calls.append(a[2]) or group(*a))
+    data = _one_row_samples(60_000)
+    x = load_sequence(data, "many.csv")
+    assert x.shape == (60_000, 1, 1) and calls == [60_000]
+    table = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1)  # (rows, 2)
+    np.testing.assert_array_equal(x[:, 0, 0], table[np.lexsort((np.arange(len(table)), table[:, 0])), 1])
+
+
+def test_too_many_samples_are_refused_before_any_grouping(monkeypatch):
+    from rnntrace import loaders
+
+    def never(*args):
+        raise AssertionError("grouped before refusing")
+
+    monkeypatch.setattr(loaders, "_group_by_sample", never)
+    with pytest.raises(LoadError, match=r"N=60,000 samples \(the 'sample' column\); at most 16 are accepted"):
+        load_sequence(_one_row_samples(60_000), "many.csv", max_samples=16)
+    with pytest.raises(LoadError, match="N=2 samples; at most 1 are accepted"):
+        load_sequence(_npy(np.zeros((2, 3, 1))), "x.npy", max_samples=1)
+
+
+def test_samples_keep_their_rows_file_order_over_random_layouts():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        N, T, D = rng.integers(1, 6, size=3)
+        x = rng.integers(-9, 9, size=(N, T, D)).astype(np.float64)
+        order = rng.permutation(N * T)  # rows interleaved at random, each sample's rows in time order
+        rows = [(n, x[n, t]) for n in range(N) for t in range(T)]
+        picked = sorted(range(N * T), key=lambda i: order[i])
+        seen = dict.fromkeys(range(N), 0)
+        lines = []
+        for i in picked:
+            n = rows[i][0]
+            lines.append(",".join([str(n), *map(str, x[n, seen[n]])]))
+            seen[n] += 1
+        csv_bytes = ("sample," + ",".join(f"x{j}" for j in range(D)) + "\n" + "\n".join(lines) + "\n").encode()
+        np.testing.assert_array_equal(load_sequence(csv_bytes, "s.csv"), x)
+
+
+# ---------------------------------------------------------------------------- save: metadata round trip over the option space
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cell=st.sampled_from(["RNN", "GRU", "LSTM"]),
+    D=st.integers(1, 4),
+    H=st.integers(2, 5),
+    num_layers=st.integers(1, 2),
+    bidirectional=st.booleans(),
+    bias=st.booleans(),
+    proj=st.booleans(),
+    nonlinearity=st.sampled_from(["tanh", "relu"]),
+    batch_first=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    head=st.booleans(),
+    embedding=st.booleans(),
+)
+def test_save_round_trip_over_the_option_space(
+    cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, batch_first, dtype, head, embedding
+):
+    kwargs = {"nonlinearity": nonlinearity} if cell == "RNN" else {"proj_size": H - 1} if cell == "LSTM" and proj else {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(D * 100 + H)
+        model = nn.Module()
+        if embedding:
+            model.emb = nn.Embedding(7, D, dtype=dtype)
+        model.rnn = getattr(nn, cell)(
+            D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=batch_first, dtype=dtype, **kwargs
+        )
+        if head:
+            model.out = nn.Linear((2 if bidirectional else 1) * (model.rnn.proj_size or H), 2, dtype=dtype)
+    buffer = io.BytesIO()
+    save(model, buffer)
+    lm = load_model(buffer.getvalue(), "m.safetensors")
+    assert lm.assumed == {} and lm.module.batch_first == batch_first
+    assert (lm.head is not None) == head and (lm.embedding is not None) == embedding
+    x = torch.from_numpy(make_input("sine", 2, 5, D, seed=1)).to(dtype)  # (N, T, D)
+    torch.testing.assert_close(
+        _original_forward(lm.module, lm.head, x), _original_forward(model.rnn, getattr(model, "out", None), x), rtol=0, atol=0
+    )
+    if embedding:
+        ids = torch.tensor([[0, 6, 3]])
+        torch.testing.assert_close(lm.embedding(ids), model.emb(ids), rtol=0, atol=0)
