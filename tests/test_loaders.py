@@ -479,3 +479,38 @@ def test_save_round_trip_over_the_option_space(
     if embedding:
         ids = torch.tensor([[0, 6, 3]])
         torch.testing.assert_close(lm.embedding(ids), model.emb(ids), rtol=0, atol=0)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prefix=st.sampled_from(["", "module.", "model.", "0.", "encoder.", "model.net."]),
+    stack=st.sampled_from(["rnn", "lstm", "gru", "encoder_rnn", "1"]),
+    head=st.sampled_from([None, "fc", "head", "out", "linear", "decoder", "classifier", "h2o", "hidden2tag", "proj2"]),
+    embedding=st.sampled_from([None, "embedding", "embed", "emb", "word_embeddings", "tok_emb", "encoder"]),
+    container=st.sampled_from([None, "state_dict", "model_state_dict", "model", "net", "module", "weights"]),
+    ext=st.sampled_from([".safetensors", ".pt", ".pth", ".pth.tar", ".ckpt", ".bin"]),
+)
+def test_prefixes_names_containers_and_extensions(prefix, stack, head, embedding, container, ext):
+    """Any prefix, the usual head and embedding names, any checkpoint key and extension: the same modules come back."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        rnn = nn.GRU(4, 3, batch_first=True)
+        fc = nn.Linear(3, 2) if head else None
+        emb = nn.Embedding(9, 4) if embedding else None
+    state = {f"{prefix}{embedding}.weight": emb.weight} if emb is not None else {}
+    state |= {f"{prefix}{stack}.{k}": v for k, v in rnn.state_dict().items()}
+    state |= {f"{prefix}{head}.{k}": v for k, v in fc.state_dict().items()} if fc is not None else {}
+    if ext == ".safetensors":
+        data = safetensors.torch.save({k: v.detach().clone() for k, v in state.items()})
+    else:
+        buffer = io.BytesIO()
+        torch.save({container: state, "epoch": 1} if container else state, buffer)
+        data = buffer.getvalue()
+    lm = load_model(data, "m" + ext)
+    assert lm.part == prefix + stack and lm.notes[-1].startswith("assumed batch_first=True")
+    assert (lm.head is None) == (fc is None) and (lm.embedding is None) == (emb is None)
+    assert set(lm.ignored) == ({"epoch"} if container and ext != ".safetensors" else set())
+    x = torch.from_numpy(make_input("normal", 2, 4, 4, seed=2)).float()
+    torch.testing.assert_close(_original_forward(lm.module, lm.head, x), _original_forward(rnn, fc, x), rtol=0, atol=0)
+    if emb is not None:
+        torch.testing.assert_close(lm.embedding.weight, emb.weight, rtol=0, atol=0)
