@@ -659,6 +659,10 @@ def save(model: nn.Module | LoadedModel, path: str | Path | BinaryIO, *, part: s
         path: where to write, ending in ``.safetensors``; or a binary file object.
         part: with several recurrent stacks, the one ``load_model`` should load by default.
     """
+    if isinstance(path, str | Path) and not str(path).lower().endswith(".safetensors"):
+        raise ValueError(f"path={str(path)!r}; save writes safetensors, so the name must end in .safetensors (load_model goes by it).")
+    if not isinstance(path, str | Path) and not hasattr(path, "write"):
+        raise TypeError(f"path must be a str or Path ending in .safetensors, or a binary file object, got {type(path).__name__}.")
     if isinstance(model, LoadedModel):
         tensors, meta = _saved_loaded(model)
     elif isinstance(model, nn.Module):
@@ -671,15 +675,9 @@ def save(model: nn.Module | LoadedModel, path: str | Path | BinaryIO, *, part: s
         metadata={"format": "pt", SAVE_METADATA_KEY: json.dumps(meta, sort_keys=True)},
     )
     if isinstance(path, str | Path):
-        if not str(path).lower().endswith(".safetensors"):
-            raise ValueError(
-                f"path={str(path)!r}; save writes safetensors, so the name must end in .safetensors (load_model reads it by that)."
-            )
         Path(path).write_bytes(data)
-    elif hasattr(path, "write"):
-        path.write(data)
     else:
-        raise TypeError(f"path must be a str or Path ending in .safetensors, or a binary file object, got {type(path).__name__}.")
+        path.write(data)
 
 
 # ---------------------------------------------------------------------------- models: reading containers
