@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -56,21 +58,65 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def inline_script_hashes() -> list[str]:
-    """CSP hashes ('sha256-...') of the inline scripts in the installed Streamlit's index.html."""
+def script_hash(text: str) -> str:
+    """A CSP source for one inline script: 'sha256-<base64 of the SHA-256 of its text>'."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()}'"
+
+
+def inline_scripts(html: str) -> list[str]:
+    """The texts of the inline ``<script>`` elements in ``html`` (those without ``src``)."""
+    return re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, flags=re.S)
+
+
+def page_scripts() -> list[str]:
+    """Inline scripts of the installed Streamlit's index.html (window.prerenderReady)."""
     import streamlit
 
-    html = (Path(streamlit.__file__).parent / "static" / "index.html").read_text()
-    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
-    return [f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts]
+    return inline_scripts((Path(streamlit.__file__).parent / "static" / "index.html").read_text())
 
 
-def content_security_policy() -> str:
-    """The page's CSP: its own scripts and the inline one by hash; Streamlit's styles are inline."""
+@functools.cache
+def app_scripts(app: str = "app.py", timeout: float = 180.0) -> tuple[str, ...]:
+    """Inline scripts the app's first page puts in with ``st.html(..., unsafe_allow_javascript=True)``.
+
+    Runs the app once under Streamlit's ``AppTest`` in a subprocess (torch and the app stay out of
+    this process) and reads the ``<script>`` texts of its html elements; the browser hashes exactly
+    these texts when it checks them against the CSP.
+    """
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--print-app-scripts", app],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"could not run {app} to read its inline scripts:\n{done.stderr[-2000:]}")
+    return tuple(json.loads(done.stdout))
+
+
+def _print_app_scripts(app: str) -> None:
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "missing ScriptRunContext" chatter
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str((REPO / app).resolve()), default_timeout=120).run()
+    if at.exception:
+        raise SystemExit(f"{app} raised: {[e.value for e in at.exception]}")
+    texts = [t for el in at.get("html") if el.proto.unsafe_allow_javascript for t in inline_scripts(el.proto.body)]
+    print(json.dumps(texts))
+
+
+def content_security_policy(scripts: list[str] | tuple[str, ...] | None = None) -> str:
+    """The page's CSP: scripts from the app's origin, plus the inline ones by hash (``scripts``; default:
+    Streamlit's page and the app's, see ``app_scripts``); Streamlit's emotion styles are inline."""
+    if scripts is None:
+        scripts = [*page_scripts(), *app_scripts()]
     return "; ".join(
         [
             "default-src 'self'",
-            " ".join(["script-src 'self'", *inline_script_hashes()]),
+            " ".join(["script-src 'self'", *dict.fromkeys(script_hash(s) for s in scripts)]),
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data: blob:",
             "font-src 'self' data:",
@@ -94,6 +140,7 @@ def render_nginx_conf(
     workers: int | str = 1,
     max_conn_per_ip: int = 256,
     fail_timeout: int = 10,
+    csp: str | None = None,
 ) -> str:
     """deploy/nginx.conf.in with its places filled.
 
@@ -105,6 +152,7 @@ def render_nginx_conf(
         workers: nginx worker processes (``auto``: one per core).
         max_conn_per_ip: connections one client address may hold at once.
         fail_timeout: seconds a replica that failed is left out.
+        csp: the Content-Security-Policy (default: ``content_security_policy()``, which runs the app once).
     """
     if not upstreams:
         raise ValueError("upstreams is empty: give at least one (name, 'host:port')")
@@ -123,7 +171,7 @@ def render_nginx_conf(
         "LISTEN": listen,
         "MAX_CONN_PER_IP": str(max_conn_per_ip),
         "FAIL_TIMEOUT": f"{fail_timeout} s",
-        "CSP": content_security_policy(),
+        "CSP": content_security_policy() if csp is None else csp,
     }
     text = TEMPLATE.read_text()
     for name, value in values.items():
@@ -244,6 +292,7 @@ class Deployment:
         self.workers = workers
         self.max_conn_per_ip = max_conn_per_ip
         self.timeout = timeout
+        self.app = app
         self.replicas = [Replica(f"app{i + 1}", free_port(), self.run_dir, app=app, env=env) for i in range(replicas)]
         self.conf = self.run_dir / "nginx.conf"
         self.nginx_proc: subprocess.Popen | None = None
@@ -255,6 +304,7 @@ class Deployment:
         try:
             for r in self.replicas:
                 r.start()
+            csp = content_security_policy([*page_scripts(), *app_scripts(self.app)])  # runs the app once while the replicas start
             self._wait(self.replicas)
             self.conf.write_text(
                 render_nginx_conf(
@@ -265,6 +315,7 @@ class Deployment:
                     access_log=str(self.run_dir / "nginx-access.log"),
                     workers=self.workers,
                     max_conn_per_ip=self.max_conn_per_ip,
+                    csp=csp,
                 )
             )
             nginx = [self.nginx, "-p", str(self.run_dir), "-c", str(self.conf)]
@@ -347,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-conn-per-ip", type=int, default=256, help="connections one address may hold (default: %(default)s)")
     parser.add_argument("--restart", action="store_true", help="start a replica again when it dies or stops answering /_stcore/health")
     parser.add_argument("--print-compose-conf", action="store_true", help="print the nginx configuration for docker-compose.yml and exit")
+    parser.add_argument("--print-app-scripts", metavar="APP", help=argparse.SUPPRESS)  # app_scripts()'s subprocess
     args = parser.parse_args(argv)
+    if args.print_app_scripts:
+        _print_app_scripts(args.print_app_scripts)
+        return 0
     if args.print_compose_conf:
         sys.stdout.write(compose_conf())
         return 0
