@@ -39,7 +39,7 @@ def stage(base: Context, interval: float | None) -> None:
     playing = st.session_state.get("playing", False)
     if (interval is not None) != (playing and T > 1) or (playing and interval != 1 / st.session_state.get("speed", 1.0)):
         st.rerun()  # play/pause or a new speed: the whole page, to (re)start the fragment's timer
-    status.markdown(f"step **{t + 1}** of {T} (t = {t}) · |manual − torch| at t: **{base.validation.per_step[t]:.1e}**")
+    status.markdown(f"**t = {t}** of 0..{T - 1} · |replay − torch| at t: {base.validation.per_step[t]:.0e}")
     c = base.config
     n, layer, direction = controls.picks(c.N, c.layers, c.bidirectional)
     ctx = dataclasses.replace(base, t=t, layer=layer, direction=direction, sample=n)
@@ -81,6 +81,7 @@ def main() -> None:
         run=run,
         run_key=run_key,
         present=present,
+        dark=st.context.theme.type == "dark",
         model_name=choice.model_name,
         x_source=choice.x_source,
     )

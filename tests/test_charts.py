@@ -50,8 +50,11 @@ def total_rows(s: dict) -> int:
     return sum(len(v) for v in s["datasets"].values())
 
 
+HELPER_LAYERS = ("click_catcher", "future_dimmed")  # the time charts' click target and dimmed future, not data
+
+
 def of_mark(s: dict, kind: str) -> list[dict]:
-    return [lay for lay in layers(s) if mark(lay) == kind]
+    return [lay for lay in layers(s) if mark(lay) == kind and lay.get("name") not in HELPER_LAYERS]
 
 
 def now_rules(s: dict) -> list[dict]:
@@ -441,3 +444,15 @@ def test_charts_are_pure():
 def test_bad_inputs_say_what_was_expected(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_time_charts_dim_the_future_and_pick_a_step_on_click():
+    h = np.tanh(rng_array(12, 4))
+    for s in (spec(charts.hidden_heatmap(h, 5)), spec(charts.input_chart(h, 5)), spec(charts.diff_chart(np.full(12, 1e-8), 5, 1e-5))):
+        named = {lay.get("name"): lay for lay in layers(s)}
+        future = data(s, named["future_dimmed"])
+        assert (future["a"].iloc[0], future["b"].iloc[0]) == (5.5, 11.5), "dimmed from just after t to the end"
+        params = s.get("params", []) + [p for lay in layers(s) for p in lay.get("params", [])]  # Altair lifts them to the top
+        assert [p["name"] for p in params] == [charts.PICK], "exactly one click selection per chart"
+    last = spec(charts.hidden_heatmap(h, 11))
+    assert "future_dimmed" not in {lay.get("name") for lay in layers(last)}, "nothing after the last step"

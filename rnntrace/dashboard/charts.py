@@ -36,7 +36,8 @@ from ..spec import SPECS
 
 MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
 FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
-FMT = ".12~g"  # tooltip number format: 12 significant digits, trailing zeros trimmed
+FMT = ".3f"  # tooltip number format: 3 decimals, as the tables and equations show them
+PICK = "t_pick"  # the click selection on every time chart: clicking a step sets t (views/over_time.py)
 
 # each gate's activation, from the cell specs: sigmoid gates are drawn on 0..1, tanh ones on -1..1
 _GATE_ACTIVATION = {g.field: g.activation for spec in SPECS.values() for g in spec.gates}
@@ -173,12 +174,34 @@ def _t_axis() -> alt.Axis:
     return alt.Axis(title="t", format="d", tickMinStep=1, **AXIS)
 
 
+def _pick(field: str) -> alt.Parameter:
+    """Clicking a datum selects its step (``field``: "t" or a bucket's first step "t0")."""
+    return alt.selection_point(name=PICK, fields=[field], on="click", clear=False, empty=False)
+
+
+def _catcher(lo: int, hi: int, scale: alt.Scale) -> alt.Chart:
+    """An invisible column per step under the data: a click anywhere on the plot picks that step."""
+    frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
+    return (
+        alt.Chart(frame)
+        .mark_rect(opacity=0.001)
+        .encode(x=alt.X("a:Q", scale=scale, axis=_t_axis()), x2="b:Q")
+        .add_params(_pick("t"))
+        .properties(name="click_catcher")
+    )
+
+
 def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
-    """The current step: a dark rule over a light halo, readable on light and dark themes."""
+    """The current step: a dark rule over a light halo, readable on light and dark themes; the steps after it dimmed."""
+    end = scale.domain[1]
+    layers = []
+    if t + 0.5 < end:  # the future, not yet computed at step t
+        future = alt.Chart(pd.DataFrame({"a": [t + 0.5], "b": [end]})).mark_rect(color="#808080", opacity=0.35)
+        layers.append(future.encode(x=alt.X("a:Q", scale=scale, axis=_t_axis()), x2="b:Q").properties(name="future_dimmed"))
     base = alt.Chart(pd.DataFrame({"t": [t]})).encode(
         x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")]
     )
-    return [base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
+    return [*layers, base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
 
 
 def _t_tooltips(merged: bool) -> list[alt.Tooltip]:
@@ -288,7 +311,7 @@ def _time_heatmap(
         groups.setdefault(kind, []).append(name)
     legend = dict(LEGEND) if len(groups) == 1 else {**LEGEND, "orient": "bottom", "direction": "horizontal", "gradientLength": 160}
     layers = []
-    for kind, members in groups.items():
+    for i, (kind, members) in enumerate(groups.items()):
         if kind == "sigmoid":
             scale, legend_title = alt.Scale(scheme=SEQUENTIAL, domain=[0, 1], clamp=True), "0..1"
         elif kind == "tanh":
@@ -309,6 +332,8 @@ def _time_heatmap(
                 tooltip=tooltip,
             )
         )
+        if i == 0:
+            layers[-1] = layers[-1].add_params(_pick("t0"))
     notes = [
         *notes,
         *_window_note(lo, hi, T),
@@ -458,7 +483,7 @@ def input_chart(
             ],
         )
     )
-    return _finish([lines, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(lo, hi, scale_t), lines, *_now(t, scale_t)], title, notes, height)
 
 
 def output_chart(
@@ -522,7 +547,7 @@ def output_chart(
     points = base.mark_point(filled=True, size=60 if few else 18, opacity=0.9).encode(
         x=x, y=alt.Y("torch:Q", axis=y_axis), color=color, tooltip=tooltip
     )
-    return _finish([lines, points, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(lo, hi, scale_t), lines, points, *_now(t, scale_t)], title, notes, height)
 
 
 def diff_chart(
@@ -593,7 +618,7 @@ def diff_chart(
         .mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2)
         .encode(y=alt.Y("tolerance:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("tolerance:Q", title="tolerance", format=".6~e")])
     )
-    return _finish([line, dots, tol, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(0, T, scale_t), line, dots, tol, *_now(t, scale_t)], title, notes, height)
 
 
 def weights_heatmap(
@@ -688,3 +713,50 @@ def gates_from_trace(tr, *, layer: int = -1, direction: int = 0, sample: int = 0
     spec = tr.config.spec
     names = (*spec.gate_fields, *(["c_t"] if "c" in spec.states else [])) or ("pre_activation",)
     return {n: tr.quantity(n, layer, direction)[:, sample] for n in names}
+
+
+def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None = None, *, t: int = 0, height: int = 150) -> alt.LayerChart:
+    """h_{t-1} beside h_t, one pair of bars per unit, with torch's h_t as a tick on each: how step t moved the state.
+
+    Args:
+        h_prev, h_t: (H,) the state before and after the step (one sample).
+        h_torch: (H,) torch's h_t for the same step, drawn as a black tick (agreement at a glance).
+        t: the step, for the legend.
+    """
+    h_prev = _array(h_prev, "h_prev", 1, "(H,)").ravel()
+    h_t = _array(h_t, "h_t", 1, "(H,)").ravel()
+    if h_prev.shape != h_t.shape:
+        raise ValueError(f"h_prev {h_prev.shape} and h_t {h_t.shape} must have the same shape (H,).")
+    H = h_t.size
+    now, before = f"h_{t}", f"h_{t - 1}" if t > 0 else "h_prev (h0)"
+    frame = pd.DataFrame({"unit": np.tile(np.arange(H), 2), "state": np.repeat([before, now], H), "value": np.concatenate([h_prev, h_t])})
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("unit:O", axis=alt.Axis(title="unit", labelAngle=0, **AXIS)),
+            xOffset=alt.XOffset("state:N", sort=[before, now]),
+            y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
+            color=alt.Color(
+                "state:N",
+                sort=[before, now],
+                scale=alt.Scale(range=["#9aa5b1", "#1f77b4"]),
+                legend=alt.Legend(title=None, orient="top", **LEGEND),
+            ),
+            tooltip=[alt.Tooltip("state:N"), alt.Tooltip("unit:O"), alt.Tooltip("value:Q", format=".4f")],
+        )
+    )
+    layers = [bars]
+    if h_torch is not None:
+        torch_frame = pd.DataFrame({"unit": np.arange(H), "state": now, "torch": _array(h_torch, "h_torch", 1, "(H,)").ravel()})
+        layers.append(
+            alt.Chart(torch_frame)
+            .mark_tick(color="#d62728", thickness=2, size=14)
+            .encode(
+                x="unit:O",
+                xOffset=alt.XOffset("state:N", sort=[before, now]),
+                y="torch:Q",
+                tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
+            )
+        )
+    return _finish(layers, f"How step t = {t} moved the state", ["grey: before, blue: after, red tick: torch's h_t"], height)

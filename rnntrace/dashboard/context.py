@@ -55,6 +55,7 @@ class Context:
         t: the current time step, 0..T-1.
         layer, direction, sample: which layer, direction (0 forward, 1 reverse) and sample n are shown.
         present: presentation mode (lecture hall: larger type, essentials only).
+        dark: the viewer's theme is dark (pictures drawn outside Streamlit's theming follow it).
         model_name: the uploaded model's file name, or None for the seed's model.
         x_source: where X came from: "preset", "upload" or "edited".
     """
@@ -67,6 +68,7 @@ class Context:
     direction: int = 0
     sample: int = 0
     present: bool = False
+    dark: bool = False
     model_name: str | None = None
     x_source: str = "preset"
 

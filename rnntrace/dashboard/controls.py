@@ -31,18 +31,25 @@ def time_controls(T: int):
     if st.session_state.get("t", 0) > T - 1:
         st.session_state.t = T - 1
     playing = st.session_state.get("playing", False)
-    ctrl = st.columns([1.3, 1.3, 1.3, 1.3, 1.3, 2, 4], vertical_alignment="center", gap="small")
-    buttons = [
-        ("first", ":material/first_page:", state.set_t, (0,), "Home", "first step (Home)"),
-        ("prev", ":material/chevron_left:", state.shift_t, (-1, T), "Left", "previous step (←)"),
-        ("next", ":material/chevron_right:", state.shift_t, (1, T), "Right", "next step (→)"),
-        ("last", ":material/last_page:", state.set_t, (T - 1,), "End", "last step (End)"),
-        ("play", ":material/pause:" if playing else ":material/play_arrow:", state.toggle_play, (), "Space", "play / pause (Space)"),
+    ctrl = st.columns([1, 1, 1, 1, 1.1, 1.2, 3.2], vertical_alignment="center", gap="small")
+    buttons = [  # (widget key, label, icon, callback, args, tooltip); keys.py maps the keyboard onto these
+        ("first", "First", ":material/first_page:", state.set_t, (0,), "first step (Home)"),
+        ("prev", "Prev", ":material/chevron_left:", state.shift_t, (-1, T), "previous step (←)"),
+        ("next", "Next", ":material/chevron_right:", state.shift_t, (1, T), "next step (→)"),
+        ("last", "Last", ":material/last_page:", state.set_t, (T - 1,), "last step (End)"),
+        (
+            "play",
+            "Pause" if playing else "Play",
+            ":material/pause:" if playing else ":material/play_arrow:",
+            state.toggle_play,
+            (),
+            "play / pause (Space)",
+        ),
     ]
-    for col, (key, icon, callback, args, shortcut, help_text) in zip(ctrl, buttons, strict=False):
-        col.button("", icon=icon, key=key, on_click=callback, args=args, shortcut=shortcut, help=help_text, width="stretch")
+    for col, (key, label, icon, callback, args, help_text) in zip(ctrl, buttons, strict=False):
+        col.button(label, icon=icon, key=key, on_click=callback, args=args, help=help_text, width="stretch")
     ctrl[5].select_slider(
-        "steps/s", SPEEDS, value=1.0, key="speed", format_func=lambda v: f"{v:g}/s", help="playing speed", label_visibility="collapsed"
+        "steps/s", SPEEDS, value=1.0, key="speed", format_func=lambda v: f"{v:g} step/s", help="playing speed", label_visibility="collapsed"
     )
     status = ctrl[6].empty()
     if T > 1:

@@ -1,68 +1,74 @@
-"""The page header: title, configuration line, presentation toggle and the agreement with torch."""
+"""The page header, one compact row: what is shown, the agreement with torch, the keys, presentation mode."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from ..validation import Validation
-from . import state
+from . import keys, state
 from .sidebar import Choice
 from .text import escape
 
+# Tight vertical rhythm so that the header, the controls, the diagram and a chart fit in 720 px.
 STYLE = """<style>
-.block-container { padding-top: 3.6rem; padding-bottom: 1rem; }
-[data-testid="stMetricValue"] { font-size: 1.7rem; }
-h3 { padding-top: 0.2rem; }
+.block-container { padding-top: 2.4rem; padding-bottom: 1rem; }
+[data-testid="stCaptionContainer"] p { margin-bottom: 0; }
+.stMainBlockContainer { padding-left: 2rem; padding-right: 2rem; }
+h3 { padding: 0.1rem 0 0 0; margin: 0; }
+.st-key-keys_script, .st-key-present_key { display: none; }
+.st-key-stage_bar { position: sticky; top: 2.4rem; z-index: 90; background: var(--st-background-color, inherit); }
+[data-testid="stElementToolbar"] { display: none; }
 </style>"""
+# Lecture hall: big type, no sidebar, the whole width; one slide per step.
 PRESENT_STYLE = """<style>
 html { font-size: 21px; }
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stExpandSidebarButton"] { display: none; }
-.block-container { padding-top: 4.2rem; max-width: 100%; }
-.katex { font-size: 1.25em; }
+.block-container { padding-top: 2.2rem; max-width: 100%; }
+.stMainBlockContainer { padding-left: 1.5rem; padding-right: 1.5rem; }
+.katex { font-size: 1.15em; }
 </style>"""
 
 
+def title(choice: Choice) -> str:
+    """What the page shows, in one line: the torch modules and the sizes."""
+    c = choice.config
+    act = f"({c.nonlinearity})" if c.cell == "RNN" else ""
+    head = " + nn.Linear" if choice.loaded is None or choice.loaded.head is not None else ""
+    return f"nn.{c.cell}{act}{head}"
+
+
 def render(choice: Choice):
-    """Title, configuration line and the presentation toggle; returns (presentation mode, the slot for ``agreement``)."""
-    left, middle, right = st.columns([6, 3, 2], vertical_alignment="top")
-    with right:
-        st.toggle("Presentation", key="present", bind="query-params", help="Larger type, only the essentials. Keyboard: P")
-        st.button(
-            "keys",
-            key="present_key",
-            icon=":material/keyboard:",
-            on_click=state.toggle_present,
-            shortcut="P",
-            type="tertiary",
-            help="P: presentation · ←/→: step · Home/End: first/last · Space: play/pause",
-        )
-    present = st.session_state.get("present", False)
+    """The header row; returns (presentation mode, the slot for ``agreement``)."""
+    keys.install_container()
+    left, badge, help_col, toggle = st.columns([7, 2.4, 0.8, 2.2], vertical_alignment="center", gap="small")
+    with toggle:  # first: the bound toggle sets st.session_state.present (from the URL, too)
+        present = st.toggle("Presentation", key="present", bind="query-params", help="Larger type, one slide per step, no sidebar. Key: P")
+        st.button("P", key="present_key", on_click=state.toggle_present, type="tertiary", help="presentation on/off")
     st.markdown(STYLE, unsafe_allow_html=True)
-    if present:  # lecture hall: big type, no sidebar, the whole width
+    if present:
         st.markdown(PRESENT_STYLE, unsafe_allow_html=True)
+    with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):
+        st.markdown("**Keys** (unless you are typing in a field)\n\n" + keys.help_markdown())
     c = choice.config
     with left:
-        name = f"nn.{c.cell}" + (" + nn.Linear" if choice.loaded is None or choice.loaded.head is not None else "")
-        st.markdown(f"#### {name}" if present else f"### Inside a recurrent layer: {name}")
-        if not present:
-            st.caption(
-                f"N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}"
-                + (", bidirectional" if c.bidirectional else "")
-                + (f" · seed {c.seed}" if choice.loaded is None else f" · weights from {escape(choice.model_name)}")
-                + " · replayed in NumPy by rnntrace, every number checked against torch"
-            )
-    return present, middle
+        sizes = f"N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
+        source = f"seed {c.seed}" if choice.loaded is None else f"weights from {escape(choice.model_name)}"
+        st.markdown(f"#### {title(choice)}")
+        st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
+    return present, badge
 
 
 def agreement(slot, v: Validation) -> None:
-    """The headline: how far the replay is from torch, and whether that is within tolerance."""
-    slot.metric(
-        "max |manual − torch|",
-        f"{v.max_abs_diff:.1e}",
-        delta=("agrees" if v.ok else "DISAGREES") + f" · tol {v.tolerance:.0e}",
-        delta_color="normal" if v.ok else "inverse",
-        delta_arrow="off",
-        help="Over every step: each layer's h_t, output, h_n, c_n and y, against torch's own forward. "
-        f"Tolerance: atol + rtol·max|torch| = {v.tolerance:.2e}.",
+    """The headline badge: "= torch ✓ 1.2e-07", with what it means on hover."""
+    mark = "✓" if v.ok else "✗ disagrees"
+    colour = "green" if v.ok else "red"
+    slot.markdown(
+        f":{colour}-badge[= torch {mark} {v.max_abs_diff:.0e}]",
+        help=(
+            f"Largest difference between rnntrace's NumPy replay and torch's own forward pass, over every number torch shows "
+            f"(each layer's h_t at every step, output, h_n, c_n and y): {v.max_abs_diff:.2e}. "
+            f"Within tolerance atol + rtol·max|torch| = {v.tolerance:.1e}: the last bits of float{'32' if v.atol > 1e-8 else '64'} "
+            "rounding differ between any two implementations, so 'equal' means within that bound, not bit for bit."
+        ),
     )

@@ -1,7 +1,14 @@
-"""Over time: h_t as a heatmap, the input, the gates, y beside torch's, and |Δ| per step."""
+"""Over time: h_t as a heatmap, the input, the gates, y beside torch's, and |Δ| per step, all on one t axis.
+
+Every chart puts step t at the same x position (same y-axis width, legends on top), dims the
+steps after t, and a click on any chart sets t.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+
+import altair as alt
 import streamlit as st
 
 from .. import charts
@@ -14,19 +21,37 @@ IN_PRESENTATION = True
 HEATMAP = {"max_t": 120, "max_units": 48}
 GATES = {"max_t": 100, "max_units": 12}
 LINES = {"max_t": 200}  # points per line in the input and output charts (buckets beyond)
+Y_AXIS_WIDTH = 72  # px: the same for every chart, so t lines up across them
+
+
+def _picked(key: str) -> None:
+    """on_select: the clicked step becomes t."""
+    picked = st.session_state[key].selection.get(charts.PICK) or []
+    if picked:
+        point = picked[0]
+        t = point.get("t", point.get("t0"))
+        if t is not None:
+            st.session_state.t = round(t)
+
+
+def show(chart: alt.LayerChart, key: str) -> None:
+    """One time chart, aligned with the others, clickable."""
+    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(orient="top", direction="horizontal")
+    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
 
 
 def render(ctx: Context) -> None:
     tr, n, t = ctx.trace, ctx.sample, ctx.t
+    st.caption("Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step.")
     h = tr.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, M)
-    st.altair_chart(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP), width="stretch")
+    show(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP), "ot_h")
     if ctx.present:
         return
-    st.altair_chart(charts.input_chart(ctx.run.X[n], t, **LINES), width="stretch")
+    show(charts.input_chart(ctx.run.X[n], t, **LINES), "ot_x")
     if ctx.spec.gates:
         gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n)
-        st.altair_chart(charts.gates_chart(gates, t, **GATES), width="stretch")
+        show(charts.gates_chart(gates, t, **GATES), "ot_gates")
     if tr.y is not None:
-        st.altair_chart(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, **LINES), width="stretch")
+        show(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, **LINES), "ot_y")
     v = ctx.validation
-    st.altair_chart(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), width="stretch")
+    show(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), "ot_diff")

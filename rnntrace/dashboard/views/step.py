@@ -1,53 +1,97 @@
-"""Step: the equations of step t with its numbers, and the tables beside torch's."""
+"""Step: the cell at step t as a picture, the state it moved, its equations with the numbers, and the tables beside torch's."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from .. import equations, tables
+from .. import charts, diagram, equations, tables
 from ..context import Context
 
 TITLE = "Step"
 IN_PRESENTATION = True
+NUMBER = st.column_config.NumberColumn(format="%.4f")
+TINY = st.column_config.NumberColumn(format="%.0e")
 
 
-def render(ctx: Context) -> None:
-    step, spec, n = ctx.step, ctx.spec, ctx.sample
+def _by_hand_weights(ctx: Context) -> dict | None:
+    """The plain RNN's weights when the by-hand product fits on screen (M, D ≤ 6), else None."""
+    if ctx.spec.gates or ctx.trace.config.hidden_size > 6 or ctx.step.x_t.shape[1] > 6:
+        return None
+    W_ih = ctx.param("weight_ih")
+    zeros = 0 * W_ih[:, 0]
+    b_ih, b_hh = ctx.param("bias_ih"), ctx.param("bias_hh")
+    return {"W_ih": W_ih, "W_hh": ctx.param("weight_hh"), "b_ih": zeros if b_ih is None else b_ih, "b_hh": zeros if b_hh is None else b_hh}
+
+
+def torch_h(ctx: Context):
+    """torch's h_t of the shown layer and direction at t (torch ran this layer alone)."""
+    H = ctx.trace.config.h_out
+    return ctx.validation.torch_layers[ctx.layer][ctx.t, ctx.sample, ctx.direction * H : (ctx.direction + 1) * H]
+
+
+def picture(ctx: Context) -> None:
+    """The live diagram of the cell at step t (hover a number: where it came from)."""
+    head = ctx.run.head
+    y_t = ctx.y_step.y_t if ctx.is_top and head is not None else None
+    svg = diagram.cell_diagram(
+        ctx.spec,
+        ctx.step,
+        ctx.sample,
+        head_W=None if head is None or not ctx.is_top else head.weight.detach().numpy(),
+        y_t=None if y_t is None else y_t[ctx.sample],
+        dark=ctx.dark,
+        max_units=8,
+    )
+    st.markdown(svg, unsafe_allow_html=True)
+
+
+def state_chart(ctx: Context, height: int = 150) -> None:
+    step, n = ctx.step, ctx.sample
+    st.altair_chart(charts.state_bars(step.h_prev[n], step.h_t[n], torch_h(ctx), t=ctx.t, height=height), width="stretch")
+
+
+def numbers(ctx: Context) -> None:
+    """The step's equations: symbols in torch's notation, then the same with this step's numbers."""
     c = ctx.trace.config
-    full = 6 if ctx.present else 8
-    weights = None
-    if not spec.gates and c.hidden_size <= 8 and step.x_t.shape[1] <= 8:  # the by-hand product fits: show the weights
-        W_ih = ctx.param("weight_ih")
-        zeros = 0 * W_ih[:, 0]
-        b_ih, b_hh = ctx.param("bias_ih"), ctx.param("bias_hh")
-        weights = {
-            "W_ih": W_ih,
-            "W_hh": ctx.param("weight_hh"),
-            "b_ih": zeros if b_ih is None else b_ih,
-            "b_hh": zeros if b_hh is None else b_hh,
-        }
-    st.latex(equations.symbolic(spec, c.proj_size))
-    for line in equations.numeric(step, spec, n, weights=weights, full=full):
+    st.latex(equations.symbolic(ctx.spec, c.proj_size))
+    full = 5 if ctx.present else 8
+    for line in equations.numeric(ctx.step, ctx.spec, ctx.sample, weights=_by_hand_weights(ctx), full=full):
         st.latex(line)
     head = ctx.run.head
     if ctx.is_top and ctx.y_step.y_t is not None and head is not None:
         W_o = head.weight.detach().numpy()
         b_o = None if head.bias is None else head.bias.detach().numpy()
-        h_top = ctx.trace.output[n, ctx.t] if not c.unbatched else ctx.trace.output[ctx.t]
-        st.latex(equations.output_equation(ctx.y_step, n, W_o, b_o, h_top, full=full))
+        st.latex(equations.output_equation(ctx.y_step, ctx.sample, W_o, b_o, ctx.trace.output[ctx.sample, ctx.t], full=full))
+
+
+def render(ctx: Context) -> None:
+    step, spec, n = ctx.step, ctx.spec, ctx.sample
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        picture(ctx)
+    with right:
+        state_chart(ctx, height=110 if ctx.present else 130)
+        if ctx.present:
+            st.latex(equations.symbolic(spec, ctx.trace.config.proj_size))
+            return
+        st.caption(
+            "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
+            "torch computes the same numbers as the rows of an (N, ·) batch."
+        )
+    numbers(ctx)
     c1, c2, c3 = st.columns([1, 3, 2])
     with c1:
         st.markdown("**$x_t$**")
-        st.dataframe(tables.input_table(step, n), width="stretch")
+        st.dataframe(tables.input_table(step, n), width="stretch", column_config={"x_t": NUMBER})
     with c2:
         st.markdown("**terms and " + ("gates" if spec.gates else "pre-activation") + "**")
-        st.dataframe(tables.terms_table(step, spec, n), width="stretch")
+        terms = tables.terms_table(step, spec, n)
+        st.dataframe(terms, width="stretch", column_config=dict.fromkeys(terms.columns, NUMBER))
     with c3:
-        st.markdown("**$h_{t-1} \\to h_t$**" + (" (and $c_t$)" if "c" in spec.states else ""))
-        H = c.h_out
-        # torch ran this layer alone: its h_t of this direction
-        h_torch = ctx.validation.torch_layers[ctx.layer][ctx.t, n, ctx.direction * H : (ctx.direction + 1) * H]
-        st.dataframe(tables.state_table(step, n, h_torch), width="stretch")
+        st.markdown("**$h_{t-1} \\to h_t$**" + (" (and $c_t$)" if "c" in spec.states else "") + ", torch's $h_t$ beside")
+        state = tables.state_table(step, n, torch_h(ctx))
+        st.dataframe(state, width="stretch", column_config={**dict.fromkeys(state.columns, NUMBER), "|Δ|": TINY})
         if ctx.trace.y is not None:
-            st.markdown("**$y_t$: manual beside torch**")
-            st.dataframe(tables.output_table(ctx.trace.y[n, ctx.t], ctx.validation.torch_y[n, ctx.t]), width="stretch")
+            st.markdown("**$y_t$**, torch's beside")
+            out = tables.output_table(ctx.trace.y[n, ctx.t], ctx.validation.torch_y[n, ctx.t])
+            st.dataframe(out, width="stretch", column_config={**dict.fromkeys(out.columns, NUMBER), "|Δ|": TINY})
