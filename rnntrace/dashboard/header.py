@@ -56,6 +56,10 @@ def render(choice: Choice):
         source = f"seed {c.seed}" if choice.loaded is None else f"weights from {escape(choice.model_name)}"
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
+        private = [w for w, on in (("your model", choice.loaded is not None), ("your X", choice.x_source == "upload"),
+                                   ("your edits to X", choice.x_source == "edited")) if on]  # fmt: skip
+        if private:
+            st.caption(f"⚠️ This page's link does not carry {' and '.join(private)}: it opens the seed's lesson for anyone else.")
     return present, badge
 
 

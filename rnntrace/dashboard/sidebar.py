@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
@@ -45,7 +46,7 @@ class Choice:
     problems: list[str] = field(default_factory=list)
 
 
-def _upload(kind: str, widget_key: str, nonlinearity: str = "tanh"):
+def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
     """(digest, parsed, name) of the file in the uploader, or of the last good one if this one is bad."""
     keep = f"_good_{widget_key}"
     file = st.session_state.get(widget_key)
@@ -55,7 +56,7 @@ def _upload(kind: str, widget_key: str, nonlinearity: str = "tanh"):
     data = file.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        parsed = parse_upload(kind, digest, file.name, nonlinearity, data)
+        parsed = parse_upload(kind, digest, file.name, option, data, model)
     except LoadError as err:
         previous = st.session_state.get(keep)
         st.error(
@@ -111,51 +112,94 @@ def _x_editor(config: LessonConfig, base: np.ndarray) -> np.ndarray | None:
     return X
 
 
+def _model_card(loaded: LoadedModel, name: str) -> None:
+    """What the uploaded model fixes, what was assumed (with a control to change it) and what was left out."""
+    m = loaded.module
+    st.markdown(f"**{escape(name)}**  \n{escape(loaded.description, 300)}")
+    if m.mode.startswith("RNN"):
+        assumed = "nonlinearity" in loaded.assumed
+        st.selectbox(
+            "nonlinearity" + (" (assumed: the weights do not record it)" if assumed else ""),
+            NONLINEARITIES,
+            index=NONLINEARITIES.index(m.nonlinearity),
+            key="model_nonlinearity",
+            help="An nn.RNN's tanh or relu is not stored in its state_dict. Pick the one your model was built with; "
+            "rnntrace.save() records it.",
+        )
+    if not m.batch_first:
+        st.caption("batch_first=False: your model takes X as (T, N, D); the dashboard shows it as (N, T, D), same numbers.")
+    for note in loaded.notes:
+        st.caption(escape(note, 300))
+    if loaded.ignored:
+        st.caption("Not used: " + escape("; ".join(f"{k} ({why})" for k, why in list(loaded.ignored.items())[:6]), 400))
+    st.caption("The cell and sizes come from the file. Remove it to return to the seed's model.")
+
+
 def render() -> Choice:
     """Draw the sidebar; return what it chose."""
     with st.sidebar:
-        st.header("Model and input")
-        cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
-        cols = st.columns(2)
-        ints = {}
-        for i, name in enumerate(SIZE_LABELS):
-            lo, hi, default = LIMITS.sizes[name]
-            ints[name] = cols[i % 2].number_input(SIZE_LABELS[name], lo, hi, default, step=1, key=name, bind="query-params")
+        custom_model = _upload("model", "model_file", st.session_state.get("model_nonlinearity"))
+        loaded = custom_model[1] if custom_model else None
+        custom_x = _upload("sequence", "inputs_file", custom_model[0] if custom_model else None, loaded)
+        ints: dict[str, int] = {}
+        st.header("Model")
+        if loaded is not None:
+            _model_card(loaded, custom_model[2])
+            cell, nonlinearity, bidirectional, bias, dtype = "RNN", "tanh", False, True, "float32"  # replaced by follow_model
+        else:
+            cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
+            cols = st.columns(2)
+            for i, name in enumerate(("D", "M", "K", "layers")):
+                lo, hi, default = LIMITS.sizes[name]
+                ints[name] = cols[i % 2].number_input(SIZE_LABELS[name], lo, hi, default, step=1, key=name, bind="query-params")
+            nonlinearity = st.selectbox(
+                "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
+            )
+            bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
+            bias = st.toggle("bias", value=True, key="bias", bind="query-params")
+            dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
         lo, hi, default = LIMITS.sizes["seed"]
-        ints["seed"] = st.number_input("seed", lo, hi, default, step=1, key="seed", bind="query-params", help="draws the weights and X")
-        nonlinearity = st.selectbox(
-            "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
+        ints["seed"] = st.number_input(
+            "seed", lo, hi, default, step=1, key="seed", bind="query-params", help="draws the weights (unless uploaded) and X"
         )
-        bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
-        bias = st.toggle("bias", value=True, key="bias", bind="query-params")
-        dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
-        inputs = st.selectbox(
-            "input X",
-            KINDS,
-            key="inputs",
-            bind="query-params",
-            format_func=lambda k: PRESET_LABELS[k],
-            help="Deterministic from the seed.",
-        )
+        st.header("Input X")
+        inputs = "normal"
+        if custom_x is not None:
+            st.markdown(f"**{escape(custom_x[2])}**  \n{escape(custom_x[1].description, 200)}")
+            for note in custom_x[1].notes:
+                st.caption(escape(note, 300))
+        else:
+            cols = st.columns(2)
+            for i, name in enumerate(("N", "T")):
+                lo, hi, default = LIMITS.sizes[name]
+                ints[name] = cols[i].number_input(SIZE_LABELS[name], lo, hi, default, step=1, key=name, bind="query-params")
+            inputs = st.selectbox(
+                "input X",
+                KINDS,
+                key="inputs",
+                bind="query-params",
+                format_func=lambda k: PRESET_LABELS[k],
+                help="Deterministic from the seed.",
+            )
         st.header("Your own X or model")
         # No `type=` filter: a wrong file reaches rnntrace.loaders, which says what is accepted
         # (Streamlit's own filter would raise before the script could explain).
         st.file_uploader(
-            "Upload X (.csv or .npy)",
-            help=".csv: rows are time steps, columns are features, an optional header row and an optional `sample` column "
-            "for N > 1. .npy: an array (T, D) or (N, T, D). N, T and D then follow the file.",
+            "Upload X (.csv, .npy, .npz)",
+            help=".csv: rows are time steps, columns are features (comma, semicolon or tab), an optional header row, an optional "
+            "`sample` column for N > 1. .npy/.npz: an array (T, D) or (N, T, D). Token ids for a model with an embedding. "
+            "N, T and D then follow the file.",
             key="inputs_file",
             max_upload_size=LIMITS.upload_mb,
         )
         st.file_uploader(
-            "Upload weights (.safetensors, .pt, .pth)",
-            help="A state_dict: of a bare nn.RNN / nn.GRU / nn.LSTM, or of the lesson's SimpleRNN (rnn.* and fc.*). "
-            "Save it with torch.save(model.state_dict(), 'model.pt') or safetensors. Nothing uploaded is ever executed.",
+            "Upload a model (.safetensors, .pt, .pth, .ckpt, .bin)",
+            help="A state_dict or a checkpoint holding one, from any model with an nn.RNN / nn.GRU / nn.LSTM (an embedding in "
+            "front and a linear head are found too): torch.save(model.state_dict(), 'model.pt'), or rnntrace.save(model, "
+            "'model.safetensors'). Nothing uploaded is ever executed.",
             key="model_file",
             max_upload_size=LIMITS.upload_mb,
         )
-        custom_x = _upload("sequence", "inputs_file")
-        custom_model = _upload("model", "model_file", nonlinearity)
         with st.expander("Demo limits"):
             st.caption(LIMITS.summary() + " Anything larger: use the library in a notebook.")
 
@@ -168,16 +212,15 @@ def render() -> Choice:
         inputs=inputs,
         **{k: int(v) for k, v in ints.items()},
     )
-    loaded, model_name, model_digest = None, None, ""
-    if custom_model is not None:
-        model_digest, loaded, model_name = custom_model
+    model_name, model_digest = None, ""
+    if loaded is not None:
+        model_digest, _, model_name = custom_model
         config = follow_model(config, loaded.module, loaded.head)
-        st.sidebar.info(
-            f"Sizes follow **{escape(model_name)}**: {escape(loaded.description, 300)}. Remove the file to return to the seed's model."
-        )
     X, x_source = None, "preset"
     if custom_x is not None:
-        X = custom_x[1]
+        X = custom_x[1].x
+        if loaded is not None and loaded.embedding is not None:
+            X = embed(loaded, X)
         if loaded is not None and X.shape[2] != config.D:
             st.error(
                 f"The uploaded X **{escape(custom_x[2])}** has D={X.shape[2]} features but the uploaded model expects "
@@ -188,9 +231,25 @@ def render() -> Choice:
         else:
             config = follow_input(config, X)
             x_source = "upload"
+    elif loaded is not None and loaded.embedding is not None:
+        X, x_source = embed(loaded, token_ids(loaded, config)), "tokens"
+        config = follow_input(config, X)
     problems = check_config(config)
-    if not problems and config.T * config.D <= LIMITS.edit_cells:
+    from_tokens = loaded is not None and loaded.embedding is not None  # X is the embedding of token ids: edit the ids, not X
+    if not problems and not from_tokens and config.T * config.D <= LIMITS.edit_cells:
         edited = _x_editor(config, X if X is not None else build_input(config))
         if edited is not None:
             X, x_source = edited, "edited"
     return Choice(config, loaded, model_name, model_digest, X, x_source, problems)
+
+
+def token_ids(loaded: LoadedModel, config: LessonConfig) -> np.ndarray:
+    """Random token ids (N, T) in 0..V-1 from the seed, for a model with an embedding and no uploaded X."""
+    V = loaded.embedding.num_embeddings
+    return np.random.default_rng(config.seed).integers(0, V, size=(config.N, config.T))
+
+
+def embed(loaded: LoadedModel, ids: np.ndarray) -> np.ndarray:
+    """The recurrent layer's input for token ids (N, T): the model's own embedding, (N, T, D)."""
+    with torch.no_grad():
+        return loaded.embedding(torch.from_numpy(np.asarray(ids, dtype=np.int64))).numpy()

@@ -7,6 +7,7 @@ on arrays (unhashable tensors, sampled hashes of big arrays). Objects in
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import io
@@ -16,7 +17,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ..loaders import load_model, load_sequence
+from ..loaders import load_model, read_sequence
 from ..validation import validate
 from .config import LIMITS, LessonConfig, build_input, build_model
 from .context import Run
@@ -32,6 +33,9 @@ def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, 
     config = LessonConfig(*config_key)
     if _loaded is not None:
         module, head = _loaded.module, _loaded.head
+        if not module.batch_first:  # the dashboard holds X as (N, T, D); the layout does not change a number
+            module = copy.deepcopy(module)
+            module.batch_first = True
     else:
         model = build_model(config)
         module, head = model.rnn, model.fc
@@ -40,11 +44,15 @@ def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, 
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
-def parse_upload(kind: str, digest: str, name: str, nonlinearity: str, _data: bytes):
-    """A checked upload (never executed: see ``rnntrace.loaders``), cached on its digest."""
+def parse_upload(kind: str, digest: str, name: str, option: str | None, _data: bytes, _model=None):
+    """A checked upload (never executed: see ``rnntrace.loaders``), cached on its digest.
+
+    ``option``: for a model, the nonlinearity the user chose (None: the file's, else assumed);
+    for a sequence, the digest of the model it is read for (token ids need its embedding).
+    """
     if kind == "sequence":
-        return load_sequence(_data, name, max_bytes=LIMITS.upload_bytes)
-    return load_model(_data, name, nonlinearity=nonlinearity, max_bytes=LIMITS.upload_bytes)
+        return read_sequence(_data, name, model=_model, max_bytes=LIMITS.upload_bytes, max_samples=LIMITS.sizes["N"][1])
+    return load_model(_data, name, nonlinearity=option, max_bytes=LIMITS.upload_bytes)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Preparing the download…")
