@@ -192,6 +192,34 @@ def _backward(cell: str, co: Coefficients, w: Weights, g: np.ndarray, direction:
     return out
 
 
+def _layer_backward(c: Config, a: dict[str, np.ndarray], w: Weights, g: np.ndarray, direction: int):
+    """BPTT through one (layer, direction) whose forward arrays are ``a``; ``g`` (T, N, H_out) reaches h_t from outside.
+
+    Returns (the recorded gradients: dh_t, dc_t, d_pre, d_hid, dx_t, m_t, dh0, dc0;
+    the step coefficients; this (layer, direction)'s parameter gradients by kind).
+    """
+    T, N, _ = g.shape
+    H = c.hidden_size
+    co, extra = _coefficients(c.cell, c.nonlinearity, a, H)
+    b = _backward(c.cell, co, w, g, direction)
+    d_hid = b["d_hid"]  # (T, N, G*H): gradient of the hidden term h_{t-1} W_hhᵀ + b_hh
+    if c.cell == "GRU":  # the n block of the input term's gradient is d_n itself, not d_n ⊙ r_t
+        d_in = d_hid.copy()
+        np.multiply(b["dh_t"], extra["kn"], out=d_in[:, :, 2 * H :])
+    else:
+        d_in = d_hid  # input and hidden terms are summed, so they share one gradient
+    b["d_pre"] = d_in
+    flat_in, flat_hid = d_in.reshape(T * N, -1), d_hid.reshape(T * N, -1)
+    b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
+    pg = {"weight_ih": flat_in.T @ a["x_t"].reshape(T * N, -1), "weight_hh": flat_hid.T @ a["h_prev"].reshape(T * N, -1)}
+    if c.bias:
+        pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
+    if c.proj_size:
+        b["m_t"] = a["o_t"] * extra["tanh_c"]  # o_t ⊙ tanh(c_t), before W_hr
+        pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
+    return b, co, pg
+
+
 # --------------------------------------------------------------------------- input checking
 
 
@@ -235,7 +263,7 @@ class Backprop:
         self.trace = tr
         self._p = p
         spec = c.spec
-        G, H, H_out, dirs = spec.blocks, c.hidden_size, c.h_out, c.num_directions
+        H_out, dirs = c.h_out, c.num_directions
         top = tr.output if p.head is None else tr.y
         top_tnd = self._tnd(top)  # (T, N, dirs*H_out) or (T, N, K)
         if grad_output is None:
@@ -259,52 +287,30 @@ class Backprop:
         else:
             g_out, head = self._dy, {}
 
-        self._g: dict[tuple[int, int], np.ndarray] = {}  # gradient reaching h_t from the output side
+        self._g: dict[tuple[int, int], np.ndarray] = {}  # gradient reaching h_t from the output side, (T, N, H_out)
         self._co: dict[tuple[int, int], Coefficients] = {}
         self._arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        params: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         dh0 = np.zeros_like(p.h0)  # (L*dirs, N, H_out)
         dc0 = None if p.c0 is None else np.zeros_like(p.c0)
-        params: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-        for layer in reversed(range(c.num_layers)):
-            dx_layer = None  # dL/d(this layer's input), summed over directions
+        for layer in reversed(range(c.num_layers)):  # top down: a layer's dx_t is g_t of the layer below
+            dx_layer = 0  # dL/d(this layer's input), summed over directions
             for d in range(dirs):
-                w = p.weights[layer][d]
-                a = tr._arrays[(layer, d)]
                 g = np.ascontiguousarray(g_out[:, :, d * H_out : (d + 1) * H_out])  # (T, N, H_out)
-                co, extra = _coefficients(c.cell, c.nonlinearity, a, H)
-                b = _backward(c.cell, co, w, g, d)
-                d_hid = b.pop("d_hid")  # (T, N, G*H)
-                if c.cell == "GRU":  # the n block of the input term's gradient is d_n itself, not d_n ⊙ r_t
-                    d_in = d_hid.copy()
-                    np.multiply(b["dh_t"], extra["kn"], out=d_in[:, :, 2 * H :])
-                else:
-                    d_in = d_hid
-                x_l = a["x_t"]  # (T, N, D_l)
-                b["dx_t"] = (d_in.reshape(T * N, -1) @ w.W_ih).reshape(T, N, -1)
-                dx_layer = b["dx_t"].copy() if dx_layer is None else dx_layer + b["dx_t"]
+                b, co, params[(layer, d)] = _layer_backward(c, tr._arrays[(layer, d)], p.weights[layer][d], g, d)
+                dx_layer = dx_layer + b["dx_t"]
                 i = layer * dirs + d  # torch's index into h0
                 dh0[i] = b.pop("dh0")
                 if dc0 is not None:
                     dc0[i] = b.pop("dc0")
-                b["d_pre"], b["d_hid"] = d_in, d_hid
-                if c.proj_size:
-                    b["m_t"] = a["o_t"] * extra["tanh_c"]  # o_t ⊙ tanh(c_t), before W_hr
                 self._g[(layer, d)], self._co[(layer, d)], self._arrays[(layer, d)] = g, co, b
-
-                flat_in, flat_hid = d_in.reshape(T * N, G * H), d_hid.reshape(T * N, G * H)
-                pg = {"weight_ih": flat_in.T @ x_l.reshape(T * N, -1), "weight_hh": flat_hid.T @ a["h_prev"].reshape(T * N, -1)}
-                if c.bias:
-                    pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
-                if c.proj_size:
-                    pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
-                params[(layer, d)] = pg
             g_out = dx_layer  # (T, N, dirs*H_out) for the layer below
         for layer in range(c.num_layers):
             for d in range(dirs):
                 for kind in spec.params(c.proj_size, c.bias):  # torch's named_parameters() order
                     grads[param_name(kind, layer, d)] = params[(layer, d)][kind]
         grads.update(head)
-        grads["x"] = self._layout(g_out)
+        grads["x"] = np.ascontiguousarray(self._layout(g_out))
         grads["h0"] = dh0[:, 0] if c.unbatched else dh0
         if dc0 is not None:
             grads["c0"] = dc0[:, 0] if c.unbatched else dc0
