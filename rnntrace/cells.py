@@ -8,23 +8,38 @@ Why whole arrays, not one dict per step: the loop writes each quantity into a
 preallocated row (``out=``), which keeps the replay near the recurrent mat-vec, the only
 work that cannot be vectorised over time. ``Step`` records are views into these arrays.
 
-Summation order: the input term ``x_t W_ihᵀ + b_ih`` of every step is one matrix product
-before the loop (torch does the same); the recurrent term ``h_prev W_hhᵀ`` is computed
-inside it. Where the loop only needs the sum ``input_term + hidden_term`` (RNN, LSTM),
-the pre-activation starts as ``input_term + b_hh`` for all t and the loop adds
-``h_prev W_hhᵀ``; ``b_hh`` joins the recorded ``hidden_term`` after the loop: the same
-numbers up to the last bit of rounding. Results agree with torch to rounding, see
-``validation.py``.
+Summation order: the product ``x_t W_ihᵀ`` of every step is one matrix product before the
+loop (torch does the same); the loop adds ``b_ih`` to its row, computes the recurrent term
+``h_prev W_hhᵀ + b_hh`` and sums the two. Every bias is added to a row the loop is working
+on anyway (in cache) rather than in passes over the whole (T, N, G*H) arrays afterwards,
+which cost more than the additions. Results agree with torch to rounding, see ``validation.py``.
 
 Memory: fresh memory is not free (the kernel faults in and zeroes every new page), so
 each run takes its arrays from one allocation, the loop accumulates in place, and h_prev
-shares h_t's memory.
+shares h_t's memory. ``keep`` names the quantities to record: the others get one row of
+scratch memory, reused at every step (a view whose time axis has stride 0), so the loop
+reads the same whatever is kept.
+
+Padding (``hold``, (T, N) bool, True past a sample's end): the batch runs in lockstep and a
+padded sample's state is carried unchanged across its padded steps, so each sample's
+final state is the last visited row, and the reverse direction starts from h0 at the
+sample's own last step, as torch's packed forward does. What the padded steps computed is
+thrown away (``trace`` overwrites it with NaN); nothing real depends on it.
+
+Threads: the per-step product ``h_prev W_hhᵀ`` is small ((N, H_out) @ (H_out, G*H)) and
+OpenBLAS runs it on every thread it has; on a shared 2-core machine that measured 10x
+slower than one thread (2.4 ms against 0.27 ms for N = 32, H = 256). The loops run with
+one BLAS thread (``one_blas_thread``); the products over all steps keep the default.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import math
+import re
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,6 +48,55 @@ from .prepare import Weights
 from .spec import CellSpec
 
 Arrays = dict[str, np.ndarray]
+
+
+# --------------------------------------------------------------------------- BLAS threads
+
+
+def _openblas() -> tuple[object, object] | None:
+    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy loaded, or None (another BLAS)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", f.read())))
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
+            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            if setter is not None and getter is not None:
+                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+                return setter, getter
+    return None
+
+
+_BLAS = _openblas()
+_BLAS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with OpenBLAS on one thread, then restore its count (a no-op for another BLAS)."""
+    if _BLAS is None:
+        yield
+        return
+    setter, getter = _BLAS
+    with _BLAS_LOCK:  # set/restore pairs of concurrent traces must not interleave
+        before = getter()
+        if before != 1:
+            setter(1)
+        try:
+            yield
+        finally:
+            if before != 1:
+                setter(before)
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def _activate(a: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -70,6 +134,16 @@ def _rows(direction: int, *arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...
     return zip(*arrays, strict=True)
 
 
+def _held(hold: np.ndarray | None, T: int, direction: int) -> Iterator[np.ndarray | None]:
+    """Per visited step: None when every sample is real, else the mask of padded samples,
+    shaped to broadcast over a row of ``_rows`` ((N, 1), or (1,) when N = 1)."""
+    if hold is None:
+        return itertools.repeat(None, T)
+    N = hold.shape[1]
+    masks = [(m if N == 1 else m[:, None]) if m.any() else None for m in hold]
+    return iter(masks if direction == 0 else masks[::-1])
+
+
 def _state(a: np.ndarray) -> np.ndarray:
     """An (N, units) state shaped like the rows of ``_rows``: 1-D when N = 1."""
     return a[0] if a.shape[0] == 1 else a
@@ -83,10 +157,22 @@ def _empty(dtype: np.dtype, *shapes: tuple[int, ...]) -> list[np.ndarray]:
     new trace pays page faults on fresh, zeroed pages (10x the cost of the writes on the
     benchmark machine); one block of the same size is kept by malloc for reuse.
     """
-    sizes = [math.prod(shape) for shape in shapes]
+    return _alloc(dtype, [(shape, True) for shape in shapes])
+
+
+def _alloc(dtype: np.dtype, wanted: list[tuple[tuple[int, ...], bool]]) -> list[np.ndarray]:
+    """``_empty`` for the ``(shape, full)`` pairs whose ``full`` is True; the others get one row
+    of scratch, repeated over the first (time) axis with stride 0: every step writes the same row."""
+    sizes = [math.prod(shape) if full else 0 for shape, full in wanted]
     block = np.empty(sum(sizes), dtype)
-    offsets = itertools.accumulate(sizes, initial=0)
-    return [block[o : o + size].reshape(shape) for o, size, shape in zip(offsets, sizes, shapes, strict=False)]
+    out = []
+    for offset, size, (shape, full) in zip(itertools.accumulate(sizes, initial=0), sizes, wanted, strict=False):
+        if full:
+            out.append(block[offset : offset + size].reshape(shape))
+        else:
+            row = np.empty(shape[1:], dtype)
+            out.append(np.lib.stride_tricks.as_strided(row, shape, (0, *row.strides)))
+    return out
 
 
 def _states(ext: np.ndarray, h0: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,48 +191,81 @@ def _states(ext: np.ndarray, h0: np.ndarray, direction: int) -> tuple[np.ndarray
 
 
 def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
-    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product into ``out`` (T, N, G*H).
+    """x_t W_ihᵀ for all t at once: one (T*N, D) @ (D, G*H) product into ``out`` (T, N, G*H).
 
-    W_ihᵀ is copied to C order first: multithreaded OpenBLAS was measured taking 12 ms
-    instead of 0.03 ms on a transposed-view operand of this shape on a busy machine.
+    ``b_ih`` is added by the loop, row by row. W_ihᵀ is copied to C order first:
+    multithreaded OpenBLAS was measured taking 12 ms instead of 0.03 ms on a
+    transposed-view operand of this shape on a busy machine.
     """
     T, N, D = x.shape
     np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T), out=out.reshape(T * N, -1))
-    out += w.b_ih
     return out
 
 
-def run_rnn(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, nonlinearity: str) -> Arrays:
+def _wanted(keep: frozenset[str] | None):
+    """``want(*names)``: is any of these quantities recorded (everything when keep is None)?"""
+    return lambda *names: keep is None or any(n in keep for n in names)
+
+
+def _final(a: np.ndarray, direction: int) -> np.ndarray:
+    """The last visited row (t = T-1 forward, t = 0 reverse), copied: the state torch returns in h_n."""
+    return np.array(a[-1 if direction == 0 else 0])
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def run_rnn(
+    x: np.ndarray,
+    h0: np.ndarray,
+    w: Weights,
+    direction: int,
+    nonlinearity: str,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+) -> Arrays:
     r"""Elman RNN:  h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)  (relu instead of tanh if asked).
 
     x: (T, N, D), h0: (N, H). Returns x_t, h_prev, input_term, hidden_term,
-    pre_activation and h_t, each (T, N, ·).
+    pre_activation and h_t, each (T, N, ·), those of them ``keep`` names (all when None),
+    and ``h_n`` (N, H), the final state.
     """
     T, N, _ = x.shape
     H = w.W_hh.shape[0]
+    want = _wanted(keep)
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, H)
-    input_term, hidden_term, pre, h_ext = _empty(x.dtype, (T, N, H), (T, N, H), (T, N, H), (T + 1, N, H))
+    both = want("input_term") and want("pre_activation")
+    input_term, hidden_term, pre, h_ext = _alloc(
+        x.dtype, [((T, N, H), True), ((T, N, H), want("hidden_term")), ((T, N, H), both), ((T + 1, N, H), True)]
+    )
+    if not both:  # the pre-activation overwrites the input term in place (or a scratch row, to keep the input term)
+        pre = input_term if not want("input_term") else _alloc(x.dtype, [((T, N, H), False)])[0]
     _input_term(x, w, out=input_term)
-    np.add(input_term, w.b_hh, out=pre)  # x_t W_ihᵀ + b_ih + b_hh; the loop adds h_{t-1} W_hhᵀ
     h_all, h_prev_all = _states(h_ext, h0, direction)
+    b_ih = w.b_ih if w.b_ih.any() else None
     zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
     h_prev = _state(h0)
-    for a_hid, p, h_t in _rows(direction, hidden_term, pre, h_all):
-        np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
-        p += a_hid  # pre_activation = input_term + hidden_term
-        h_prev = np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
-    hidden_term += w.b_hh
-    return {
-        "x_t": x,
-        "h_prev": h_prev_all,
-        "input_term": input_term,
-        "hidden_term": hidden_term,
-        "pre_activation": pre,
-        "h_t": h_all,
-    }
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+        rows = zip(_rows(direction, input_term, hidden_term, pre, h_all), _held(hold, T, direction), strict=True)
+        for (a_in, a_hid, p, h_t), held in rows:
+            if b_ih is not None:
+                a_in += b_ih  # x_t W_ihᵀ + b_ih
+            np.matmul(h_prev, W_hhT, out=a_hid)  # (N, H)
+            a_hid += w.b_hh  # h_{t-1} W_hhᵀ + b_hh
+            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
+            if held is not None:
+                np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
+            h_prev = h_t
+    arrays = {"x_t": x, "h_prev": h_prev_all, "h_t": h_all, "input_term": input_term, "hidden_term": hidden_term, "pre_activation": pre}
+    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
+    out["h_n"] = _final(h_all, direction)
+    return out
 
 
-def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays:
+def run_gru(
+    x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, keep: frozenset[str] | None = None, hold: np.ndarray | None = None
+) -> Arrays:
     r"""GRU, gate blocks in torch's order [r | z | n]:
 
         r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
@@ -156,38 +275,56 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
 
     torch keeps b_hn inside r_t ⊙ (...), so the n block of ``pre_activation`` is
     ``input_term_n + r_t * hidden_term_n``, not a plain sum.
-    x: (T, N, D), h0: (N, H). Returns (T, N, ·) arrays incl. r_t, z_t, n_t.
+    x: (T, N, D), h0: (N, H). Returns (T, N, ·) arrays incl. r_t, z_t, n_t (those ``keep``
+    names), and ``h_n`` (N, H).
     """
     T, N, _ = x.shape
     H = w.W_hh.shape[1]
+    want = _wanted(keep)
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, 3H)
     shape = (T, N, 3 * H)  # three gate blocks
-    input_term, hidden_term, pre, rz, n_all, h_ext = _empty(x.dtype, shape, shape, shape, (T, N, 2 * H), (T, N, H), (T + 1, N, H))
+    input_term, hidden_term, pre, rz, n_all, h_ext = _alloc(
+        x.dtype,
+        [
+            (shape, True),
+            (shape, want("hidden_term")),
+            (shape, want("pre_activation")),
+            ((T, N, 2 * H), want("r_t", "z_t")),
+            ((T, N, H), want("n_t")),
+            ((T + 1, N, H), True),
+        ],
+    )
     _input_term(x, w, out=input_term)
     h_all, h_prev_all = _states(h_ext, h0, direction)
     r_all, z_all = rz[:, :, :H], rz[:, :, H:]  # [r | z] after σ
     blocks = (  # the [r|z] and n blocks of each (T, N, 3H) array, as views
-        input_term[:, :, : 2 * H], input_term[:, :, 2 * H :],
+        input_term, input_term[:, :, : 2 * H], input_term[:, :, 2 * H :],
         hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
         pre[:, :, : 2 * H], pre[:, :, 2 * H :],
     )  # fmt: skip
+    b_ih = w.b_ih if w.b_ih.any() else None
     half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
     h_prev = _state(h0)
-    rows = _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all)
-    for a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t in rows:
-        np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
-        hid += w.b_hh
-        np.add(a_rz, hid_rz, out=p_rz)
-        _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
-        np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
-        p_n += a_n
-        np.tanh(p_n, out=n_t)
-        # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
-        np.subtract(h_prev, n_t, out=h_t)
-        h_t *= z_t
-        h_t += n_t
-        h_prev = h_t
-    return {
+    rows = zip(_rows(direction, *blocks, rz, r_all, z_all, n_all, h_all), _held(hold, T, direction), strict=True)
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+        for (a_in, a_rz, a_n, hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t), held in rows:
+            if b_ih is not None:
+                a_in += b_ih  # x_t W_ihᵀ + b_ih
+            np.matmul(h_prev, W_hhT, out=hid)  # (N, 3H)
+            hid += w.b_hh
+            np.add(a_rz, hid_rz, out=p_rz)
+            _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
+            np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
+            p_n += a_n
+            np.tanh(p_n, out=n_t)
+            # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
+            np.subtract(h_prev, n_t, out=h_t)
+            h_t *= z_t
+            h_t += n_t
+            if held is not None:
+                np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
+            h_prev = h_t
+    arrays = {
         "x_t": x,
         "h_prev": h_prev_all,
         "input_term": input_term,
@@ -198,9 +335,20 @@ def run_gru(x: np.ndarray, h0: np.ndarray, w: Weights, direction: int) -> Arrays
         "n_t": n_all,
         "h_t": h_all,
     }
+    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
+    out["h_n"] = _final(h_all, direction)
+    return out
 
 
-def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, direction: int) -> Arrays:
+def run_lstm(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    w: Weights,
+    direction: int,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+) -> Arrays:
     r"""LSTM, gate blocks in torch's order [i | f | g | o]:
 
         i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
@@ -211,42 +359,67 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
         h_t = o_t ⊙ tanh(c_t)            (then h_t = h_t W_hrᵀ when proj_size > 0)
 
     x: (T, N, D), h0: (N, P or H), c0: (N, H). Returns (T, N, ·) arrays incl. the gates,
-    c_prev and c_t.
+    c_prev and c_t (those ``keep`` names), and ``h_n``, ``c_n`` (N, ·).
     """
     T, N, _ = x.shape
     H = w.W_ih.shape[0] // 4
+    want = _wanted(keep)
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H_out, 4H)
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
     shape = (T, N, 4 * H)  # four gate blocks
-    input_term, hidden_term, pre, gates, c_ext, h_ext = _empty(x.dtype, shape, shape, shape, shape, (T + 1, N, H), (T + 1, *h0.shape))
+    both = want("input_term") and want("pre_activation")
+    full_c = want("c_t", "c_prev") or hold is not None  # a held sample needs c_prev apart from c_t
+    input_term, hidden_term, pre, gates, c_ext, h_ext = _alloc(
+        x.dtype,
+        [
+            (shape, True),
+            (shape, want("hidden_term")),
+            (shape, both),
+            (shape, want("i_t", "f_t", "g_t", "o_t")),
+            ((T + 1, N, H), full_c),
+            ((T + 1, *h0.shape), True),
+        ],
+    )
+    if not both:  # the pre-activation overwrites the input term in place (or a scratch row, to keep the input term)
+        pre = input_term if not want("input_term") else _alloc(x.dtype, [(shape, False)])[0]
     _input_term(x, w, out=input_term)
-    np.add(input_term, w.b_hh, out=pre)  # x_t W_ihᵀ + b_ih + b_hh; the loop adds h_{t-1} W_hhᵀ
     c_all, c_prev_all = _states(c_ext, c0, direction)
     h_all, h_prev_all = _states(h_ext, h0, direction)
     i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # gates: [i | f | g | o]
     scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
     scale[2 * H : 3 * H] = 1.0
     shift = 1.0 - scale  # [½ | ½ | 0 | ½]
+    b_ih = w.b_ih if w.b_ih.any() else None
     i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
     o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
     h_prev, c_prev = _state(h0), _state(c0)
-    rows = _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all)
-    for a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t in rows:
-        np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
-        p += a_hid  # pre_activation = input_term + hidden_term
-        _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
-        np.multiply(f_t, c_prev, out=c_t)
-        c_t += np.multiply(i_t, g_t, out=i_g)
-        if W_hrT is None:
-            np.tanh(c_t, out=h_t)
-            h_t *= o_t
-        else:
-            np.tanh(c_t, out=o_tanh_c)
-            o_tanh_c *= o_t
-            np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
-        h_prev, c_prev = h_t, c_t
-    hidden_term += w.b_hh
-    return {
+    rows = zip(
+        _rows(direction, input_term, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all),
+        _held(hold, T, direction),
+        strict=True,
+    )
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+        for (a_in, a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
+            if b_ih is not None:
+                a_in += b_ih  # x_t W_ihᵀ + b_ih
+            np.matmul(h_prev, W_hhT, out=a_hid)  # (N, 4H)
+            a_hid += w.b_hh  # h_{t-1} W_hhᵀ + b_hh
+            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
+            np.multiply(f_t, c_prev, out=c_t)
+            c_t += np.multiply(i_t, g_t, out=i_g)
+            if W_hrT is None:
+                np.tanh(c_t, out=h_t)
+                h_t *= o_t
+            else:
+                np.tanh(c_t, out=o_tanh_c)
+                o_tanh_c *= o_t
+                np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
+            if held is not None:  # a padded sample keeps its state
+                np.copyto(c_t, c_prev, where=held)
+                np.copyto(h_t, h_prev, where=held)
+            h_prev, c_prev = h_t, c_t
+    arrays = {
         "x_t": x,
         "h_prev": h_prev_all,
         "input_term": input_term,
@@ -260,12 +433,25 @@ def run_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w: Weights, directio
         "c_t": c_all,
         "h_t": h_all,
     }
+    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
+    out["h_n"], out["c_n"] = _final(h_all, direction), _final(c_all, direction)
+    return out
 
 
-def replay(spec: CellSpec, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, w: Weights, direction: int) -> Arrays:
-    """One (layer, direction) of the cell ``spec`` describes: x (T, N, D) -> its ``spec.quantities``."""
+def replay(
+    spec: CellSpec,
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    w: Weights,
+    direction: int,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+) -> Arrays:
+    """One (layer, direction) of the cell ``spec`` describes: x (T, N, D) -> its ``spec.quantities``
+    (those ``keep`` names, and h_t always) plus the final states ``h_n`` (and ``c_n``), (N, ·)."""
     if spec.cell == "RNN":
-        return run_rnn(x, h0, w, direction, spec.nonlinearity)
+        return run_rnn(x, h0, w, direction, spec.nonlinearity, keep, hold)
     if spec.cell == "GRU":
-        return run_gru(x, h0, w, direction)
-    return run_lstm(x, h0, c0, w, direction)
+        return run_gru(x, h0, w, direction, keep, hold)
+    return run_lstm(x, h0, c0, w, direction, keep, hold)

@@ -3,10 +3,17 @@
 ``steps(module, x)`` yields one ``Step`` per (layer, direction, t) in computation order:
 layer by layer; within a layer the forward direction over t = 0..T-1, then the reverse
 direction over t = T-1..0. ``trace(module, x)`` collects them into a ``Trace``.
+
+Padding (``lengths=``, or a ``PackedSequence``): step t of sample n is real when
+t < lengths[n]. Padded steps are not part of the computation: every recorded value there
+is NaN (``Trace.valid`` is False), each sample's h_n / c_n is its state at its own last
+step, the reverse direction starts there, and ``Trace.output`` is padded with zeros like
+``pad_packed_sequence``. The result equals torch's packed forward.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,6 +23,8 @@ import pandas as pd
 
 from . import cells
 from .prepare import Config, Prepared, prepare
+
+FINALS = ("h_n", "c_n")  # per (layer, direction): the final states (N, ·), beside the (T, N, ·) quantities
 
 FRAME_COLUMNS = {
     "layer": "int16",
@@ -51,6 +60,11 @@ class Step:
         i_t, f_t, g_t, o_t, c_prev, c_t: (N, H) LSTM gates and cell states, else None.
         y_t: (N, K) the head's output, on the top-layer step that completes output[t]
             (forward step if unidirectional, reverse step if bidirectional); else None.
+            A head applied to the last step or the final states only (``Config.head_on``)
+            has y_t on that step and NaN on the others.
+
+    A quantity left out by ``trace(..., record=...)`` is None. On a padded step (see
+    ``Trace.valid``) every array holds NaN.
     """
 
     t: int
@@ -79,31 +93,74 @@ def _directions(outs: list[dict[str, np.ndarray]]) -> np.ndarray:
 
     With one direction that is h_t itself, shared rather than copied.
     """
-    return outs[0]["h_t"] if len(outs) == 1 else np.concatenate([a["h_t"] for a in outs], axis=-1)
+    return _join([a["h_t"] for a in outs])
 
 
 def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
     """Replay layer by layer, forward then reverse; yield (layer, direction, arrays).
 
     Lazy: layer l + 1 is not computed until layer l has been consumed. The head is
-    applied once the top layer's last direction is done: y = output W_oᵀ + b_o.
+    applied once the top layer's last direction is done: y = output W_oᵀ + b_o (on every
+    step, or on the step ``p.head_at`` names for each sample). ``arrays`` holds the
+    recorded (T, N, ·) quantities and the final states ``h_n`` (and ``c_n``), (N, ·).
     """
     x = p.x  # (T, N, D)
-    dirs = p.config.num_directions
+    c = p.config
+    dirs = c.num_directions
+    hold = None if p.lengths is None else ~p.valid  # (T, N): True on padding
     for layer, directions in enumerate(p.weights):
-        outs = []
+        top = layer == c.num_layers - 1
+        h_ts, h_ns = [], []  # this layer's h_t and h_n of each direction
         for direction, w in enumerate(directions):
             i = layer * dirs + direction  # torch's index into h0 / h_n
-            arrays = cells.replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction)
-            outs.append(arrays)
-            if layer == p.config.num_layers - 1 and direction == dirs - 1 and p.head is not None:
-                W_o, b_o = p.head
-                top = _directions(outs)  # (T, N, dirs*H_out)
-                T, N, _ = top.shape
-                y = (top.reshape(T * N, -1) @ np.ascontiguousarray(W_o.T)).reshape(T, N, -1)  # (T, N, K); see cells._input_term
-                arrays["y_t"] = y if b_o is None else y + b_o
+            arrays = cells.replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction, p.record, hold)
+            if hold is not None:
+                _blank(arrays, hold)
+            h_ts.append(arrays["h_t"])
+            h_ns.append(arrays["h_n"])
+            if top and direction == dirs - 1 and p.head is not None:
+                arrays["y_t"] = _head(p, _join(h_ts), _join(h_ns))
+            if p.record is not None and not top and "h_t" not in p.record:
+                arrays = {k: v for k, v in arrays.items() if k != "h_t"}  # kept in h_ts for the next layer only
             yield layer, direction, arrays
-        x = _directions(outs)  # next layer's input (T, N, dirs*H_out)
+        x = _join(h_ts)  # next layer's input (T, N, dirs*H_out)
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """Directions side by side on the last axis; one direction is shared, not copied."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+
+def _head(p: Prepared, top: np.ndarray, finals: np.ndarray) -> np.ndarray:
+    """y_t (T, N, K): the head on every step, or on each sample's ``head_at`` step only (NaN elsewhere).
+
+    top: the top layer's output (T, N, dirs*H_out), NaN on padding; finals: its h_n side by side (N, dirs*H_out).
+    """
+    W_o, b_o = p.head
+    W_oT = np.ascontiguousarray(W_o.T)  # see cells._input_term
+    T, N, _ = top.shape
+    if p.head_at is None:  # every step
+        y = (top.reshape(T * N, -1) @ W_oT).reshape(T, N, -1)  # (T, N, K)
+        return y if b_o is None else y + b_o
+    n = np.arange(N)
+    z = finals  # (N, dirs*H_out): "final state", cat(h_n[-2], h_n[-1])
+    if p.config.head_on == "last step":  # the output at each sample's step, zeros on padding like pad_packed_sequence
+        z = np.where(p.valid[p.head_at, n][:, None], top[p.head_at, n], 0)
+    y_n = z @ W_oT if b_o is None else z @ W_oT + b_o  # (N, K)
+    y = np.full((T, N, y_n.shape[-1]), np.nan, top.dtype)
+    y[p.head_at, n] = y_n
+    return y
+
+
+def _blank(arrays: dict[str, np.ndarray], hold: np.ndarray) -> None:
+    """NaN on every padded step of every recorded quantity (h_prev / c_prev get their own memory first:
+    they share h_t's / c_t's, and the first real reverse step starts from h0, not from a padded row)."""
+    for name in ("h_prev", "c_prev"):
+        if name in arrays:
+            arrays[name] = arrays[name].copy()
+    for name, a in arrays.items():
+        if name not in FINALS and name != "x_t":  # x_t: NaN already (the input's padding, or the layer below's h_t)
+            a[hold] = np.nan
 
 
 def _new_step(t: int, layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Step:
@@ -118,62 +175,105 @@ def _new_step(t: int, layer: int, direction: int, arrays: dict[str, np.ndarray])
     return step
 
 
-def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray]) -> Iterator[Step]:
-    """The Steps of one (layer, direction) in visiting order; their arrays are row views."""
+def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray], T: int | None = None) -> Iterator[Step]:
+    """The Steps of one (layer, direction) in visiting order; their arrays are row views.
+
+    ``T`` is needed only when nothing of this (layer, direction) was recorded.
+    """
     names = [n for n in arrays if n in Step.__dataclass_fields__]
-    T = arrays["h_t"].shape[0]
-    rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True)  # row views, visiting order
+    T = arrays[names[0]].shape[0] if names else T
+    rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True) if names else itertools.repeat(())
     for t, row in zip(cells._time_order(T, direction), rows, strict=True):
         yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 
 
-def steps(module, x, *, h0=None, head=None) -> Iterator[Step]:
+def steps(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Iterator[Step]:
     """Yield a ``Step`` for every (layer, direction, t), lazily, in computation order.
 
     Args:
-        module: an ``nn.RNN`` (tanh or relu), ``nn.GRU`` or ``nn.LSTM``.
+        module: an ``nn.RNN`` (tanh or relu), ``nn.GRU`` or ``nn.LSTM``; a ``LoadedModel``
+            (from ``load_model``: its embedding and head come along); or any ``nn.Module``
+            holding one, run through its own forward with hooks (see ``trace``).
         x: ``(N, T, D)`` / ``(T, N, D)`` per ``batch_first``, or unbatched ``(T, D)``;
-            a tensor or ndarray in the module's dtype.
+            a tensor or ndarray in the module's dtype, or a ``PackedSequence``; int token
+            ids for a model with an embedding; for a whole model, what its forward takes
+            (a tuple for several arguments).
         h0: initial state as torch takes it (``(h0, c0)`` for an LSTM), or None for zeros.
         head: optional ``nn.Linear`` applied to the top layer's output at every step.
+        lengths: one length per sample (1..T): steps past a sample's end are padding.
+        part: which recurrent layer of a model holding several (its name in ``named_modules``).
+        record: the Step quantities to keep (e.g. ``("h_t", "y_t")``); None keeps all.
 
     Raises:
         TypeError, ValueError: with what was given, what was expected and how to fix it.
     """
-    p = prepare(module, x, h0, head)  # check eagerly, before the first next()
-    return (s for layer, direction, arrays in _run(p) for s in _step_records(layer, direction, arrays))
+    p = prepare(module, x, h0, head, lengths, part=part, record=record)  # check eagerly, before the first next()
+    T = p.config.seq_len
+    return (s for layer, direction, arrays in _run(p) for s in _step_records(layer, direction, arrays, T))
 
 
 class Trace:
     """A whole replay: configuration, per-step records and torch-shaped results.
 
     Attributes:
-        config: the ``Config`` that was traced.
+        config: the ``Config`` that was traced (``config.head_on``, ``config.lengths``,
+            ``config.part``, ``config.record`` say what was inferred or asked for).
         steps: tuple of ``Step`` in computation order (built on first access; the
             numbers live in per-(layer, direction) arrays, and Steps are views of them).
-        output: torch's ``output`` (N, T, dirs*H_out) / (T, N, ·) / unbatched (T, ·).
-        h_n: torch's ``h_n`` (L*dirs, N, H_out) or unbatched (L*dirs, H_out).
+        output: torch's ``output`` (N, T, dirs*H_out) / (T, N, ·) / unbatched (T, ·); with
+            lengths, zeros past each sample's end, like ``pad_packed_sequence(...,
+            total_length=T)``.
+        h_n: torch's ``h_n`` (L*dirs, N, H_out) or unbatched (L*dirs, H_out); with lengths,
+            each sample's state at its own last step.
         c_n: the LSTM's ``c_n`` in the same layout, else None.
-        y: the head's output in ``output``'s layout, or None without a head.
+        y: the head's output: in ``output``'s layout for a head on every step (NaN on
+            padded steps), (N, K) for a head on the last step or the final states
+            (unbatched: (K,)); None without a head.
+        valid: (T, N) bool, True where step t of sample n is real, False on padding.
+        lengths: (N,) int sample lengths, or None when every sample has T steps.
+        notes: sentences saying what was inferred for the caller (the part, the head and
+            where it is applied, the embedding, assumptions of a loaded model).
     """
 
-    def __init__(self, config: Config, arrays: dict[tuple[int, int], dict[str, np.ndarray]]):
+    def __init__(
+        self,
+        config: Config,
+        arrays: dict[tuple[int, int], dict[str, np.ndarray]],
+        *,
+        lengths: np.ndarray | None = None,
+        notes: tuple[str, ...] = (),
+        head_at: np.ndarray | None = None,
+    ):
         self.config = config
         self._arrays = arrays
+        self.notes = tuple(notes)
         c = config
+        T, N = c.seq_len, c.batch_size
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.valid = np.ones((T, N), bool) if lengths is None else np.arange(T)[:, None] < self.lengths[None, :]
         top = [arrays[(c.num_layers - 1, d)] for d in range(c.num_directions)]
         out = _directions(top)  # (T, N, dirs*H_out)
+        if lengths is not None:
+            out = np.where(self.valid[..., None], out, 0)  # padded like pad_packed_sequence
         h_n = np.stack([self._final(k, "h_t") for k in sorted(arrays)])  # (L*dirs, N, H_out)
         c_n = np.stack([self._final(k, "c_t") for k in sorted(arrays)]) if "c" in c.spec.states else None
         y = top[-1].get("y_t")
+        if y is not None and head_at is not None:  # head on one step per sample
+            y = y[head_at, np.arange(N)]  # (N, K)
+            self.y = y[0] if c.unbatched else y
+        else:
+            self.y = None if y is None else self._layout(y)
         self.output = self._layout(out)
-        self.y = None if y is None else self._layout(y)
         self.h_n = h_n[:, 0] if c.unbatched else h_n
         self.c_n = None if c_n is None else (c_n[:, 0] if c.unbatched else c_n)
 
     def _final(self, key: tuple[int, int], name: str) -> np.ndarray:
+        arrays = self._arrays[key]
+        final = {"h_t": "h_n", "c_t": "c_n"}[name]
+        if final in arrays:
+            return arrays[final]
         # the forward direction ends at t = T-1, the reverse one at t = 0
-        return self._arrays[key][name][-1 if key[1] == 0 else 0]
+        return arrays[name][-1 if key[1] == 0 else 0]
 
     def _layout(self, a: np.ndarray) -> np.ndarray:
         """(T, N, ·) -> the caller's layout."""
@@ -183,7 +283,8 @@ class Trace:
 
     @cached_property
     def steps(self) -> tuple[Step, ...]:
-        return tuple(s for (layer, d), a in self._arrays.items() for s in _step_records(layer, d, a))
+        T = self.config.seq_len
+        return tuple(s for (layer, d), a in self._arrays.items() for s in _step_records(layer, d, a, T))
 
     def __len__(self) -> int:
         c = self.config
@@ -194,9 +295,10 @@ class Trace:
 
     def __repr__(self) -> str:
         c = self.config
+        padded = "" if c.lengths is None else ", padded"
         return (
             f"Trace({c.cell}, layers={c.num_layers}, directions={c.num_directions}, "
-            f"N={c.batch_size}, T={c.seq_len}, D={c.input_size}, H={c.hidden_size}, K={c.output_size}, steps={len(self)})"
+            f"N={c.batch_size}, T={c.seq_len}, D={c.input_size}, H={c.hidden_size}, K={c.output_size}, steps={len(self)}{padded})"
         )
 
     def at(self, t: int) -> tuple[Step, ...]:
@@ -217,7 +319,8 @@ class Trace:
     def quantity(self, name: str, layer: int = -1, direction: int = 0) -> np.ndarray:
         """One quantity over all time steps as a ``(T, N, units)`` array, indexed by t.
 
-        ``name`` is a ``Step`` field (``"h_t"``, ``"pre_activation"``, ``"y_t"``...).
+        ``name`` is a ``Step`` field (``"h_t"``, ``"pre_activation"``, ``"y_t"``...). On a
+        padded step (``valid`` False) it holds NaN.
         """
         c = self.config
         layer = layer % c.num_layers
@@ -226,8 +329,14 @@ class Trace:
             raise ValueError(
                 f"no layer {layer}, direction {direction}: this trace has {c.num_layers} layer(s), {c.num_directions} direction(s)."
             )
-        if name not in arrays:
-            raise ValueError(f"{name!r} is not recorded for layer {layer}, direction {direction}; available: {', '.join(arrays)}.")
+        if name not in arrays or name in FINALS:
+            kept = ", ".join(n for n in arrays if n not in FINALS)
+            if c.record is not None and name in (*c.spec.quantities, "y_t"):
+                raise ValueError(
+                    f"{name!r} was not recorded: this trace kept {kept or 'nothing'} for layer {layer}, direction {direction} "
+                    f"(record={c.record!r}). Trace again with record=None, or add {name!r} to record."
+                )
+            raise ValueError(f"{name!r} is not recorded for layer {layer}, direction {direction}; available: {kept}.")
         return arrays[name]
 
     def to_frame(self, quantities: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -235,31 +344,35 @@ class Trace:
 
         Columns and dtypes are ``FRAME_COLUMNS``. ``quantities`` limits the rows to those
         Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
+        Padded steps are left out (their values are NaN, not numbers of the model).
         """
         if isinstance(quantities, str):
             quantities = (quantities,)
+        fields = [f for f in Step.__dataclass_fields__ if f not in ("t", "layer", "direction")]
         if quantities is not None:
-            known = [f for f in Step.__dataclass_fields__ if f not in ("t", "layer", "direction")]
-            unknown = [q for q in quantities if q not in known]
+            unknown = [q for q in quantities if q not in fields]
             if unknown:
-                raise ValueError(f"unknown quantities {unknown}; to_frame() takes Step fields: {', '.join(known)}.")
+                raise ValueError(f"unknown quantities {unknown}; to_frame() takes Step fields: {', '.join(fields)}.")
         parts = []
         for (layer, direction), arrays in self._arrays.items():
             for name, a in arrays.items():
-                if quantities is not None and name not in quantities:
+                if name not in fields or (quantities is not None and name not in quantities):
                     continue
                 T, N, U = a.shape
                 t, n, u = np.meshgrid(np.arange(T), np.arange(N), np.arange(U), indexing="ij")
+                keep = np.broadcast_to(self.valid[:, :, None], a.shape).ravel()
+                if name == "y_t" and self.config.head_on not in (None, "every step"):
+                    keep = keep & ~np.isnan(a).ravel()  # only the step the head was applied on
                 parts.append(
                     pd.DataFrame(
                         {
-                            "layer": np.full(a.size, layer, "int16"),
-                            "direction": np.full(a.size, direction, "int8"),
-                            "t": t.ravel().astype("int32"),
-                            "sample": n.ravel().astype("int32"),
+                            "layer": np.full(int(keep.sum()), layer, "int16"),
+                            "direction": np.full(int(keep.sum()), direction, "int8"),
+                            "t": t.ravel()[keep].astype("int32"),
+                            "sample": n.ravel()[keep].astype("int32"),
                             "quantity": name,
-                            "unit": u.ravel().astype("int32"),
-                            "value": a.ravel().astype("float64"),
+                            "unit": u.ravel()[keep].astype("int32"),
+                            "value": a.ravel()[keep].astype("float64"),
                         }
                     )
                 )
@@ -269,15 +382,28 @@ class Trace:
         return frame.astype(FRAME_COLUMNS)
 
 
-def trace(module, x, *, h0=None, head=None) -> Trace:
+def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Trace:
     """Replay ``module`` on ``x`` and record every intermediate of every step.
 
     Same arguments as ``steps``. Returns a ``Trace``: ``.steps``, ``.at(t)``, ``.output``,
-    ``.h_n``, ``.c_n``, ``.y``, ``.config``, ``.to_frame()``.
+    ``.h_n``, ``.c_n``, ``.y``, ``.valid``, ``.notes``, ``.config``, ``.to_frame()``.
+
+    ``module`` may be a whole model: its own forward runs on ``x`` (``model(*x)`` for a
+    tuple) with forward hooks, which capture what its recurrent layer received (a tensor
+    or a ``PackedSequence``, and h0) and returned; the layer is replayed on that, and an
+    ``nn.Linear`` that read the layer's output in that forward (at every step, at the last
+    step, or the final states) is traced as the head. ``tr.notes`` says what was found.
 
     Example:
         >>> tr = rnntrace.trace(model.rnn, x, head=model.fc)
         >>> tr.at(3)[0].h_t            # h_3 of the first layer, (N, H)
+        >>> tr = rnntrace.trace(model, x)  # the whole model: part and head found by hooks
+        >>> tr.notes                       # ('part: rnn (nn.RNN(3, 5)), found by hook ...', 'head: fc found by hook, ...')
     """
-    p = prepare(module, x, h0, head)
-    return Trace(p.config, {(layer, d): a for layer, d, a in _run(p)})
+    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    return trace_prepared(p)
+
+
+def trace_prepared(p: Prepared) -> Trace:
+    """The ``Trace`` of already checked inputs (``validate`` and ``backprop`` prepare once)."""
+    return Trace(p.config, {(layer, d): a for layer, d, a in _run(p)}, lengths=p.lengths, notes=p.notes, head_at=p.head_at)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,6 +29,53 @@ def _dropout_lstm(train: bool, num_layers: int = 2) -> nn.LSTM:
         warnings.simplefilter("ignore", UserWarning)
         module = nn.LSTM(3, 4, num_layers=num_layers, dropout=0.5)
     return module.train(train)
+
+
+class _CellLoop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.RNNCell(3, 4)
+
+
+class _TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.GRU(3, 4, batch_first=True)
+        self.second = nn.LSTM(4, 2, batch_first=True)
+
+    def forward(self, x):
+        return self.second(self.first(x)[0])[0]
+
+
+class _StepLoop(nn.Module):
+    """The char-RNN generation style: the layer called once per time step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 4)
+
+    def forward(self, x):  # (T, 1, D)
+        h = None
+        for x_t in x:
+            _, h = self.rnn(x_t[None], h)
+        return h
+
+
+class _Skips(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 4)
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def _loaded(module: nn.RNNBase, embedding: nn.Embedding | None = None) -> SimpleNamespace:
+    """A LoadedModel as trace() sees it (duck-typed): module, head, embedding, assumed, notes."""
+    return SimpleNamespace(
+        module=module.eval(), head=None, embedding=embedding, assumed={}, notes=(), part="rnn", ignored={}, description=""
+    )
 
 
 # name: (module factory, x factory, kwargs factory, exception, fragments that must all appear in the message)
@@ -128,9 +176,73 @@ CASES = {
         lambda: nn.Linear(3, 4), lambda: _x(5, 3), dict, TypeError,
         ["got Linear", "nn.RNN, nn.GRU or nn.LSTM", "model.rnn"],
     ),
-    "module is a whole model": (
-        lambda: rnntrace.SimpleRNN(3, 4, 2), lambda: _x(5, 3), dict, TypeError,
-        ["got SimpleRNN", "trace(model.rnn, x, head=model.fc)"],
+    "model holding no recurrent layer": (
+        lambda: nn.Sequential(nn.Linear(3, 4), nn.Tanh()), lambda: _x(5, 3), dict, TypeError,
+        ["got Sequential", "holds none", "trace(model.rnn, x, head=model.fc)"],
+    ),
+    "model stepping an nn.RNNCell itself": (
+        lambda: _CellLoop(), lambda: _x(5, 3), dict, TypeError,
+        ["_CellLoop holds no nn.RNN", "nn.RNNCell", "'cell'", "nn.RNN(input_size, hidden_size)"],
+    ),
+    "model with two recurrent layers, no part": (
+        lambda: _TwoLayers(), lambda: _x(2, 5, 3), dict, ValueError,
+        ["holds 2 recurrent layers", "'first' (nn.GRU(3, 4))", "'second' (nn.LSTM(4, 2))", "part='first'"],
+    ),
+    "part that is not there": (
+        lambda: _TwoLayers(), lambda: _x(2, 5, 3), lambda: {"part": "third"}, ValueError,
+        ["part='third'", "'first'", "'second'"],
+    ),
+    "part with a bare layer": (
+        lambda: nn.GRU(3, 4), lambda: _x(5, 3), lambda: {"part": "rnn"}, ValueError,
+        ["part='rnn'", "the layer itself", "Drop part="],
+    ),
+    "h0 with a whole model": (
+        lambda: rnntrace.SimpleRNN(3, 4, 2), lambda: _x(1, 5, 3), lambda: {"h0": torch.zeros(1, 1, 4)}, TypeError,
+        ["h0=", "whole model (SimpleRNN)", "trace(model, (x, h0))"],
+    ),
+    "lengths with a whole model": (
+        lambda: rnntrace.SimpleRNN(3, 4, 2), lambda: _x(2, 5, 3), lambda: {"lengths": [5, 3]}, TypeError,
+        ["lengths=", "trace(model, (x, lengths))"],
+    ),
+    "layer called step by step": (
+        lambda: _StepLoop(), lambda: _x(5, 1, 3), dict, ValueError,
+        ["'rnn' ran 5 times", "trace(model.rnn, x_seq"],
+    ),
+    "layer not called": (
+        lambda: _Skips(), lambda: _x(2, 5, 3), dict, ValueError,
+        ["did not call 'rnn'", "trace(model, (x, lengths))"],
+    ),
+    "int token ids for a bare layer": (
+        lambda: nn.LSTM(3, 4), lambda: torch.ones(5, 2, dtype=torch.int64), dict, TypeError,
+        ["dtype torch.int64", "token ids", "embedding", "x.to(torch.float32)"],
+    ),
+    "int token ids for a loaded model without embedding": (
+        lambda: _loaded(nn.GRU(3, 4, batch_first=True)), lambda: torch.ones(2, 5, dtype=torch.int64), dict, TypeError,
+        ["integers", "no embedding", "3 float features"],
+    ),
+    "token ids outside the embedding": (
+        lambda: _loaded(nn.GRU(3, 4, batch_first=True), nn.Embedding(7, 3)), lambda: torch.full((2, 5), 9), dict, ValueError,
+        ["0..6", "V=7", "from 9 to 9"],
+    ),
+    "lengths of the wrong count": (
+        lambda: nn.RNN(3, 4, batch_first=True), lambda: _x(2, 5, 3), lambda: {"lengths": [5, 3, 2]}, ValueError,
+        ["lengths has shape (3,)", "expected (2,)", "one length per sample"],
+    ),
+    "lengths out of range": (
+        lambda: nn.RNN(3, 4, batch_first=True), lambda: _x(2, 5, 3), lambda: {"lengths": [6, 0]}, ValueError,
+        ["1..5", "[6, 0]", "pack_padded_sequence"],
+    ),
+    "float lengths": (
+        lambda: nn.RNN(3, 4), lambda: _x(5, 2, 3), lambda: {"lengths": [5.0, 3.0]}, TypeError,
+        ["lengths has dtype float64", "integers"],
+    ),
+    "lengths with unbatched x": (
+        lambda: nn.RNN(3, 4), lambda: _x(5, 3), lambda: {"lengths": [3]}, ValueError,
+        ["unbatched", "x[:L]"],
+    ),
+    "record of a quantity the cell lacks": (
+        lambda: nn.GRU(3, 4), lambda: _x(5, 3), lambda: {"record": ("h_t", "c_t")}, ValueError,
+        ["['c_t']", "nn.GRU", "r_t", "record=None"],
     ),
     "module is nn.RNNCell": (
         lambda: nn.RNNCell(3, 4), lambda: _x(5, 3), dict, TypeError,
@@ -180,10 +292,10 @@ CASES = {
         lambda: nn.LSTM(3, 4, device="meta"), lambda: _x(5, 3), dict, TypeError,
         ["meta device", "to_empty"],
     ),
-    "PackedSequence x": (
+    "PackedSequence x and lengths": (
         lambda: nn.RNN(3, 4),
-        lambda: nn.utils.rnn.pack_padded_sequence(_x(5, 2, 3), torch.tensor([5, 3])), dict, TypeError,
-        ["PackedSequence", "pad"],
+        lambda: nn.utils.rnn.pack_padded_sequence(_x(5, 2, 3), torch.tensor([5, 3])), lambda: {"lengths": [5, 3]}, ValueError,
+        ["PackedSequence", "Drop lengths="],
     ),
 }  # fmt: skip
 
