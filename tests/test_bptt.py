@@ -70,6 +70,7 @@ class Case:
     head: str | None  # None, "bias", "no-bias"
     K: int
     grad_output: str  # "default", "tensor", "ndarray"
+    x_as_ndarray: bool
     seed: int
 
     @property
@@ -147,6 +148,7 @@ def cases(draw, mode: str | None = None, dtype: torch.dtype | None = None) -> Ca
         head=draw(st.sampled_from([None, "bias", "no-bias"])),
         K=draw(st.integers(1, 3)),
         grad_output=draw(st.sampled_from(["default", "tensor", "ndarray"])),
+        x_as_ndarray=draw(st.booleans()),
         seed=draw(st.integers(0, 2**31 - 1)),
     )
 
@@ -249,7 +251,7 @@ def stepped(lst) -> np.ndarray:
 def test_grads_and_quantities_match_torch(mode: str, data):
     case = data.draw(cases(mode), label="case")
     module, head, x, state, h0, c0, go_arg, go = case.build()
-    bp = backprop(module, x, head=head, h0=state, grad_output=go_arg)
+    bp = backprop(module, x.numpy() if case.x_as_ndarray else x, head=head, h0=state, grad_output=go_arg)
     dt = case.dtype
 
     # torch's .grad of every parameter, the head, x, h0 and c0
@@ -309,11 +311,11 @@ def test_validate_grads_float32_longer_sequence():
 
 
 FLOW_CASES = [
-    Case("RNN_TANH", 1, True, False, False, torch.float64, 3, 4, 0, 6, 2, False, True, None, 1, "tensor", 1),
-    Case("RNN_RELU", 2, True, True, False, torch.float64, 3, 4, 0, 5, 1, False, False, "bias", 2, "tensor", 2),
-    Case("GRU", 2, False, False, True, torch.float64, 2, 3, 0, 5, 2, False, True, None, 1, "ndarray", 3),
-    Case("LSTM", 1, True, False, True, torch.float64, 2, 4, 2, 6, 2, False, True, "no-bias", 3, "tensor", 4),
-    Case("LSTM", 2, True, True, False, torch.float64, 3, 3, 0, 4, 1, True, True, None, 1, "default", 5),
+    Case("RNN_TANH", 1, True, False, False, torch.float64, 3, 4, 0, 6, 2, False, True, None, 1, "tensor", False, 1),
+    Case("RNN_RELU", 2, True, True, False, torch.float64, 3, 4, 0, 5, 1, False, False, "bias", 2, "tensor", False, 2),
+    Case("GRU", 2, False, False, True, torch.float64, 2, 3, 0, 5, 2, False, True, None, 1, "ndarray", False, 3),
+    Case("LSTM", 1, True, False, True, torch.float64, 2, 4, 2, 6, 2, False, True, "no-bias", 3, "tensor", False, 4),
+    Case("LSTM", 2, True, True, False, torch.float64, 3, 3, 0, 4, 1, True, True, None, 1, "default", False, 5),
 ]
 
 
