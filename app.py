@@ -15,7 +15,7 @@ import logging
 import streamlit as st
 import torch
 
-from rnntrace.dashboard import controls, header, sidebar, state
+from rnntrace.dashboard import controls, header, sidebar, state, tour
 from rnntrace.dashboard.context import Context
 from rnntrace.dashboard.url import url_notices
 from rnntrace.dashboard.views import NAMES, VIEWS
@@ -68,8 +68,11 @@ def main() -> None:
         notices = url_notices(dict(st.query_params), KINDS)
         if notices:
             st.warning(" ".join(notices) + " The defaults are used instead.", icon="⚠️")
+    lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
-    present, slot = header.render(choice)
+    present, slot = header.render(choice, lesson_step)
+    if lesson_step is not None:
+        tour.panel(lesson_step)
     if choice.problems:
         st.error("This configuration is refused: " + " ".join(choice.problems), icon="🚫")
         st.stop()

@@ -265,3 +265,33 @@ def test_every_layer_and_direction_shows_torchs_h_beside_ours():
     np.testing.assert_allclose(table["h_t torch"].to_numpy(), h[0, 2, 5:], atol=1e-6)  # reverse direction at t = 2
     np.testing.assert_allclose(table["h_t"].to_numpy(), h[0, 2, 5:], atol=1e-5)
     assert (table["|Δ|"] < 1e-5).all()
+
+
+def test_the_guided_lesson_opens_at_a_step_from_the_url_and_sets_its_configuration():
+    from rnntrace.dashboard.tour import TOUR
+
+    assert len(TOUR) >= 6
+    at = run_clean(new_app(tour=3))
+    assert any(f"Lesson 3 of {len(TOUR)}" in m.value for m in at.markdown)
+    assert at.slider(key="t").value == TOUR[2].setup["t"]
+    at.button(key="tour_next").click()
+    run_clean(at)
+    assert any(f"Lesson 4 of {len(TOUR)}: {TOUR[3].title}" in m.value for m in at.markdown)
+    assert at.query_params["tour"] == ["4"] or at.query_params["tour"] == "4"
+    assert at.selectbox(key="inputs").value == "impulse" and at.number_input(key="T").value == 30
+    at.button(key="tour_next").click()  # tanh versus relu
+    run_clean(at)
+    assert at.selectbox(key="nonlinearity").value == "relu"
+    at.button(key="tour_back").click()
+    run_clean(at)
+    assert at.selectbox(key="nonlinearity").value == "tanh", "entering a step resets what it does not set"
+    at.button(key="tour_leave").click()
+    run_clean(at)
+    assert not any("Lesson " in m.value and " of " in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("bad", ["0", "99", "abc"])
+def test_a_bad_lesson_step_in_the_url_says_so_and_the_page_works(bad):
+    at = run_clean(new_app(tour=bad))
+    assert any("tour" in w.value for w in at.warning)
+    assert agreement(at) < 1e-5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..validation import Validation
-from . import keys, state
+from . import keys, state, tour
 from .sidebar import Choice
 from .text import escape
 
@@ -38,16 +38,20 @@ def title(choice: Choice) -> str:
     return f"nn.{c.cell}{act}{head}"
 
 
-def render(choice: Choice):
+def render(choice: Choice, lesson_step: int | None = None):
     """The header row; returns (presentation mode, the slot for ``agreement``)."""
     keys.install_container()
-    left, badge, help_col, toggle = st.columns([7, 2.4, 0.8, 2.2], vertical_alignment="center", gap="small")
+    left, badge, lesson, help_col, toggle = st.columns([5.2, 2, 1.7, 0.6, 2.5], vertical_alignment="center", gap="small")
     with toggle:  # first: the bound toggle sets st.session_state.present (from the URL, too)
         present = st.toggle("Presentation", key="present", bind="query-params", help="Larger type, one slide per step, no sidebar. Key: P")
         st.button("P", key="present_key", on_click=state.toggle_present, type="tertiary", help="presentation on/off")
     st.markdown(STYLE, unsafe_allow_html=True)
     if present:
         st.markdown(PRESENT_STYLE, unsafe_allow_html=True)
+    if lesson_step is None:
+        lesson.button(
+            "Lesson", key="tour_start", icon=":material/school:", on_click=tour.enter, args=(1,), help="A guided lesson in 8 steps"
+        )
     with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):
         st.markdown("**Keys** (unless you are typing in a field)\n\n" + keys.help_markdown())
     c = choice.config

@@ -112,6 +112,17 @@ def _x_editor(config: LessonConfig, base: np.ndarray) -> np.ndarray | None:
     return X
 
 
+def _default(key: str, value) -> dict:
+    """``value=`` only when nothing set the widget's state yet (the lesson tour sets it; Streamlit warns about both)."""
+    return {} if key in st.session_state else {"value": value}
+
+
+def _int_input(where, name: str, help: str | None = None) -> int:
+    lo, hi, default = LIMITS.sizes[name]
+    label = SIZE_LABELS.get(name, name)
+    return where.number_input(label, lo, hi, step=1, key=name, bind="query-params", help=help, **_default(name, default))
+
+
 def _model_card(loaded: LoadedModel, name: str) -> None:
     """What the uploaded model fixes, what was assumed (with a control to change it) and what was left out."""
     m = loaded.module
@@ -150,18 +161,14 @@ def render() -> Choice:
             cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
             cols = st.columns(2)
             for i, name in enumerate(("D", "M", "K", "layers")):
-                lo, hi, default = LIMITS.sizes[name]
-                ints[name] = cols[i % 2].number_input(SIZE_LABELS[name], lo, hi, default, step=1, key=name, bind="query-params")
+                ints[name] = _int_input(cols[i % 2], name)
             nonlinearity = st.selectbox(
                 "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
             )
             bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
-            bias = st.toggle("bias", value=True, key="bias", bind="query-params")
+            bias = st.toggle("bias", key="bias", bind="query-params", **_default("bias", True))
             dtype = st.selectbox("dtype", DTYPES, key="dtype", bind="query-params")
-        lo, hi, default = LIMITS.sizes["seed"]
-        ints["seed"] = st.number_input(
-            "seed", lo, hi, default, step=1, key="seed", bind="query-params", help="draws the weights (unless uploaded) and X"
-        )
+        ints["seed"] = _int_input(st, "seed", help="draws the weights (unless uploaded) and X")
         st.header("Input X")
         inputs = "normal"
         if custom_x is not None:
@@ -171,8 +178,7 @@ def render() -> Choice:
         else:
             cols = st.columns(2)
             for i, name in enumerate(("N", "T")):
-                lo, hi, default = LIMITS.sizes[name]
-                ints[name] = cols[i].number_input(SIZE_LABELS[name], lo, hi, default, step=1, key=name, bind="query-params")
+                ints[name] = _int_input(cols[i], name)
             inputs = st.selectbox(
                 "input X",
                 KINDS,
