@@ -304,6 +304,12 @@ class MemoryTask(Task):
     def readout(self, y: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-np.asarray(y, dtype=np.float64)[..., 0]))
 
+    def example(self, length: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        T = self.example_len if length is None else length
+        if isinstance(T, int) and T <= self.delay:
+            raise ValueError(f"length={T} leaves nothing to recall with delay={self.delay}; use length > {self.delay}.")
+        return super().example(length, seed)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CharsTask(Task):
