@@ -18,7 +18,7 @@ import torch
 from rnntrace.dashboard import controls, header, sidebar, state, tour
 from rnntrace.dashboard.context import Context
 from rnntrace.dashboard.url import url_notices
-from rnntrace.dashboard.views import NAMES, VIEWS
+from rnntrace.dashboard.views import VIEWS
 from rnntrace.inputs import KINDS
 
 
@@ -43,13 +43,12 @@ def stage(base: Context, interval: float | None) -> None:
     c = base.config
     n, layer, direction = controls.picks(c.N, c.layers, c.bidirectional)
     ctx = dataclasses.replace(base, t=t, layer=layer, direction=direction, sample=n)
+    shown = [v for v in VIEWS if v.IN_PRESENTATION] if ctx.present else VIEWS  # a slide per view in presentation mode
     if ctx.present:
-        for view in VIEWS:
-            if view.IN_PRESENTATION:
-                guarded(view, ctx)
-        return
-    tabs = st.tabs(NAMES, key="view", bind="query-params", on_change="rerun")
-    for tab, view in zip(tabs, VIEWS, strict=True):
+        tabs = st.tabs([v.TITLE for v in shown], key="view_present", on_change="rerun")
+    else:
+        tabs = st.tabs([v.TITLE for v in shown], key="view", bind="query-params", on_change="rerun")
+    for tab, view in zip(tabs, shown, strict=True):
         if tab.open:
             with tab:
                 guarded(view, ctx)

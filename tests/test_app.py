@@ -188,7 +188,7 @@ def test_over_budget_is_refused_with_reasons_and_recovers():
 def test_presentation_mode_shows_the_essentials():
     at = run_clean(new_app(present="true"))
     assert at.latex, "the step's equation is on the slide"
-    assert not at.tabs, "presentation mode has no tabs, only the essentials"
+    assert [t.label for t in at.tabs] == ["Step", "Over time"], "presentation mode: one slide per view, the essentials only"
     at.button(key="next").click()
     run_clean(at)
     assert at.slider(key="t").value == 1

@@ -759,4 +759,4 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
                 tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
             )
         )
-    return _finish(layers, f"How step t = {t} moved the state", ["grey: before, blue: after, red tick: torch's h_t"], height)
+    return _finish(layers, f"How step t = {t} moved the state", ["grey: before, blue: after, red tick: torch's h_t"], height, extra=40)

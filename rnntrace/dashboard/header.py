@@ -24,9 +24,12 @@ PRESENT_STYLE = """<style>
 html { font-size: 21px; }
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stExpandSidebarButton"] { display: none; }
-.block-container { padding-top: 2.2rem; max-width: 100%; }
+.block-container { padding-top: 3.2rem; max-width: 100%; }
 .stMainBlockContainer { padding-left: 1.5rem; padding-right: 1.5rem; }
-.katex { font-size: 1.15em; }
+.katex { font-size: 1.0em; }
+[data-testid="stVerticalBlock"] { gap: 0.45rem; }
+.st-key-keys_help { visibility: hidden; height: 0; }
+[data-testid="stSlider"] { margin-top: -0.6rem; }
 </style>"""
 
 
@@ -48,16 +51,19 @@ def render(choice: Choice, lesson_step: int | None = None):
     st.markdown(STYLE, unsafe_allow_html=True)
     if present:
         st.markdown(PRESENT_STYLE, unsafe_allow_html=True)
-    if lesson_step is None:
+    if lesson_step is None and not present:
         lesson.button(
             "Lesson", key="tour_start", icon=":material/school:", on_click=tour.enter, args=(1,), help="A guided lesson in 8 steps"
         )
-    with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):
+    with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):  # hidden on a slide; ? opens it
         st.markdown("**Keys** (unless you are typing in a field)\n\n" + keys.help_markdown())
     c = choice.config
     with left:
         sizes = f"N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
         source = f"seed {c.seed}" if choice.loaded is None else f"weights from {escape(choice.model_name)}"
+        if present:  # a slide: the title and sizes on one short line
+            st.markdown(f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}")
+            return present, badge
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
         private = [w for w, on in (("your model", choice.loaded is not None), ("your X", choice.x_source == "upload"),

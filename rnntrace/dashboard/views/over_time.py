@@ -42,10 +42,16 @@ def show(chart: alt.LayerChart, key: str) -> None:
 
 def render(ctx: Context) -> None:
     tr, n, t = ctx.trace, ctx.sample, ctx.t
-    st.caption("Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step.")
+    if not ctx.present:
+        st.caption("Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step.")
     h = tr.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, M)
     show(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP), "ot_h")
-    if ctx.present:
+    if ctx.present:  # the slide: the state and what drives it
+        if ctx.spec.gates:
+            gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n)
+            show(charts.gates_chart(gates, t, **GATES), "ot_gates")
+        else:
+            show(charts.input_chart(ctx.run.X[n], t, **LINES), "ot_x")
         return
     show(charts.input_chart(ctx.run.X[n], t, **LINES), "ot_x")
     if ctx.spec.gates:

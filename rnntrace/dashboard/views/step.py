@@ -70,9 +70,13 @@ def render(ctx: Context) -> None:
     with left:
         picture(ctx)
     with right:
-        state_chart(ctx, height=110 if ctx.present else 130)
-        if ctx.present:
-            st.latex(equations.symbolic(spec, ctx.trace.config.proj_size))
+        state_chart(ctx, height=150)
+        if ctx.present:  # the slide: the cell's equations beside its picture
+            if spec.gates:
+                st.latex(r"\scriptsize " + equations.symbolic(spec, ctx.trace.config.proj_size))
+            else:  # one equation: its symbols, then this step's numbers
+                st.latex(r"\small " + equations.symbolic(spec))
+                st.latex(r"\small " + equations.numeric(ctx.step, spec, ctx.sample, full=5)[-1])
             return
         st.caption(
             "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
