@@ -326,7 +326,7 @@ class CharsTask(Task):
 
     name: str = "chars"
     title: str = "Characters: predict the next letter"
-    seq_len: int = 64
+    seq_len: int = 32
     example_len: int = 80
     batch_size: int = 32
     hidden: int = 64
