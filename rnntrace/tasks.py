@@ -1,9 +1,10 @@
 """Small tasks that train in seconds on a CPU, so that h_t and the gates mean something.
 
 With random weights every heatmap is noise. After a few hundred Adam steps on one of these
-tasks a unit tracks the sine's phase, a gate holds a bit, a unit fires after a space::
+tasks h_t has something to carry: the sine's phase, a remembered bit, the word so far::
 
-    from rnntrace.tasks import TASKS, train
+    import rnntrace
+    from rnntrace.tasks import train
     trained = train("memory", cell="lstm")        # seconds, deterministic
     x, y = trained.example()                      # (1, T, 2) bits and mark, (1, T, 1) targets
     tr = rnntrace.trace(trained.model.rnn, trained.model.rnn_input(x), head=trained.model.fc)
