@@ -407,7 +407,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(compose_conf())
         return 0
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
         deployment = Deployment(args.replicas, port=args.port, host=args.host, run_dir=args.run_dir, workers=args.workers,
                                 max_conn_per_ip=args.max_conn_per_ip, keep_run_dir=True)  # fmt: skip
@@ -415,24 +414,31 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     with deployment:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # from here on, a signal ends the loop below and the cleanup runs once
+            signal.signal(sig, lambda *_: stop.append(True))
         print(f"{deployment.url} -> " + ", ".join(f"{r.name} :{r.port} (pid {r.pid})" for r in deployment.replicas))
         print(f"logs in {deployment.run_dir}; Ctrl-C stops everything")
-        failures = dict.fromkeys((r.name for r in deployment.replicas), 0)
-        try:
-            while not stop:
-                time.sleep(2)
-                if deployment.nginx_proc.poll() is not None:
-                    print(f"nginx exited:\n{deployment.nginx_log()}", file=sys.stderr)
-                    return 1
-                for r in deployment.replicas:
-                    failures[r.name] = 0 if r.alive() and healthy(r.url) else failures[r.name] + 1
-                    if failures[r.name] >= 3 or (failures[r.name] and not r.alive()):
-                        print(f"{r.name} is {'unhealthy' if r.alive() else 'dead'}" + ("; restarting" if args.restart else ""), flush=True)
-                        if args.restart:
-                            deployment.restart(r)
-                            failures[r.name] = 0
-        except KeyboardInterrupt:
-            pass
+        failures = dict.fromkeys((r.name for r in deployment.replicas), 0)  # health checks failed in a row
+        while not stop:
+            time.sleep(2)
+            if deployment.nginx_proc.poll() is not None:
+                print(f"nginx exited:\n{deployment.nginx_log()}", file=sys.stderr)
+                return 1
+            for r in deployment.replicas:
+                failures[r.name] = 0 if r.alive() and healthy(r.url) else failures[r.name] + 1
+                down = not r.alive() or failures[r.name] >= 3  # a busy replica may miss one 2 s check
+                if not down:
+                    continue
+                if args.restart:
+                    print(f"{r.name} is {'unhealthy' if r.alive() else 'dead'}: restarting", flush=True)
+                    try:
+                        deployment.restart(r)
+                        failures[r.name] = 0
+                    except RuntimeError as err:
+                        print(f"{r.name} did not come back: {err}", file=sys.stderr, flush=True)
+                elif failures[r.name] in (1, 3):  # say it once; nginx routes around it meanwhile
+                    print(f"{r.name} is {'unhealthy' if r.alive() else 'dead'} (run with --restart to restart it)", flush=True)
+        print("stopping nginx and the replicas", flush=True)
     return 0
 
 
