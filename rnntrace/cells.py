@@ -157,22 +157,31 @@ def _empty(dtype: np.dtype, *shapes: tuple[int, ...]) -> list[np.ndarray]:
     new trace pays page faults on fresh, zeroed pages (10x the cost of the writes on the
     benchmark machine); one block of the same size is kept by malloc for reuse.
     """
-    return _alloc(dtype, [(shape, True) for shape in shapes])
+    return _alloc(dtype, [(shape, "keep") for shape in shapes])
 
 
-def _alloc(dtype: np.dtype, wanted: list[tuple[tuple[int, ...], bool]]) -> list[np.ndarray]:
-    """``_empty`` for the ``(shape, full)`` pairs whose ``full`` is True; the others get one row
-    of scratch, repeated over the first (time) axis with stride 0: every step writes the same row."""
-    sizes = [math.prod(shape) if full else 0 for shape, full in wanted]
+def _alloc(dtype: np.dtype, wanted: list[tuple[tuple[int, ...], str]]) -> list[np.ndarray]:
+    """Arrays for ``(shape, kind)`` pairs: ``"keep"`` ones (recorded) carved out of one block, as
+    ``_empty`` does; ``"temp"`` ones (needed by the run, then dropped) allocated apart, so that
+    the recorded arrays do not hold them alive; ``"row"`` ones as one row of scratch repeated over
+    the first (time) axis with stride 0: every step writes the same row."""
+    sizes = [math.prod(shape) if kind == "keep" else 0 for shape, kind in wanted]
     block = np.empty(sum(sizes), dtype)
     out = []
-    for offset, size, (shape, full) in zip(itertools.accumulate(sizes, initial=0), sizes, wanted, strict=False):
-        if full:
+    for offset, size, (shape, kind) in zip(itertools.accumulate(sizes, initial=0), sizes, wanted, strict=False):
+        if kind == "keep":
             out.append(block[offset : offset + size].reshape(shape))
+        elif kind == "temp":
+            out.append(np.empty(shape, dtype))
         else:
             row = np.empty(shape[1:], dtype)
             out.append(np.lib.stride_tricks.as_strided(row, shape, (0, *row.strides)))
     return out
+
+
+def _kind(kept: bool, needed: bool = False) -> str:
+    """How ``_alloc`` provides an array: recorded, needed whole by the run only, or one row of scratch."""
+    return "keep" if kept else "temp" if needed else "row"
 
 
 def _states(ext: np.ndarray, h0: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +207,8 @@ def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
     transposed-view operand of this shape on a busy machine.
     """
     T, N, D = x.shape
-    np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T), out=out.reshape(T * N, -1))
+    with np.errstate(over="ignore", invalid="ignore"):  # an input that overflowed below: validate() reports it
+        np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T), out=out.reshape(T * N, -1))
     return out
 
 
@@ -236,10 +246,16 @@ def run_rnn(
     W_hhT = np.ascontiguousarray(w.W_hh.T)  # (H, H)
     both = want("input_term") and want("pre_activation")
     input_term, hidden_term, pre, h_ext = _alloc(
-        x.dtype, [((T, N, H), True), ((T, N, H), want("hidden_term")), ((T, N, H), both), ((T + 1, N, H), True)]
+        x.dtype,
+        [
+            ((T, N, H), _kind(want("input_term", "pre_activation"), needed=True)),
+            ((T, N, H), _kind(want("hidden_term"))),
+            ((T, N, H), _kind(both)),
+            ((T + 1, N, H), "keep"),
+        ],
     )
     if not both:  # the pre-activation overwrites the input term in place (or a scratch row, to keep the input term)
-        pre = input_term if not want("input_term") else _alloc(x.dtype, [((T, N, H), False)])[0]
+        pre = input_term if not want("input_term") else _alloc(x.dtype, [((T, N, H), "row")])[0]
     _input_term(x, w, out=input_term)
     h_all, h_prev_all = _states(h_ext, h0, direction)
     b_ih = w.b_ih if w.b_ih.any() else None
@@ -286,12 +302,12 @@ def run_gru(
     input_term, hidden_term, pre, rz, n_all, h_ext = _alloc(
         x.dtype,
         [
-            (shape, True),
-            (shape, want("hidden_term")),
-            (shape, want("pre_activation")),
-            ((T, N, 2 * H), want("r_t", "z_t")),
-            ((T, N, H), want("n_t")),
-            ((T + 1, N, H), True),
+            (shape, _kind(want("input_term"), needed=True)),
+            (shape, _kind(want("hidden_term"))),
+            (shape, _kind(want("pre_activation"))),
+            ((T, N, 2 * H), _kind(want("r_t", "z_t"))),
+            ((T, N, H), _kind(want("n_t"))),
+            ((T + 1, N, H), "keep"),
         ],
     )
     _input_term(x, w, out=input_term)
@@ -368,20 +384,19 @@ def run_lstm(
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
     shape = (T, N, 4 * H)  # four gate blocks
     both = want("input_term") and want("pre_activation")
-    full_c = want("c_t", "c_prev") or hold is not None  # a held sample needs c_prev apart from c_t
     input_term, hidden_term, pre, gates, c_ext, h_ext = _alloc(
         x.dtype,
         [
-            (shape, True),
-            (shape, want("hidden_term")),
-            (shape, both),
-            (shape, want("i_t", "f_t", "g_t", "o_t")),
-            ((T + 1, N, H), full_c),
-            ((T + 1, *h0.shape), True),
+            (shape, _kind(want("input_term", "pre_activation"), needed=True)),
+            (shape, _kind(want("hidden_term"))),
+            (shape, _kind(both)),
+            (shape, _kind(want("i_t", "f_t", "g_t", "o_t"))),
+            ((T + 1, N, H), _kind(want("c_t", "c_prev"), needed=hold is not None)),  # a held sample needs c_prev apart from c_t
+            ((T + 1, *h0.shape), "keep"),
         ],
     )
     if not both:  # the pre-activation overwrites the input term in place (or a scratch row, to keep the input term)
-        pre = input_term if not want("input_term") else _alloc(x.dtype, [(shape, False)])[0]
+        pre = input_term if not want("input_term") else _alloc(x.dtype, [(shape, "row")])[0]
     _input_term(x, w, out=input_term)
     c_all, c_prev_all = _states(c_ext, c0, direction)
     h_all, h_prev_all = _states(h_ext, h0, direction)

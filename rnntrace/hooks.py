@@ -136,12 +136,13 @@ def _relate(
         return None
     T, N, F = O.shape
     inp = inp.detach()
-    if inp.numel() == T * N * F:
+    one_per_sample = inp.numel() == N * F and inp.dim() <= 2  # (N, F), or (F,) unbatched; with T = 1 also a flat output
+    if inp.numel() == T * N * F and not one_per_sample:
         if torch.equal(inp.reshape(T, N, F), O):  # output, a view or a flattened (T*N, F) copy of it
             return "every step", None, "output at every step", lambda y: y.reshape(T, N, -1)
         if torch.equal(inp.reshape(N, T, F), O.transpose(0, 1)):  # batch-first, or flattened from it
             return "every step", None, "output at every step", lambda y: y.reshape(N, T, -1).transpose(0, 1)
-    if inp.numel() == N * F:
+    if one_per_sample:
         a = inp.reshape(N, F)
         last = lambda y: y.reshape(N, -1)  # noqa: E731 -- (N, K)
         if torch.equal(a, final):

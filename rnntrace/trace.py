@@ -70,12 +70,12 @@ class Step:
     t: int
     layer: int
     direction: int
-    x_t: np.ndarray
-    h_prev: np.ndarray
-    input_term: np.ndarray
-    hidden_term: np.ndarray
-    pre_activation: np.ndarray
-    h_t: np.ndarray
+    x_t: np.ndarray | None = None  # None only when left out by record=
+    h_prev: np.ndarray | None = None
+    input_term: np.ndarray | None = None
+    hidden_term: np.ndarray | None = None
+    pre_activation: np.ndarray | None = None
+    h_t: np.ndarray | None = None
     r_t: np.ndarray | None = None
     z_t: np.ndarray | None = None
     n_t: np.ndarray | None = None
@@ -119,7 +119,8 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
             h_ts.append(arrays["h_t"])
             h_ns.append(arrays["h_n"])
             if top and direction == dirs - 1 and p.head is not None:
-                arrays["y_t"] = _head(p, _join(h_ts), _join(h_ns))
+                with np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+                    arrays["y_t"] = _head(p, _join(h_ts), _join(h_ns))
             if p.record is not None and not top and "h_t" not in p.record:
                 arrays = {k: v for k, v in arrays.items() if k != "h_t"}  # kept in h_ts for the next layer only
             yield layer, direction, arrays
@@ -182,7 +183,7 @@ def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray], T: 
     """
     names = [n for n in arrays if n in Step.__dataclass_fields__]
     T = arrays[names[0]].shape[0] if names else T
-    rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True) if names else itertools.repeat(())
+    rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True) if names else itertools.repeat((), T)
     for t, row in zip(cells._time_order(T, direction), rows, strict=True):
         yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 

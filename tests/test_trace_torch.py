@@ -449,3 +449,56 @@ def test_long_sequence_stays_within_tolerance(cls, N):
     v = rnntrace.validate(module, torch.randn(300, N, 8), head=nn.Linear(64, 3))
     assert v.ok, f"max|ours - torch| = {v.max_abs_diff:.3g} > {v.tolerance:.3g}"
     assert v.per_step.shape == (300,)
+
+
+# --------------------------------------------------------------------------- record=
+
+
+@mode_param
+@given(data=st.data())
+def test_record_keeps_only_what_is_asked(mode, data):
+    case = data.draw(cases(mode))
+    module, x, state, head, x_torch, x_tnd, h0, c0 = case.build()
+    quantities = (*rnntrace.spec.SPECS[mode].quantities, "y_t")
+    record = tuple(data.draw(st.lists(st.sampled_from(quantities), unique=True, max_size=4)))
+    tr = rnntrace.trace(module, x, h0=state, head=head, record=record)
+    ref = torch_steps(module, x_tnd, h0, c0, head)
+    assert tr.config.record == record
+
+    top = case.num_layers - 1
+    for s in tr.steps:
+        q = ref[(s.layer, s.direction, s.t)]
+        where = f"layer {s.layer} direction {s.direction} t {s.t}"
+        for name in STEP_FIELDS:
+            kept = name in record or (s.layer == top and name == "h_t") or (name == "y_t" and "y_t" in q)
+            value = getattr(s, name)
+            if not kept or name not in q:
+                assert value is None, f"{name} was not asked for, at {where}"
+            else:
+                assert_close(value, q[name], case.dtype, f"{name} at {where}")
+    for name in quantities:
+        if name not in record and name != "y_t" and (name != "h_t" or case.num_layers > 1):
+            with pytest.raises(ValueError, match=f"'{name}' was not recorded.*record="):
+                tr.quantity(name, 0)
+
+    # torch's results stay whole whatever was recorded
+    torch_state = None if state is None else (tuple(torch.as_tensor(s) for s in state) if case.cell == "LSTM" else torch.as_tensor(state))
+    with torch.no_grad():
+        out, h_n = module(x_torch, torch_state)
+        h_n, c_n = h_n if case.cell == "LSTM" else (h_n, None)
+    assert_close(tr.output, out, case.dtype, "output")
+    assert_close(tr.h_n, h_n, case.dtype, "h_n")
+    if c_n is not None:
+        assert_close(tr.c_n, c_n, case.dtype, "c_n")
+    v = rnntrace.validate(module, x, h0=state, head=head, record=record)
+    assert v.ok, v.message
+
+
+def test_record_holds_no_memory_for_what_it_drops():
+    module = nn.LSTM(8, 16, num_layers=2)
+    tr = rnntrace.trace(module, torch.randn(50, 4, 8), head=nn.Linear(16, 3), record=("h_t", "y_t"))
+    kept = {key: sorted(k for k in a if k not in ("h_n", "c_n")) for key, a in tr._arrays.items()}
+    assert kept == {(0, 0): ["h_t"], (1, 0): ["h_t", "y_t"]}
+    recorded = sum(a.nbytes for arrays in tr._arrays.values() for a in arrays.values())
+    assert recorded <= 2 * 51 * 4 * 16 * 4 + 50 * 4 * 3 * 4 + 4 * 2 * 4 * 16 * 4  # h_t (with h0's row), y_t, h_n, c_n
+    assert all(a.base is None or a.base.nbytes <= 51 * 4 * 16 * 4 for arrays in tr._arrays.values() for a in arrays.values())
