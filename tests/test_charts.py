@@ -7,6 +7,8 @@ bucket when something is, and a bounded number of data rows at T = 2000, M = 512
 
 from __future__ import annotations
 
+import json
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -50,7 +52,7 @@ def total_rows(s: dict) -> int:
     return sum(len(v) for v in s["datasets"].values())
 
 
-HELPER_LAYERS = ("click_catcher", "future_dimmed")  # the time charts' click target and dimmed future, not data
+HELPER_LAYERS = ("steps",)  # the time charts' click target that greys the future, not data
 
 
 def of_mark(s: dict, kind: str) -> list[dict]:
@@ -448,11 +450,13 @@ def test_bad_inputs_say_what_was_expected(call, message):
 
 def test_time_charts_dim_the_future_and_pick_a_step_on_click():
     h = np.tanh(rng_array(12, 4))
-    for s in (spec(charts.hidden_heatmap(h, 5)), spec(charts.input_chart(h, 5)), spec(charts.diff_chart(np.full(12, 1e-8), 5, 1e-5))):
-        named = {lay.get("name"): lay for lay in layers(s)}
-        future = data(s, named["future_dimmed"])
-        assert (future["a"].iloc[0], future["b"].iloc[0]) == (5.5, 11.5), "dimmed from just after t to the end"
+    for s in (spec(charts.input_chart(h, 5)), spec(charts.diff_chart(np.full(12, 1e-8), 5, 1e-5))):
+        steps = next(lay for lay in layers(s) if lay.get("name") == "steps")
+        assert list(data(s, steps)["t"]) == list(range(12)), "one clickable column per step"
+        assert "datum.t > 5" in json.dumps(steps["encoding"]["opacity"]), "the steps after t are greyed"
         params = s.get("params", []) + [p for lay in layers(s) for p in lay.get("params", [])]  # Altair lifts them to the top
         assert [p["name"] for p in params] == [charts.PICK], "exactly one click selection per chart"
-    last = spec(charts.hidden_heatmap(h, 11))
-    assert "future_dimmed" not in {lay.get("name") for lay in layers(last)}, "nothing after the last step"
+    heat = spec(charts.hidden_heatmap(h, 5))
+    (rect,) = of_mark(heat, "rect")
+    assert "datum.t0 > 5" in json.dumps(rect["encoding"]["opacity"]), "heatmap cells after t are dimmed"
+    assert [p["name"] for p in heat.get("params", [])] == [charts.PICK]

@@ -179,29 +179,28 @@ def _pick(field: str) -> alt.Parameter:
     return alt.selection_point(name=PICK, fields=[field], on="click", clear=False, empty=False)
 
 
-def _catcher(lo: int, hi: int, scale: alt.Scale) -> alt.Chart:
-    """An invisible column per step under the data: a click anywhere on the plot picks that step."""
+def _catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
+    """One column per step under the data: the steps after t greyed, and a click anywhere on the plot picks that step."""
     frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
     return (
         alt.Chart(frame)
-        .mark_rect(opacity=0.001)
-        .encode(x=alt.X("a:Q", scale=scale, axis=_t_axis()), x2="b:Q")
+        .mark_rect(color="#808080")
+        .encode(
+            x=alt.X("a:Q", scale=scale, axis=_t_axis()),
+            x2="b:Q",
+            opacity=alt.condition(f"datum.t > {t}", alt.value(0.3), alt.value(0.001)),  # the future, not yet computed at t
+        )
         .add_params(_pick("t"))
-        .properties(name="click_catcher")
+        .properties(name="steps")
     )
 
 
 def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
-    """The current step: a dark rule over a light halo, readable on light and dark themes; the steps after it dimmed."""
-    end = scale.domain[1]
-    layers = []
-    if t + 0.5 < end:  # the future, not yet computed at step t
-        future = alt.Chart(pd.DataFrame({"a": [t + 0.5], "b": [end]})).mark_rect(color="#808080", opacity=0.35)
-        layers.append(future.encode(x=alt.X("a:Q", scale=scale, axis=_t_axis()), x2="b:Q").properties(name="future_dimmed"))
+    """The current step: a dark rule over a light halo, readable on light and dark themes."""
     base = alt.Chart(pd.DataFrame({"t": [t]})).encode(
         x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")]
     )
-    return [*layers, base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
+    return [base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
 
 
 def _t_tooltips(merged: bool) -> list[alt.Tooltip]:
@@ -329,6 +328,7 @@ def _time_heatmap(
                 y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(y_title)),
                 y2="y1:Q",
                 color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], **legend)),
+                opacity=alt.condition(f"datum.t0 > {t}", alt.value(0.35), alt.value(1.0)),  # the future, dimmed
                 tooltip=tooltip,
             )
         )
@@ -483,7 +483,7 @@ def input_chart(
             ],
         )
     )
-    return _finish([_catcher(lo, hi, scale_t), lines, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(lo, hi, scale_t, t), lines, *_now(t, scale_t)], title, notes, height)
 
 
 def output_chart(
@@ -547,7 +547,7 @@ def output_chart(
     points = base.mark_point(filled=True, size=60 if few else 18, opacity=0.9).encode(
         x=x, y=alt.Y("torch:Q", axis=y_axis), color=color, tooltip=tooltip
     )
-    return _finish([_catcher(lo, hi, scale_t), lines, points, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(lo, hi, scale_t, t), lines, points, *_now(t, scale_t)], title, notes, height)
 
 
 def diff_chart(
@@ -618,7 +618,7 @@ def diff_chart(
         .mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2)
         .encode(y=alt.Y("tolerance:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("tolerance:Q", title="tolerance", format=".6~e")])
     )
-    return _finish([_catcher(0, T, scale_t), line, dots, tol, *_now(t, scale_t)], title, notes, height)
+    return _finish([_catcher(0, T, scale_t, t), line, dots, tol, *_now(t, scale_t)], title, notes, height)
 
 
 def weights_heatmap(

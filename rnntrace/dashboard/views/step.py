@@ -69,14 +69,12 @@ def render(ctx: Context) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
         picture(ctx)
+        if ctx.present and not spec.gates:  # the slide: this step's numbers under its picture
+            st.latex(r"\small " + equations.numeric(step, spec, n, full=5)[-1])
     with right:
-        state_chart(ctx, height=150)
+        state_chart(ctx, height=110 if ctx.present else 150)
         if ctx.present:  # the slide: the cell's equations beside its picture
-            if spec.gates:
-                st.latex(r"\scriptsize " + equations.symbolic(spec, ctx.trace.config.proj_size))
-            else:  # one equation: its symbols, then this step's numbers
-                st.latex(r"\small " + equations.symbolic(spec))
-                st.latex(r"\small " + equations.numeric(ctx.step, spec, ctx.sample, full=5)[-1])
+            st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
             return
         st.caption(
             "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
