@@ -37,10 +37,14 @@ import numpy as np
 from ..spec import CellSpec
 from ..trace import Step
 
-WIDTH = 900  # natural width in px; every font below is >= 13 px at this width
-BOX_W = 66  # a strip's width: "-12.345" in 13 px monospace is 55 px
-CELL_H = 18  # one unit's row
-LABEL_H = 26  # room above a strip for its label
+WIDTH = 580  # natural width in px: the Step view's diagram column at 1280×720; at 1:1 every font is >= 13 px
+MAX_HEIGHT = 400  # rows get shorter (down to CELL_H_MIN) before the picture grows taller than this
+BOX_W = 52  # a strip's width: "-0.123" in 13 px monospace is 47 px
+CELL_H = 17  # one unit's row
+CELL_H_MIN = 15  # 13 px digits still keep 2–3 px above and below
+LABEL_H = 21  # room above a strip for its label
+R = 12  # radius of a ×/+ node
+MONO_EM = 0.602  # advance of a DejaVu Sans Mono character, in em
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 
@@ -153,9 +157,9 @@ def _colour(v: float, lo: float, hi: float, scheme: Sequence[str]) -> tuple[str,
     return f"#{r:02x}{g:02x}{b:02x}", "#111111" if light else "#ffffff"
 
 
-def _squeeze(s: str, room: float = BOX_W - 6) -> str:
+def _squeeze(s: str, room: float = BOX_W - 4) -> str:
     """``textLength`` attributes that fit a long number into its cell (13 px monospace: 7.8 px a character)."""
-    return f' textLength="{room:.0f}" lengthAdjust="spacingAndGlyphs"' if len(s) * 7.83 > room else ""
+    return f' textLength="{room:.0f}" lengthAdjust="spacingAndGlyphs"' if len(s) * 13 * MONO_EM > room else ""
 
 
 def _esc(s: str) -> str:
@@ -185,9 +189,14 @@ def _rich(s: str, size: int) -> str:
     return "".join(out)
 
 
-def _text_width(s: str, size: int) -> float:
-    """Rough width of ``s`` rendered at ``size`` px (subscript markup not counted)."""
-    return len(_SUB.sub(lambda m: m.group(1) + m.group(2).strip("{}"), s)) * size * 0.62
+_NARROW, _WIDE = set("ijlft.,:;'|!()[]{} ·"), set("mwMW—…")
+
+
+def _text_width(s: str, size: int, bold: bool = False) -> float:
+    """Rough width of ``s`` in DejaVu Sans at ``size`` px (subscripts counted as full-size characters)."""
+    plain = _SUB.sub(lambda m: m.group(1) + m.group(2).strip("{}"), s)
+    em = sum(0.31 if ch in _NARROW else 0.86 if ch in _WIDE else 0.68 if ch.isupper() or ch.isdigit() else 0.58 for ch in plain)
+    return em * size * (1.13 if bold else 1.03)
 
 
 # -- boxes ------------------------------------------------------------------------------------
@@ -207,11 +216,12 @@ class _Box:
     note: str = ""
     x: float = 0.0
     y: float = 0.0
-    rows: int = 0  # set by _boxes: shown units, plus one for "…"
+    rows: int = 0  # set by cell_diagram: shown units, plus one for "…"
+    cell_h: float = CELL_H
 
     @property
     def h(self) -> float:
-        return self.rows * CELL_H
+        return self.rows * self.cell_h
 
     @property
     def cx(self) -> float:
@@ -233,6 +243,14 @@ class _Box:
     def top(self) -> float:
         """Above the label: where a wire leaving the box upwards starts."""
         return self.y - LABEL_H
+
+    def scale(self) -> str:
+        """The colour scale in words, for the box's hover text (the picture has no legend)."""
+        if self.scheme is VIRIDIS:
+            return "colour: 0 dark purple → 1 yellow (σ's range, viridis)"
+        if (self.lo, self.hi) == (-1.0, 1.0):
+            return "colour: −1 red → 0 white → 1 blue (tanh's range)"
+        return f"colour: −{_num(self.hi, 3)} red → 0 white → {_num(self.hi, 3)} blue (± the largest |value|)"
 
 
 def _domain(field: str, spec: CellSpec, values: np.ndarray) -> tuple[float, float, Sequence[str]]:
@@ -387,17 +405,23 @@ class _Says:
 
 
 class _Canvas:
-    """SVG fragments plus the vertical extent they cover."""
+    """SVG fragments plus the vertical extent they cover; ``left`` is the x of the first column."""
 
     def __init__(self, theme: dict[str, str]):
         self.theme, self.parts, self.y0, self.y1 = theme, [], math.inf, -math.inf
+        self.left = 16.0
+
+    @property
+    def margin(self) -> float:
+        """x of the loops back to h_{t-1}/c_{t-1}, left of the first column."""
+        return self.left - 10
 
     def _extent(self, *ys: float) -> None:
         self.y0, self.y1 = min(self.y0, *ys), max(self.y1, *ys)
 
-    def text(self, x, y, s, size=13, colour=None, anchor="start", weight="normal", cls="", mono=False, title="") -> None:
+    def text(self, x, y, s, size=13, colour=None, anchor="start", weight="normal", cls="", title="") -> None:
         colour = colour or self.theme["fg"]
-        attrs = f'x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{colour}" text-anchor="{anchor}" font-family="{MONO if mono else FONT}"'
+        attrs = f'x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{colour}" text-anchor="{anchor}" font-family="{FONT}"'
         if weight != "normal":
             attrs += f' font-weight="{weight}"'
         if cls:
@@ -406,9 +430,13 @@ class _Canvas:
         self.parts.append(f"<text {attrs}>{tip}{_rich(s, size)}</text>")
         self._extent(y - size, y + 0.3 * size)
 
-    def wire(self, points, *, label="", at=0, side="above", dashed=False, head=True, title="", colour=None) -> None:
-        """A polyline with an arrowhead at its end; ``label`` (a weight) sits by segment ``at``."""
-        colour = colour or self.theme["wire"]
+    def weight(self, x, y, s, title, anchor="middle") -> None:
+        """A weight's name (W_ih, W_o, ...) by the wire it multiplies."""
+        self.text(x, y, s, 14, self.theme["weight"], anchor, "bold", "weight", title=title)
+
+    def wire(self, points, *, label="", side="above", dashed=False, head=True, title="") -> None:
+        """A polyline with an arrowhead at its end; ``label`` (a weight) sits by its first segment."""
+        colour = self.theme["wire"]
         d = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         dash = ' stroke-dasharray="5 4"' if dashed else ""
         tip = f"<title>{_esc(title)}</title>" if title else ""
@@ -418,85 +446,71 @@ class _Canvas:
             (x0, y0), (x1, y1) = points[-2], points[-1]
             length = math.hypot(x1 - x0, y1 - y0) or 1.0
             ux, uy = (x1 - x0) / length, (y1 - y0) / length
-            bx, by = x1 - 9 * ux, y1 - 9 * uy
-            tri = [(x1, y1), (bx - 4.5 * uy, by + 4.5 * ux), (bx + 4.5 * uy, by - 4.5 * ux)]
+            bx, by = x1 - 8 * ux, y1 - 8 * uy
+            tri = [(x1, y1), (bx - 4 * uy, by + 4 * ux), (bx + 4 * uy, by - 4 * ux)]
             parts.append('<polygon points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in tri) + f'" fill="{colour}"/>')
         self.parts.append("".join(parts) + "</g>")
         self._extent(*(y for _, y in points))
-        if label:
-            (x0, y0), (x1, y1) = points[at], points[at + 1]
-            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-            if y0 == y1:  # horizontal: above or below the line
-                self.text(
-                    mx, my - 7 if side == "above" else my + 19, label, 15, self.theme["weight"], "middle", "bold", "weight", title=title
-                )
-            else:  # vertical: beside it
-                self.text(
-                    mx + (8 if side == "right" else -8),
-                    my + 5,
-                    label,
-                    15,
-                    self.theme["weight"],
-                    "start" if side == "right" else "end",
-                    "bold",
-                    "weight",
-                    title=title,
-                )
+        if label:  # on a horizontal first segment, centred above or below it
+            (x0, y0), (x1, _) = points[0], points[1]
+            self.weight((x0 + x1) / 2, y0 - 6 if side == "above" else y0 + 17, label, title)
 
     def dot(self, x: float, y: float) -> None:
         """A junction where a wire branches."""
-        self.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.2" fill="{self.theme["wire"]}"/>')
+        self.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{self.theme["wire"]}"/>')
 
-    def node(self, cx, cy, symbol, title, *, pill=False) -> tuple[float, float]:
-        """An operation: a circle (×, +) or a pill (tanh, 1−); returns its (half width, half height)."""
+    def node(self, cx, cy, symbol, title, *, pill=False) -> float:
+        """An operation: a circle (×, +) or a pill (tanh, 1−); returns its half width."""
         t = self.theme
         paint = f'fill="{t["node"]}" stroke="{t["wire"]}" stroke-width="1.4"'
         if pill:
-            w = max(40, _text_width(symbol, 14) + 14)
-            shape = f'<rect x="{cx - w / 2:.1f}" y="{cy - 12:.1f}" width="{w:.1f}" height="24" rx="12" {paint}/>'
-            size, half = 14, (w / 2, 12)
+            half = _pill_half(symbol)
+            shape = f'<rect x="{cx - half:.1f}" y="{cy - 11:.1f}" width="{2 * half:.1f}" height="22" rx="11" {paint}/>'
+            size = 13
         else:
-            shape = f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="14" {paint}/>'
-            size, half = 19, (14, 14)
+            shape = f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{R}" {paint}/>'
+            size, half = 17, R
         label = (
             f'<text x="{cx:.1f}" y="{cy + size * 0.36:.1f}" font-size="{size}" fill="{t["fg"]}" text-anchor="middle" '
             f'font-family="{FONT}">{_esc(symbol)}</text>'
         )
         self.parts.append(f'<g class="node"><title>{_esc(title)}</title>{shape}{label}</g>')
-        self._extent(cy - 14, cy + 14)
+        self._extent(cy - R, cy + R)
         return half
 
     def box(self, b: _Box, shown: int, total: int, digits: int) -> None:
-        t = self.theme
-        out = [f'<g class="box" data-field="{_esc(b.field)}">']
+        t, ch = self.theme, b.cell_h
+        base = ch / 2 + 4.5  # baseline of 13 px digits, centred in the row
+        out = [f'<g class="box" data-field="{_esc(b.field)}"><title>{_esc(f"{b.field}: {b.scale()}")}</title>']
         out.append(
-            f'<text class="label" x="{b.x:.1f}" y="{b.y - 8:.1f}" font-size="17" font-weight="bold" fill="{t["fg"]}" '
-            f'font-family="{FONT}">{_rich(b.label, 17)}</text>'
+            f'<text class="label" x="{b.x:.1f}" y="{b.y - 6:.1f}" font-size="16" font-weight="bold" fill="{t["fg"]}" '
+            f'font-family="{FONT}">{_rich(b.label, 16)}</text>'
         )
         if b.note:
             out.append(
-                f'<text class="note" x="{b.right:.1f}" y="{b.y - 8:.1f}" font-size="14" fill="{t["muted"]}" text-anchor="end" '
+                f'<text class="note" x="{b.right:.1f}" y="{b.y - 6:.1f}" font-size="13" fill="{t["muted"]}" text-anchor="end" '
                 f'font-family="{FONT}">{_esc(b.note)}</text>'
             )
         for k in range(shown):
             v = float(b.values[k])
             fill, ink = _colour(v, b.lo, b.hi, b.scheme)
-            y = b.y + k * CELL_H
+            y = b.y + k * ch
+            s = _num(v, digits)
             out.append(
                 f'<g class="cell" data-unit="{k}"><title>{_esc(b.titles[k])}</title>'
-                f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{CELL_H}" fill="{fill}"/>'
-                f'<text class="v" x="{b.cx:.1f}" y="{y + 13.5:.1f}" font-size="13" fill="{ink}" text-anchor="middle" '
-                f'font-family="{MONO}"{_squeeze(_num(v, digits))}>{_esc(_num(v, digits))}</text></g>'
+                f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{ch:g}" fill="{fill}"/>'
+                f'<text class="v" x="{b.cx:.1f}" y="{y + base:.1f}" font-size="13" fill="{ink}" text-anchor="middle" '
+                f'font-family="{MONO}"{_squeeze(s)}>{_esc(s)}</text></g>'
             )
         if shown < total:
             rest = b.values[shown:]
             finite = rest[np.isfinite(rest)]
             summary = f"min {_num(finite.min(), digits)}, max {_num(finite.max(), digits)}" if finite.size else "no finite values"
-            y = b.y + shown * CELL_H
+            y = b.y + shown * ch
             out.append(
                 f'<g class="more"><title>{_esc(f"units {shown}..{total - 1} of {b.field} not shown ({summary})")}</title>'
-                f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{CELL_H}" fill="{t["node"]}"/>'
-                f'<text x="{b.cx:.1f}" y="{y + 13.5:.1f}" font-size="14" fill="{t["fg"]}" text-anchor="middle" font-family="{FONT}">'
+                f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{ch:g}" fill="{t["node"]}"/>'
+                f'<text x="{b.cx:.1f}" y="{y + base:.1f}" font-size="13" fill="{t["fg"]}" text-anchor="middle" font-family="{FONT}">'
                 f"… +{total - shown}</text></g>"
             )
         out.append(
@@ -507,213 +521,249 @@ class _Canvas:
         self._extent(b.y - LABEL_H, b.bottom)
 
 
+def _pill_half(symbol: str) -> float:
+    return max(18.0, _text_width(symbol, 13) / 2 + 8)
+
+
 # -- layouts ----------------------------------------------------------------------------------
 
-TOP = 40  # y of the first band's labels; the title line sits above
-LEFT = 24  # x of the first column (the loops back to h_{t-1}/c_{t-1} run left of it)
-COL = 92  # column pitch
-GATES_X = 222  # x of the first gate box
-GAP = 62  # between the two bands: room for the gate-combining nodes
+BAND = 80  # from a state line down to the gate row's strips: the line's nodes, the nodes between the bands, the labels
+MID = 38  # from a state line down to the nodes between the bands (i_t ⊙ g_t, tanh(c_t), 1 − z_t)
+RAIL = 20  # from the lowest strip down to the rail that feeds the gates (the weights' names sit above it)
+SPREAD = 24  # at most this much spare width goes into one gap; what is left centres the picture
 
 
-def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float, below: bool) -> None:
-    """A dashed wire from a new state back to the state the next step starts from."""
+def _place(parts: Sequence[tuple[float, float]], right: float = 4) -> list[float]:
+    """x of each part, left to right, from (least gap before it, its width); spare width widens the gaps.
+
+    The first part's gap is the margin where the loops back to the states run.
+    """
+    spare = max(0.0, WIDTH - right - sum(g + w for g, w in parts))
+    extra = min(spare / max(len(parts) - 1, 1), SPREAD)
+    x = (spare - extra * (len(parts) - 1)) / 2
+    xs = []
+    for k, (gap, w) in enumerate(parts):
+        x += gap + (extra if k else 0.0)
+        xs.append(x)
+        x += w
+    return xs
+
+
+def _room(yb: _Box | None, h_prev: _Box) -> float:
+    """Room right of the last column: with no y_t there, the loops' names ("next step's h_{t-1}") need it."""
+    return 4.0 if yb is not None else max(4.0, 10 + _text_width(f"next step's {h_prev.label}", 13) - BOX_W / 2)
+
+
+def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float) -> None:
+    """A dashed wire from a new state back to the state the next step starts from, named beside its corner."""
     text = f"{src.label} becomes {dst.label} of the next step"
-    sy = src.bottom if below else src.top
-    cv.wire(
-        [(src.cx, sy + (2 if below else -2)), (src.cx, y), (LEFT - 14, y), (LEFT - 14, dst.mid), (dst.x - 1, dst.mid)],
-        dashed=True,
-        title=text,
-    )
-    cv.text((LEFT + src.cx) / 2, y + (17 if below else -6), text, 13, cv.theme["muted"], "middle")
+    sy = src.bottom + 2 if y > src.bottom else src.top - 2
+    cv.wire([(src.cx, sy), (src.cx, y), (cv.margin, y), (cv.margin, dst.mid), (dst.x - 1, dst.mid)], dashed=True, title=text)
+    label = f"next step's {dst.label}"
+    if src.cx + 6 + _text_width(label, 13) > WIDTH - 2:
+        label = "next step"
+    cv.text(src.cx + 6, y + 4.5, label, 13, cv.theme["muted"], cls="loop", title=text)
 
 
-def _rail(cv: _Canvas, sources: list[tuple[_Box, str]], gates: list[_Box], spec: CellSpec, says: _Says) -> float:
-    """Inputs into the gate row from below: each source drops onto a rail that feeds every gate.
-
-    Returns the y just below the rail's caption.
-    """
-    y = max(b.bottom for b, _ in sources + [(g, "") for g in gates]) + 26
-    for b, weight in sources:
-        term = "x_t W_ihᵀ + b_ih" if weight == "W_ih" else "h_prev W_hhᵀ + b_hh"
-        field = "input_term" if weight == "W_ih" else "hidden_term"
-        cv.wire(
-            [(b.cx, b.bottom + 1), (b.cx, y)],
-            head=False,
-            label=weight,
-            side="right",
-            title=f"{term}: step.{field}[{says.n}] (all gate blocks)",
-        )
-    x0 = min(b.cx for b, _ in sources)
-    x1 = max(g.cx for g in gates)
-    cv.wire([(x0, y), (x1, y)], head=False)
+def _rail(cv: _Canvas, h_prev: _Box, x: _Box, gates: list[_Box], spec: CellSpec, says: _Says) -> float:
+    """h_{t-1} and x_t drop onto a rail under the gate row that feeds every gate its block of rows; returns the rail's y."""
+    y = max(b.bottom for b in [h_prev, x, *gates]) + RAIL
+    for b, weight, term, field in (
+        (h_prev, "W_hh", "h_prev W_hhᵀ + b_hh", "hidden_term"),
+        (x, "W_ih", "x_t W_ihᵀ + b_ih", "input_term"),
+    ):
+        title = f"{term} = step.{field}[{says.n}], all {spec.blocks} gate blocks"
+        cv.wire([(b.cx, b.bottom + 1), (b.cx, y)], head=False, title=title)
+        cv.weight(b.cx + 5, y - 8, weight, title, anchor="start")
+    names = " | ".join(spec.gate_names)
+    x0, x1 = min(h_prev.cx, x.cx), max(g.cx for g in gates)
+    cv.wire([(x0, y), (x1, y)], head=False, title=f"torch stacks the gates' rows as [{names}]: each gate takes its block of H rows")
     for g in gates:
-        cv.wire([(g.cx, y), (g.cx, g.bottom + 1)])
-    for jx in sorted(({b.cx for b, _ in sources} | {g.cx for g in gates}) - {x0, x1}):
+        j = spec.gate_fields.index(g.field)
+        rows = f"rows {j * says.H}..{(j + 1) * says.H - 1}"
+        cv.wire([(g.cx, y), (g.cx, g.bottom + 1)], title=f"{g.field}'s block: {rows} of x_t W_ihᵀ + b_ih and h_prev W_hhᵀ + b_hh")
+    for jx in sorted({h_prev.cx, x.cx, *(g.cx for g in gates)} - {x0, x1}):
         cv.dot(jx, y)
-    blocks = " | ".join(spec.gate_names)
-    h_prev = next(b for b, w in sources if w == "W_hh").label
-    cv.text(
-        (min(g.x for g in gates) + x1) / 2 + 10,
-        y + 20,
-        f"rows [{blocks}] of x_t W_ihᵀ + b_ih and {h_prev} W_hhᵀ + b_hh",
-        14,
-        cv.theme["muted"],
-        "middle",
-    )
-    return y + 26
+    return y
 
 
-def _bands(state: _Box, y_line: float) -> tuple[float, float]:
-    """(top of the gate row's strips, y of the nodes between the bands) below the state line.
-
-    The nodes keep clear of the line's own nodes when the state box is short (few units).
-    """
-    ymid = max(state.bottom + GAP / 2 - 2, y_line + 50)
-    return max(state.bottom + GAP, ymid + 33) + LABEL_H, ymid
-
-
-def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> float:
-    x, hp, pre, h = b["x_t"], b["h_prev"], b["pre_activation"], b["h_t"]
-    x.x, x.y = LEFT + 40, TOP + LABEL_H
-    hp.x, hp.y = LEFT + 40, x.bottom + 44 + LABEL_H
-    ym = (x.mid + hp.mid) / 2
-    plus = 290
-    pre.x, pre.y = 350, ym - pre.h / 2
-    h.x, h.y = 570, ym - h.h / 2
-    cv.wire(
-        [(x.right + 1, x.mid), (plus, x.mid), (plus, ym - 15)],
-        label="x_t W_ihᵀ + b_ih",
-        title=f"x_t W_ihᵀ + b_ih = step.input_term[{says.n}]",
-    )
-    cv.wire(
-        [(hp.right + 1, hp.mid), (plus, hp.mid), (plus, ym + 15)],
-        label=f"{hp.label} W_hhᵀ + b_hh",
-        side="below",
-        title=f"h_prev W_hhᵀ + b_hh = step.hidden_term[{says.n}]",
-    )
-    cv.node(plus, ym, "+", "pre-activation = (x_t W_ihᵀ + b_ih) + (h_prev W_hhᵀ + b_hh)")
-    act = spec.nonlinearity or "tanh"
-    fx = (pre.right + h.x) / 2
-    half, _ = cv.node(fx, ym, act, f"h_t = {act}(pre-activation), unit by unit", pill=True)
-    cv.wire([(plus + 15, ym), (pre.x - 1, ym)])
-    cv.wire([(pre.right + 1, ym), (fx - half, ym)], head=False)
-    cv.wire([(fx + half, ym), (h.x - 1, ym)])
-    bottom = max(hp.bottom, h.bottom, pre.bottom)
-    _head(cv, b, h, ym, says)
-    _loop(cv, h, hp, bottom + 22, below=True)
-    return bottom + 48
-
-
-def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> float:
-    cp, hp, x, c, h = b["c_prev"], b["h_prev"], b["x_t"], b["c_t"], b["h_t"]
-    gates = {g.name: b[g.field] for g in spec.gates}
-    pos = _POSITIONS["LSTM"]
-    cp.x, cp.y = LEFT, TOP + LABEL_H
-    yc = cp.mid  # the cell-state line
-    band, ymid = _bands(cp, yc)
-    hp.x, hp.y = LEFT, band
-    x.x, x.y = LEFT + COL, band
-    for name, g in gates.items():
-        g.x, g.y = GATES_X + COL * pos[name], band
-    f, i, gg, o = gates["f"], gates["i"], gates["g"], gates["o"]
-    xo = o.right + 38  # the ×o_t node and the branch down from the cell-state line
-    c.x, c.y = xo + 66, yc - c.h / 2
-    yo = o.mid
-    h.x, h.y = c.x, yo - h.h / 2
-    # the cell-state line: c_{t-1} ──×f──+──▶ c_t
-    xig = (i.cx + gg.cx) / 2
-    cv.wire([(cp.right + 1, yc), (f.cx - 15, yc)])
-    cv.node(f.cx, yc, "×", "f_t ⊙ c_prev: the forget gate scales the old cell state")
-    cv.wire([(f.cx + 15, yc), (xig - 15, yc)])
-    cv.node(xig, yc, "+", "c_t = f_t ⊙ c_prev + i_t ⊙ g_t")
-    cv.wire([(xig + 15, yc), (c.x - 1, yc)])
-    cv.wire([(f.cx, f.top), (f.cx, yc + 15)])
-    # i_t ⊙ g_t joins the line
-    cv.wire([(i.cx, i.top), (i.cx, ymid), (xig - 15, ymid)])
-    cv.wire([(gg.cx, gg.top), (gg.cx, ymid), (xig + 15, ymid)])
-    cv.node(xig, ymid, "×", "i_t ⊙ g_t: the input gate scales the new content")
-    cv.wire([(xig, ymid - 15), (xig, yc + 15)])
-    # h_t = o_t ⊙ tanh(c_t), projected by W_hr when proj_size > 0
-    ytanh = ymid
-    cv.wire([(xo, yc), (xo, ytanh - 13)])
-    cv.dot(xo, yc)
-    cv.node(xo, ytanh, "tanh", "tanh(c_t), unit by unit", pill=True)
-    cv.wire([(xo, ytanh + 13), (xo, yo - 15)])
-    cv.wire([(o.right + 1, yo), (xo - 15, yo)])
-    cv.node(xo, yo, "×", "o_t ⊙ tanh(c_t): the output gate decides what of the cell state is shown")
-    projected = h.values.size != c.values.size
-    wr = "h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ" if projected else ""
-    cv.wire([(xo + 15, yo), (h.x - 1, yo)], label="W_hr" if projected else "", side="below", title=wr)
-    _head(cv, b, h, yo, says)
-    bottom = _rail(cv, [(hp, "W_hh"), (x, "W_ih")], list(gates.values()), spec, says)
-    _loop(cv, c, cp, TOP - 4, below=False)
-    _loop(cv, h, hp, bottom + 6, below=True)
-    return bottom + 32
-
-
-def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> float:
-    hp, x, h = b["h_prev"], b["x_t"], b["h_t"]
-    gates = {g.name: b[g.field] for g in spec.gates}
-    pos = _POSITIONS["GRU"]
-    hp.x, hp.y = LEFT, TOP + LABEL_H
-    yh = hp.mid  # the hidden-state line
-    band, ymid = _bands(hp, yh)
-    x.x, x.y = LEFT + COL, band
-    for name, g in gates.items():
-        g.x, g.y = GATES_X + 12 + 112 * pos[name], band
-    z, r, n = gates["z"], gates["r"], gates["n"]
-    h.x, h.y = n.right + 110, yh - h.h / 2
-    # the hidden-state line: h_{t-1} ──×z──+──▶ h_t
-    cv.wire([(hp.right + 1, yh), (z.cx - 15, yh)])
-    cv.node(z.cx, yh, "×", "z_t ⊙ h_prev: the update gate keeps part of the old state")
-    cv.wire([(z.cx + 15, yh), (n.cx - 15, yh)])
-    cv.node(n.cx, yh, "+", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_prev")
-    cv.wire([(n.cx + 15, yh), (h.x - 1, yh)])
-    cv.wire([(z.cx, z.top), (z.cx, yh + 15)])
-    # (1 − z_t) ⊙ n_t joins the line
-    xm = r.cx
-    cv.wire([(z.cx, ymid), (xm - 20, ymid)])
-    cv.dot(z.cx, ymid)
-    half, _ = cv.node(xm, ymid, "1−", "1 − z_t", pill=True)
-    cv.wire([(xm + half, ymid), (n.cx - 15, ymid)])
-    cv.node(n.cx, ymid, "×", "(1 − z_t) ⊙ n_t: the rest is the new candidate")
-    cv.wire([(n.cx, n.top), (n.cx, ymid + 15)])
-    cv.wire([(n.cx, ymid - 15), (n.cx, yh + 15)])
-    # r_t enters the candidate: n_t = tanh(x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn))
-    cv.wire([(r.right + 1, r.mid), (n.x - 1, r.mid)], label="⊙", title="r_t ⊙ (h_prev W_hnᵀ + b_hn) inside n_t")
-    _head(cv, b, h, yh, says)
-    bottom = _rail(cv, [(hp, "W_hh"), (x, "W_ih")], list(gates.values()), spec, says)
-    _loop(cv, h, hp, TOP - 4, below=False)
-    return bottom + 8
-
-
-def _head(cv: _Canvas, b: dict[str, _Box], h: _Box, y: float, says: _Says) -> None:
-    """h_t ──W_o──▶ y_t, when there is a head's output to show."""
-    if "y_t" not in b:
+def _head(cv: _Canvas, yb: _Box | None, h: _Box, y: float, says: _Says) -> None:
+    """h_t ──W_o──▶ y_t, when there is a head's output to show (``yb.x`` is set)."""
+    if yb is None:
         return
-    yb = b["y_t"]
-    yb.x, yb.y = h.right + 80, y - yb.h / 2
+    yb.y = y - yb.h / 2
     shape = "" if says.W_o is None else f", W_o is {says.W_o.shape[0]}×{says.W_o.shape[1]}"
     cv.wire([(h.right + 1, y), (yb.x - 1, y)], label="W_o", title=f"y_t = h_t W_oᵀ + b_o (the head){shape}")
+
+
+def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> None:
+    x, hp, pre, h, yb = b["x_t"], b["h_prev"], b["pre_activation"], b["h_t"], b.get("y_t")
+    act = spec.nonlinearity or "tanh"
+    term_x, term_h = "x_t W_ihᵀ + b_ih", f"{hp.label} W_hhᵀ + b_hh"
+    words = max(_text_width(term_x, 14, bold=True), _text_width(term_h, 14, bold=True))
+    pill = _pill_half(act)
+    parts = [
+        (16, BOX_W),
+        (words + 12 - R, 2 * R),
+        (18, BOX_W),
+        (max(2 * pill + 24, _text_width(pre.label, 16, bold=True) + 10 - BOX_W), BOX_W),
+    ]
+    xs = _place(parts + ([(30, BOX_W)] if yb else []), _room(yb, hp))
+    x.x = hp.x = cv.left = xs[0]
+    plus, pre.x, h.x = xs[1] + R, xs[2], xs[3]
+    if yb:
+        yb.x = xs[4]
+    x.y = LABEL_H
+    hp.y = x.bottom + 12 + LABEL_H
+    ym = (x.mid + hp.mid) / 2
+    pre.y, h.y = ym - pre.h / 2, ym - h.h / 2
+    cv.wire([(x.right + 1, x.mid), (plus, x.mid), (plus, ym - R)], label=term_x, title=f"x_t W_ihᵀ + b_ih = step.input_term[{says.n}]")
+    cv.wire(
+        [(hp.right + 1, hp.mid), (plus, hp.mid), (plus, ym + R)], label=term_h, title=f"h_prev W_hhᵀ + b_hh = step.hidden_term[{says.n}]"
+    )
+    cv.node(plus, ym, "+", "pre-activation = (x_t W_ihᵀ + b_ih) + (h_prev W_hhᵀ + b_hh)")
+    fx = (pre.right + h.x) / 2
+    half = cv.node(fx, ym, act, f"h_t = {act}(pre-activation), unit by unit", pill=True)
+    cv.wire([(plus + R, ym), (pre.x - 1, ym)])
+    cv.wire([(pre.right + 1, ym), (fx - half, ym)], head=False)
+    cv.wire([(fx + half, ym), (h.x - 1, ym)])
+    _head(cv, yb, h, ym, says)
+    low = max(bx.bottom for bx in b.values())
+    _loop(cv, h, hp, low + 14)
+
+
+def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> None:
+    cp, hp, x, c, h, yb = b["c_prev"], b["h_prev"], b["x_t"], b["c_t"], b["h_t"], b.get("y_t")
+    gates = {g.name: b[g.field] for g in spec.gates}
+    row = [gates[name] for name in sorted(gates, key=_POSITIONS["LSTM"].__getitem__)]
+    f, i, gg, o = row
+    projected = h.values.size != c.values.size
+    parts = [(16, BOX_W), (8, BOX_W), (12, BOX_W), (6, BOX_W), (6, BOX_W), (6, BOX_W), (10, 2 * R), (40 if projected else 16, BOX_W)]
+    xs = _place(parts + ([(30, BOX_W)] if yb else []), _room(yb, hp))
+    cp.x = hp.x = cv.left = xs[0]
+    x.x = xs[1]
+    for g, gx in zip(row, xs[2:6], strict=True):
+        g.x = gx
+    xo, c.x = xs[6] + R, xs[7]  # xo: the ×o_t node and the branch down from the cell-state line
+    h.x = c.x
+    if yb:
+        yb.x = xs[8]
+    cp.y = LABEL_H
+    yc = cp.mid  # the cell-state line
+    c.y = yc - c.h / 2
+    band = max(yc + BAND, cp.bottom + 4 + LABEL_H)  # the gate row; h_{t-1} sits under c_{t-1}
+    ymid = yc + MID
+    for bx in (hp, x, *row):
+        bx.y = band
+    yo = o.mid
+    h.y = yo - h.h / 2
+    # the cell-state line: c_{t-1} ──×f──+──▶ c_t
+    xig = (i.cx + gg.cx) / 2
+    cv.wire([(cp.right + 1, yc), (f.cx - R, yc)])
+    cv.node(f.cx, yc, "×", "f_t ⊙ c_prev: the forget gate scales the old cell state")
+    cv.wire([(f.cx + R, yc), (xig - R, yc)])
+    cv.node(xig, yc, "+", "c_t = f_t ⊙ c_prev + i_t ⊙ g_t")
+    cv.wire([(xig + R, yc), (c.x - 1, yc)])
+    cv.wire([(f.cx, f.top), (f.cx, yc + R)])
+    # i_t ⊙ g_t joins the line
+    cv.wire([(i.cx, i.top), (i.cx, ymid), (xig - R, ymid)])
+    cv.wire([(gg.cx, gg.top), (gg.cx, ymid), (xig + R, ymid)])
+    cv.node(xig, ymid, "×", "i_t ⊙ g_t: the input gate scales the new content")
+    cv.wire([(xig, ymid - R), (xig, yc + R)])
+    # h_t = o_t ⊙ tanh(c_t), projected by W_hr when proj_size > 0
+    cv.wire([(xo, yc), (xo, ymid - 11)])
+    cv.dot(xo, yc)
+    cv.node(xo, ymid, "tanh", "tanh(c_t), unit by unit", pill=True)
+    cv.wire([(xo, ymid + 11), (xo, yo - R)])
+    cv.wire([(o.right + 1, yo), (xo - R, yo)])
+    cv.node(xo, yo, "×", "o_t ⊙ tanh(c_t): the output gate decides what of the cell state is shown")
+    wr = "h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ: the projection to proj_size" if projected else ""
+    cv.wire([(xo + R, yo), (h.x - 1, yo)], label="W_hr" if projected else "", side="below", title=wr)
+    _head(cv, yb, h, yo, says)
+    rail = _rail(cv, hp, x, row, spec, says)
+    _loop(cv, c, cp, min(bx.top for bx in b.values()) - 6)
+    low = max([rail + 10] + [bx.bottom + 12 for bx in (h, yb) if bx is not None])
+    _loop(cv, h, hp, low)
+
+
+def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> None:
+    hp, x, h, yb = b["h_prev"], b["x_t"], b["h_t"], b.get("y_t")
+    gates = {g.name: b[g.field] for g in spec.gates}
+    row = [gates[name] for name in sorted(gates, key=_POSITIONS["GRU"].__getitem__)]
+    z, r, n = row
+    parts = [(16, BOX_W), (8, BOX_W), (12, BOX_W), (8, BOX_W), (28, BOX_W), (24, BOX_W)]
+    xs = _place(parts + ([(30, BOX_W)] if yb else []), _room(yb, hp))
+    hp.x = cv.left = xs[0]
+    x.x, z.x, r.x, n.x, h.x = xs[1:6]
+    if yb:
+        yb.x = xs[6]
+    hp.y = LABEL_H
+    yh = hp.mid  # the hidden-state line; x_t sits right of h_{t-1}'s column, so the gate row need not clear h_{t-1}
+    h.y = yh - h.h / 2
+    band, ymid = yh + BAND, yh + MID
+    for bx in (x, *row):
+        bx.y = band
+    # the hidden-state line: h_{t-1} ──×z──+──▶ h_t
+    cv.wire([(hp.right + 1, yh), (z.cx - R, yh)])
+    cv.node(z.cx, yh, "×", "z_t ⊙ h_prev: the update gate keeps part of the old state")
+    cv.wire([(z.cx + R, yh), (n.cx - R, yh)])
+    cv.node(n.cx, yh, "+", "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_prev")
+    cv.wire([(n.cx + R, yh), (h.x - 1, yh)])
+    cv.wire([(z.cx, z.top), (z.cx, yh + R)])
+    # (1 − z_t) ⊙ n_t joins the line
+    cv.dot(z.cx, ymid)
+    half = _pill_half("1−")
+    cv.wire([(z.cx, ymid), (r.cx - half, ymid)])
+    cv.node(r.cx, ymid, "1−", "1 − z_t", pill=True)
+    cv.wire([(r.cx + half, ymid), (n.cx - R, ymid)])
+    cv.node(n.cx, ymid, "×", "(1 − z_t) ⊙ n_t: the rest is the new candidate")
+    cv.wire([(n.cx, n.top), (n.cx, ymid + R)])
+    cv.wire([(n.cx, ymid - R), (n.cx, yh + R)])
+    # r_t enters the candidate: n_t = tanh(x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn))
+    cv.wire([(r.right + 1, r.mid), (n.x - 1, r.mid)], label="⊙", title="r_t ⊙ (h_prev W_hnᵀ + b_hn) inside n_t")
+    _head(cv, yb, h, yh, says)
+    _rail(cv, hp, x, row, spec, says)
+    _loop(cv, h, hp, min(bx.top for bx in b.values()) - 6)
 
 
 _LAYOUTS = {"RNN": _layout_rnn, "LSTM": _layout_lstm, "GRU": _layout_gru}
 
 
-def _legend(cv: _Canvas, y: float, notes: list[str]) -> None:
-    """Colour scales and what was cut, in one line at the bottom."""
-    t, x = cv.theme, LEFT
-    for scheme, lo, hi, what in ((VIRIDIS, "0", "1", "σ gates"), (DIVERGING, "−1", "1", "tanh; others ±max|v|")):
-        cv.text(x, y, lo, 13, t["muted"])
-        x += 8 * len(lo) + 4
-        for k in range(12):
-            fill, _ = _colour(k / 11, 0.0, 1.0, scheme)
-            cv.parts.append(f'<rect x="{x + 6 * k:.1f}" y="{y - 11:.1f}" width="6" height="13" fill="{fill}"/>')
-        x += 76
-        cv.text(x, y, f"{hi} {what}", 13, t["muted"])
-        x += _text_width(f"{hi} {what}", 13) + 22
-    cv.text(WIDTH - 12, y, " · ".join([*notes, "hover a number for its formula"]), 13, t["muted"], "end")
+def _header(cv: _Canvas, title: str, note: str, note_title: str) -> None:
+    """The title line above everything: what is drawn, and on the right what was cut (or the hover hint)."""
+    t, y = cv.theme, cv.y0 - 8
+    x0 = max(cv.margin, 4)
+    cv.text(WIDTH - 4, y, note, 13, t["muted"], "end", cls="note", title=note_title)
+    if x0 + _text_width(title, 14, bold=True) + 16 + _text_width(note, 13) > WIDTH - 4:  # no room: the title goes a line up
+        y -= 18
+    cv.text(x0, y, title, 14, t["fg"], weight="bold", cls="title")
+
+
+HINT = "hover a number: its formula"
+LEGEND = (
+    "Colours: σ gates 0 dark purple → 1 yellow (viridis); tanh −1 red → 0 white → 1 blue; "
+    "other boxes ± their largest |value|. Hover a number for the formula that made it."
+)
+
+
+def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: _Says, theme: dict[str, str], digits: int, max_units: int) -> _Canvas:
+    """Lay out and draw everything at the boxes' current row height."""
+    cv = _Canvas(theme)
+    _LAYOUTS[spec.cell](cv, boxes, spec, says)
+    for box in boxes.values():
+        cv.box(box, min(box.values.size, max_units), box.values.size, digits)
+    act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
+    where = f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {says.n}"
+    cut = sorted({b.values.size for b in boxes.values() if b.values.size > max_units})
+    if cut:
+        note = f"showing {max_units} of {' / '.join(map(str, cut))} units"
+        note_title = (
+            f"max_units={max_units}: a box shows its first {max_units} units; its last row (… +k) holds the rest, hover it for their range"
+        )
+    else:
+        note, note_title = HINT, LEGEND
+    _header(cv, f"{spec.cell}{act} · {where}", note, note_title)
+    return cv
 
 
 def cell_diagram(
@@ -739,14 +789,16 @@ def cell_diagram(
             step of a bidirectional layer, whose y_t is on the reverse step).
         dark: light text on a dark background.
         digits: decimals printed (0..8).
-        max_units: units shown per box; beyond, "… k more" and a note.
+        max_units: units shown per box; beyond, a "… +k" row and "showing k of M units" in the title line.
 
     Returns:
-        An ``<svg>`` string, ``WIDTH`` px wide at its natural size and styled
-        ``width: 100%`` with a ``viewBox``, so it scales to its container. In Streamlit show
-        it with ``st.markdown(svg, unsafe_allow_html=True)`` (hover texts work): ``st.html``
-        drops SVG elements (its sanitiser keeps HTML only). ``st.image(svg)`` shows it
-        without hover texts; it can also be saved as an .svg file.
+        An ``<svg>`` string, ``WIDTH`` px wide at its natural size (fonts >= 13 px there) and
+        styled ``width: 100%`` with a ``viewBox``, so it scales to its container. Rows get
+        shorter (``CELL_H`` down to ``CELL_H_MIN``) to keep it within ``MAX_HEIGHT`` px; every
+        asked-for unit is still shown. In Streamlit show it with
+        ``st.markdown(svg, unsafe_allow_html=True)`` (hover texts work): ``st.html`` drops SVG
+        elements (its sanitiser keeps HTML only). ``st.image(svg)`` shows it without hover
+        texts; it can also be saved as an .svg file.
 
     Raises:
         TypeError, ValueError: with what was given, what was expected and how to fix it.
@@ -757,7 +809,6 @@ def cell_diagram(
     if step.direction:  # the reverse direction starts from h_{t+1}
         labels = {f: lab.replace("t-1", "t+1") for f, lab in labels.items()}
     boxes: dict[str, _Box] = {}
-    cut: dict[int, int] = {}
     for field, label in labels.items():
         if field not in rows:
             continue  # y_t without a head
@@ -767,25 +818,22 @@ def cell_diagram(
         note = SYMBOL[act] if act and field != "h_t" else ""
         box = _Box(field, label, v, lo, hi, scheme, says.titles(field, min(v.size, max_units)), note)
         box.rows = min(v.size, max_units) + (v.size > max_units)
-        if v.size > max_units:
-            cut[v.size] = max_units
         boxes[field] = box
     for state in spec.states:
         _share(boxes[f"{state}_prev"], boxes[f"{state}_t"])
     theme = THEMES[bool(dark)]
-    cv = _Canvas(theme)
-    bottom = _LAYOUTS[spec.cell](cv, boxes, spec, says)
-    for box in boxes.values():
-        cv.box(box, min(box.values.size, max_units), box.values.size, int(digits))
-    notes = [f"showing {k} of {m} units" for m, k in sorted(cut.items())]
-    _legend(cv, bottom + 14, notes)
-    act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
+    for cell_h in range(CELL_H, CELL_H_MIN - 1, -1):  # the tallest rows that keep the picture within MAX_HEIGHT
+        for box in boxes.values():
+            box.cell_h = cell_h
+        cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units))
+        if cv.y1 - cv.y0 + 8 <= MAX_HEIGHT:
+            break
     where = f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {n}"
-    cv.text(LEFT - 14, cv.y0 - 10, f"{spec.cell}{act} cell at {where}", 15, theme["fg"], weight="bold", cls="title")
-    y0, y1 = cv.y0 - 8, cv.y1 + 8
+    y0, y1 = cv.y0 - 4, cv.y1 + 4
     height = y1 - y0
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 {y0:.0f} {WIDTH} {height:.0f}" width="{WIDTH}" '
         f'height="{height:.0f}" style="width:100%;height:auto" role="img" aria-label="{_esc(f"{spec.cell} cell diagram at {where}")}">'
+        f"<title>{_esc(LEGEND)}</title>"
         f'<rect x="0" y="{y0:.0f}" width="{WIDTH}" height="{height:.0f}" fill="{theme["bg"]}"/>' + "".join(cv.parts) + "</svg>"
     )
