@@ -69,14 +69,17 @@ def main() -> None:
             st.warning(" ".join(notices) + " The defaults are used instead.", icon="⚠️")
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
+    if choice.task is not None:
+        choice = sidebar.with_task(choice, state.trained(*choice.task))
     present, slot = header.render(choice, lesson_step)
     if lesson_step is not None:
         tour.panel(lesson_step)
     if choice.problems:
         st.error("This configuration is refused: " + " ".join(choice.problems), icon="🚫")
         st.stop()
-    run_key = (dataclasses.astuple(choice.config), state.x_digest(choice.X), choice.model_digest)
-    run = state.run(*run_key, _X=choice.X, _loaded=choice.loaded)
+    model_key = choice.model_digest or (":".join(map(str, ("task", *choice.task))) if choice.task else "")
+    run_key = (dataclasses.astuple(choice.config), state.x_digest(choice.X), model_key)
+    run = state.run(*run_key, _X=choice.X, _loaded=choice.loaded, _trained=choice.trained)
     header.agreement(slot, run.validation)
     base = Context(
         config=choice.config,
@@ -86,6 +89,8 @@ def main() -> None:
         dark=st.context.theme.type == "dark",
         model_name=choice.model_name,
         x_source=choice.x_source,
+        trained=choice.trained,
+        target=choice.target,
     )
     playing = st.session_state.get("playing", False) and base.T > 1
     interval = 1 / st.session_state.get("speed", 1.0) if playing else None

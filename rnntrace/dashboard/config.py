@@ -27,7 +27,7 @@ INT_LIMITS: dict[str, tuple[int, int, int]] = {
     "T": (1, 2000, 10),
     "D": (1, 64, 3),
     "M": (1, 512, 5),
-    "K": (1, 32, 2),
+    "K": (1, 64, 2),  # 64: the chars task scores 36 characters
     "seed": (0, 2**31 - 1, 0),
     "layers": (1, 4, 1),
 }

@@ -13,6 +13,7 @@ import numpy as np
 from torch import nn
 
 from ..spec import CellSpec, param_name
+from ..tasks import Trained
 from ..trace import Step, Trace
 from ..validation import Validation
 from .config import LessonConfig
@@ -57,7 +58,10 @@ class Context:
         present: presentation mode (lecture hall: larger type, essentials only).
         dark: the viewer's theme is dark (pictures drawn outside Streamlit's theming follow it).
         model_name: the uploaded model's file name, or None for the seed's model.
-        x_source: where X came from: "preset", "upload" or "edited".
+        x_source: where X came from: "preset", "upload", "edited", "tokens" (an embedding model's ids) or "task".
+        trained: the task's trained model (``rnntrace.tasks.Trained``: ``.task``, ``.losses``, ``.initial``),
+            or None for random / uploaded weights.
+        target: the task example's target, (1, T) (chars: int ids; memory: NaN where nothing is asked), or None.
     """
 
     config: LessonConfig
@@ -71,6 +75,8 @@ class Context:
     dark: bool = False
     model_name: str | None = None
     x_source: str = "preset"
+    trained: Trained | None = None
+    target: np.ndarray | None = None
 
     @property
     def trace(self) -> Trace:

@@ -7,7 +7,7 @@ and returns a ``Choice``: the configuration to run and where its model and X com
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import torch
 
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
+from ..tasks import TASKS, Trained
 from .config import CELL_KINDS, DTYPES, LIMITS, NONLINEARITIES, LessonConfig, build_input, check_config, follow_input, follow_model
 from .state import parse_upload
 from .text import escape
@@ -33,8 +34,11 @@ class Choice:
         loaded: the uploaded model, or None for the seed's.
         model_name, model_digest: its file name and SHA-256 ("" without one).
         X: an uploaded or edited X (N, T, D), or None for the preset's.
-        x_source: "preset", "upload" or "edited".
+        x_source: "preset", "upload", "edited", "tokens" or "task".
         problems: why ``config`` is refused (empty when it runs).
+        task: (task, cell, hidden, seed) of a trained task's model, or None for random weights.
+        trained: that trained model (``rnntrace.tasks.Trained``), once ``with_task`` has it.
+        target: the task example's target (what the output should be), or None.
     """
 
     config: LessonConfig
@@ -44,6 +48,45 @@ class Choice:
     X: np.ndarray | None = None
     x_source: str = "preset"
     problems: list[str] = field(default_factory=list)
+    task: tuple | None = None
+    trained: Trained | None = None
+    target: np.ndarray | None = None
+
+
+TASK_LABELS = {"none": "none: random weights (the lesson)"} | {k: f"{k}: {t.title}" for k, t in TASKS.items()}
+
+
+def _task_picker() -> tuple | None:
+    """The "Task" choice; for a task, its cell, hidden size and seed. Returns (task, cell, hidden, seed) or None."""
+    task = st.selectbox(
+        "Task",
+        tuple(TASK_LABELS),
+        key="task",
+        bind="query-params",
+        help="none: random weights (the lesson). "
+        + " · ".join(f"{k}: {t.title}" for k, t in TASKS.items())
+        + ". A small model trained here, in seconds, on a task: its h_t and gates then mean something. "
+        "Trained once per (task, cell, hidden, seed) and shared by everyone.",
+    )
+    if task == "none":
+        st.caption("Random weights from the seed: the classic lesson. Pick a task to see a model that has learned something.")
+        return None
+    spec = TASKS[task]
+    cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
+    hidden = st.number_input("M (hidden)", 1, 64, step=1, key="task_hidden", bind="query-params", **_default("task_hidden", spec.hidden))
+    seed = _int_input(st, "seed", help="the initial weights and the training batches")
+    st.caption(escape(spec.describe(), 600))
+    return task, cell.lower(), int(hidden), int(seed)
+
+
+def with_task(choice: Choice, trained: Trained) -> Choice:
+    """The choice for a trained task's model: its layer and head, and the task's example as X."""
+    x, target = trained.example()
+    model = trained.model
+    with torch.no_grad():
+        X = model.rnn_input(x).numpy()  # (1, T, D): floats, or a chars model's embedded ids
+    config = follow_input(follow_model(choice.config, model.rnn, model.fc), X)
+    return replace(choice, config=config, trained=trained, target=target.numpy(), X=X, x_source="task", problems=check_config(config))
 
 
 def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
@@ -149,6 +192,9 @@ def _model_card(loaded: LoadedModel, name: str) -> None:
 def render() -> Choice:
     """Draw the sidebar; return what it chose."""
     with st.sidebar:
+        task = _task_picker()
+        if task is not None:
+            return Choice(LessonConfig(), task=task)
         custom_model = _upload("model", "model_file", st.session_state.get("model_nonlinearity"))
         loaded = custom_model[1] if custom_model else None
         custom_x = _upload("sequence", "inputs_file", custom_model[0] if custom_model else None, loaded)
@@ -179,14 +225,9 @@ def render() -> Choice:
             cols = st.columns(2)
             for i, name in enumerate(("N", "T")):
                 ints[name] = _int_input(cols[i], name)
-            inputs = st.selectbox(
-                "input X",
-                KINDS,
-                key="inputs",
-                bind="query-params",
-                format_func=lambda k: PRESET_LABELS[k],
-                help="Deterministic from the seed.",
-            )
+            # the options are the plain words: a bound select box matches the URL against what it shows
+            inputs = st.selectbox("input X", KINDS, key="inputs", bind="query-params", help="Deterministic from the seed.")
+            st.caption(PRESET_LABELS[inputs])
         st.header("Your own X or model")
         # No `type=` filter: a wrong file reaches rnntrace.loaders, which says what is accepted
         # (Streamlit's own filter would raise before the script could explain).

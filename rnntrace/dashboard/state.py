@@ -12,26 +12,32 @@ import dataclasses
 import hashlib
 import io
 import json
+import threading
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
 from ..loaders import load_model, read_sequence
+from ..tasks import TASKS, Trained, train
 from ..validation import validate
 from .config import LIMITS, LessonConfig, build_input, build_model
 from .context import Run
 
 
 @st.cache_resource(max_entries=LIMITS.cache_entries, ttl=3600, show_spinner="Replaying the layer and running torch…")
-def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded=None) -> Run:
+def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, _loaded=None, _trained=None) -> Run:
     """Module, head, X and the validated trace for one configuration.
 
     Keyed on ``dataclasses.astuple(config)`` and the uploads' digests; ``_X`` (an uploaded
-    or edited X) and ``_loaded`` (an uploaded model) are passed unhashed beside them.
+    or edited X), ``_loaded`` (an uploaded model) and ``_trained`` (a task's model) are passed
+    unhashed beside them.
     """
     config = LessonConfig(*config_key)
-    if _loaded is not None:
+    if _trained is not None:
+        module, head = _trained.model.rnn, _trained.model.fc
+    elif _loaded is not None:
         module, head = _loaded.module, _loaded.head
         if not module.batch_first:  # the dashboard holds X as (N, T, D); the layout does not change a number
             module = copy.deepcopy(module)
@@ -81,6 +87,45 @@ def export_bytes(run_key: tuple, fmt: str, _run: Run) -> bytes:
 def x_digest(X: np.ndarray | None) -> str:
 
     return "" if X is None else hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- trained tasks, shared by every session
+@st.cache_resource
+def _trained_store() -> dict:
+    """(task, cell, hidden, seed) -> Trained, and a lock per key so two sessions never train the same model twice."""
+    return {"models": {}, "locks": {}, "lock": threading.Lock()}
+
+
+def trained(task: str, cell: str, hidden: int, seed: int) -> Trained:
+    """The task's model, trained once per (task, cell, hidden, seed) for all sessions; the first caller sees the training live."""
+    store, key = _trained_store(), (task, cell, hidden, seed)
+    if key in store["models"]:
+        return store["models"][key]
+    with store["lock"]:
+        lock = store["locks"].setdefault(key, threading.Lock())
+    with lock:
+        if key in store["models"]:  # another session finished it while we waited
+            return store["models"][key]
+        spec = TASKS[task]
+        steps = spec.steps
+        bar = st.progress(0.0, text=f"Training {cell.upper()} (H={hidden}) on '{task}'…")
+        curve = st.empty()
+        losses: list[float] = []
+
+        def progress(step: int, loss: float) -> None:
+            losses.append(loss)
+            if step % 10 == 9 or step == steps - 1:
+                bar.progress(
+                    (step + 1) / steps,
+                    text=f"Training {cell.upper()} (H={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
+                )
+                curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
+
+        result = train(task, cell=cell, hidden=hidden, seed=seed, callback=progress)
+        bar.empty()
+        curve.empty()
+        store["models"][key] = result
+        return result
 
 
 # ---------------------------------------------------------------- callbacks (on_click)
