@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import rnntrace
-from rnntrace.dashboard.diagram import WIDTH, cell_diagram
+from rnntrace.dashboard.diagram import BOX_W, CELL_H_MIN, MAX_HEIGHT, WIDTH, cell_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[+-]\d+)?")
@@ -346,6 +346,13 @@ def test_cut_boxes_say_how_many_units_are_shown():
     assert_boxes_match(svg, ref, 0, max_units=8)
     text = " ".join(ET.fromstring(svg).itertext())
     assert "showing 8 of 12 units" in text and "… +4" in text
+    # several cut sizes (x_t: D = 20, h_t: P = 10, the rest H = 12) are all named
+    lstm = nn.LSTM(20, 12, proj_size=10, batch_first=True)
+    x = torch.randn(1, 3, 20)
+    tr = rnntrace.trace(lstm, x)
+    svg = cell_diagram(tr.config.spec, tr.at(1)[0], max_units=8)
+    assert_boxes_match(svg, torch_steps(lstm, x, None)[1], 0, max_units=8)
+    assert "showing 8 of 10 / 12 / 20 units" in " ".join(ET.fromstring(svg).itertext())
 
 
 def test_first_step_and_reverse_state_names():
@@ -379,3 +386,133 @@ def test_bad_input_says_what_to_pass():
         cell_diagram(spec, step, head_W=np.zeros(3))
     with pytest.raises(ValueError, match="y_t"):
         cell_diagram(spec, step, y_t=np.zeros((5, 2)))
+
+
+# -- size: the Step view's column is ~560 px wide at 1280×720, so the picture is drawn for that --------------
+
+SIZES = [(case, H) for case in sorted(CASES) for H in (1, 2, 5, 8, 12) if not (case == "lstm_proj" and H == 1)]
+
+
+def sized(case: str, H: int, dark: bool = False, head: bool = True, **kw) -> str:
+    """A diagram of a (3 → H) module of kind ``case`` at t = 2 (projected LSTMs: P = H − 1)."""
+    torch.manual_seed(H)
+    kind = {"gru": nn.GRU, "lstm": nn.LSTM, "lstm_proj": nn.LSTM}.get(case, nn.RNN)
+    opts = {"nonlinearity": "relu"} if case == "rnn_relu" else {"proj_size": H - 1} if case == "lstm_proj" else {}
+    module = kind(3, H, batch_first=True, **opts)
+    linear = nn.Linear(opts.get("proj_size", H), 2) if head else None
+    tr = rnntrace.trace(module, torch.randn(1, 4, 3) * 3, head=linear)
+    return cell_diagram(tr.config.spec, tr.at(2)[0], head_W=None if linear is None else linear.weight, dark=dark, **kw)
+
+
+@pytest.mark.parametrize(("case", "H"), SIZES)
+def test_natural_size_fits_the_step_column(case, H):
+    """580 px wide at 1:1 (fonts >= 13 px there); <= 330 px tall up to 5 units, <= 400 px with 8 units shown."""
+    root = ET.fromstring(sized(case, H, max_units=8))
+    _, _, w, h = map(float, root.get("viewBox").split())
+    assert w == WIDTH == 580 and float(root.get("height")) == h
+    assert h <= (330 if H <= 5 else MAX_HEIGHT), h
+    rows = [float(c.find(f"{SVG}rect").get("height")) for c in root.iter(f"{SVG}g") if c.get("class") in ("cell", "more")]
+    assert min(rows) >= CELL_H_MIN  # 13 px digits need the room
+
+
+def test_every_number_fits_its_cell():
+    """ "-0.123" (3 decimals) fits a strip unsqueezed; anything longer is squeezed to the strip's width."""
+    assert len("-0.123") * 13 * 0.602 <= BOX_W - 4  # DejaVu Sans Mono's advance is 0.602 em
+    _, _, _, tr = build("rnn_relu")
+    step = dataclasses.replace(tr.at(1)[0], h_t=tr.at(1)[0].h_t * 1000.0)  # (N, H): 5- and 6-digit numbers
+    root = ET.fromstring(cell_diagram(tr.config.spec, step, digits=3))
+    for cell in root.iter(f"{SVG}g"):
+        if cell.get("class") != "cell":
+            continue
+        text, width = cell.find(f"{SVG}text"), float(cell.find(f"{SVG}rect").get("width"))
+        if len(text.text) <= 6:
+            assert text.get("textLength") is None, text.text
+        else:
+            assert float(text.get("textLength")) <= width - 4, text.text
+
+
+def test_what_moved_into_hover_texts():
+    """The rail's caption, the loops' full names and the colour legend are hover texts now."""
+    svg = sized("lstm", 5)
+    root = ET.fromstring(svg)
+    titles = [t.text for t in root.iter(f"{SVG}title")]
+    assert root.find(f"{SVG}title").text.startswith("Colours: σ gates 0")  # the picture's own: the legend
+    assert any("[i | f | g | o]" in t for t in titles)  # torch's stacking order, from the spec
+    assert any(t.startswith("f_t's block: rows 5..9 of x_t W_ihᵀ") for t in titles)  # f is torch's second block
+    assert {"h_t becomes h_{t-1} of the next step", "c_t becomes c_{t-1} of the next step"} <= set(titles)
+    shown = "".join(t for g in root.iter(f"{SVG}text") if g.get("class") == "loop" for t in g.itertext() if t not in titles)
+    assert "next step" in shown
+
+
+# -- legibility in a real browser: nothing overlaps or leaves the picture --------------------------------------
+
+GEOMETRY_JS = """() => {
+  const svg = document.querySelector("svg");
+  const S = svg.getBoundingClientRect(), m = svg.getScreenCTM();
+  const r = (el) => el.getBoundingClientRect();
+  const name = (el) => {
+    const c = el.cloneNode(true);
+    c.querySelectorAll("title").forEach((x) => x.remove());
+    return (c.textContent || el.tagName).slice(0, 30);
+  };
+  const hit = (a, b, tol) =>
+    Math.min(a.right, b.right) - Math.max(a.left, b.left) > tol && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > tol;
+  const texts = [...svg.querySelectorAll("text")];
+  const inCell = (t) => t.closest("g.cell, g.more") !== null;
+  const out = {size: [S.width, S.height], outside: [], texts: [], frames: [], nodes: [], wires: [], wide: []};
+  for (const t of texts) {
+    const b = r(t);
+    if (b.left < S.left - 0.5 || b.right > S.right + 0.5 || b.top < S.top - 0.5 || b.bottom > S.bottom + 0.5) out.outside.push(name(t));
+  }
+  for (let i = 0; i < texts.length; i++)
+    for (let j = i + 1; j < texts.length; j++) if (hit(r(texts[i]), r(texts[j]), 2)) out.texts.push([name(texts[i]), name(texts[j])]);
+  const frames = [...svg.querySelectorAll("g.box > rect")];
+  const nodes = [...svg.querySelectorAll("g.node > circle, g.node > rect")];
+  const lines = [...svg.querySelectorAll("g.wire > polyline")].filter((p) => p.getAttribute("stroke") !== "transparent");
+  for (const t of texts) {
+    if (inCell(t)) continue;
+    for (const f of frames) if (hit(r(t), r(f), 2)) out.frames.push([name(t), f.parentNode.dataset.field]);
+    if (t.closest("g.node")) continue;
+    for (const n of nodes) if (hit(r(t), r(n), 1)) out.nodes.push([name(t), name(n.parentNode)]);
+    const b = r(t), glyphs = {left: b.left + 1, right: b.right - 1, top: b.top + 4, bottom: b.bottom - 3};  // the font box less its leading
+    for (const p of lines) {
+      const pts = p.getAttribute("points").trim().split(/\\s+/).map((q) => q.split(",").map(Number))
+        .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+      for (let k = 0; k + 1 < pts.length; k++) {
+        const [[x0, y0], [x1, y1]] = [pts[k], pts[k + 1]];
+        const across = Math.min(x0, x1) <= glyphs.right && Math.max(x0, x1) >= glyphs.left;
+        if (across && Math.min(y0, y1) <= glyphs.bottom && Math.max(y0, y1) >= glyphs.top) {
+          out.wires.push([name(t), p.getAttribute("points").slice(0, 30)]);
+          break;
+        }
+      }
+    }
+  }
+  for (const c of svg.querySelectorAll("g.cell, g.more"))
+    if (r(c.querySelector("text")).width > r(c.querySelector("rect")).width - 2) out.wide.push(name(c));
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser_support import chromium_path, launch_chromium
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed: apt-get install -y chromium")
+    with sync_api.sync_playwright() as p:
+        browser = launch_chromium(p)
+        page = browser.new_page(viewport={"width": 700, "height": 600})
+        yield page
+        browser.close()
+
+
+@pytest.mark.parametrize(("case", "H"), [(c, H) for c, H in SIZES if H in (1, 5, 12)])
+def test_nothing_overlaps_at_the_step_columns_width(browser_page, case, H):
+    """In a 580 px column the picture is drawn 1:1; no text overlaps a text, a strip, a node or a wire, or leaves the picture."""
+    for svg in (sized(case, H), sized(case, H, head=False, dark=True)):
+        browser_page.set_content(f'<body style="margin:0"><div style="width:580px">{svg}</div></body>')
+        found = browser_page.evaluate(GEOMETRY_JS)
+        assert found.pop("size")[0] == 580
+        assert found == {k: [] for k in found}, found

@@ -551,7 +551,13 @@ def _place(parts: Sequence[tuple[float, float]], right: float = 4) -> list[float
 
 def _room(yb: _Box | None, h_prev: _Box) -> float:
     """Room right of the last column: with no y_t there, the loops' names ("next step's h_{t-1}") need it."""
-    return 4.0 if yb is not None else max(4.0, 10 + _text_width(f"next step's {h_prev.label}", 13) - BOX_W / 2)
+    return 4.0 if yb is not None else max(4.0, 16 + _text_width(f"next step's {h_prev.label}", 13) - BOX_W / 2)
+
+
+def _above(b: dict[str, _Box]) -> float:
+    """y of a loop over the top band: above every label, and further above y_t's, which sits under the loop's name."""
+    yb = b.get("y_t")
+    return min([bx.top - 6 for bx in b.values()] + ([yb.top - 10] if yb is not None else []))
 
 
 def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float) -> None:
@@ -560,7 +566,7 @@ def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float) -> None:
     sy = src.bottom + 2 if y > src.bottom else src.top - 2
     cv.wire([(src.cx, sy), (src.cx, y), (cv.margin, y), (cv.margin, dst.mid), (dst.x - 1, dst.mid)], dashed=True, title=text)
     label = f"next step's {dst.label}"
-    if src.cx + 6 + _text_width(label, 13) > WIDTH - 2:
+    if src.cx + 6 + _text_width(label, 13) > WIDTH - 8:  # the estimate can be a few px short
         label = "next step"
     cv.text(src.cx + 6, y + 4.5, label, 13, cv.theme["muted"], cls="loop", title=text)
 
@@ -681,7 +687,7 @@ def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -
     cv.wire([(xo + R, yo), (h.x - 1, yo)], label="W_hr" if projected else "", side="below", title=wr)
     _head(cv, yb, h, yo, says)
     rail = _rail(cv, hp, x, row, spec, says)
-    _loop(cv, c, cp, min(bx.top for bx in b.values()) - 6)
+    _loop(cv, c, cp, _above(b))
     low = max([rail + 10] + [bx.bottom + 12 for bx in (h, yb) if bx is not None])
     _loop(cv, h, hp, low)
 
@@ -723,7 +729,7 @@ def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) ->
     cv.wire([(r.right + 1, r.mid), (n.x - 1, r.mid)], label="⊙", title="r_t ⊙ (h_prev W_hnᵀ + b_hn) inside n_t")
     _head(cv, yb, h, yh, says)
     _rail(cv, hp, x, row, spec, says)
-    _loop(cv, h, hp, min(bx.top for bx in b.values()) - 6)
+    _loop(cv, h, hp, _above(b))
 
 
 _LAYOUTS = {"RNN": _layout_rnn, "LSTM": _layout_lstm, "GRU": _layout_gru}
