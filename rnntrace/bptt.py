@@ -61,9 +61,9 @@ import pandas as pd
 import torch
 
 from . import cells
-from .prepare import Config, Prepared, Weights, prepare, to_numpy
+from .prepare import Config, Prepared, Weights, _is_loaded, prepare, to_numpy
 from .spec import PARAM, param_name
-from .trace import FRAME_COLUMNS, Trace, _run
+from .trace import FRAME_COLUMNS, Trace, trace_prepared
 
 TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
 
@@ -234,6 +234,21 @@ def _check_grad_output(value, expected: tuple[int, ...], dtype: np.dtype, what: 
             f"Pass dL/d({what}) in torch's layout, or grad_output=None for ones at the last time step."
         )
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _check_layer(module) -> None:
+    """backprop takes the recurrent layer itself (whose torch gradients it names), not a model around it."""
+    if _is_loaded(module):
+        raise TypeError(
+            "backprop() takes the recurrent layer and its head, not a LoadedModel: "
+            "pass backprop(lm.module, x, head=lm.head) (with x already embedded if the model has an embedding)."
+        )
+    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.nn.RNNBase | torch.nn.RNNCellBase):
+        raise TypeError(
+            f"backprop() takes the recurrent layer itself, got a whole model ({type(module).__name__}); the gradients it "
+            "returns are named after the layer's parameters. Pass the layer and its head with the layer's input, e.g. "
+            "backprop(model.rnn, x, head=model.fc)."
+        )
 
 
 def _layout_text(c: Config, units: str) -> str:
@@ -528,10 +543,16 @@ def backprop(module, x, *, head=None, h0=None, grad_output=None) -> Backprop:
         >>> bp.grads["weight_hh_l0"]              # == model.rnn.weight_hh_l0.grad after L.backward()
         >>> bp.quantity("dh_t")[:, 0].std(axis=1)  # how the gradient fades back in time
     """
+    _check_layer(module)
     p = prepare(module, x, h0, head)
+    if p.lengths is not None:
+        raise ValueError(
+            "x is a PackedSequence: backprop() replays full-length sequences only. "
+            "Backpropagate each sample on its own, e.g. backprop(module, x_n[:length_n])."
+        )
     c = p.config
     dtype = np.dtype(c.dtype)
-    tr = Trace(c, {(layer, d): a for layer, d, a in _run(p)})
+    tr = trace_prepared(p)
     if p.head is None:
         h_out = "proj_size" if c.proj_size else "hidden_size"
         what, units, expected = "output", f"2*{h_out}" if c.bidirectional else h_out, tr.output.shape
