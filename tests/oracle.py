@@ -3,7 +3,9 @@
 ``torch_steps(module, x)`` follows the equations of torch's documentation (``nn.RNN``,
 ``nn.GRU``, ``nn.LSTM``) with the module's own parameters, one step at a time, and checks
 the result against the module's fused forward (``output``, ``h_n``, ``c_n``), so the
-reference is itself checked by torch. It imports nothing from ``rnntrace``.
+reference is itself checked by torch. It imports nothing of rnntrace's replay (no
+``trace``, no ``cells``); ``lesson(config)`` builds the dashboard's model and input with
+rnntrace's public API (``SimpleRNN``, ``make_input``), as a user would from the same URL.
 
     RNN:  h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)
     GRU:  r_t = σ(x_t W_irᵀ + b_ir + h_{t-1} W_hrᵀ + b_hr)
@@ -21,6 +23,7 @@ Torch stacks the gate blocks along the rows of W_ih / W_hh / the biases as [r | 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -180,3 +183,58 @@ def torch_steps(module: nn.RNNBase, x_tnd, h0=None, c0=None) -> Reference:
         h_n=as_np(hn),
         c_n=None if cn is None else as_np(cn),
     )
+
+
+# -- the lesson's model, built with rnntrace's public API as the app builds it -------------------
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """The lesson's model and input, built with rnntrace's public API, and torch's numbers for it."""
+
+    config: dict
+    module: torch.nn.RNNBase
+    head: torch.nn.Linear
+    X: np.ndarray  # (N, T, D)
+    ref: Reference  # every step, from torch_steps
+    y: np.ndarray  # (N, T, K) torch: head(module(X))
+    out: np.ndarray  # (N, T, dirs*M) torch's output
+
+    @property
+    def layers(self) -> int:
+        return self.config.get("layers", 1)
+
+    @property
+    def dirs(self) -> int:
+        return 2 if self.config.get("bidirectional") else 1
+
+
+@cache
+def _lesson(items: tuple) -> Lesson:
+    import rnntrace  # the public API only: SimpleRNN and make_input (the model and X the app builds for a configuration)
+
+    c = dict(items)
+    full = {"N": 1, "T": 10, "D": 3, "M": 5, "K": 2, "seed": 0, "layers": 1, "cell": "RNN", "inputs": "normal", "dtype": "float32"} | c
+    model = rnntrace.SimpleRNN(
+        full["D"],
+        full["M"],
+        full["K"],
+        cell=full["cell"].lower(),
+        num_layers=full["layers"],
+        nonlinearity=full.get("nonlinearity", "tanh"),
+        bidirectional=full.get("bidirectional", False),
+        bias=full.get("bias", True),
+        dtype=getattr(torch, full["dtype"]),
+        seed=full["seed"],
+    )
+    X = rnntrace.make_input(full["inputs"], full["N"], full["T"], full["D"], full["seed"]).astype(full["dtype"])  # (N, T, D)
+    ref = torch_steps(model.rnn, np.swapaxes(X, 0, 1))
+    with torch.no_grad():
+        out = model.rnn(torch.from_numpy(X))[0]
+        y = model.fc(out)
+    return Lesson(full, model.rnn, model.fc, X, ref, y.numpy().astype(np.float64), out.numpy().astype(np.float64))
+
+
+def lesson(config: dict) -> Lesson:
+    """The model, X and torch's numbers for a dashboard configuration (the URL's names: cell, N, T, D, M, K, seed...)."""
+    return _lesson(tuple(sorted(config.items())))

@@ -23,14 +23,12 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from oracle import Reference, torch_steps
+from oracle import Lesson, lesson
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
@@ -54,55 +52,6 @@ STEP_CASES = list(CASES)
 
 
 # -- torch's side ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lesson:
-    """The lesson's model and input, built with rnntrace's public API, and torch's numbers for it."""
-
-    config: dict
-    module: torch.nn.RNNBase
-    head: torch.nn.Linear
-    X: np.ndarray  # (N, T, D)
-    ref: Reference  # every step, from tests/oracle.py
-    y: np.ndarray  # (N, T, K) torch: head(module(X))
-    out: np.ndarray  # (N, T, dirs*M) torch's output
-
-    @property
-    def layers(self) -> int:
-        return self.config.get("layers", 1)
-
-    @property
-    def dirs(self) -> int:
-        return 2 if self.config.get("bidirectional") else 1
-
-
-@cache
-def lesson_of(items: tuple) -> Lesson:
-    c = dict(items)
-    full = {"N": 1, "T": 10, "D": 3, "M": 5, "K": 2, "seed": 0, "layers": 1, "cell": "RNN", "inputs": "normal", "dtype": "float32"} | c
-    model = rnntrace.SimpleRNN(
-        full["D"],
-        full["M"],
-        full["K"],
-        cell=full["cell"].lower(),
-        num_layers=full["layers"],
-        nonlinearity=full.get("nonlinearity", "tanh"),
-        bidirectional=full.get("bidirectional", False),
-        bias=full.get("bias", True),
-        dtype=getattr(torch, full["dtype"]),
-        seed=full["seed"],
-    )
-    X = rnntrace.make_input(full["inputs"], full["N"], full["T"], full["D"], full["seed"]).astype(full["dtype"])  # (N, T, D)
-    ref = torch_steps(model.rnn, np.swapaxes(X, 0, 1))
-    with torch.no_grad():
-        out = model.rnn(torch.from_numpy(X))[0]
-        y = model.fc(out)
-    return Lesson(full, model.rnn, model.fc, X, ref, y.numpy().astype(np.float64), out.numpy().astype(np.float64))
-
-
-def lesson(config: dict) -> Lesson:
-    return lesson_of(tuple(sorted(config.items())))
 
 
 # -- the app -----------------------------------------------------------------------------------
