@@ -74,29 +74,28 @@ Coefficients = tuple[np.ndarray, ...]
 #
 # Each ``_*_step`` takes the total dh_t and returns (dL/dh_{t-1} from this step, the LSTM's
 # dc_t ⊙ f_t carried to the step before). Shapes broadcast: the loop passes rows (N, ·);
-# ``flow`` passes (R, N, ·) for R loss terms at once. ``d_hid_g`` (…, G, H) receives the
-# gradients of the hidden term's gate blocks, and the LSTM's ``dc`` (…, H) the total dc_t.
+# ``flow`` passes (R, N, ·) for R loss terms at once. ``hh(d_hid)`` is d_hid W_hh, the
+# step's one matrix product. ``d_hid_g`` (…, G, H) receives the gradients of the hidden
+# term's gate blocks, and the LSTM's ``dc`` (…, H) the total dc_t.
 
 
-def _rnn_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray, dc=None):
+def _rnn_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc=None):
     """d_pre = dh_t ⊙ act'(pre_t);  dL/dh_{t-1} = d_pre W_hh."""
     (K,) = co  # (…, 1, H): act'(pre_t)
     np.multiply(dh[..., None, :], K, out=d_hid_g)
-    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, H)
-    return d_hid @ w.W_hh, None
+    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), None
 
 
-def _gru_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray, dc=None):
+def _gru_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc=None):
     """[d_r | d_z | d_n ⊙ r_t] = dh_t ⊙ K_t;  dL/dh_{t-1} = dh_t ⊙ z_t + [...] W_hh."""
     K, z = co  # K (…, 3, H), z (…, H)
     np.multiply(dh[..., None, :], K, out=d_hid_g)
-    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, 3H)
-    dh_prev = d_hid @ w.W_hh  # (…, H)
+    dh_prev = hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1))  # (…, 3H) @ (3H, H)
     dh_prev += dh * z  # h_t = (1 - z_t) n_t + z_t h_{t-1}: the direct path
     return dh_prev, None
 
 
-def _lstm_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.ndarray, dc: np.ndarray):
+def _lstm_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc: np.ndarray):
     """dc_t = dm_t ⊙ A_t + carry;  [d_i | d_f | d_g] = dc_t ⊙ K_t,  d_o = dm_t ⊙ K_o;  carry' = dc_t ⊙ f_t."""
     K, A, f = co  # K (…, 4, H): [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], A = o_t (1 - tanh² c_t)
     dm = dh if w.W_hr is None else dh @ w.W_hr  # (…, H): dL/d(o_t ⊙ tanh c_t)
@@ -104,8 +103,7 @@ def _lstm_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, d_hid_g: np.
     dc += carry  # dc_{t+1} ⊙ f_{t+1}, from the step after
     np.multiply(dc[..., None, :], K[..., :3, :], out=d_hid_g[..., :3, :])
     np.multiply(dm, K[..., 3, :], out=d_hid_g[..., 3, :])
-    d_hid = d_hid_g.reshape(*d_hid_g.shape[:-2], -1)  # (…, 4H)
-    return d_hid @ w.W_hh, dc * f
+    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), dc * f  # (…, 4H) @ (4H, H_out)
 
 
 def _jacobian(cell: str, co: Coefficients, w: Weights) -> np.ndarray:
@@ -181,11 +179,18 @@ def _backward(cell: str, co: Coefficients, w: Weights, g: np.ndarray, direction:
     lstm = cell == "LSTM"
     dc_all = np.empty((T, N, H), g.dtype) if lstm else None
     dh_next = cells._state(np.zeros((N, H_out), g.dtype))  # nothing comes from after the last step
+    # d_hid W_hh into one reused row, in the orientation OpenBLAS is fastest at for these shapes (see cells._recurrent)
+    product, buf = cells._recurrent(np.ascontiguousarray(w.W_hh.T), N), cells._state(np.empty((N, H_out), g.dtype))
+
+    def hh(d_hid: np.ndarray) -> np.ndarray:
+        product(d_hid, buf)
+        return buf
+
     carry = cells._state(np.zeros((N, H), g.dtype)) if lstm else None
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
     for g_t, dh, dhg, dc, *co_t in cells._rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co):
         np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
-        dh_next, carry = step(dh, carry, co_t, w, dhg, dc)
+        dh_next, carry = step(dh, carry, co_t, w, hh, dhg, dc)
     out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh_next.reshape(N, H_out)}
     if lstm:
         out["dc_t"], out["dc0"] = dc_all, carry.reshape(N, H)
@@ -474,6 +479,10 @@ class Backprop:
         T, N, H_out = g.shape
         G, H = co[0].shape[2:]
         step = STEPS[c.cell]
+
+        def hh(d_hid: np.ndarray) -> np.ndarray:  # (R, N, G*H) @ (G*H, H_out)
+            return d_hid @ w.W_hh
+
         flow = np.zeros((T, T))
         dh_next = np.zeros((0, N, H_out), g.dtype)  # rows: the loss terms t = s+1..T-1
         carry = np.zeros((0, N, H), g.dtype)
@@ -484,7 +493,7 @@ class Backprop:
                 break
             d_hid_g, dc = np.empty((T - s, N, G, H), g.dtype), np.empty((T - s, N, H), g.dtype)
             lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if c.cell == "LSTM" else None
-            dh_next, carry = step(dh, lstm_carry, tuple(a[s] for a in co), w, d_hid_g, dc)
+            dh_next, carry = step(dh, lstm_carry, tuple(a[s] for a in co), w, hh, d_hid_g, dc)
         return flow
 
     def jacobian_norms(self, layer: int = 0, direction: int = 0) -> np.ndarray:
