@@ -26,6 +26,17 @@ under load flatter rnntrace.
 
 The ratio is ours / torch (lower is better). The issue's targets at the headline size
 (T=1000, N=1, D=32, M=256) are RNN <= 0.6, GRU <= 1.0, LSTM <= 1.5.
+
+The scale case (``--scale``, also run by default after the sizes above): a batch, LSTM
+N=32, T=1000, D=64, H=256, 2 layers, with targets trace <= 1.5x torch's forward and extra
+memory <= 1.2x the bytes the trace records. It is timed side by side at one thread
+(``torch.set_num_threads(1)``, OpenBLAS on one thread) and at the default threads, for
+``trace`` (everything recorded) and ``trace(record=("h_t", "y_t"))``, with a head. Each
+figure is reported as wall-clock and as CPU time of the process (user + system, which
+includes the kernel's page faults on fresh memory): on a loaded machine the CPU time is
+the steadier comparison. Memory: the peak resident set (VmHWM, reset through
+/proc/self/clear_refs before each call) above the resident set before the call, against
+the bytes of the arrays the Trace holds.
 """
 
 from __future__ import annotations
@@ -114,6 +125,151 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
     }
 
 
+SCALE = {"T": 1000, "N": 32, "D": 64, "H": 256, "layers": 2, "K": 8}
+SCALE_TARGETS = {"time_ratio": 1.5, "memory_ratio": 1.2}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process (all threads, user + system)."""
+    return time.process_time()
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _peak_extra_bytes(fn) -> int:
+    """Peak resident memory during ``fn()`` above the resident memory before it (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+    except OSError:
+        return -1
+    before = _rss_kb("VmRSS")
+    result = fn()
+    extra = (_rss_kb("VmHWM") - before) * 1024
+    del result
+    return extra
+
+
+def _held_bytes(tr) -> int:
+    """Bytes of the memory blocks the Trace's arrays live in (each block once)."""
+    blocks = {}
+    arrays = [a for per in tr._arrays.values() for a in per.values()] + [tr.output, tr.h_n, tr.c_n, tr.y]
+    for a in arrays:
+        if a is None:
+            continue
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        blocks[id(root)] = root.nbytes
+    return sum(blocks.values())
+
+
+def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
+    """The batch case of issue 11: time (wall and CPU) and memory of torch, trace and trace(record=...)."""
+    torch.manual_seed(0)
+    c = SCALE
+    module = nn.LSTM(c["D"], c["H"], num_layers=c["layers"]).eval()
+    head = nn.Linear(c["H"], c["K"]).eval()
+    x = torch.randn(c["T"], c["N"], c["D"])  # (T, N, D)
+
+    def run_torch():
+        with torch.no_grad():
+            out, _ = module(x)
+            return head(out)
+
+    runs = {
+        "torch": run_torch,
+        "trace": lambda: rnntrace.trace(module, x, head=head),
+        "trace record=(h_t, y_t)": lambda: rnntrace.trace(module, x, head=head, record=("h_t", "y_t")),
+    }
+    default_threads = torch.get_num_threads()
+    result = {"config": dict(c), "threads": {}}
+    for label, threads in (("1 thread", 1), ("default threads", default_threads)):
+        torch.set_num_threads(threads)
+        wall = {name: [] for name in runs}
+        cpu = {name: [] for name in runs}
+        per_round = max(1, -(-repeats // rounds))
+        try:
+            with rnntrace.cells.one_blas_thread() if threads == 1 else _nothing():
+                for _ in range(rounds):
+                    for name, fn in runs.items():
+                        time.sleep(PAUSE_S)
+                        for _ in range(warmup):
+                            fn()
+                        for _ in range(per_round):
+                            w, u = time.perf_counter(), _cpu_s()
+                            fn()
+                            wall[name].append((time.perf_counter() - w) * 1e3)
+                            cpu[name].append((_cpu_s() - u) * 1e3)
+        finally:
+            torch.set_num_threads(default_threads)
+        rows = {}
+        for name in runs:
+            rows[name] = {
+                "wall_ms": statistics.median(wall[name]),
+                "min_wall_ms": min(wall[name]),
+                "cpu_ms": statistics.median(cpu[name]),
+                "min_cpu_ms": min(cpu[name]),
+            }
+        for name in runs:
+            if name != "torch":
+                for k in ("wall_ms", "cpu_ms", "min_wall_ms", "min_cpu_ms"):
+                    rows[name][f"ratio_{k.removesuffix('_ms')}"] = rows[name][k] / rows["torch"][k]
+        result["threads"][label] = {"num_threads": threads, "rows": rows}
+
+    memory = {}
+    for name, fn in runs.items():
+        held = []
+
+        def keep(fn=fn, held=held):
+            r = fn()
+            held.append(r)
+            return r
+
+        extra = _peak_extra_bytes(keep)
+        r = held.pop()
+        recorded = _held_bytes(r) if isinstance(r, rnntrace.Trace) else int(r.numel() * r.element_size())
+        memory[name] = {"extra_bytes": extra, "recorded_bytes": recorded, "ratio": extra / recorded if recorded else None}
+        del r
+    result["memory"] = memory
+    return result
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def print_scale(r: dict) -> None:
+    c = r["config"]
+    print(f"\nscale: LSTM N={c['N']}, T={c['T']}, D={c['D']}, H={c['H']}, {c['layers']} layers, head K={c['K']}")
+    header = f"{'threads':<16} {'run':<24} | {'wall ms':>9} {'ratio':>6} | {'CPU ms':>9} {'ratio':>6} | {'min CPU':>9} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for label, t in r["threads"].items():
+        for name, row in t["rows"].items():
+            ratio = {k: "" if name == "torch" else f"{row['ratio_' + k]:.2f}" for k in ("wall", "cpu", "min_cpu")}
+            print(
+                f"{label:<16} {name:<24} | {row['wall_ms']:>9.0f} {ratio['wall']:>6} | {row['cpu_ms']:>9.0f} {ratio['cpu']:>6} | "
+                f"{row['min_cpu_ms']:>9.0f} {ratio['min_cpu']:>6}"
+            )
+    print(f"target: trace <= {SCALE_TARGETS['time_ratio']}x torch")
+    print(f"\n{'memory':<24} | {'extra MB':>9} | {'recorded MB':>11} | {'extra / recorded':>16}")
+    for name, m in r["memory"].items():
+        ratio = "" if m["ratio"] is None else f"{m['ratio']:.2f}"
+        print(f"{name:<24} | {m['extra_bytes'] / 1e6:>9.0f} | {m['recorded_bytes'] / 1e6:>11.0f} | {ratio:>16}")
+    print(f"target: extra memory <= {SCALE_TARGETS['memory_ratio']}x the bytes recorded (torch: its output)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="artifacts/bench_trace.json", help="where to write the figures (default: %(default)s)")
@@ -121,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before each block (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="blocks per figure, taken in turn (default: %(default)s)")
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--headline-only", action="store_true", help="only T=1000, N=1, D=32, M=256")
+    parser.add_argument("--headline-only", action="store_true", help="only T=1000, N=1, D=32, M=256 (and the scale case)")
+    parser.add_argument("--scale", dest="scale", action="store_true", default=None, help="only the scale case (LSTM N=32, T=1000, H=256)")
+    parser.add_argument("--no-scale", dest="scale", action="store_false", help="skip the scale case")
     args = parser.parse_args(argv)
 
-    sizes = [HEADLINE] if args.headline_only else SIZES
+    sizes = [] if args.scale else [HEADLINE] if args.headline_only else SIZES
     load_before = os.getloadavg()[0]
     if load_before > 0.5 * (os.cpu_count() or 1):
         print(f"warning: 1-minute load average is {load_before:.1f} on {os.cpu_count()} CPUs; other work will distort the figures\n")
@@ -133,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'torch 1t':>9} | {'trace ms':>9} {'ratio':>6} | "
         f"{'+steps ms':>9} {'ratio':>6} | target"
     )
-    print(header)
-    print("-" * len(header))
+    if sizes:
+        print(header)
+        print("-" * len(header))
     for size in sizes:
         for cell in args.cells:
             r = bench_one(cell, **size, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds)
@@ -150,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['trace_steps_ms']:>9.2f} {r['ratio_trace_steps']:>6.2f} | {target}",
                 flush=True,
             )
+
+    scale = None
+    if args.scale is not False:
+        scale = bench_scale(repeats=max(3, args.repeats // 3), warmup=1, rounds=args.rounds)
+        print_scale(scale)
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min_before": load_before,
         "load_average_1min_after": os.getloadavg()[0],
     }
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"meta": meta, "results": rows, "scale": scale}, indent=2) + "\n")
     print(f"\nwrote {out}")
     return 0
 

@@ -502,3 +502,22 @@ def test_record_holds_no_memory_for_what_it_drops():
     recorded = sum(a.nbytes for arrays in tr._arrays.values() for a in arrays.values())
     assert recorded <= 2 * 51 * 4 * 16 * 4 + 50 * 4 * 3 * 4 + 4 * 2 * 4 * 16 * 4  # h_t (with h0's row), y_t, h_n, c_n
     assert all(a.base is None or a.base.nbytes <= 51 * 4 * 16 * 4 for arrays in tr._arrays.values() for a in arrays.values())
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_record_without_input_term_takes_it_in_chunks(mode, monkeypatch):
+    """Not recorded, the input term is computed 16 steps at a time (here): 40 steps = chunks 0, 16, 32, in both directions."""
+    monkeypatch.setattr(rnntrace.cells, "CHUNK_ROWS", 8)
+    cls, kwargs = MODES[mode]
+    module = cls(3, 5, num_layers=2, bidirectional=True, **kwargs)
+    x = torch.randn(40, 2, 3)
+    head = nn.Linear(10, 2)
+    tr = rnntrace.trace(module, x, head=head, record=("h_t", "y_t"))
+    with torch.no_grad():
+        out, h_n = module(x)
+        h_n = h_n[0] if mode == "LSTM" else h_n
+        y = head(out)
+    assert_close(tr.output, out, torch.float32, "output")
+    assert_close(tr.h_n, h_n, torch.float32, "h_n")
+    assert_close(tr.y, y, torch.float32, "y")
+    assert rnntrace.validate(module, x, head=head, record=("h_t", "y_t"), lengths=[40, 23]).ok
