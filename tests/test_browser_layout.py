@@ -12,7 +12,7 @@ import pytest
 
 pytest.register_assert_rewrite("browser_support")
 from browser_support import _DONE_JS as DONE_JS  # noqa: E402
-from browser_support import exceptions, slider_value, wait_charts, wait_idle  # noqa: E402
+from browser_support import RunClock, exceptions, slider_value, wait_charts, wait_idle  # noqa: E402
 from test_browser import button, choose, open_app, url_params  # noqa: E402
 
 pytest_plugins = ["browser_support"]
@@ -72,6 +72,7 @@ def test_presentation_mode_is_one_slide(browser, streamlit_server, size, query):
     for scheme in ("light", "dark"):
         context = browser.new_context(viewport={"width": size[0], "height": size[1]}, color_scheme=scheme)
         page = context.new_page()
+        RunClock(page).install()  # _press_keeping_focus waits on its record of runs
         page.goto(f"{streamlit_server.url}/?present=true{query}")
         wait_idle(page, timeout=90)
         wait_charts(page)
@@ -83,8 +84,7 @@ def test_presentation_mode_is_one_slide(browser, streamlit_server, size, query):
         font = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector(\"[data-testid='stMain'] p\")).fontSize)")
         assert font >= 20, f"slide text is {font}px"
         assert page.evaluate(_OVERFLOW_JS) == []
-        page.keyboard.press("ArrowRight")
-        wait_idle(page)
+        _press_keeping_focus(page, "ArrowRight")
         assert slider_value(page) == 1, "the keys drive the slide"
         assert not exceptions(page)
         context.close()
@@ -140,8 +140,7 @@ def test_clicking_a_time_chart_sets_t(page, streamlit_server):
 
 def test_tour_3_opens_lesson_step_3(page, streamlit_server):
     open_app(page, streamlit_server, "?tour=3")
-    assert page.get_by_text("Lesson 3 of").is_visible()
+    page.get_by_text("Lesson 3 of").wait_for(timeout=30_000)
     button(page, "tour_next").click()
-    wait_idle(page)
-    assert page.get_by_text("Lesson 4 of").is_visible()
-    assert url_params(page).get("tour") == "4"
+    page.get_by_text("Lesson 4 of").wait_for(timeout=30_000)
+    assert page.evaluate("() => new URLSearchParams(location.search).get('tour')") == "4"

@@ -734,15 +734,10 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("unit:O", axis=alt.Axis(title="unit", labelAngle=0, **AXIS)),
+            x=alt.X("unit:O", axis=alt.Axis(title=None, labelAngle=0, labelExpr="'unit ' + datum.label", **AXIS)),
             xOffset=alt.XOffset("state:N", sort=[before, now]),
             y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
-            color=alt.Color(
-                "state:N",
-                sort=[before, now],
-                scale=alt.Scale(range=["#9aa5b1", "#1f77b4"]),
-                legend=alt.Legend(title=None, orient="top", **LEGEND),
-            ),
+            color=alt.Color("state:N", sort=[before, now], scale=alt.Scale(range=["#9aa5b1", "#1f77b4"]), legend=None),
             tooltip=[alt.Tooltip("state:N"), alt.Tooltip("unit:O"), alt.Tooltip("value:Q", format=".4f")],
         )
     )
@@ -759,4 +754,5 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
                 tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
             )
         )
-    return _finish(layers, f"How step t = {t} moved the state", ["grey: before, blue: after, red tick: torch's h_t"], height, extra=40)
+    notes = [f"grey: {before} before the step, blue: {now} after it, red tick: torch's {now}"]
+    return _finish(layers, f"How step t = {t} moved the state", notes, height)

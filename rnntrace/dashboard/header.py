@@ -24,7 +24,7 @@ PRESENT_STYLE = """<style>
 html { font-size: 21px; }
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stExpandSidebarButton"] { display: none; }
-.block-container { padding-top: 3.2rem; max-width: 100%; }
+.block-container { padding-top: 2.9rem; padding-bottom: 0; max-width: 100%; }
 .stMainBlockContainer { padding-left: 1.5rem; padding-right: 1.5rem; }
 .katex { font-size: 1.0em; }
 [data-testid="stVerticalBlock"] { gap: 0.45rem; }

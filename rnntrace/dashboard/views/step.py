@@ -66,13 +66,11 @@ def numbers(ctx: Context) -> None:
 
 def render(ctx: Context) -> None:
     step, spec, n = ctx.step, ctx.spec, ctx.sample
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([1.25, 1] if ctx.present else [3, 2], gap="medium")
     with left:
         picture(ctx)
-        if ctx.present and not spec.gates:  # the slide: this step's numbers under its picture
-            st.latex(r"\small " + equations.numeric(step, spec, n, full=5)[-1])
     with right:
-        state_chart(ctx, height=110 if ctx.present else 150)
+        state_chart(ctx, height=110 if ctx.present else 130)
         if ctx.present:  # the slide: the cell's equations beside its picture
             st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
             return
