@@ -13,7 +13,7 @@ import pytest
 pytest.register_assert_rewrite("browser_support")
 from browser_support import _DONE_JS as DONE_JS  # noqa: E402
 from browser_support import RunClock, exceptions, slider_value, wait_charts, wait_idle  # noqa: E402
-from test_browser import button, choose, open_app, url_params  # noqa: E402
+from test_browser import button, choose, open_app  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 pytestmark = pytest.mark.browser
