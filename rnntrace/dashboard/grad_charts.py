@@ -1,0 +1,523 @@
+r"""Pure chart builders for the Backward view: gradient arrays in, one ``alt.Chart`` out.
+
+The conventions are ``charts.py``'s (single-view or layered charts, a height for the plot
+area, the ``MAX_ROWS`` budget and its buckets, the current step as a dark rule, a click
+on any time chart picks its step), with one difference: the backward pass walks from
+t = T−1 down to 0, so the steps it has **not reached yet** at step t are the ones
+*before* t, and those are greyed here (the forward charts grey the ones after t).
+
+Gradient magnitudes span many decades, so norms are drawn on log scales; an exact 0 (a
+relu unit switched off, a step no loss reaches) is drawn at a floor below the smallest
+non-zero value, and the tooltip says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .charts import (
+    AXIS,
+    LEGEND,
+    MAX_ROWS,
+    SEQUENTIAL,
+    _array,
+    _finish,
+    _merged,
+    _now,
+    _pick,
+    _signed_scale,
+    _step,
+    _t_axis,
+    _t_scale,
+    bounded,
+    bucket_size,
+)
+
+VANISHING = 1e-3  # a step's ‖dL/dh_t‖ below this fraction of the largest counts as vanished
+EXPLODING = 1e3  # above this multiple of the norm where the backward walk starts counts as exploded
+BAND_COLOURS = {"vanishing": "#4c78a8", "exploding": "#e45756"}
+STATUS_COLOURS = {"vanishing": "#4c78a8", "in range": "#888888", "exploding": "#e45756"}
+NOT_REACHED = 0.2  # opacity of a step the backward pass has not reached yet
+
+
+def _floor(values: np.ndarray) -> float:
+    """Where an exact 0 is drawn on a log scale: a tenth of the smallest positive value (1e-12 if none)."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    return float(positive.min()) / 10 if positive.size else 1e-12
+
+
+def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
+    """One column per step under the data: steps before t greyed (the backward pass has not reached them); a click picks the step."""
+    frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
+    return (
+        alt.Chart(frame)
+        .mark_rect(color="#808080")
+        .encode(
+            x=alt.X("a:Q", scale=scale, axis=_t_axis()),
+            x2="b:Q",
+            opacity=alt.condition(f"datum.t < {t}", alt.value(NOT_REACHED), alt.value(0.001)),
+        )
+        .add_params(_pick("t"))
+        .properties(name="steps")
+    )
+
+
+def _bucketed(values: np.ndarray, budget: int, how: str) -> pd.DataFrame:
+    """A (T,) series as t0, t1, value rows, ``how`` ("mean"/"max") over buckets of consecutive steps."""
+    return bounded(values[:, None], max_rows=budget, max_cols=1, names=("t", "_"), how=how).drop(columns=["_0", "_1"])
+
+
+def _t_tooltip(merged: bool) -> list[alt.Tooltip]:
+    if merged:
+        return [alt.Tooltip("t0:Q", title="t from"), alt.Tooltip("t1:Q", title="t to")]
+    return [alt.Tooltip("t0:Q", title="t")]
+
+
+def _note_drawn_at(floor: float) -> str:
+    return f"!isValid(datum.value) ? 'not a number' : datum.value == 0 ? 'exact 0, drawn at {floor:.1e}' : ''"
+
+
+def _log_axis(title: str, fmt: str = "~e") -> alt.Axis:
+    return alt.Axis(title=title, format=fmt, tickCount=6, **AXIS)
+
+
+def _legend(title: str) -> alt.Legend:
+    """A colour legend on one line (its title left of the gradient): two of them fit above a plot."""
+    return alt.Legend(title=title, titleOrient="left", gradientLength=140, **LEGEND)
+
+
+# -- dL/dh_t over time -----------------------------------------------------------------------
+
+
+def backward_heatmap(
+    dh: np.ndarray,
+    t: int,
+    *,
+    title: str = "dL/dh_t over time",
+    max_t: int = 120,
+    max_units: int = 48,
+    height: int = 200,
+) -> alt.LayerChart:
+    """dL/dh_t as a heatmap (unit × t, diverging colour) under a strip of ‖dL/dh_t‖ on a log colour scale.
+
+    Args:
+        dh: (T, H) the total gradient dL/dh_t of one sample (one layer and direction).
+        t: the current step, drawn as a vertical rule; the steps before it are greyed.
+        max_t, max_units: budgets beyond which steps / units are averaged in buckets; the
+            strip then shows the largest norm of each bucket of steps.
+    """
+    dh = _array(dh, "dh", 2, "(T, H): one sample's dL/dh_t over time")
+    T, H = dh.shape
+    t = _step(t, T)
+    norms = np.sqrt(np.einsum("th,th->t", dh, dh))  # (T,) exact, before any bucketing
+    budget_units = min(H, max_units)
+    budget_t = max(1, min(max_t, MAX_ROWS // (budget_units + 1)))
+    heat = bounded(dh, max_rows=budget_t, max_cols=budget_units, names=("t", "unit"))
+    strip = _bucketed(norms, budget_t, "max")
+    floor = _floor(norms)
+    strip["log10"] = np.log10(np.maximum(strip["value"].to_numpy(), floor))
+    merged_t, merged_u = bucket_size(T, budget_t) > 1, bucket_size(H, budget_units) > 1
+
+    # rows: the strip on top (S units tall), a gap, then units 0..H-1
+    S = max(1.0, 0.18 * H)
+    gap = max(0.4, 0.25 * S)
+    strip_top, strip_bottom = -0.5 - gap - S, -0.5 - gap
+    scale_t = _t_scale(0, T)
+    scale_y = alt.Scale(domain=[strip_top, H - 0.5], nice=False, zero=False, reverse=True)
+    centre = (strip_top + strip_bottom) / 2
+    step = max(1, math.ceil((H + gap + S) * 18 / height))  # a label per 18 px at most
+    ticks = [centre, *range(0, H, step)]
+    y_axis = alt.Axis(
+        title="unit",
+        values=ticks,
+        labelExpr=f"datum.value == {centre!r} ? '‖dL/dh_t‖' : format(datum.value, 'd')",
+        labelOverlap=False,
+        grid=False,
+        **AXIS,
+    )
+    x = alt.X("x0:Q", scale=scale_t, axis=_t_axis())
+    dim = alt.condition(f"datum.t1 < {t}", alt.value(NOT_REACHED + 0.05), alt.value(1.0))
+    unit_tips = (
+        [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
+        if merged_u
+        else [alt.Tooltip("unit0:Q", title="unit")]
+    )
+    cells = (
+        alt.Chart(heat)
+        .transform_calculate(x0="datum.t0 - 0.5", x1="datum.t1 + 0.5", y0="datum.unit0 - 0.5", y1="datum.unit1 + 0.5")
+        .mark_rect()
+        .encode(
+            x=x,
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
+            y2="y1:Q",
+            color=alt.Color(
+                "value:Q",
+                scale=_signed_scale(heat["value"].to_numpy()),
+                legend=_legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
+            ),
+            opacity=dim,
+            tooltip=[
+                *_t_tooltip(merged_t),
+                *unit_tips,
+                alt.Tooltip("value:Q", title=("mean " if merged_t or merged_u else "") + "dL/dh_t[unit]", format=".4~e"),
+            ],
+        )
+        .add_params(_pick("t0"))
+    )
+    band = (
+        alt.Chart(strip)
+        .transform_calculate(
+            x0="datum.t0 - 0.5",
+            x1="datum.t1 + 0.5",
+            y0=repr(strip_top),
+            y1=repr(strip_bottom),
+            note=_note_drawn_at(floor),
+        )
+        .mark_rect()
+        .encode(
+            x=x,
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
+            y2="y1:Q",
+            color=alt.Color(
+                "log10:Q",
+                scale=alt.Scale(scheme=SEQUENTIAL),
+                legend=_legend("log10 ‖dL/dh_t‖ (strip)"),
+            ),
+            opacity=dim,
+            tooltip=[
+                *_t_tooltip(merged_t),
+                alt.Tooltip("value:Q", title=("largest " if merged_t else "") + "‖dL/dh_t‖", format=".4~e"),
+                alt.Tooltip("note:N", title="note"),
+            ],
+        )
+    )
+    notes = [
+        "top strip: ‖dL/dh_t‖ over the units (log colour); below: each unit's dL/dh_t[unit]",
+        *_merged(T, budget_t, "column", "steps"),
+        *_merged(H, budget_units, "row", "units"),
+        f"the backward pass runs from t = {T - 1} down to 0; black line: current t = {t}; greyed: steps it has not reached yet",
+    ]
+    return _finish([cells, band, *_now(t, scale_t)], title, notes, height).resolve_scale(color="independent")
+
+
+# -- ‖dL/dh_t‖ per step, vanishing / exploding ---------------------------------------------------
+
+
+def regions(norms: np.ndarray, start: int, vanishing: float = VANISHING, exploding: float = EXPLODING) -> tuple[float, float, float]:
+    """(reference norm, vanishing threshold, exploding threshold) of a (T,) series of ‖dL/dh_t‖.
+
+    Vanishing: below ``vanishing`` × the largest norm. Exploding: above ``exploding`` × the
+    norm at ``start``, the step where the backward walk begins (t = T−1 going forward in
+    time); if that is 0, the largest norm stands in.
+    """
+    finite = norms[np.isfinite(norms)]
+    top = float(finite.max(initial=0.0))
+    ref = float(norms[start]) if np.isfinite(norms[start]) and norms[start] > 0 else top
+    return ref, vanishing * top, exploding * ref
+
+
+def grad_norm_chart(
+    norms: np.ndarray,
+    t: int,
+    *,
+    start: int,
+    title: str = "‖dL/dh_t‖ per step",
+    what: str = "‖dL/dh_t‖",
+    vanishing: float = VANISHING,
+    exploding: float = EXPLODING,
+    max_t: int = 400,
+    height: int = 170,
+) -> alt.LayerChart:
+    """The gradient's norm at each step on a log scale, with the vanishing and exploding regions shaded and named.
+
+    Args:
+        norms: (T,) ‖dL/dh_t‖ of one sample.
+        t: the current step.
+        start: the step where the backward walk begins (T−1 forward in time, 0 for the
+            reverse direction): the exploding threshold is a multiple of its norm.
+        vanishing, exploding: the thresholds' factors (see ``regions``).
+        max_t: beyond this, each point is the max of a bucket of steps.
+    """
+    d = _array(norms, "norms", 1, "(T,): one gradient norm per step")
+    T = d.shape[0]
+    t = _step(t, T)
+    ref, low, high = regions(d, start, vanishing, exploding)
+    frame = _bucketed(d, max_t, "max")
+    values = frame["value"].to_numpy()
+    floor = min(_floor(d), low / 10 if low > 0 else 1e-12)
+    frame["plotted"] = np.maximum(values, floor)
+    frame["status"] = np.where(values < low, "vanishing", np.where(values > high, "exploding", "in range"))
+    merged = bucket_size(T, max_t) > 1
+    top = max(float(np.nanmax(frame["plotted"])), high) * 10
+    bottom = min(float(np.nanmin(frame["plotted"])), low) / 10
+    scale_y = alt.Scale(type="log", domain=[bottom, top], nice=False)
+    scale_t = _t_scale(0, T)
+    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis(f"{what} (log)"))
+    counts = {s: int((d < low).sum() if s == "vanishing" else (d > high).sum()) for s in ("vanishing", "exploding")}
+    walk_start = f"t = {start}"
+    bands_frame = pd.DataFrame(
+        {
+            "region": ["vanishing", "exploding"],
+            "lo": [bottom, high],
+            "hi": [low, top],
+            "label": [f"vanishing: < {vanishing:g} × the largest", f"exploding: > {exploding:g} × the norm at {walk_start}"],
+            "mid": [math.sqrt(bottom * low) if low > 0 else bottom, math.sqrt(high * top) if high > 0 else top],
+            "x": [-0.5, -0.5],
+            "threshold": [low, high],
+        }
+    )
+    region_colour = alt.Color("region:N", scale=alt.Scale(domain=list(BAND_COLOURS), range=list(BAND_COLOURS.values())), legend=None)
+    bands = (
+        alt.Chart(bands_frame)
+        .mark_rect(opacity=0.14)
+        .encode(
+            y=alt.Y("lo:Q", scale=scale_y, axis=_log_axis(f"{what} (log)")),
+            y2="hi:Q",
+            color=region_colour,
+            tooltip=[alt.Tooltip("label:N", title="region"), alt.Tooltip("threshold:Q", title="threshold", format=".3~e")],
+        )
+    )
+    labels = (
+        alt.Chart(bands_frame)
+        .mark_text(align="left", baseline="middle", dx=6, fontSize=13, fontWeight="bold")
+        .encode(x=alt.X("x:Q", scale=scale_t, axis=_t_axis()), y=alt.Y("mid:Q", scale=scale_y), text="label:N", color=region_colour)
+    )
+    base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", note=_note_drawn_at(floor))
+    line = base.mark_line(strokeWidth=1.5, color="#888888").encode(x=x, y=y)
+    dots = base.mark_point(filled=True, size=45 if T <= 100 else 14).encode(
+        x=x,
+        y=y,
+        color=alt.Color(
+            "status:N",
+            scale=alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values())),
+            legend=None,  # the shaded bands name the regions
+        ),
+        tooltip=[
+            *_t_tooltip(merged),
+            alt.Tooltip("value:Q", title=("largest " if merged else "") + what, format=".4~e"),
+            alt.Tooltip("status:N", title="region"),
+            alt.Tooltip("note:N", title="note"),
+        ],
+    )
+    notes = [
+        f"{counts['vanishing']} of {T} steps below {low:.1e} (vanishing), {counts['exploding']} above {high:.1e} (exploding); "
+        f"the walk starts at {walk_start} with {ref:.2e}",
+        *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
+        f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
+    ]
+    layers = [bands, _not_reached(0, T, scale_t, t), labels, line, dots, *_now(t, scale_t)]
+    return _finish(layers, title, notes, height).resolve_scale(color="independent")
+
+
+# -- where step t's loss goes: the T × T flow matrix ----------------------------------------------
+
+
+def flow_chart(
+    flow: np.ndarray,
+    t: int,
+    *,
+    title: str = "Flow: ‖∂L_t/∂h_s‖, how each step's loss reaches the earlier states",
+    max_cells: int = 80,
+    height: int = 240,
+) -> alt.LayerChart:
+    """``flow[t, s]`` as a heatmap: x = s (the state h_s reached), y = t (whose loss L_t), log colour; zeros (s > t) left blank.
+
+    Args:
+        flow: (T, T) ``Backprop.flow``.
+        t: the current step: a vertical rule at s = t and a horizontal one at row t.
+        max_cells: budget per axis; beyond it each cell is the largest of its block.
+    """
+    f = _array(flow, "flow", 2, "(T, T): Backprop.flow")
+    T = f.shape[0]
+    if f.shape != (T, T):
+        raise ValueError(f"flow must be square (T, T); got shape {f.shape}.")
+    t = _step(t, T)
+    frame = bounded(f, max_rows=max_cells, max_cols=max_cells, names=("row", "s"), how="max")
+    frame = frame[frame["value"].to_numpy() > 0].copy()  # s > t: the loss of step t never reaches a later h_s
+    frame["log10"] = np.log10(frame["value"].to_numpy())
+    merged = bucket_size(T, max_cells) > 1
+    scale_t = _t_scale(0, T)
+    scale_row = alt.Scale(domain=[-0.5, T - 0.5], nice=False, zero=False, reverse=True)
+    tips = (
+        [alt.Tooltip("row0:Q", title="loss of t from"), alt.Tooltip("row1:Q", title="loss of t to"), alt.Tooltip("s0:Q", title="h_s from"),
+         alt.Tooltip("s1:Q", title="h_s to")]
+        if merged
+        else [alt.Tooltip("row0:Q", title="loss of step t"), alt.Tooltip("s0:Q", title="reaches h_s, s")]
+    )  # fmt: skip
+    s_axis = alt.Axis(title="s (the state h_s reached)", format="d", tickMinStep=1, **AXIS)
+    cells = (
+        alt.Chart(frame)
+        .transform_calculate(x0="datum.s0 - 0.5", x1="datum.s1 + 0.5", y0="datum.row0 - 0.5", y1="datum.row1 + 0.5", t="datum.s0")
+        .mark_rect()
+        .encode(
+            x=alt.X("x0:Q", scale=scale_t, axis=s_axis),
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=scale_row, axis=alt.Axis(title="t (loss L_t)", format="d", tickMinStep=1, **AXIS)),
+            y2="y1:Q",
+            color=alt.Color("log10:Q", scale=alt.Scale(scheme=SEQUENTIAL), legend=_legend("log10 ‖∂L_t/∂h_s‖")),
+            tooltip=[*tips, alt.Tooltip("value:Q", title=("largest " if merged else "") + "‖∂L_t/∂h_s‖", format=".4~e")],
+        )
+        .add_params(_pick("t"))
+    )
+    row = alt.Chart(pd.DataFrame({"row": [t]})).encode(y=alt.Y("row:Q", scale=scale_row), tooltip=[alt.Tooltip("row:Q", title="loss of t")])
+    rules = [row.mark_rule(color="#ffffff", strokeWidth=4, opacity=0.6), row.mark_rule(color="#1a1a1a", strokeWidth=1.5, strokeDash=[4, 3])]
+    notes = [
+        "row t: where the loss of step t alone (L_t = Σ y_t) goes back in time; blank: s > t, which L_t never reaches",
+        *([f"each cell is the largest of a block of {bucket_size(T, max_cells)} × {bucket_size(T, max_cells)} steps"] if merged else []),
+        f"vertical line: s = {t}; dashed: row t = {t}",
+    ]
+    column = alt.Chart(pd.DataFrame({"s": [t]})).encode(
+        x=alt.X("s:Q", scale=scale_t, axis=s_axis), tooltip=[alt.Tooltip("s:Q", title="current t")]
+    )
+    rules += [column.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), column.mark_rule(color="#1a1a1a", strokeWidth=2)]
+    return _finish([cells, *rules], title, notes, height)
+
+
+# -- each step's share of a parameter's gradient ---------------------------------------------------
+
+
+def contributions_chart(
+    norms: np.ndarray,
+    sums: np.ndarray,
+    t: int,
+    *,
+    name: str,
+    total: float,
+    title: str | None = None,
+    max_t: int = 200,
+    height: int = 150,
+) -> alt.LayerChart:
+    """One bar per step: the Frobenius norm of step t's share of dL/d(``name``); the tooltip adds the sum of its entries.
+
+    Args:
+        norms: (T,) ‖share_t‖_F, the norm of each step's term of the BPTT sum (``Backprop.contributions``).
+        sums: (T,) the sum of each share's entries (signed).
+        name: the parameter (torch's name), for the title.
+        total: ‖dL/d(name)‖_F, the norm of the whole gradient (the shares add up to it as matrices).
+        max_t: beyond this, each bar is the mean of a bucket of steps.
+    """
+    n = _array(norms, "norms", 1, "(T,): one norm per step")
+    s = _array(sums, "sums", 1, "(T,): one sum per step")
+    if n.shape != s.shape:
+        raise ValueError(f"norms {n.shape} and sums {s.shape} must both be (T,).")
+    T = n.shape[0]
+    t = _step(t, T)
+    frame = _bucketed(n, max_t, "mean").rename(columns={"value": "norm"})
+    frame["sum"] = _bucketed(s, max_t, "mean")["value"].to_numpy()
+    merged = bucket_size(T, max_t) > 1
+    scale_t = _t_scale(0, T)
+    mean = "mean " if merged else ""
+    bars = (
+        alt.Chart(frame)
+        .transform_calculate(x0="datum.t0 - 0.4", x1="datum.t1 + 0.4")
+        .mark_rect(color="#4c78a8")
+        .encode(
+            x=alt.X("x0:Q", scale=scale_t, axis=_t_axis()),
+            x2="x1:Q",
+            y=alt.Y("norm:Q", axis=alt.Axis(title="‖share‖", format="~g", **AXIS)),
+            y2=alt.datum(0),
+            tooltip=[
+                *_t_tooltip(merged),
+                alt.Tooltip("norm:Q", title=f"{mean}‖step t's share‖_F", format=".4~e"),
+                alt.Tooltip("sum:Q", title=f"{mean}sum of its entries", format=".4~e"),
+            ],
+        )
+    )
+    notes = [
+        "bars: the Frobenius norm of step t's term of the BPTT sum dL/dW = Σ_t (share at t), summed over the batch",
+        f"‖dL/dW‖ = {total:.3e}; Σ_t ‖share‖ = {float(n.sum()):.3e}; the tooltip adds each share's sum of entries",
+        *_merged(T, max_t, "bar", "steps"),
+        f"vertical line: current t = {t}",
+    ]
+    title = title or f"Each step's share of dL/d({name})"
+    return _finish([_not_reached(0, T, scale_t, t), bars, *_now(t, scale_t)], title, notes, height)
+
+
+# -- ‖∂h_t/∂h_{t-1}‖ ----------------------------------------------------------------------------
+
+
+def jacobian_chart(
+    norms: np.ndarray,
+    t: int,
+    *,
+    c_path: np.ndarray | None = None,
+    title: str = "‖∂h_t/∂h_{t−1}‖₂ per step: above 1 a gradient can grow, below 1 it shrinks",
+    max_t: int = 400,
+    height: int = 150,
+) -> alt.LayerChart:
+    """The spectral norm of each step's Jacobian on a log scale, with the line at 1 marked.
+
+    Args:
+        norms: (T,) ``Backprop.jacobian_norms``: ‖∂h_t/∂h_{t−1}‖₂ (max over the batch).
+        c_path: (T,) optional, the LSTM's cell path ‖∂c_t/∂c_{t−1}‖₂ = max f_t, drawn beside.
+        max_t: beyond this, each point is the largest of a bucket of steps.
+    """
+    j = _array(norms, "norms", 1, "(T,): one norm per step")
+    T = j.shape[0]
+    t = _step(t, T)
+    series = {"h path ‖∂h_t/∂h_{t−1}‖": j}
+    if c_path is not None:
+        c = _array(c_path, "c_path", 1, "(T,): one norm per step")
+        if c.shape != j.shape:
+            raise ValueError(f"c_path {c.shape} must have the same (T,) shape as norms {j.shape}.")
+        series["c path ‖∂c_t/∂c_{t−1}‖ = max f_t"] = c
+    parts = []
+    for label, values in series.items():
+        f = _bucketed(values, max_t, "max")
+        f.insert(0, "path", label)
+        parts.append(f)
+    frame = pd.concat(parts, ignore_index=True)
+    every = np.concatenate(list(series.values()))
+    floor = _floor(every)
+    frame["plotted"] = np.maximum(frame["value"].to_numpy(), floor)
+    lo = min(float(np.nanmin(frame["plotted"])), 1.0) / 1.5
+    hi = max(float(np.nanmax(frame["plotted"])), 1.0) * 1.5
+    scale_y = alt.Scale(type="log", domain=[lo, hi], nice=False)
+    scale_t = _t_scale(0, T)
+    merged = bucket_size(T, max_t) > 1
+    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis("norm (log)", "~g"))
+    colour = alt.Color("path:N", scale=alt.Scale(range=["#4c78a8", "#f58518"]), legend=alt.Legend(title=None, labelLimit=400, **LEGEND))
+    base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", note=_note_drawn_at(floor))
+    line = base.mark_line(strokeWidth=2, point=T <= 100).encode(
+        x=x,
+        y=y,
+        color=colour,
+        tooltip=[
+            alt.Tooltip("path:N", title="path"),
+            *_t_tooltip(merged),
+            alt.Tooltip("value:Q", title="largest norm" if merged else "norm", format=".4~g"),
+            alt.Tooltip("note:N", title="note"),
+        ],
+    )
+    one = alt.Chart(pd.DataFrame({"one": [1.0], "x": [-0.5], "label": ["1"]}))
+    rule = one.mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2).encode(y=alt.Y("one:Q", scale=scale_y))
+    text = one.mark_text(align="left", baseline="bottom", dx=4, dy=-2, color="#e45756", fontSize=13).encode(
+        x=alt.X("x:Q", scale=scale_t, axis=_t_axis()), y=alt.Y("one:Q", scale=scale_y), text="label:N"
+    )
+    notes = [
+        "the gradient through h is multiplied by ∂h_t/∂h_{t−1} at every step back; dashed: 1"
+        + ("; the LSTM's h path holds c_{t−1} fixed, its c path is ⊙ f_t" if c_path is not None else ""),
+        *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
+        f"vertical line: current t = {t}",
+    ]
+    return _finish([_not_reached(0, T, scale_t, t), rule, text, line, *_now(t, scale_t)], title, notes, height)
+
+
+__all__ = [
+    "EXPLODING",
+    "VANISHING",
+    "backward_heatmap",
+    "contributions_chart",
+    "flow_chart",
+    "grad_norm_chart",
+    "jacobian_chart",
+    "regions",
+]

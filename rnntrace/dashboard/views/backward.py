@@ -1,0 +1,298 @@
+r"""Backward: backpropagation through time with real numbers, checked against torch autograd.
+
+The loss is ``L = Σ y ⊙ grad_output`` (``output`` without a head) with ``grad_output`` ones
+at the last step (the default of ``rnntrace.bptt.backprop``) or at every step. The view
+shows dL/dh_t over time, its norm per step with the vanishing / exploding regions, the
+Jacobian norms ‖∂h_t/∂h_{t−1}‖, each step's share of a chosen parameter's gradient, the
+T × T flow matrix, and at step t the backward equations with the step's numbers::
+
+    RNN:   dL/dh_t = g_t + δ_{t+1} W_hh        δ_t = dL/dh_t ⊙ act'(pre_t)   (tanh' = 1 − h_t²)
+
+where g_t is what reaches h_t from outside the recurrence (dL/dy_t W_o from the head, or the
+layer above) and δ = dL/d(pre-activation). Everything comes from one ``validate_grads`` per
+(run, loss), cached: a step change only redraws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ...bptt import Backprop, GradValidation, validate_grads
+from ...spec import ACT_LATEX, CellSpec
+from .. import equations, grad_charts
+from ..context import Context, Run
+from .over_time import show
+
+TITLE = "Backward"
+IN_PRESENTATION = True
+LOSSES = ("last step", "every step")
+# Work beyond which a chart is skipped with a note (multiply-adds, or numbers held at once), about a second here
+BUDGET = {"flow": 4e8, "jacobian": 1.5e9, "contributions": 8e6}
+HEATMAP = {"max_t": 120, "max_units": 48}
+NOT_PARAMS = ("x", "h0", "c0")
+
+
+# -- cached computations: once per (run, loss), never per step --------------------------------------
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Backpropagating through time in NumPy, and in torch autograd…")
+def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
+    """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere)."""
+    top = _run.trace.output if _run.head is None else _run.trace.y
+    grad_output = None if loss == "last step" else np.ones_like(top)
+    return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output)
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="The flow matrix: each step's loss, backwards through time…")
+def flow(run_key: tuple, _run: Run) -> np.ndarray:
+    """``Backprop.flow`` for the loss on every step (row t is step t's own loss, whatever loss is chosen above)."""
+    return gradients(run_key, "every step", _run).backprop.flow
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Spectral norms of ∂h_t/∂h_{t−1}…")
+def jacobian_norms(run_key: tuple, layer: int, direction: int, _bp: Backprop) -> np.ndarray:
+    """(T,) ‖∂h_t/∂h_{t−1}‖₂ of one (layer, direction): it depends on the forward pass only, not on the loss."""
+    return _bp.jacobian_norms(layer, direction)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def shares(run_key: tuple, loss: str, name: str, _bp: Backprop) -> tuple[np.ndarray, np.ndarray]:
+    """(T,) Frobenius norms and (T,) entry sums of each step's share of ``grads[name]`` (``Backprop.contributions``)."""
+    c = _bp.contributions(name)  # (T, *param.shape)
+    flat = c.reshape(len(c), -1).astype(np.float64)
+    return np.sqrt(np.einsum("tk,tk->t", flat, flat)), flat.sum(axis=1)
+
+
+# -- what is differentiated -----------------------------------------------------------------------
+
+
+def loss_text(loss: str, T: int, has_head: bool, N: int) -> str:
+    """The loss in words and symbols (Markdown with LaTeX)."""
+    y = "y" if has_head else r"\mathrm{output}"
+    what = "outputs" if has_head else "layer outputs (no head)"
+    samples = f", summed over the {N} samples" if N > 1 else ""
+    if loss == "last step":
+        return rf"$L = \sum {y}_{{{T - 1}}}$: the sum of the last step's {what}{samples}. Its error flows back through time."
+    return rf"$L = \sum_t \sum {y}_t$: the sum of every step's {what}{samples}. Each step adds its own error."
+
+
+def badge(gv: GradValidation) -> None:
+    """ "= autograd ✓ 3e-09", like the header's badge for the forward pass, with what it means on hover."""
+    mark = "✓" if gv.ok else "✗ disagrees"
+    colour = "green" if gv.ok else "red"
+    bits = "32" if gv.atol > 1e-8 else "64"
+    st.markdown(
+        f":{colour}-badge[= autograd {mark} {gv.max_abs_diff:.0e}]",
+        help=(
+            f"Largest |rnntrace − torch autograd| over every gradient of L (each weight and bias, the head's, x and h0): "
+            f"{gv.max_abs_diff:.2e}, in {max(gv.diffs, key=gv.diffs.get)}. "
+            f"Each gradient must be within atol + rtol·max|autograd| (atol = {gv.atol:g}, rtol = {gv.rtol:g} for float{bits}); "
+            f"closest to its bound: {gv.worst} ({gv.diffs[gv.worst]:.1e} of {gv.bounds[gv.worst]:.1e}). "
+            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up, and an exploding "
+            "recurrence amplifies it in torch as in NumPy."
+        ),
+    )
+
+
+# -- the equations at step t ----------------------------------------------------------------------
+
+
+def gnum(v: float) -> str:
+    """A gradient as the equations show it: 3 significant digits (they span decades), scientific below 0.01 or from 10⁴."""
+    if v == 0 or not np.isfinite(v):
+        return "0" if v == 0 else str(v)
+    if 1e-2 <= abs(v) < 1e4:
+        return f"{v:.{max(0, 2 - int(np.floor(np.log10(abs(v)))))}f}"
+    mantissa, exponent = f"{v:.2e}".split("e")
+    return rf"{mantissa}\!\times\!10^{{{int(exponent)}}}"
+
+
+def vector(a: np.ndarray, full: int = 8) -> str:
+    """A 1-D gradient as a column bmatrix, abbreviated (⋮) beyond ``full`` entries like the forward's equations."""
+    a = np.asarray(a, dtype=np.float64)
+    rows = [r"\vdots" if i is None else gnum(a[i]) for i in equations._keep(a.size, full)]
+    return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
+
+
+def _under(body: str, label: str) -> str:
+    return rf"\underbrace{{{body}}}_{{{label}}}"
+
+
+def _d(what: str) -> str:
+    return rf"\partial L/\partial {what}"
+
+
+def from_outside(ctx: Context, bp: Backprop, t: int) -> tuple[np.ndarray, str]:
+    """g_t: what reaches the shown h_t from outside its recurrence at t (one sample), and its label."""
+    c, n, d = bp.config, ctx.sample, ctx.direction
+    H = c.h_out
+    cols = slice(d * H, (d + 1) * H)  # this direction's half of the layer's output
+    if ctx.layer < c.num_layers - 1:  # the layer above took h_t as its input x_t
+        above = sum(bp.quantity("dx_t", ctx.layer + 1, k)[t, n] for k in range(c.num_directions))
+        return above[cols], rf"\text{{from layer {ctx.layer + 1}}}"
+    dy = bp.grad_output[n, t]  # (K,) or (dirs*H_out,): batch-first, as the dashboard runs every module
+    if ctx.run.head is None:
+        return dy[cols], _d(rf"\mathrm{{output}}_{{{t}}}")
+    W_o = ctx.run.head.weight.detach().cpu().numpy()  # (K, dirs*H_out)
+    return dy @ W_o[:, cols], _d(f"y_{{{t}}}") + r"\, W_o"
+
+
+def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool = True) -> list[str]:
+    """The backward equations at step t: the symbols (optional), then the same with this step's numbers."""
+    spec, c, t, n, layer, d = ctx.spec, bp.config, ctx.t, ctx.sample, ctx.layer, ctx.direction
+    T = c.seq_len
+    nxt = t + 1 if d == 0 else t - 1  # the step after t, in this direction's order
+    last = not 0 <= nxt < T
+    v = lambda a: vector(a, full)  # noqa: E731
+    q = lambda name: bp.quantity(name, layer, d)  # noqa: E731
+    dh = q("dh_t")[t, n]
+    g, g_label = from_outside(ctx, bp, t)
+    lines = [symbolic(spec, d)] if symbols else []
+    after = rf"\text{{from step {nxt}}}" if not last else r"\text{nothing after this step}"
+    lhs_h = rf"\frac{{\partial L}}{{\partial h_{{{t}}}}}"
+    total_h = _under(v(dh), _d(f"h_{{{t}}}"))
+    if not spec.gates:
+        W_hh = ctx.param("weight_hh")  # (H, H_out)
+        rec = np.zeros_like(dh) if last else q("d_pre")[nxt, n] @ W_hh
+        if not last:
+            after = rf"\delta_{{{nxt}}} W_{{hh}}"
+        h = ctx.trace.quantity("h_t", layer, d)[t, n]
+        if spec.nonlinearity == "tanh":
+            slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
+        else:  # torch's relu' is 0 at 0
+            slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
+        delta = _under(v(q("d_pre")[t, n]), rf"\delta_{{{t}}}")
+        lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(rec), after)} = {total_h}")
+        lines.append(rf"\delta_{{{t}}} = {total_h} \odot {_under(v(slope), slope_label)} = {delta}")
+        return lines
+    lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(dh - g), after)} = {total_h}")
+    if "c" in spec.states:
+        dc = q("dc_t")[t, n]
+        carry = np.zeros_like(dc) if last else q("dc_t")[nxt, n] * ctx.trace.quantity("f_t", layer, d)[nxt, n]
+        carry_label = r"\text{nothing after this step}" if last else _d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
+        via = _under(v(dc - carry), rf"\text{{via }} h_{{{t}}}")
+        lines.append(
+            rf"\frac{{\partial L}}{{\partial c_{{{t}}}}} = {via} + {_under(v(carry), carry_label)} = {_under(v(dc), _d(f'c_{{{t}}}'))}"
+        )
+    gates = r" \quad ".join(_under(v(q(f"d_{g}")[t, n]), rf"\delta^{{{g}}}_{{{t}}}") for g in spec.gate_names)
+    lines.append(rf"\text{{gates at }} t = {t}:\quad {gates}")
+    return lines
+
+
+def symbolic(spec: CellSpec, direction: int = 0) -> str:
+    r"""The cell's backward equations in symbols (δ = ∂L/∂ pre-activation), aligned, as one LaTeX block.
+
+    Written in the forward direction's order (the step after t is t+1); gate names and their
+    stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
+    """
+    after = "t+1" if direction == 0 else "t-1"
+    dh, dc = r"\frac{\partial L}{\partial h_t}", r"\frac{\partial L}{\partial c_t}"
+    g = r"g_t"  # from the output (dL/dy_t W_o) or the layer above
+    if not spec.gates:
+        slope = "(1 - h_t^2)" if spec.nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
+        act = ACT_LATEX[spec.nonlinearity or "tanh"]
+        rows = [
+            rf"{dh} &= {g} + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {dh} \odot {slope} = {dh} \odot {act}'(\mathrm{{pre}}_t)",
+        ]
+    elif spec.cell == "GRU":
+        blocks = r" \mid ".join(rf"\delta^{{{x}}}_t" + (r" \odot r_t" if x == "n" else "") for x in spec.gate_names)
+        rows = [
+            rf"\delta^n_t &= {dh} \odot (1 - z_t) \odot (1 - n_t^2) \qquad \delta^z_t = {dh} \odot (h_{{t-1}} - n_t) \odot z_t (1 - z_t)",
+            r"\delta^r_t &= \delta^n_t \odot (h_{t-1} W_{hn}^\top + b_{hn}) \odot r_t (1 - r_t)",
+            rf"{dh} &= {g} + \frac{{\partial L}}{{\partial h_{{{after}}}}} \odot z_{{{after}}} + [{blocks}]_{{{after}}} W_{{hh}}",
+        ]
+    else:
+        blocks = r" \mid ".join(rf"\delta^{{{x}}}" for x in spec.gate_names)
+        rows = [
+            rf"{dc} &= {dh} \odot o_t \odot (1 - \tanh^2 c_t) + \frac{{\partial L}}{{\partial c_{{{after}}}}} \odot f_{{{after}}}",
+            rf"\delta^i_t &= {dc} \odot g_t \odot i_t (1 - i_t) \qquad \delta^f_t = {dc} \odot c_{{t-1}} \odot f_t (1 - f_t)",
+            rf"\delta^g_t &= {dc} \odot i_t \odot (1 - g_t^2) \qquad \delta^o_t = {dh} \odot \tanh(c_t) \odot o_t (1 - o_t)",
+            rf"{dh} &= {g} + [{blocks}]_{{{after}}} W_{{hh}}",
+        ]
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
+# -- the view -------------------------------------------------------------------------------------
+
+
+def _param_choice(names: list[str]) -> str:
+    """The parameter whose per-step shares are drawn (default: weight_hh_l0)."""
+    if st.session_state.get("bp_param") not in names:
+        st.session_state.pop("bp_param", None)  # a name of another configuration
+    default = names.index("weight_hh_l0") if "weight_hh_l0" in names else 0
+    return st.selectbox("parameter", names, index=default, key="bp_param", bind="query-params", help="whose per-step shares the bars show")
+
+
+def _c_path(ctx: Context) -> np.ndarray | None:
+    """The LSTM's ‖∂c_t/∂c_{t−1}‖₂ = max over units and samples of f_t (None for cells without c)."""
+    if "c" not in ctx.spec.states:
+        return None
+    return ctx.trace.quantity("f_t", ctx.layer, ctx.direction).max(axis=(1, 2)).astype(np.float64)  # (T,)
+
+
+def _work(ctx: Context) -> dict[str, float]:
+    """Rough multiply-adds of the flow matrix and the Jacobian norms for this configuration."""
+    c = ctx.trace.config
+    G, H, P, T, N = ctx.spec.blocks, c.hidden_size, c.h_out, c.seq_len, c.batch_size
+    return {"flow": T * T / 2 * N * G * H * P, "jacobian": T * N * (G * H * P + 12 * P**3)}
+
+
+def render(ctx: Context) -> None:
+    c, t, n = ctx.trace.config, ctx.t, ctx.sample
+    T = c.seq_len
+    left, pick, right = st.columns([5, 1.5, 1.6], vertical_alignment="center", gap="small")
+    with pick:
+        loss = st.selectbox(
+            "loss", LOSSES, key="bp_loss", bind="query-params", label_visibility="collapsed", help="which outputs the loss L sums"
+        )
+    gv = gradients(ctx.run_key, loss, ctx.run)
+    bp = gv.backprop
+    left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
+    with right:
+        badge(gv)
+    dh = bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n]  # (T, H_out)
+    norms = np.sqrt(np.einsum("th,th->t", dh, dh, dtype=np.float64))  # (T,)
+    start = T - 1 if ctx.direction == 0 else 0  # where the backward walk of this direction begins
+    where = f"layer {ctx.layer}" + (f", {['forward', 'reverse'][ctx.direction]}" if c.bidirectional else "")
+    if ctx.present:  # the slide: the gradient fading (or not), and this step's equation
+        show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where})", height=110, **HEATMAP), "bw_dh")
+        show(grad_charts.grad_norm_chart(norms, t, start=start, height=90), "bw_norm")
+        st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
+        return
+    show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where}, sample {n})", **HEATMAP), "bw_dh")
+    show(grad_charts.grad_norm_chart(norms, t, start=start), "bw_norm")
+
+    st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
+    for line in backward_lines(ctx, bp):
+        st.latex(line)
+
+    work = _work(ctx)
+    if work["jacobian"] <= BUDGET["jacobian"]:
+        J = jacobian_norms(ctx.run_key, ctx.layer, ctx.direction, bp)
+        show(grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx)), "bw_jac")
+    else:
+        st.info(
+            f"‖∂h_t/∂h_{{t−1}}‖ skipped: {work['jacobian']:.1e} multiply-adds here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M."
+        )
+
+    names = [k for k in bp.grads if k not in NOT_PARAMS]
+    col, _ = st.columns([2, 5])
+    with col:
+        name = _param_choice(names)
+    size = T * bp.grads[name].size
+    if size <= BUDGET["contributions"]:
+        norm, total = shares(ctx.run_key, loss, name, bp)
+        whole = float(np.linalg.norm(bp.grads[name]))
+        show(grad_charts.contributions_chart(norm, total, t, name=name, total=whole), "bw_share")
+    else:
+        st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
+
+    if work["flow"] <= BUDGET["flow"]:
+        show(grad_charts.flow_chart(flow(ctx.run_key, ctx.run), t), "bw_flow")
+        st.caption(
+            f"Top layer, forward direction, the loss of every step (row t alone, L_t = Σ y_t), whichever loss is chosen above: "
+            f"with 'last step' only row {T - 1} exists. RNNbow's picture (Cashman et al. 2019)."
+        )
+    else:
+        st.info(f"The flow matrix skipped: {work['flow']:.1e} multiply-adds here (at most {BUDGET['flow']:.0e}); reduce T or M.")
