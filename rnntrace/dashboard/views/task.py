@@ -1,0 +1,256 @@
+"""Task: what a trained model was taught, how well it learned, and what its output means at step t.
+
+For every task: the task in words, the training loss, the prediction against the target over
+t (clickable, aligned with the Over time charts), and h_t before and after training. Then
+chars: the text with the current character and the five likeliest next ones; memory: the
+marked bit, and the units that hold it (found by flipping the bit and watching who changes).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import streamlit as st
+
+from ...tasks import LOSS_WINDOW, Trained
+from ...trace import Trace, trace
+from .. import charts, task_charts
+from ..context import Context
+from .over_time import show
+
+TITLE = "Task"
+IN_PRESENTATION = True
+TOP_K = 5  # next characters listed for the chars task
+TOP_UNITS = 3  # units drawn in the memory task's "who holds the bit" chart
+PROBABILITY = (-0.04, 1.04)  # y range of a probability chart: a target at 0 or 1 shows whole
+LINKS = (
+    ("sine", "?task=sine&view=Task"),
+    ("memory, LSTM", "?task=memory&cell=LSTM&view=Task"),
+    ("chars, GRU", "?task=chars&cell=GRU&view=Task"),
+)
+
+
+def task_line(ctx: Context) -> str | None:
+    """One Markdown line saying what the trained model's task is and what its output means, or None without a task.
+
+    For the Step and Over time views, above their charts.
+    """
+    tr = ctx.trained
+    if tr is None:
+        return None
+    task = tr.task
+    return (
+        f"**Task: {task.title}** ({tr.cell.upper()}, H = {tr.hidden}, trained {tr.steps} steps, final loss "
+        f"{tr.loss_ratio:.2g}× the first). The output y_t is read as **{task.output_label}**: the Task tab draws it against the target."
+    )
+
+
+# ------------------------------------------------------------------ cached traces beside the run (keyed on its run_key)
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying the untrained model…")
+def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
+    """The same example through the model before training (its own embedding for chars)."""
+    x, _ = _trained.example()
+    m = _trained.initial
+    return trace(m.rnn, m.rnn_input(x), head=m.fc)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying with the marked bit flipped…")
+def _flipped_trace(run_key: tuple, mark: int, _X: np.ndarray, _trained: Trained) -> Trace:
+    """The memory example with its marked bit b_s flipped (0 <-> 1), everything else the same."""
+    X = np.array(_X, copy=True)  # (1, T, 2): (b_t, m_t)
+    X[:, mark, 0] = 1 - X[:, mark, 0]
+    m = _trained.model
+    return trace(m.rnn, X, head=m.fc)
+
+
+# ------------------------------------------------------------------ the pieces
+def _no_task() -> None:
+    links = " · ".join(f"[{label}]({href})" for label, href in LINKS)
+    st.info(
+        "This tab explains a trained model; with random weights there is nothing to explain. "
+        f"Pick one under **Task** in the sidebar, or open {links}.",
+        icon=":material/school:",
+    )
+
+
+def _header(ctx: Context) -> None:
+    tr = ctx.trained
+    st.markdown(f"#### {tr.task.title}")
+    st.markdown(tr.task.describe())
+    st.caption(
+        f"{tr.cell.upper()}, H = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
+        + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
+        + ". Every other tab now shows this trained model on the example below."
+    )
+
+
+def _losses(ctx: Context) -> None:
+    tr = ctx.trained
+    title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
+    st.altair_chart(task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130), width="stretch")
+
+
+def _prediction(ctx: Context, height: int = 170) -> dict:
+    """The prediction chart (clickable, aligned with Over time); returns what the task pieces reuse."""
+    tr, task, T = ctx.trained, ctx.trained.task, ctx.T
+    y = task.readout(ctx.trace.y[0])  # (T,) or (T, V): our replay's y_t, read as the task's answer
+    y_torch = task.readout(ctx.validation.torch_y[0])  # the same from torch's forward
+    y_before = task.readout(_initial_trace(ctx.run_key, tr).y[0])
+    target = np.asarray(ctx.target, dtype=np.float64).reshape(T)  # (T,): values, bits (NaN: not asked) or next-char ids
+    kw: dict = {"before": y_before, "height": height}
+    if task.name == "chars":
+        nxt = target.astype(int)
+        rows = np.arange(T)
+        pred, pred_torch, kw["before"] = y[rows, nxt], y_torch[rows, nxt], y_before[rows, nxt]
+        kw |= {
+            "target": None,
+            "y_domain": PROBABILITY,
+            "y_title": "P(actual next char)",
+            "title": "Probability of the actual next character",
+        }
+    elif task.name == "memory":
+        pred, pred_torch = y, y_torch
+        kw |= {
+            "target": target,
+            "y_domain": PROBABILITY,
+            "y_title": task.output_label,
+            "mark": _mark(ctx),
+            "title": "P(marked bit = 1) vs the bit",
+        }
+    else:
+        pred, pred_torch = y, y_torch
+        kw |= {"target": target, "x": ctx.run.X[0, :, 0], "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
+    show(task_charts.prediction_chart(pred, pred_torch, ctx.t, **kw), "task_pred")
+    return {"y": y, "target": target}
+
+
+def _mark(ctx: Context) -> int:
+    """The memory example's marked step s (m_s = 1)."""
+    return int(np.argmax(ctx.run.X[0, :, 1]))
+
+
+def _text_html(chars: str, t: int) -> str:
+    """The example text, escaped, with x_t highlighted, the character to predict underlined, and the future greyed."""
+    spans = []
+    for i, c in enumerate(chars):
+        e = html.escape(c)
+        if i == t:
+            spans.append(f'<span style="background:#ffd54f;color:#1a1a1a;border-radius:3px;outline:2px solid #f58518">{e}</span>')
+        elif i == t + 1:
+            spans.append(f'<span style="text-decoration:underline 3px #e45756;opacity:0.6">{e}</span>')
+        elif i > t:
+            spans.append(f'<span style="opacity:0.45">{e}</span>')
+        else:
+            spans.append(e)
+    return (
+        '<div style="font-family:monospace;font-size:1.15rem;line-height:1.7;white-space:pre-wrap;word-break:break-all">'
+        + "".join(spans)
+        + "</div>"
+    )
+
+
+def _chars(ctx: Context, y: np.ndarray, target: np.ndarray, *, height: int = 150) -> None:
+    task, t = ctx.trained.task, ctx.t
+    ids, _ = ctx.trained.example()
+    text = task.decode(ids)  # the T characters read, x_0 .. x_{T-1}
+    actual = task.vocab[int(target[t])]
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        st.markdown(_text_html(text + task.vocab[int(target[-1])], t), unsafe_allow_html=True)
+        st.caption(
+            f"Highlighted: x_{t}, the character read at t = {t}; underlined: the one to predict. Greyed: not read yet. "
+            "The model only ever sees the characters up to t."
+        )
+    with right:
+        top = task.top(y[t], TOP_K)  # softmax of our replay's y_t
+        st.altair_chart(task_charts.top_chart(top, actual=actual, title=f"Next character after t = {t}", height=height), width="stretch")
+
+
+def _memory(ctx: Context) -> None:
+    tr, t, T = ctx.trained, ctx.t, ctx.T
+    s = _mark(ctx)
+    flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
+    show(task_charts.bits_chart(ctx.run.X[0, :, 0], s, np.asarray(ctx.target, dtype=np.float64).reshape(T), t), "task_bits")
+    h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]  # (T, H)
+    hold = task_charts.bit_hold(h, h2, s)
+    order = hold["unit"].to_numpy()  # units, the longest holder first
+    table = hold.rename(columns={"steps held": "h_t held", "mean |Δ|": "h_t mean |Δ|", "Δ at the end": "h_t Δ at end"})
+    if "c" in ctx.spec.states:  # the LSTM's cell state, the same units
+        c_hold = task_charts.bit_hold(ctx.trace.quantity("c_t", 0, 0)[:, 0], flipped.quantity("c_t", 0, 0)[:, 0], s).set_index("unit")
+        table["c_t held"] = c_hold["steps held"].loc[order].to_numpy()
+        table["c_t mean |Δ|"] = c_hold["mean |Δ|"].loc[order].to_numpy()
+    if s + 1 < T:
+        for gate in ctx.spec.gate_fields:  # what each gate does on these units while the bit is held
+            table[f"{gate} after s"] = ctx.trace.quantity(gate, 0, 0)[s + 1 :, 0].mean(axis=0)[order]  # (H,)
+    c_too = " (and c_t)" if "c" in ctx.spec.states else ""
+    gates = (
+        f" The gate columns: each gate's mean on that unit after the mark, t = {s + 1}..{T - 1}." if ctx.spec.gates and s + 1 < T else ""
+    )
+    st.markdown(
+        f"**Who holds the bit?** The same input is replayed with the marked bit b_{s} flipped; Δ = h_t − h_t(flipped) is what a unit "
+        f"carries about the bit (0 before the mark). A unit *holds* it at t when |Δ| ≥ {task_charts.HOLD_THRESHOLD:g}: "
+        f"*h_t held*{c_too} counts those steps from the mark on (of {T - s}); units are sorted by it, then by mean |Δ| over "
+        f"t = {s}..{T - 1}. The sign of Δ at the end says which way the unit codes a 1.{gates}"
+    )
+    number = st.column_config.NumberColumn(format="%.3f")
+    columns = {c: number for c in table.columns if "held" not in c and c != "unit"}
+    st.dataframe(table, hide_index=True, width="stretch", column_config=columns, key="task_hold")
+    units = order[:TOP_UNITS]
+    show(task_charts.held_units_chart(h, h2, units, s, t, title=f"h_t of the {len(units)} units that hold the bit longest"), "task_units")
+
+
+def _before_after(ctx: Context, height: int = 150) -> None:
+    before = _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, 0]  # (T, H)
+    after = ctx.trace.quantity("h_t", 0, 0)[:, 0]
+    st.markdown("**h_t before and after training**, same example, same colour scale (±1, tanh's range)")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        show(charts.hidden_heatmap(before, ctx.t, title="h_t before training", bound=1.0, height=height, max_units=64), "task_h_before")
+    with right:
+        show(charts.hidden_heatmap(after, ctx.t, title="h_t after training", bound=1.0, height=height, max_units=64), "task_h_after")
+
+
+def _slide(ctx: Context) -> None:
+    """Presentation: the task in one line, the prediction, and the task's own picture."""
+    tr = ctx.trained
+    st.markdown(
+        f"**{tr.task.title}** · {tr.cell.upper()}, H = {tr.hidden} · output: {tr.task.output_label} · loss ratio {tr.loss_ratio:.2g}"
+    )
+    name = tr.task.name
+    if name == "chars":
+        seen = _prediction(ctx, height=130)
+        _chars(ctx, seen["y"], seen["target"], height=120)
+    elif name == "memory":
+        _prediction(ctx, height=120)
+        s = _mark(ctx)
+        flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
+        h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]
+        units = task_charts.bit_hold(h, h2, s)["unit"].to_numpy()[:TOP_UNITS]
+        show(
+            task_charts.held_units_chart(h, h2, units, s, ctx.t, title=f"h_t of the {len(units)} units that hold the bit longest"),
+            "task_units",
+        )
+    else:
+        _prediction(ctx, height=150)
+        _before_after(ctx, height=110)
+
+
+def render(ctx: Context) -> None:
+    if ctx.trained is None or ctx.trace.y is None:
+        _no_task()
+        return
+    if ctx.present:
+        _slide(ctx)
+        return
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        _header(ctx)
+    with right:
+        _losses(ctx)
+    seen = _prediction(ctx)
+    if ctx.trained.task.name == "chars":
+        _chars(ctx, seen["y"], seen["target"])
+    elif ctx.trained.task.name == "memory":
+        _memory(ctx)
+    _before_after(ctx)
