@@ -167,6 +167,7 @@ class ProtocolSession:
         self.page_replica: str | None = None  # ... and on the page load
         self.widgets: dict[str, Widget] = {}
         self.connects = 0
+        self.last_run: dict = {}  # the last run's id, status and message count, for error messages
         self._ws = None
         self._cache: dict[str, tuple[ForwardMsg, int]] = {}  # hash -> (message, run counter when last seen)
         self._runs = 0
@@ -284,13 +285,20 @@ class ProtocolSession:
             raise ProtocolError(f"{type(err).__name__}: {err}") from err
 
     async def _read_run(self, start: float) -> Run:
+        """Messages up to the ``script_finished`` of the run this request started.
+
+        A run starts with ``new_session`` (carrying its run id) and ends with a ``script_finished``
+        for the same id. Whatever comes before that ``new_session`` (the end of a run the request
+        interrupted, say) belongs to another run and is not counted.
+        """
         self._runs += 1
-        nbytes = count = 0
-        exceptions: list[str] = []
-        alerts: list[str] = []
+        nbytes = count = deltas = 0
+        run_id: str | None = None
         fragment_run = False
         seen: dict[str, Widget] = {}
         tab_labels: dict[tuple[int, ...], list[str]] = {}
+        exceptions: list[str] = []
+        alerts: list[str] = []
         while True:
             data = await self._ws.recv()
             nbytes += len(data)
@@ -309,16 +317,26 @@ class ProtocolSession:
                 self._cache[fwd.hash] = (self._cache[fwd.hash][0], self._runs)
             if kind == "new_session":
                 self.session_id = fwd.new_session.initialize.session_id or self.session_id
+                run_id = fwd.metadata.run.script_run_id
                 fragment_run = bool(fwd.metadata.run.fragment_ids)
+                seen, tab_labels, exceptions, alerts, deltas = {}, {}, [], [], 0
             elif kind == "delta":
+                deltas += 1
                 self._read_delta(fwd, seen, tab_labels, exceptions, alerts)
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
             elif kind == "script_finished":
-                if fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    continue  # a run this client did not ask to finish: the next one answers
+                finished = fwd.metadata.run.script_run_id if fwd.metadata.HasField("run") else run_id
+                if run_id is None or finished != run_id or fwd.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # another run's end (one this request interrupted, or the app's st.rerun())
                 ms = (time.perf_counter() - start) * 1e3
-                self._finish(seen, tab_labels, fragment_run)
+                if not fragment_run and not deltas:
+                    # a full run that draws nothing: the server's answer to a BackMsg it failed to handle
+                    # (its exception follows as a message of its own); the page keeps what it showed
+                    exceptions.append("the server ran nothing for this request (a BackMsg it could not handle)")
+                else:
+                    self._finish(seen, tab_labels, fragment_run)
+                self.last_run = {"run_id": run_id, "status": fwd.script_finished, "fragment": fragment_run, "messages": count}
                 return Run(ms, fwd.script_finished, fragment_run, nbytes, count, exceptions, alerts)
 
     @staticmethod
@@ -376,7 +394,7 @@ class ProtocolSession:
         try:
             return self.widgets[key]
         except KeyError:
-            raise KeyError(f"no widget with key {key!r} on the page; keys: {sorted(self.widgets)}") from None
+            raise KeyError(f"no widget with key {key!r} on the page; keys: {sorted(self.widgets)}; last run: {self.last_run}") from None
 
     def value(self, key: str) -> Any:
         return self.widget(key).value

@@ -161,6 +161,9 @@ def deployment():
     except RuntimeError as err:
         pytest.fail(str(err))
     yield d
+    for r in d.replicas:  # shown by pytest only when a test failed
+        print(f"---- {r.name} log (tail)\n{r.tail(60)}")
+    print(f"---- nginx\n{d.nginx_log()}")
     d.stop()
 
 
@@ -249,26 +252,31 @@ def _url_state(query: str, views: list[str]) -> tuple[int, str]:
     return int(q.get("t", ["0"])[0]), q.get("view", [views[0]])[0]
 
 
-async def _visitor(i: int, url: str, rec: dict, t0: float, kill_at: asyncio.Event, stop: asyncio.Event) -> None:
+async def _visitor(i: int, url: str, rec: dict, t0: float, killed: asyncio.Event, stop: asyncio.Event) -> None:
+    """Open a link, step every INTERVAL s (every 4th action switches the view); even sessions have a
+    network blip after their second action. On a failure, reconnect as a browser does and note where
+    the session came back. ``rec["ready"]``: opened and past the blip, so a kill now is mid-run."""
     rng = random.Random(i)
     s = ProtocolSession(url, LINKS[i % len(LINKS)], timeout=60)
     await asyncio.sleep(i * OPEN_S / SESSIONS)
     run = await s.open()
-    rec.update(replica=s.replica, page_replica=s.page_replica, replicas={s.replica}, errors=[], runs=0)
+    rec.update(replica=s.replica, page_replica=s.page_replica, replicas={s.replica}, errors=[], runs=0, ready=False)
     assert run.ok, (run.exceptions, run.error_alerts)
     await asyncio.sleep(rng.uniform(0, INTERVAL))
     k = 0
     while not stop.is_set():
         try:
-            if k % 4 == 3:
-                run = await s.set_view(VIEWS[(k // 4) % 2])
-            else:
-                run = await s.step()
+            run = await (s.set_view(VIEWS[(k // 4) % 2]) if k % 4 == 3 else s.step())
             rec["runs"] += 1
             if not run.ok:
                 rec["errors"].append((time.monotonic() - t0, f"drawn: {run.exceptions + run.error_alerts}"))
-        except ProtocolError as err:
-            rec["errors"].append((time.monotonic() - t0, str(err)))
+            if i % 2 == 0 and k == 1 and not killed.is_set():  # a blip: the same replica resumes the same session
+                sid = s.session_id
+                back = await s.reconnect()
+                rec["blip"] = {"same_session": s.session_id == sid, "replica": s.replica, "ok": back.ok}
+                rec["replicas"].add(s.replica)
+        except (ProtocolError, KeyError) as err:  # KeyError: the page lacks the widget (its message says what it has)
+            rec["errors"].append((time.monotonic() - t0, f"{type(err).__name__}: {err}"))
             # a browser reconnects and reruns the page as its address bar reads (its session is gone
             # with the replica: the server does not know the id, so a new session starts from the URL)
             back = await s.reconnect()
@@ -282,36 +290,42 @@ async def _visitor(i: int, url: str, rec: dict, t0: float, kill_at: asyncio.Even
                 "view_url": view_url,
             }
             rec["replicas"].add(s.replica)
-        if i % 2 == 0 and k == 3 and not kill_at.is_set():  # a network blip: the same replica resumes the same session
-            sid = s.session_id
-            back = await s.reconnect()
-            rec["blip"] = {"same_session": s.session_id == sid, "replica": s.replica, "ok": back.ok}
-            rec["replicas"].add(s.replica)
+        rec["ready"] = k >= 1
         k += 1
         await asyncio.sleep(INTERVAL)
     rec["final_replica"] = s.replica
     await s.close()
 
 
+async def _until(condition, at_least: float, at_most: float) -> None:
+    """Wait ``at_least`` seconds, then until ``condition()`` holds or ``at_most`` seconds have passed in all."""
+    start = time.monotonic()
+    await asyncio.sleep(at_least)
+    while not condition() and time.monotonic() - start < at_most:
+        await asyncio.sleep(0.5)
+
+
 async def _class(deployment: Deployment) -> tuple[list[dict], str, float]:
     t0 = time.monotonic()
-    kill_at, stop = asyncio.Event(), asyncio.Event()
+    killed, stop = asyncio.Event(), asyncio.Event()
     records = [{"views": list(VIEWS)} for _ in range(SESSIONS)]
-    tasks = [asyncio.create_task(_visitor(i, deployment.url, rec, t0, kill_at, stop)) for i, rec in enumerate(records)]
-    await asyncio.sleep(OPEN_S + BEFORE_KILL_S)
+    tasks = [asyncio.create_task(_visitor(i, deployment.url, rec, t0, killed, stop)) for i, rec in enumerate(records)]
+    # a busy machine slows everything down: the phases wait for the sessions, not only for the clock
+    await _until(lambda: all(r.get("ready") for r in records), OPEN_S + BEFORE_KILL_S, 90)
     counts = {name: sum(r.get("replica") == name for r in records) for name in ("app1", "app2")}
     victim = max(counts, key=counts.get)
-    kill_at.set()
-    killed = time.monotonic() - t0
+    killed.set()
+    kill_time = time.monotonic() - t0
     deployment.by_name(victim).kill(signal.SIGKILL)
-    await asyncio.sleep(AFTER_KILL_S)
+    lost = [r for r in records if r.get("replica") == victim]
+    await _until(lambda: all("reconnected" in r for r in lost), AFTER_KILL_S, 60)
     stop.set()
     await asyncio.gather(*tasks)
-    return records, victim, killed
+    return records, victim, kill_time
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_forty_sessions_two_replicas_one_killed(deployment):
     records, victim, killed = asyncio.run(_class(deployment))
     survivor = next(r.name for r in deployment.replicas if r.name != victim)
@@ -322,11 +336,11 @@ def test_forty_sessions_two_replicas_one_killed(deployment):
     assert on_victim and on_survivor, "both replicas serve"
     assert all(r["page_replica"] == r["replica"] for r in records), "the page load and its websocket went to different replicas"
     assert sum(r["runs"] for r in on_survivor) > 0 and sum(r["runs"] for r in on_victim) > 0
-    assert not [e for r in records for e in r["errors"] if e[0] < killed], "errors before the kill"
+    assert not [e for r in records for e in r["errors"] if e[0] < killed], [e for r in records for e in r["errors"] if e[0] < killed]
     blips = [r["blip"] for r in records if "blip" in r]
     assert blips and all(b["same_session"] and b["ok"] for b in blips), blips
     # each session stayed on its replica: the survivor's sessions throughout, reconnects included ...
-    assert all(r["replicas"] == {survivor} and not r["errors"] for r in on_survivor)
+    assert all(r["replicas"] == {survivor} and not r["errors"] for r in on_survivor), [r["errors"] for r in on_survivor if r["errors"]]
     # ... and the victim's only lost theirs: one failure each at most, then back on the survivor, on the same view
     assert all(len(r["errors"]) <= 1 for r in on_victim), [r["errors"] for r in on_victim]
     came_back = [r["reconnected"] for r in on_victim if "reconnected" in r]
