@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from rnntrace.dashboard import controls, header, sidebar, state, tour
+from rnntrace.dashboard.budget import Busy
 from rnntrace.dashboard.context import Context
 from rnntrace.dashboard.url import url_notices
 from rnntrace.dashboard.views import VIEWS
@@ -31,8 +32,32 @@ def guarded(view, ctx: Context) -> None:
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
 
 
-def stage(base: Context, interval: float | None) -> None:
-    """Time controls and the views: a fragment, so a step reruns only this."""
+def context(choice: sidebar.Choice, run_key: tuple, present: bool) -> Context:
+    """The views' context at t = 0; its run comes from the shared cache (computed on a miss)."""
+    return Context(
+        config=choice.config,
+        run=state.run(*run_key, _X=choice.X, _loaded=choice.loaded, _trained=choice.trained),
+        run_key=run_key,
+        present=present,
+        dark=st.context.theme.type == "dark",
+        model_name=choice.model_name,
+        x_source=choice.x_source,
+        trained=choice.trained,
+        target=choice.target,
+    )
+
+
+def stage(choice: sidebar.Choice, run_key: tuple, present: bool, interval: float | None) -> None:
+    """Time controls and the views: a fragment, so a step reruns only this.
+
+    It is handed the recipe (the choice and the cache key), not the trace: Streamlit keeps a
+    fragment's arguments for the session's life, and they must not pin a trace in memory.
+    """
+    try:
+        base = context(choice, run_key, present)
+    except Busy as busy:
+        st.warning(f"Not now: {busy}", icon="⏳")
+        return
     T = base.T
     controls.tick(T, interval)
     t, status = controls.time_controls(T)
@@ -79,22 +104,17 @@ def main() -> None:
         st.stop()
     model_key = choice.model_digest or (":".join(map(str, ("task", *choice.task))) if choice.task else "")
     run_key = (dataclasses.astuple(choice.config), state.x_digest(choice.X), model_key)
-    run = state.run(*run_key, _X=choice.X, _loaded=choice.loaded, _trained=choice.trained)
+    try:
+        run = state.run(*run_key, _X=choice.X, _loaded=choice.loaded, _trained=choice.trained)
+    except Busy as busy:
+        st.warning(f"Not now: {busy}", icon="⏳")
+        st.button("Try again", key="busy_retry", type="primary")
+        st.stop()
     header.agreement(slot, run.validation)
-    base = Context(
-        config=choice.config,
-        run=run,
-        run_key=run_key,
-        present=present,
-        dark=st.context.theme.type == "dark",
-        model_name=choice.model_name,
-        x_source=choice.x_source,
-        trained=choice.trained,
-        target=choice.target,
-    )
-    playing = st.session_state.get("playing", False) and base.T > 1
+    del run  # the fragment fetches it again from the cache: no local reference outlives this run
+    playing = st.session_state.get("playing", False) and choice.config.T > 1
     interval = 1 / st.session_state.get("speed", 1.0) if playing else None
-    st.fragment(run_every=interval)(stage)(base, interval)
+    st.fragment(run_every=interval)(stage)(choice, run_key, present, interval)
 
 
 main()

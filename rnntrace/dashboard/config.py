@@ -50,7 +50,10 @@ class Limits:
         recorded: numbers one trace records.
         input_numbers: N·T·D of an input X (presets and uploads alike).
         upload_mb: bytes per uploaded file, in MB (``.streamlit/config.toml`` says the same).
-        cache_entries: traces kept in the shared cache.
+        session_upload_mb: bytes one session may upload in all, in MB.
+        trace_bytes: bytes all cached traces (with torch's results) may hold together.
+        export_bytes: the largest download built (each format's size is estimated first).
+        export_cache_bytes: bytes of built downloads kept for repeated clicks.
         export_numbers: numbers in a trace beyond which exports are refused.
         edit_cells: T·D of one sample beyond which X is not offered for editing.
         code_x_numbers: numbers of an uploaded / edited X written into the Code view's script.
@@ -61,7 +64,10 @@ class Limits:
     recorded: int = MAX_RECORDED
     input_numbers: int = MAX_ELEMENTS
     upload_mb: int = 2
-    cache_entries: int = 12
+    session_upload_mb: int = 24
+    trace_bytes: int = 600 * 2**20
+    export_bytes: int = 64 * 2**20
+    export_cache_bytes: int = 128 * 2**20
     export_numbers: int = 2_000_000
     edit_cells: int = 400
     code_x_numbers: int = 20_000

@@ -98,6 +98,17 @@ def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
         return None
     data = file.getvalue()
     digest = hashlib.sha256(data).hexdigest()
+    seen = st.session_state.setdefault("_uploaded", {})  # digest -> bytes, this session's uploads
+    if digest not in seen and sum(seen.values()) + len(data) > LIMITS.session_upload_mb * 2**20:
+        previous = st.session_state.get(keep)
+        st.error(
+            f"**{escape(file.name)}** was not read: this session has uploaded {sum(seen.values()) / 2**20:.0f} MB and the demo "
+            f"allows {LIMITS.session_upload_mb} MB per session. Reload the page to start a new session."
+            + (" The previous file stays in use." if previous else ""),
+            icon="🚫",
+        )
+        return previous
+    seen[digest] = len(data)
     try:
         parsed = parse_upload(kind, digest, file.name, option, data, model)
     except LoadError as err:
