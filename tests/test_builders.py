@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from oracle import lesson
+from test_screen import LHS, assert_shows, evaluate, expected_for, underbraces
 
 import rnntrace
 from rnntrace.dashboard import equations, tables
@@ -37,40 +39,59 @@ def test_shapes_table_matches_torch(config):
     expected = {name: tuple(p.shape) for name, p in params.items()}
     expected |= {"x (the input)": tuple(X.shape), "output (rnn's)": tuple(out.shape), "h_n": tuple(h_n.shape)}
     expected["out = fc(output)"] = tuple(y.shape)
+    sizes = {"N": config.N, "T": config.T, "D": config.D, "M": config.M, "K": config.K, "L": config.layers, "G": config.gates}
     seen = set()
     for _, row in table.iterrows():
+        assert evaluate(row["symbolic shape"], sizes) == _shape(row["shape"]), row.to_dict()
         if row["torch"] in expected:
             assert _shape(row["shape"]) == expected[row["torch"]], row.to_dict()
             seen.add(row["torch"])
     assert {n for n in params} <= seen, "every parameter of the model is listed"
 
 
-def test_tables_show_the_step_numbers():
-    config = LessonConfig(cell="GRU", N=2, M=4)
-    model = build_model(config)
-    tr = rnntrace.trace(model.rnn, build_input(config), head=model.fc)
-    step = tr.at(3)[0]
-    terms = tables.terms_table(step, tr.config.spec, n=1)
-    assert list(terms.index.get_level_values("gate").unique()) == ["r", "z", "n"]
-    np.testing.assert_array_equal(terms["pre-activation"].to_numpy(), step.pre_activation[1])
-    np.testing.assert_array_equal(terms["activation"].to_numpy(), np.concatenate([step.r_t[1], step.z_t[1], step.n_t[1]]))
-    state = tables.state_table(step, 1, torch_h=step.h_t[1] + 1e-3)
-    np.testing.assert_allclose(state["|Δ|"].to_numpy(), 1e-3, rtol=1e-3)
-    np.testing.assert_array_equal(tables.input_table(step, 1)["x_t"].to_numpy(), step.x_t[1])
+@pytest.mark.parametrize("cell", ["GRU", "LSTM"])
+def test_tables_show_torchs_step_numbers(cell):
+    """Each table column is the torch quantity its name says (tests/oracle.py), for the shown sample and step."""
+    L = lesson({"cell": cell, "N": 2, "M": 4})
+    tr = rnntrace.trace(L.module, L.X, head=L.head)
+    t, n = 3, 1
+    q = lambda name: L.ref.q(name)[t, n]  # noqa: E731
+    close = lambda a, b: np.testing.assert_allclose(np.asarray(a, float), b, rtol=1e-5, atol=1e-6)  # noqa: E731
+    step = tr.at(t)[0]
+    terms = tables.terms_table(step, tr.config.spec, n=n)
+    assert list(terms.index.get_level_values("gate").unique()) == list(L.ref.gates)  # torch's stacking order
+    close(terms["x_t W_ihᵀ + b_ih"], q("input_term"))
+    close(terms["h_{t-1} W_hhᵀ + b_hh"], q("hidden_term"))
+    close(terms["pre-activation"], q("pre_activation"))
+    close(terms["activation"], np.concatenate([q(f"{g}_t") for g in L.ref.gates]))
+    state = tables.state_table(step, n, torch_h=q("h_t"))
+    columns = {"h_{t-1}": "h_prev", "h_t": "h_t", "h_t torch": "h_t"} | ({"c_{t-1}": "c_prev", "c_t": "c_t"} if cell == "LSTM" else {})
+    assert set(columns) < set(state.columns)
+    for column, name in columns.items():
+        close(state[column], q(name))
+    assert (state["|Δ|"] <= 1e-6).all()
+    close(tables.input_table(step, n)["x_t"], q("x_t"))
+    close(tables.output_table(tr.y[n, t], L.y[n, t])["y_t torch"], L.y[n, t])
 
 
-def test_equations_carry_the_step_numbers_and_abbreviate_large_sizes():
-    config = LessonConfig()
-    model = build_model(config)
-    tr = rnntrace.trace(model.rnn, build_input(config), head=model.fc)
-    step = tr.at(2)[0]
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_equations_carry_torchs_numbers_and_abbreviate_large_sizes(cell):
+    """Each labelled vector of each equation line is torch's (read as the Step view's test reads it)."""
+    L = lesson({"cell": cell, "N": 2, "M": 10, "T": 4, "seed": 2})  # M = 10 > full = 8: vectors are abbreviated
+    tr = rnntrace.trace(L.module, L.X, head=L.head)
+    t, n = 2, 1
+    step = tr.at(t)[0]
+    params = {k: v.detach().numpy() for k, v in L.module.named_parameters()}
     weights = {
-        k: getattr(model.rnn, f"{name}_l0").detach().numpy()
-        for k, name in [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")]
+        k: params[f"{name}_l0"] for k, name in [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")]
     }
-    lines = equations.numeric(step, tr.config.spec, weights=weights)
-    for value in step.h_t[0]:
-        assert equations.num(float(value)) in lines[-1]
+    lines = equations.numeric(step, tr.config.spec, n, weights=weights if cell == "RNN" else None)
+    for line in lines:
+        symbol = LHS.match(line)[1]
+        braces = underbraces(line)
+        assert braces, line
+        for body, label, _ in braces:
+            assert_shows(body, expected_for(label, symbol, L, 0, 0, t, n), f"{symbol} line, under {label!r}")
     big = equations.matrix(np.arange(400.0).reshape(20, 20), full=6)
     assert r"\vdots" in big and r"\cdots" in big and big.count(r"\\") == 5  # 4 + ellipsis + last row
 

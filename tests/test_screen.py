@@ -546,6 +546,22 @@ def test_code_view_script_prints_torchs_y(name, scripts_run):
         np.testing.assert_allclose(values, L.y[0, t], rtol=1e-5, atol=5e-7 + 2e-6, err_msg=f"{name}: the script's y[{t}]")
 
 
+# -- the Export view (its files are downloaded and read in tests/test_screen_browser.py) --------
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm_bi2"])
+def test_export_view_counts_the_rows_torch_has(name):
+    """The row count the Export view announces: one row per number of every step's quantities, and y."""
+    config = CASES[name]
+    L = lesson(config)
+    at = render(config, "Export")
+    (sentence,) = [m.value for m in at.markdown if "tidy table" in m.value]
+    shown = int(re.search(r"([\d,]+) rows", sentence)[1].replace(",", ""))
+    assert shown == sum(a.size for quantities in L.ref.steps.values() for a in quantities.values()) + L.y.size, sentence
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"trace.csv", "trace.parquet", "trace.json", "state_dict (.pt)"} <= labels, labels
+
+
 # -- URLs at the edges -------------------------------------------------------------------------
 
 DEFAULT = {"cell": "RNN", "N": 1, "T": 10, "D": 3, "M": 5, "K": 2, "seed": 0}
