@@ -45,7 +45,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -129,9 +131,10 @@ SCALE = {"T": 1000, "N": 32, "D": 64, "H": 256, "layers": 2, "K": 8}
 SCALE_TARGETS = {"time_ratio": 1.5, "memory_ratio": 1.2}
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process (all threads, user + system)."""
-    return time.process_time()
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this process (all threads): (user + system, system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_stime
 
 
 def _rss_kb(field: str) -> int:
@@ -170,30 +173,48 @@ def _held_bytes(tr) -> int:
     return sum(blocks.values())
 
 
-def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
-    """The batch case of issue 11: time (wall and CPU) and memory of torch, trace and trace(record=...)."""
+def _scale_runs(T: int | None = None) -> dict:
+    """The scale case's three calls, on a seeded module, head and input (``T`` steps, default the case's)."""
     torch.manual_seed(0)
     c = SCALE
     module = nn.LSTM(c["D"], c["H"], num_layers=c["layers"]).eval()
     head = nn.Linear(c["H"], c["K"]).eval()
-    x = torch.randn(c["T"], c["N"], c["D"])  # (T, N, D)
+    x = torch.randn(T or c["T"], c["N"], c["D"])  # (T, N, D)
 
     def run_torch():
         with torch.no_grad():
             out, _ = module(x)
             return head(out)
 
-    runs = {
+    return {
         "torch": run_torch,
         "trace": lambda: rnntrace.trace(module, x, head=head),
         "trace record=(h_t, y_t)": lambda: rnntrace.trace(module, x, head=head, record=("h_t", "y_t")),
     }
+
+
+def memory_child(name: str) -> dict:
+    """In a fresh process: peak resident memory of one call above what was resident before it."""
+    _scale_runs(T=10)[name]()  # libraries' own first-call set-up (thread pools, kernels), on a tiny input
+    fn = _scale_runs()[name]
+    held = []
+    extra = _peak_extra_bytes(lambda: held.append(fn()))
+    r = held.pop()
+    recorded = _held_bytes(r) if isinstance(r, rnntrace.Trace) else int(r.numel() * r.element_size())
+    return {"extra_bytes": extra, "recorded_bytes": recorded, "ratio": extra / recorded if recorded else None}
+
+
+def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
+    """The batch case of issue 11: time (wall and CPU) and memory of torch, trace and trace(record=...)."""
+    c = SCALE
+    runs = _scale_runs()
     default_threads = torch.get_num_threads()
     result = {"config": dict(c), "threads": {}}
     for label, threads in (("1 thread", 1), ("default threads", default_threads)):
         torch.set_num_threads(threads)
         wall = {name: [] for name in runs}
         cpu = {name: [] for name in runs}
+        sys_ = {name: [] for name in runs}
         per_round = max(1, -(-repeats // rounds))
         try:
             with rnntrace.cells.one_blas_thread() if threads == 1 else _nothing():
@@ -203,10 +224,12 @@ def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
                         for _ in range(warmup):
                             fn()
                         for _ in range(per_round):
-                            w, u = time.perf_counter(), _cpu_s()
+                            w, (u, k) = time.perf_counter(), _cpu_s()
                             fn()
                             wall[name].append((time.perf_counter() - w) * 1e3)
-                            cpu[name].append((_cpu_s() - u) * 1e3)
+                            u2, k2 = _cpu_s()
+                            cpu[name].append((u2 - u) * 1e3)
+                            sys_[name].append((k2 - k) * 1e3)
         finally:
             torch.set_num_threads(default_threads)
         rows = {}
@@ -216,6 +239,7 @@ def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
                 "min_wall_ms": min(wall[name]),
                 "cpu_ms": statistics.median(cpu[name]),
                 "min_cpu_ms": min(cpu[name]),
+                "sys_ms": statistics.median(sys_[name]),  # of cpu_ms: the kernel, mostly page faults on fresh memory
             }
         for name in runs:
             if name != "torch":
@@ -224,19 +248,9 @@ def bench_scale(repeats: int, warmup: int, rounds: int) -> dict:
         result["threads"][label] = {"num_threads": threads, "rows": rows}
 
     memory = {}
-    for name, fn in runs.items():
-        held = []
-
-        def keep(fn=fn, held=held):
-            r = fn()
-            held.append(r)
-            return r
-
-        extra = _peak_extra_bytes(keep)
-        r = held.pop()
-        recorded = _held_bytes(r) if isinstance(r, rnntrace.Trace) else int(r.numel() * r.element_size())
-        memory[name] = {"extra_bytes": extra, "recorded_bytes": recorded, "ratio": extra / recorded if recorded else None}
-        del r
+    for name in runs:  # each in a fresh process: what one call adds, not what earlier calls left behind
+        child = subprocess.run([sys.executable, __file__, "--memory-child", name], capture_output=True, text=True, check=True)
+        memory[name] = json.loads(child.stdout.strip().splitlines()[-1])
     result["memory"] = memory
     return result
 
@@ -253,6 +267,7 @@ def print_scale(r: dict) -> None:
     c = r["config"]
     print(f"\nscale: LSTM N={c['N']}, T={c['T']}, D={c['D']}, H={c['H']}, {c['layers']} layers, head K={c['K']}")
     header = f"{'threads':<16} {'run':<24} | {'wall ms':>9} {'ratio':>6} | {'CPU ms':>9} {'ratio':>6} | {'min CPU':>9} {'ratio':>6}"
+    header += f" | {'of it sys':>9}"
     print(header)
     print("-" * len(header))
     for label, t in r["threads"].items():
@@ -260,7 +275,7 @@ def print_scale(r: dict) -> None:
             ratio = {k: "" if name == "torch" else f"{row['ratio_' + k]:.2f}" for k in ("wall", "cpu", "min_cpu")}
             print(
                 f"{label:<16} {name:<24} | {row['wall_ms']:>9.0f} {ratio['wall']:>6} | {row['cpu_ms']:>9.0f} {ratio['cpu']:>6} | "
-                f"{row['min_cpu_ms']:>9.0f} {ratio['min_cpu']:>6}"
+                f"{row['min_cpu_ms']:>9.0f} {ratio['min_cpu']:>6} | {row['sys_ms']:>9.0f}"
             )
     print(f"target: trace <= {SCALE_TARGETS['time_ratio']}x torch")
     print(f"\n{'memory':<24} | {'extra MB':>9} | {'recorded MB':>11} | {'extra / recorded':>16}")
@@ -280,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--headline-only", action="store_true", help="only T=1000, N=1, D=32, M=256 (and the scale case)")
     parser.add_argument("--scale", dest="scale", action="store_true", default=None, help="only the scale case (LSTM N=32, T=1000, H=256)")
     parser.add_argument("--no-scale", dest="scale", action="store_false", help="skip the scale case")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)  # internal: one memory measurement in a fresh process
     args = parser.parse_args(argv)
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child)))
+        return 0
 
     sizes = [] if args.scale else [HEADLINE] if args.headline_only else SIZES
     load_before = os.getloadavg()[0]

@@ -75,25 +75,34 @@ def _openblas() -> tuple[object, object] | None:
 
 
 _BLAS = _openblas()
-_BLAS_LOCK = threading.RLock()
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = [0, 0]  # [loops running now, the thread count to restore when the last one ends]
 
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Run the block with OpenBLAS on one thread, then restore its count (a no-op for another BLAS)."""
+    """Run the block with OpenBLAS on one thread, then restore its count (a no-op for another BLAS).
+
+    Re-entrant and shared: concurrent loops (other threads, other traces) do not wait for
+    each other; the first to enter sets one thread, the last to leave restores the count.
+    """
     if _BLAS is None:
         yield
         return
     setter, getter = _BLAS
-    with _BLAS_LOCK:  # set/restore pairs of concurrent traces must not interleave
-        before = getter()
-        if before != 1:
-            setter(1)
-        try:
-            yield
-        finally:
-            if before != 1:
-                setter(before)
+    with _BLAS_LOCK:
+        if _BLAS_USERS[0] == 0:
+            _BLAS_USERS[1] = getter()
+            if _BLAS_USERS[1] != 1:
+                setter(1)
+        _BLAS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS[0] -= 1
+            if _BLAS_USERS[0] == 0 and _BLAS_USERS[1] != 1:
+                setter(_BLAS_USERS[1])
 
 
 # --------------------------------------------------------------------------- helpers
