@@ -393,3 +393,54 @@ def test_any_layout_validates_and_y_is_the_models_output(data):
     assert_close(y, expected, dtype, "y = the model's own output")
     atol, rtol = TOL[dtype]
     assert (v.atol, v.rtol) == (atol, rtol)
+
+
+def test_loaded_model_with_lengths_equals_the_packed_forward():
+    emb, gru, fc = (
+        seeded(lambda: nn.Embedding(9, 3)),
+        seeded(lambda: nn.GRU(3, 4, batch_first=True, bidirectional=True)),
+        seeded(lambda: nn.Linear(8, 2)),
+    )
+    lm = _loaded(gru, fc, emb)
+    x, lengths = ids(3, 5, V=9), torch.tensor([5, 2, 3])
+    with torch.no_grad():
+        out, h_n = gru(pack_padded_sequence(emb(x), lengths, batch_first=True, enforce_sorted=False))
+        out = pad_packed_sequence(out, batch_first=True)[0]
+    v = rnntrace.validate(lm, x, lengths=lengths)
+    assert v.ok, v.message
+    assert_close(v.trace.output, out, torch.float32, "output")
+    assert_close(v.trace.h_n, h_n, torch.float32, "h_n")
+
+
+def test_unbatched_layer_input_inside_a_model():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(3, 5)
+            self.out = nn.Linear(5, 2)
+
+        def forward(self, x):  # (T, D): one unbatched sequence
+            return self.out(self.rnn(x)[0])  # (T, K)
+
+    model = seeded(Net)
+    x = torch.randn(6, 3)
+    with torch.no_grad():
+        expected = model(x)
+    v = rnntrace.validate(model, x)
+    assert v.ok, v.message
+    assert v.trace.config.unbatched and v.trace.y.shape == (6, 2)
+    assert_close(v.trace.y, expected, torch.float32, "y")
+
+
+def test_steps_of_a_whole_model_run_its_forward_at_the_call():
+    model = seeded(lambda: rnntrace.SimpleRNN(3, 4, 2, "gru", num_layers=2))
+    x = torch.randn(2, 5, 3)
+    gen = rnntrace.steps(model, x)
+    first = next(gen)
+    assert (first.layer, first.direction, first.t) == (0, 0, 0)
+    rest = list(gen)
+    tops = [s for s in [first, *rest] if s.y_t is not None]
+    with torch.no_grad():
+        y = model(x)  # (N, T, K)
+    for s in tops:
+        assert_close(s.y_t, y[:, s.t], torch.float32, f"y_t at t {s.t}")
