@@ -6,16 +6,14 @@ Numbers on screen are checked against torch run here, independently of the app.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from test_screen import READ as SCREEN_READ
 
-from rnntrace.dashboard.codegen import numpy_script
 from rnntrace.dashboard.config import LessonConfig, build_input, build_model
 from rnntrace.dashboard.url import VIEWS
 
@@ -102,25 +100,13 @@ def test_stepping_forward_and_back_updates_the_numbers():
     assert at.slider(key="t").value == 0
 
 
+# The numbers of the views that tests/test_screen.py reads (READ) are checked there, under their
+# labels, against torch; here every other view of the registry renders cleanly for every cell kind.
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
-@pytest.mark.parametrize("view", VIEWS)
-def test_every_cell_and_view_renders(cell, view):
+@pytest.mark.parametrize("view", [v for v in VIEWS if v not in SCREEN_READ])
+def test_every_cell_renders_the_views_no_screen_test_reads(cell, view):
     at = run_clean(new_app(cell=cell, view=view, t=4))
     assert agreement(at) < 1e-5
-    if view == "Step":
-        assert at.latex and at.dataframe
-        if cell != "RNN":
-            gates = frame_by_title(at, "activation")
-            assert set(gates.index.get_level_values("gate")) == set("rzn" if cell == "GRU" else "ifgo")
-    if view == "Shapes":
-        shapes = frame_by_title(at, "symbolic shape")
-        assert "rnn.weight_ih_l0" in set(shapes["torch"])
-    if view == "Over time":
-        assert len(at.get("vega_lite_chart")) == (4 if cell == "RNN" else 5)
-    if view == "Weights":
-        assert len(at.get("vega_lite_chart")) == 3  # W_ih, W_hh, the head
-    if view == "Code":
-        assert at.code and "def cell(" in at.code[0].value
 
 
 @pytest.mark.parametrize(
@@ -206,18 +192,6 @@ def test_play_button_toggles_playing():
     at.button(key="play").click()
     run_clean(at)
     assert at.session_state["playing"] is False
-
-
-@pytest.mark.parametrize("config", [LessonConfig(), LessonConfig(cell="LSTM", layers=2, bidirectional=True, N=2, T=6, seed=5)])
-def test_code_view_script_reproduces_torch(tmp_path, config):
-    script = tmp_path / "rnn_lesson.py"
-    script.write_text(numpy_script(config, build_input(config)))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
-    lines = done.stdout.strip().splitlines()
-    assert float(lines[-1].split("=")[-1]) < 1e-5
-    _, y = torch_reference(config)
-    first = np.array(lines[0].split("=", 1)[1].strip(" []").split(), dtype=float)
-    np.testing.assert_allclose(first, y[0, 0], atol=1e-5)
 
 
 def test_editing_x_changes_the_trace_and_agrees_with_torch():
