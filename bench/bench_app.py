@@ -58,7 +58,11 @@ APP_CONFIGS = {  # name -> query parameters
     "T=500,M=128": {"T": 500, "M": 128},
     "T=500,M=128, Over time": {"T": 500, "M": 128, "view": "Over time"},
 }
-BROWSER_CONFIGS = {"default": "", "default, Over time": "?view=Over+time", "T=500,M=128, Over time": "?T=500&M=128&view=Over+time"}
+BROWSER_CONFIGS = {
+    "default": "",
+    "default, Over time": "?view=Over+time",
+    "LSTM T=200,M=64, Over time": "?cell=LSTM&T=200&M=64&view=Over+time",
+}
 
 
 def stats(ms: list[float]) -> dict:
@@ -158,7 +162,8 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
         clock.install()
         page.goto(server.url + "/" + query)
         wait_idle(page, timeout=120, settle=0.3)
-        T = 500 if "T=500" in query else 10
+        found = re.search(r"T=(\d+)", query)
+        T = int(found.group(1)) if found else 10
         times, received, sent, forward = [], [], [], True
         cpu0 = cpu_seconds(server.proc.pid)
         for _ in range(steps):
@@ -192,6 +197,33 @@ def bench_browser(browser, server: StreamlitServer, steps: int, loads: int) -> d
     return out
 
 
+def bench_play(browser, server: StreamlitServer, speeds=(2.0, 4.0), seconds: float = 8.0) -> dict:
+    """Steps per second actually reached while playing at each chosen speed (default lesson, T=60)."""
+    out = {}
+    for speed in speeds:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.goto(server.url + "/?T=60")
+        wait_idle(page, timeout=120, settle=0.3)
+        knob = page.locator(".st-key-speed").get_by_role("slider")
+        knob.focus()
+        for _ in range({0.5: -1, 1.0: 0, 2.0: 1, 4.0: 2, 8.0: 3}[speed]):
+            page.keyboard.press("ArrowRight")  # the speed slider's own keys: one notch each
+            wait_idle(page)
+        page.locator(".st-key-speed").blur()
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.keyboard.press(" ")  # play
+        page.wait_for_timeout(1500)  # the timer starts with the full rerun that Play causes
+        t0, start = slider_value(page), time.monotonic()
+        page.wait_for_timeout(seconds * 1000)
+        t1, elapsed = slider_value(page), time.monotonic() - start
+        page.keyboard.press(" ")
+        context.close()
+        out[f"{speed:g}/s"] = (t1 - t0) % 60 / elapsed
+        print(f"  (b) play at {speed:g} steps/s: reached {out[f'{speed:g}/s']:.2f} steps/s", flush=True)
+    return out
+
+
 def cpu_seconds(pid: int) -> dict:
     """CPU seconds (user + system) used so far by the server ``pid`` and by the whole machine."""
     import psutil
@@ -208,9 +240,11 @@ def memory_configs(n: int) -> list[str]:
 
 
 def cache_entries() -> int:
-    """max_entries of app.py's cached ``run`` (the first st.cache_resource in the file)."""
-    found = re.search(r"@st\.cache_resource\(max_entries=(\d+)", (REPO / "app.py").read_text())
-    return int(found.group(1)) if found else 24
+    """How many of (d)'s traces fit the trace cache's byte budget (``LIMITS.trace_bytes``)."""
+    from rnntrace.dashboard.config import LIMITS, LessonConfig
+
+    per_trace = 4 * max(LessonConfig(cell="LSTM", T=600, M=128).recorded(), 1)  # float32, the largest of memory_configs
+    return max(1, LIMITS.trace_bytes // per_trace)
 
 
 def bench_memory(browser, server: StreamlitServer, sessions: int) -> dict:
@@ -331,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["machine"]["rss_mb_server_idle"] = server_rss(server.proc.pid) / MB
                     print("(b, c) browser: first load, key step, bytes per step")
                     result["browser"] = bench_browser(browser, server, args.steps, args.loads)
+                    result["browser"]["play_steps_per_s"] = bench_play(browser, server)
             if "d" in args.parts:
                 # A fresh server; closed sessions are dropped after --session-ttl s instead of Streamlit's 120 s,
                 # so that what stays is what the caches keep (the retained sessions are reported apart).

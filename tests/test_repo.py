@@ -47,3 +47,32 @@ def test_readme_example_prints_what_torch_computes():
     s = rnntrace.trace(model.rnn, x, head=model.fc).at(3)[0]
     np.testing.assert_allclose(s.h_t[0], shown["h_t"], atol=6e-5)
     assert rnntrace.validate(model.rnn, x, head=model.fc).ok
+
+
+def test_the_library_imports_neither_streamlit_nor_altair_nor_the_dashboard():
+    import subprocess
+    import sys
+
+    code = "import sys, rnntrace; print(sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'altair')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stdout
+    library = [p for p in (ROOT / "rnntrace").glob("*.py")]
+    offenders = [
+        p.name for p in library if re.search(r"^\s*(from|import)\s+(\.dashboard|rnntrace\.dashboard|streamlit|altair)", p.read_text(), re.M)
+    ]
+    assert offenders == [], f"library modules importing the dashboard, streamlit or altair: {offenders}"
+
+
+def test_no_module_is_named_after_the_standard_library():
+    import sys
+
+    names = {p.stem for p in (ROOT / "rnntrace").rglob("*.py")}
+    assert not names & set(sys.stdlib_module_names), names & set(sys.stdlib_module_names)
+
+
+def test_the_view_registry_gives_the_urls_values():
+    from rnntrace.dashboard.url import CHOICES
+    from rnntrace.dashboard.views import NAMES, VIEWS
+
+    assert CHOICES["view"] == NAMES == tuple(v.TITLE for v in VIEWS)
+    assert all(callable(v.render) and isinstance(v.IN_PRESENTATION, bool) for v in VIEWS)

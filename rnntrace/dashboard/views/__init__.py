@@ -6,7 +6,7 @@ mode) and ``render(ctx)``. To add one: write ``views/x.py`` and add it to ``VIEW
 
 from __future__ import annotations
 
-from . import code, export, over_time, shapes, step, weights
+from . import backward, export, over_time, script, shapes, step, task, weights
 
-VIEWS = (step, over_time, shapes, weights, code, export)
+VIEWS = (step, task, over_time, backward, shapes, weights, script, export)
 NAMES: tuple[str, ...] = tuple(v.TITLE for v in VIEWS)

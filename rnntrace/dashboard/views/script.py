@@ -1,4 +1,4 @@
-"""Code: the NumPy loop for this configuration as a standalone script."""
+"""Code (module script.py: `code` is a standard-library name): the NumPy loop for this configuration as a standalone script."""
 
 from __future__ import annotations
 
