@@ -99,7 +99,8 @@ def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
     data = file.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     seen = st.session_state.setdefault("_uploaded", {})  # digest -> bytes, this session's uploads
-    if digest not in seen and sum(seen.values()) + len(data) > LIMITS.session_upload_mb * 2**20:
+    too_big = len(data) > LIMITS.upload_bytes  # refused below by the loader, with the per-file limit's own message
+    if not too_big and digest not in seen and sum(seen.values()) + len(data) > LIMITS.session_upload_mb * 2**20:
         previous = st.session_state.get(keep)
         st.error(
             f"**{escape(file.name)}** was not read: this session has uploaded {sum(seen.values()) / 2**20:.0f} MB and the demo "
@@ -108,7 +109,8 @@ def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
             icon="🚫",
         )
         return previous
-    seen[digest] = len(data)
+    if not too_big:
+        seen[digest] = len(data)
     try:
         parsed = parse_upload(kind, digest, file.name, option, data, model)
     except LoadError as err:
