@@ -38,7 +38,7 @@ from .charts import (
 )
 
 VANISHING = 1e-3  # a step's ‖dL/dh_t‖ below this fraction of the largest counts as vanished
-EXPLODING = 1e3  # above this multiple of the norm where the backward walk starts counts as exploded
+EXPLODING = 1e3  # above this multiple of the largest gradient fed into the recurrence counts as exploded
 BAND_COLOURS = {"vanishing": "#4c78a8", "exploding": "#e45756"}
 STATUS_COLOURS = {"vanishing": "#4c78a8", "in range": "#888888", "exploding": "#e45756"}
 NOT_REACHED = 0.2  # opacity of a step the backward pass has not reached yet
@@ -50,8 +50,21 @@ def _floor(values: np.ndarray) -> float:
     return float(positive.min()) / 10 if positive.size else 1e-12
 
 
-def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
-    """One column per step under the data: steps before t greyed (the backward pass has not reached them); a click picks the step."""
+def _later(t: int, reverse: bool, field: str = "t") -> str:
+    """Vega expression: the datum's step is one the backward pass has not reached yet at t.
+
+    Going forward in time the backward pass walks t = T−1 … 0, so those are the steps before
+    t; the reverse direction's walks 0 … T−1, so there they are the steps after t.
+    """
+    return f"datum.{field} > {t}" if reverse else f"datum.{field} < {t}"
+
+
+def _walk(T: int, reverse: bool) -> str:
+    return f"the backward pass runs from t = 0 up to {T - 1}" if reverse else f"the backward pass runs from t = {T - 1} down to 0"
+
+
+def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int, reverse: bool = False) -> alt.Chart:
+    """One column per step under the data: the steps the backward pass has not reached at t greyed; a click picks the step."""
     frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
     return (
         alt.Chart(frame)
@@ -59,7 +72,7 @@ def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
         .encode(
             x=alt.X("a:Q", scale=scale, axis=_t_axis()),
             x2="b:Q",
-            opacity=alt.condition(f"datum.t < {t}", alt.value(NOT_REACHED), alt.value(0.001)),
+            opacity=alt.condition(_later(t, reverse), alt.value(NOT_REACHED), alt.value(0.001)),
         )
         .add_params(_pick("t"))
         .properties(name="steps")
@@ -101,12 +114,16 @@ def backward_heatmap(
     max_t: int = 120,
     max_units: int = 48,
     height: int = 200,
+    reverse: bool = False,
+    compact: bool = False,
 ) -> alt.LayerChart:
     """dL/dh_t as a heatmap (unit × t, diverging colour) under a strip of ‖dL/dh_t‖ on a log colour scale.
 
     Args:
         dh: (T, H) the total gradient dL/dh_t of one sample (one layer and direction).
-        t: the current step, drawn as a vertical rule; the steps before it are greyed.
+        t: the current step, drawn as a vertical rule; the steps the backward pass has not
+            reached yet are greyed (before t; after t for the reverse direction, ``reverse``).
+        compact: no subtitle and no legends (a slide).
         max_t, max_units: budgets beyond which steps / units are averaged in buckets; the
             strip then shows the largest norm of each bucket of steps.
     """
@@ -140,7 +157,7 @@ def backward_heatmap(
         **AXIS,
     )
     x = alt.X("x0:Q", scale=scale_t, axis=_t_axis())
-    dim = alt.condition(f"datum.t1 < {t}", alt.value(NOT_REACHED + 0.05), alt.value(1.0))
+    dim = alt.condition(_later(t, reverse, "t0" if reverse else "t1"), alt.value(NOT_REACHED + 0.05), alt.value(1.0))
     unit_tips = (
         [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
         if merged_u
@@ -158,7 +175,7 @@ def backward_heatmap(
             color=alt.Color(
                 "value:Q",
                 scale=_signed_scale(heat["value"].to_numpy()),
-                legend=_legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
+                legend=None if compact else _legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
             ),
             opacity=dim,
             tooltip=[
@@ -187,7 +204,7 @@ def backward_heatmap(
             color=alt.Color(
                 "log10:Q",
                 scale=alt.Scale(scheme=SEQUENTIAL),
-                legend=_legend("log10 ‖dL/dh_t‖ (strip)"),
+                legend=None if compact else _legend("log10 ‖dL/dh_t‖ (strip)"),
             ),
             opacity=dim,
             tooltip=[
@@ -201,24 +218,27 @@ def backward_heatmap(
         "top strip: ‖dL/dh_t‖ over the units (log colour); below: each unit's dL/dh_t[unit]",
         *_merged(T, budget_t, "column", "steps"),
         *_merged(H, budget_units, "row", "units"),
-        f"the backward pass runs from t = {T - 1} down to 0; black line: current t = {t}; greyed: steps it has not reached yet",
+        f"{_walk(T, reverse)}; black line: current t = {t}; greyed: steps it has not reached yet",
     ]
-    return _finish([cells, band, *_now(t, scale_t)], title, notes, height).resolve_scale(color="independent")
+    if compact:  # a slide: no subtitle, no legends
+        return _finish([cells, band, *_now(t, scale_t)], title, [], height).resolve_scale(color="independent")
+    return _finish([cells, band, *_now(t, scale_t)], title, notes, height, extra=40).resolve_scale(color="independent")
 
 
 # -- ‖dL/dh_t‖ per step, vanishing / exploding ---------------------------------------------------
 
 
-def regions(norms: np.ndarray, start: int, vanishing: float = VANISHING, exploding: float = EXPLODING) -> tuple[float, float, float]:
+def regions(norms: np.ndarray, fed: float, vanishing: float = VANISHING, exploding: float = EXPLODING) -> tuple[float, float, float]:
     """(reference norm, vanishing threshold, exploding threshold) of a (T,) series of ‖dL/dh_t‖.
 
-    Vanishing: below ``vanishing`` × the largest norm. Exploding: above ``exploding`` × the
-    norm at ``start``, the step where the backward walk begins (t = T−1 going forward in
-    time); if that is 0, the largest norm stands in.
+    Vanishing: below ``vanishing`` × the largest norm. Exploding: above ``exploding`` ×
+    ``fed``, the largest gradient fed into the recurrence from outside (max_t ‖g_t‖, from the
+    head or the layer above; for the default loss, the last step's ‖dL/dh_{T−1}‖): what the
+    recurrence alone made of it. If ``fed`` is 0 or not finite, the largest norm stands in.
     """
     finite = norms[np.isfinite(norms)]
     top = float(finite.max(initial=0.0))
-    ref = float(norms[start]) if np.isfinite(norms[start]) and norms[start] > 0 else top
+    ref = float(fed) if math.isfinite(fed) and fed > 0 else top
     return ref, vanishing * top, exploding * ref
 
 
@@ -226,28 +246,32 @@ def grad_norm_chart(
     norms: np.ndarray,
     t: int,
     *,
-    start: int,
+    fed: float,
+    reverse: bool = False,
     title: str = "‖dL/dh_t‖ per step",
     what: str = "‖dL/dh_t‖",
     vanishing: float = VANISHING,
     exploding: float = EXPLODING,
     max_t: int = 400,
     height: int = 170,
+    compact: bool = False,
 ) -> alt.LayerChart:
     """The gradient's norm at each step on a log scale, with the vanishing and exploding regions shaded and named.
 
     Args:
         norms: (T,) ‖dL/dh_t‖ of one sample.
         t: the current step.
-        start: the step where the backward walk begins (T−1 forward in time, 0 for the
-            reverse direction): the exploding threshold is a multiple of its norm.
+        fed: the largest ‖g_t‖ fed into the recurrence from outside: the exploding threshold
+            is a multiple of it (see ``regions``).
+        reverse: the reverse direction (its backward pass walks up in t).
         vanishing, exploding: the thresholds' factors (see ``regions``).
         max_t: beyond this, each point is the max of a bucket of steps.
+        compact: no subtitle (a slide).
     """
     d = _array(norms, "norms", 1, "(T,): one gradient norm per step")
     T = d.shape[0]
     t = _step(t, T)
-    ref, low, high = regions(d, start, vanishing, exploding)
+    ref, low, high = regions(d, fed, vanishing, exploding)
     frame = _bucketed(d, max_t, "max")
     values = frame["value"].to_numpy()
     floor = min(_floor(d), low / 10 if low > 0 else 1e-12)
@@ -261,13 +285,12 @@ def grad_norm_chart(
     x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
     y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis(f"{what} (log)"))
     counts = {s: int((d < low).sum() if s == "vanishing" else (d > high).sum()) for s in ("vanishing", "exploding")}
-    walk_start = f"t = {start}"
     bands_frame = pd.DataFrame(
         {
             "region": ["vanishing", "exploding"],
             "lo": [bottom, high],
             "hi": [low, top],
-            "label": [f"vanishing: < {vanishing:g} × the largest", f"exploding: > {exploding:g} × the norm at {walk_start}"],
+            "label": [f"vanishing: < {vanishing:g} × the largest", f"exploding: > {exploding:g} × the largest fed in"],
             "mid": [math.sqrt(bottom * low) if low > 0 else bottom, math.sqrt(high * top) if high > 0 else top],
             "x": [-0.5, -0.5],
             "threshold": [low, high],
@@ -307,13 +330,13 @@ def grad_norm_chart(
         ],
     )
     notes = [
-        f"{counts['vanishing']} of {T} steps below {low:.1e} (vanishing), {counts['exploding']} above {high:.1e} (exploding); "
-        f"the walk starts at {walk_start} with {ref:.2e}",
+        f"{counts['vanishing']} of {T} steps below {low:.1e} (vanishing), {counts['exploding']} above {high:.1e} (exploding)",
+        f"fed in: the largest gradient reaching h_t from outside the recurrence (the output or the layer above), {ref:.2e}",
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
     ]
-    layers = [bands, _not_reached(0, T, scale_t, t), labels, line, dots, *_now(t, scale_t)]
-    return _finish(layers, title, notes, height).resolve_scale(color="independent")
+    layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_now(t, scale_t)]
+    return _finish(layers, title, [] if compact else notes, height).resolve_scale(color="independent")
 
 
 # -- where step t's loss goes: the T × T flow matrix ----------------------------------------------
@@ -393,6 +416,7 @@ def contributions_chart(
     title: str | None = None,
     max_t: int = 200,
     height: int = 150,
+    reverse: bool | None = False,
 ) -> alt.LayerChart:
     """One bar per step: the Frobenius norm of step t's share of dL/d(``name``); the tooltip adds the sum of its entries.
 
@@ -402,6 +426,8 @@ def contributions_chart(
         name: the parameter (torch's name), for the title.
         total: ‖dL/d(name)‖_F, the norm of the whole gradient (the shares add up to it as matrices).
         max_t: beyond this, each bar is the mean of a bucket of steps.
+        reverse: the parameter belongs to a reverse direction (its backward pass walks up in
+            t); None: to no recurrence (the head), nothing is greyed.
     """
     n = _array(norms, "norms", 1, "(T,): one norm per step")
     s = _array(sums, "sums", 1, "(T,): one sum per step")
@@ -437,7 +463,8 @@ def contributions_chart(
         f"vertical line: current t = {t}",
     ]
     title = title or f"Each step's share of dL/d({name})"
-    return _finish([_not_reached(0, T, scale_t, t), bars, *_now(t, scale_t)], title, notes, height)
+    grey = [] if reverse is None else [_not_reached(0, T, scale_t, t, reverse)]
+    return _finish([*grey, bars, *_now(t, scale_t)], title, notes, height)
 
 
 # -- ‖∂h_t/∂h_{t-1}‖ ----------------------------------------------------------------------------
@@ -451,6 +478,7 @@ def jacobian_chart(
     title: str = "‖∂h_t/∂h_{t−1}‖₂ per step: above 1 a gradient can grow, below 1 it shrinks",
     max_t: int = 400,
     height: int = 150,
+    reverse: bool = False,
 ) -> alt.LayerChart:
     """The spectral norm of each step's Jacobian on a log scale, with the line at 1 marked.
 
@@ -458,6 +486,7 @@ def jacobian_chart(
         norms: (T,) ``Backprop.jacobian_norms``: ‖∂h_t/∂h_{t−1}‖₂ (max over the batch).
         c_path: (T,) optional, the LSTM's cell path ‖∂c_t/∂c_{t−1}‖₂ = max f_t, drawn beside.
         max_t: beyond this, each point is the largest of a bucket of steps.
+        reverse: the reverse direction (its backward pass walks up in t).
     """
     j = _array(norms, "norms", 1, "(T,): one norm per step")
     T = j.shape[0]
@@ -508,7 +537,7 @@ def jacobian_chart(
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}",
     ]
-    return _finish([_not_reached(0, T, scale_t, t), rule, text, line, *_now(t, scale_t)], title, notes, height)
+    return _finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, *_now(t, scale_t)], title, notes, height)
 
 
 __all__ = [

@@ -15,14 +15,16 @@ layer above) and δ = dL/d(pre-activation). Everything comes from one ``validate
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
 from ...bptt import Backprop, GradValidation, validate_grads
-from ...spec import ACT_LATEX, CellSpec
-from .. import equations, grad_charts
+from ...spec import ACT_LATEX, PARAM, CellSpec
+from .. import charts, equations, grad_charts
 from ..context import Context, Run
-from .over_time import show
+from .over_time import Y_AXIS_WIDTH, _picked, show
 
 TITLE = "Backward"
 IN_PRESENTATION = True
@@ -123,17 +125,17 @@ def _d(what: str) -> str:
     return rf"\partial L/\partial {what}"
 
 
-def from_outside(ctx: Context, bp: Backprop, t: int) -> tuple[np.ndarray, str]:
-    """g_t: what reaches the shown h_t from outside its recurrence at t (one sample), and its label."""
-    c, n, d = bp.config, ctx.sample, ctx.direction
+def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
+    """g_t for every t: what reaches the shown h_t from outside its recurrence, (T, H_out) for one sample, and its label at t."""
+    c, n, d, t = bp.config, ctx.sample, ctx.direction, ctx.t
     H = c.h_out
     cols = slice(d * H, (d + 1) * H)  # this direction's half of the layer's output
     if ctx.layer < c.num_layers - 1:  # the layer above took h_t as its input x_t
-        above = sum(bp.quantity("dx_t", ctx.layer + 1, k)[t, n] for k in range(c.num_directions))
-        return above[cols], rf"\text{{from layer {ctx.layer + 1}}}"
-    dy = bp.grad_output[n, t]  # (K,) or (dirs*H_out,): batch-first, as the dashboard runs every module
+        above = sum(bp.quantity("dx_t", ctx.layer + 1, k)[:, n] for k in range(c.num_directions))  # (T, dirs*H_out)
+        return above[:, cols], rf"\text{{from layer {ctx.layer + 1}}}"
+    dy = bp.grad_output[n]  # (T, K) or (T, dirs*H_out): batch-first, as the dashboard runs every module
     if ctx.run.head is None:
-        return dy[cols], _d(rf"\mathrm{{output}}_{{{t}}}")
+        return dy[:, cols], _d(rf"\mathrm{{output}}_{{{t}}}")
     W_o = ctx.run.head.weight.detach().cpu().numpy()  # (K, dirs*H_out)
     return dy @ W_o[:, cols], _d(f"y_{{{t}}}") + r"\, W_o"
 
@@ -147,7 +149,8 @@ def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool =
     v = lambda a: vector(a, full)  # noqa: E731
     q = lambda name: bp.quantity(name, layer, d)  # noqa: E731
     dh = q("dh_t")[t, n]
-    g, g_label = from_outside(ctx, bp, t)
+    g_all, g_label = from_outside(ctx, bp)
+    g = g_all[t]
     lines = [symbolic(spec, d)] if symbols else []
     after = rf"\text{{from step {nxt}}}" if not last else r"\text{nothing after this step}"
     lhs_h = rf"\frac{{\partial L}}{{\partial h_{{{t}}}}}"
@@ -196,7 +199,7 @@ def symbolic(spec: CellSpec, direction: int = 0) -> str:
             rf"{dh} &= {g} + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {dh} \odot {slope} = {dh} \odot {act}'(\mathrm{{pre}}_t)",
         ]
     elif spec.cell == "GRU":
-        blocks = r" \mid ".join(rf"\delta^{{{x}}}_t" + (r" \odot r_t" if x == "n" else "") for x in spec.gate_names)
+        blocks = r" \mid ".join(rf"\delta^{{{x}}}" + (r" \odot r" if x == "n" else "") for x in spec.gate_names)
         rows = [
             rf"\delta^n_t &= {dh} \odot (1 - z_t) \odot (1 - n_t^2) \qquad \delta^z_t = {dh} \odot (h_{{t-1}} - n_t) \odot z_t (1 - z_t)",
             r"\delta^r_t &= \delta^n_t \odot (h_{t-1} W_{hn}^\top + b_{hn}) \odot r_t (1 - r_t)",
@@ -214,6 +217,12 @@ def symbolic(spec: CellSpec, direction: int = 0) -> str:
 
 
 # -- the view -------------------------------------------------------------------------------------
+
+
+def slide_chart(chart, key: str) -> None:
+    """A time chart on a slide: as ``over_time.show`` (aligned y axis, click sets t), without room for a legend."""
+    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH)
+    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
 
 
 def _param_choice(names: list[str]) -> str:
@@ -253,15 +262,21 @@ def render(ctx: Context) -> None:
         badge(gv)
     dh = bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n]  # (T, H_out)
     norms = np.sqrt(np.einsum("th,th->t", dh, dh, dtype=np.float64))  # (T,)
-    start = T - 1 if ctx.direction == 0 else 0  # where the backward walk of this direction begins
+    g, _ = from_outside(ctx, bp)  # (T, H_out)
+    fed = float(np.sqrt(np.einsum("th,th->t", g, g, dtype=np.float64)).max(initial=0.0))  # the largest gradient fed in from outside
+    reverse = ctx.direction == 1
     where = f"layer {ctx.layer}" + (f", {['forward', 'reverse'][ctx.direction]}" if c.bidirectional else "")
     if ctx.present:  # the slide: the gradient fading (or not), and this step's equation
-        show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where})", height=110, **HEATMAP), "bw_dh")
-        show(grad_charts.grad_norm_chart(norms, t, start=start, height=90), "bw_norm")
+        heat, norm = st.columns(2, gap="medium")
+        with heat:
+            chart = grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t ({where})", height=110, reverse=reverse, compact=True, **HEATMAP)
+            slide_chart(chart, "bw_dh")
+        with norm:
+            slide_chart(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, height=110, compact=True), "bw_norm")
         st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
         return
-    show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where}, sample {n})", **HEATMAP), "bw_dh")
-    show(grad_charts.grad_norm_chart(norms, t, start=start), "bw_norm")
+    show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where}, sample {n})", reverse=reverse, **HEATMAP), "bw_dh")
+    show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse), "bw_norm")
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
     for line in backward_lines(ctx, bp):
@@ -270,7 +285,7 @@ def render(ctx: Context) -> None:
     work = _work(ctx)
     if work["jacobian"] <= BUDGET["jacobian"]:
         J = jacobian_norms(ctx.run_key, ctx.layer, ctx.direction, bp)
-        show(grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx)), "bw_jac")
+        show(grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse), "bw_jac")
     else:
         st.info(
             f"‖∂h_t/∂h_{{t−1}}‖ skipped: {work['jacobian']:.1e} multiply-adds here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M."
@@ -282,9 +297,11 @@ def render(ctx: Context) -> None:
         name = _param_choice(names)
     size = T * bp.grads[name].size
     if size <= BUDGET["contributions"]:
-        norm, total = shares(ctx.run_key, loss, name, bp)
+        share_norms, share_sums = shares(ctx.run_key, loss, name, bp)
         whole = float(np.linalg.norm(bp.grads[name]))
-        show(grad_charts.contributions_chart(norm, total, t, name=name, total=whole), "bw_share")
+        m = PARAM.match(name)
+        side = None if m is None else bool(m[3])  # the head's shares belong to no recurrence
+        show(grad_charts.contributions_chart(share_norms, share_sums, t, name=name, total=whole, reverse=side), "bw_share")
     else:
         st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
 
