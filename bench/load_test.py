@@ -113,7 +113,8 @@ class Target:
 
         env = dict(item.split("=", 1) for item in self.args.server_env)
         if self.args.replicas > 1 or self.args.nginx:
-            self.deployment = Deployment(self.args.replicas, env=env, timeout=180).start()
+            most = max([self.args.sessions, *getattr(self.args, "stage_list", [])])  # all from one address: lift the per-address cap
+            self.deployment = Deployment(self.args.replicas, env=env, timeout=180, max_conn_per_ip=max(256, 2 * most + 16)).start()
             self.url = self.deployment.url
             self.warm_urls = [r.url for r in self.deployment.replicas]
             self.pids = self.deployment.pids()
@@ -540,7 +541,7 @@ def plot_png(
             yv = y_lo + k * (y_hi - y_lo) / 4
             _, yp = px(x_lo, yv)
             draw.line([left, yp, width - right, yp], fill=(235, 235, 235))
-            draw.text((5, yp - 7), f"{yv:.0f}", fill="black", font=font)
+            draw.text((5, yp - 7), f"{yv:.3g}", fill="black", font=font)
             xv = x_lo + k * (x_hi - x_lo) / 4
             xp, _ = px(xv, y_lo)
             draw.text((xp - 10, y0 + panel_height - bottom + 5), f"{xv:.0f}", fill="black", font=font)
@@ -603,7 +604,8 @@ def plot_protocol(path: Path, result: dict, args) -> None:
         stages = result.get("stages", [])
         for panel in (latency, memory, served):
             panel["vlines"] = [s["window_s"][0] for s in stages]
-    plot_png(path, [latency, served, memory], x_range=(0.0, result.get("wall_s") or 1.0))
+    end = max([result.get("wall_s") or 1.0, *(t for t, _ in samples)])
+    plot_png(path, [latency, served, memory], x_range=(0.0, end))
 
 
 # ---------------------------------------------------------------- browser mode
