@@ -3,6 +3,7 @@
     python scripts/screenshots.py                     # artifacts/screenshots/*.png (git-ignored)
     python scripts/screenshots.py --full-page --out /tmp/shots
     python scripts/screenshots.py --url http://127.0.0.1:8501   # an app already running
+    python scripts/screenshots.py --readme            # docs/screenshots/*.png, the pictures README shows
 
 Starts its own ``streamlit run app.py`` on a free loopback port (unless ``--url``), opens
 Debian's headless Chromium, and writes ``{state}-{size}-{scheme}.png`` for the states first
@@ -27,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="use this running app instead of starting one")
     parser.add_argument("--full-page", action="store_true", help="capture the whole scrollable page, not just the viewport")
     parser.add_argument("--scheme", choices=["light", "dark"], action="append", help="only this colour scheme (repeatable)")
+    parser.add_argument("--readme", action="store_true", help="write README's pictures to docs/screenshots/ instead")
     args = parser.parse_args(argv)
+    if args.readme:
+        return readme(args.url)
 
     from playwright.sync_api import sync_playwright
 
@@ -52,6 +56,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{Path(s['path']).name:44} {'rgb' + str(s['background']):18} {s['luminance']:9.3f}  {note}")
     print(f"{len(shots)} screenshots in {args.out}")
     return 1 if bad else 0
+
+
+README_SHOTS = {  # file -> (query, colour scheme): what README shows, at the projector's 1280x720
+    "step-lstm.png": ("?cell=LSTM&t=3", "light"),
+    "slide-gru.png": ("?present=true&cell=GRU&t=4", "dark"),
+    "over-time.png": ("?view=Over+time&cell=LSTM&T=40&t=20&inputs=step", "light"),
+    "lesson.png": ("?tour=4", "light"),
+}
+
+
+def readme(url: str | None) -> int:
+    """README's screenshots, regenerated from the running code (docs/screenshots/, committed)."""
+    from browser_support import wait_charts, wait_idle
+    from playwright.sync_api import sync_playwright
+
+    out = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    server = None if url else StreamlitServer().start()
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            for name, (query, scheme) in README_SHOTS.items():
+                page = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme).new_page()
+                page.goto((url or server.url) + "/" + query)
+                wait_idle(page, timeout=120, settle=0.5)
+                wait_charts(page)
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(out / name))
+                page.context.close()
+                print(out / name)
+            browser.close()
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
 
 
 if __name__ == "__main__":

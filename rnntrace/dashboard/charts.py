@@ -327,7 +327,7 @@ def _time_heatmap(
                 x2="x1:Q",
                 y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(y_title)),
                 y2="y1:Q",
-                color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], **legend)),
+                color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], format=".2f", **legend)),
                 opacity=alt.condition(f"datum.t0 > {t}", alt.value(0.35), alt.value(1.0)),  # the future, dimmed
                 tooltip=tooltip,
             )

@@ -132,10 +132,11 @@ def panel(k: int) -> None:
     """The lesson box: where we are, what to see, Back / Next."""
     step = TOUR[k - 1]
     with st.container(border=True, key="tour_panel"):
-        st.markdown(f"**Lesson {k} of {len(TOUR)}: {step.title}** · {step.text}  \n**Look at** {step.look}")
-        back, nxt, out, _ = st.columns([1, 1, 1.3, 4], gap="small")
-        back.button("Back", key="tour_back", icon=":material/arrow_back:", on_click=enter, args=(k - 1,), disabled=k == 1)
+        text, back, nxt = st.columns([8, 1.3, 1.3], vertical_alignment="center", gap="small")
+        text.markdown(f"**Lesson {k} of {len(TOUR)}: {step.title}** · {step.text}  \n**Look at** {step.look}")
+        back.button("Back", key="tour_back", icon=":material/arrow_back:", on_click=enter, args=(k - 1,), disabled=k == 1, width="stretch")
         nxt.button(
-            "Next", key="tour_next", icon=":material/arrow_forward:", on_click=enter, args=(k + 1,), disabled=k == len(TOUR), type="primary"
-        )
-        out.button("Leave the lesson", key="tour_leave", on_click=leave, type="tertiary")
+            "Next", key="tour_next", icon=":material/arrow_forward:", on_click=enter, args=(k + 1,), disabled=k == len(TOUR),
+            type="primary", width="stretch",
+        )  # fmt: skip
+        back.button("Leave", key="tour_leave", on_click=leave, type="tertiary", help="leave the lesson")

@@ -36,8 +36,10 @@ def _picked(key: str) -> None:
 
 def show(chart: alt.LayerChart, key: str) -> None:
     """One time chart, aligned with the others, clickable."""
-    chart = chart.properties(height=chart.height + 45)  # room for the legend, moved on top
-    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(orient="top", direction="horizontal")
+    chart = chart.properties(height=chart.height + 30)  # room for the legend, moved on top
+    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
+        orient="top", direction="horizontal", titleOrient="left", gradientLength=160, gradientThickness=10, titleLimit=220
+    )
     st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
 
 
