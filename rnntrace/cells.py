@@ -221,26 +221,35 @@ def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _recurrent(W_hh: np.ndarray, N: int):
-    """``product(h_prev, out)``: out = h_prev W_hhᵀ, (N, H_out) @ (H_out, G*H), the one product per step.
+def _recurrent(W_hh: np.ndarray, N: int, b_hh: np.ndarray | None = None):
+    """``hidden_term(h_prev, out)``: out = h_prev W_hhᵀ (+ b_hh), (N, H_out) @ (H_out, G*H), once per step.
 
-    Which way round depends on the shapes alone (so a trace is the same on every run):
-    for a batch (N >= 4) and a large W_hh (G*H*H_out >= 2**18) OpenBLAS computes
-    ``W_hh h_prevᵀ`` (G*H, N) faster than ``h_prev W_hhᵀ``, even with the transposing
-    copy into ``out``: 0.21 ms against 0.26 ms for N = 32, H = 256, LSTM, on one thread
-    (it packs the small operand, not the 1 MB weight, at each call).
+    Which way round the product goes depends on the shapes alone (so a trace is the same on
+    every run): for a batch (N >= 4) and a large W_hh (G*H*H_out >= 2**18) OpenBLAS computes
+    ``W_hh h_prevᵀ`` (G*H, N) faster than ``h_prev W_hhᵀ``, even with the transposing copy
+    into ``out`` (which adds b_hh on the way): 0.21 ms against 0.26 ms for N = 32, H = 256,
+    LSTM, on one thread (it then packs the small operand at each call, not the 1 MB weight).
     """
     if N >= 4 and W_hh.size >= 2**18:
         W = np.ascontiguousarray(W_hh)  # (G*H, H_out)
         out_T = np.empty((W.shape[0], N), W.dtype)  # (G*H, N)
 
-        def product(h_prev: np.ndarray, out: np.ndarray) -> None:
+        def hidden_term(h_prev: np.ndarray, out: np.ndarray) -> None:
             np.matmul(W, h_prev.T, out=out_T)
-            np.copyto(out, out_T.T)
+            if b_hh is None:
+                np.copyto(out, out_T.T)
+            else:
+                np.add(out_T.T, b_hh, out=out)
 
-        return product
+        return hidden_term
     W_hhT = np.ascontiguousarray(W_hh.T)  # (H_out, G*H)
-    return lambda h_prev, out: np.matmul(h_prev, W_hhT, out=out)
+
+    def hidden_term(h_prev: np.ndarray, out: np.ndarray) -> None:
+        np.matmul(h_prev, W_hhT, out=out)
+        if b_hh is not None:
+            out += b_hh
+
+    return hidden_term
 
 
 CHUNK_ROWS = 2048  # rows (steps x samples) of the input term computed at once when it is not recorded
@@ -302,7 +311,7 @@ def run_rnn(
     T, N, _ = x.shape
     H = w.W_hh.shape[0]
     want = _wanted(keep)
-    recurrent = _recurrent(w.W_hh, N)  # h_{t-1} W_hhᵀ, (N, H) @ (H, H)
+    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H) @ (H, H)
     input_term, hidden_term, pre, h_ext = _alloc(
         x.dtype,
         [
@@ -326,8 +335,7 @@ def run_rnn(
         for a_in, (a_hid, p, h_t), held in rows:
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
-            recurrent(h_prev, a_hid)  # (N, H)
-            a_hid += w.b_hh  # h_{t-1} W_hhᵀ + b_hh
+            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
             np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
             if held is not None:
@@ -357,7 +365,7 @@ def run_gru(
     T, N, _ = x.shape
     H = w.W_hh.shape[1]
     want = _wanted(keep)
-    recurrent = _recurrent(w.W_hh, N)  # h_{t-1} W_hhᵀ, (N, H) @ (H, 3H)
+    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H) @ (H, 3H)
     shape = (T, N, 3 * H)  # three gate blocks
     input_term, hidden_term, pre, rz, n_all, h_ext = _alloc(
         x.dtype,
@@ -390,8 +398,7 @@ def run_gru(
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
             a_rz, a_n = a_in[..., : 2 * H], a_in[..., 2 * H :]
-            recurrent(h_prev, hid)  # (N, 3H)
-            hid += w.b_hh
+            hidden_term_of(h_prev, hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 3H)
             np.add(a_rz, hid_rz, out=p_rz)
             _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
             np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
@@ -444,7 +451,7 @@ def run_lstm(
     T, N, _ = x.shape
     H = w.W_ih.shape[0] // 4
     want = _wanted(keep)
-    recurrent = _recurrent(w.W_hh, N)  # h_{t-1} W_hhᵀ, (N, H_out) @ (H_out, 4H)
+    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H_out) @ (H_out, 4H)
     W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
     shape = (T, N, 4 * H)  # four gate blocks
     input_term, hidden_term, pre, gates, c_ext, h_ext = _alloc(
@@ -478,8 +485,7 @@ def run_lstm(
         for a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
-            recurrent(h_prev, a_hid)  # (N, 4H)
-            a_hid += w.b_hh  # h_{t-1} W_hhᵀ + b_hh
+            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
             _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
             np.multiply(f_t, c_prev, out=c_t)
