@@ -108,6 +108,19 @@ def test_url_notices_name_the_bad_parameter():
     assert len(url_notices({"direction": "1", "inputs": "Sine waves"}, ("normal", "sine"))) == 2
 
 
+@pytest.mark.parametrize(
+    ("size", "count", "index"), [("T", 10, "t"), ("T", 2000, "t"), ("T", 1, "t"), ("N", 3, "sample"), ("layers", 2, "layer_sel")]
+)
+def test_url_indices_at_the_edges(size, count, index):
+    """An index is accepted up to count − 1 (t = T − 1) and refused from count on (t = T), and below 0."""
+    assert url_notices({size: str(count), index: str(count - 1)}) == []
+    for bad in (count, count + 1, -1):
+        notices = url_notices({size: str(count), index: str(bad)})
+        assert len(notices) == 1, f"{index}={bad} with {size}={count} gives {notices}"
+        notice = notices[0]
+        assert f"{index}='{bad}'" in notice and f"0..{count - 1}" in notice, notice
+
+
 def test_budget_refuses_with_reasons():
     assert check_config(LessonConfig()) == []
     big = LessonConfig(N=16, T=2000, M=512, layers=4, cell="LSTM")
