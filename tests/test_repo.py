@@ -46,7 +46,10 @@ def test_readme_example_prints_what_torch_computes():
     np.testing.assert_allclose(shown["y_t"], y[0, 3].numpy(), atol=6e-5)
     s = rnntrace.trace(model.rnn, x, head=model.fc).at(3)[0]
     np.testing.assert_allclose(s.h_t[0], shown["h_t"], atol=6e-5)
-    assert rnntrace.validate(model.rnn, x, head=model.fc).ok
+    v = rnntrace.validate(model.rnn, x, head=model.fc)
+    line = next(line for line in README.splitlines() if line.startswith("v.ok, "))
+    assert f"(True, '{v.tolerance:.1e}')" in line and v.ok
+    assert 1e-9 < v.max_abs_diff < 1e-6, "README says 'about 1e-07'"
 
 
 def test_the_library_imports_neither_streamlit_nor_altair_nor_the_dashboard():
