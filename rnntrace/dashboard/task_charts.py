@@ -96,7 +96,7 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
             tooltip=[alt.Tooltip("what:N", title=""), alt.Tooltip("mean:Q", title="loss", format=".4g")],
         )
     )
-    notes = [f"red: mean of the first and of the last {w} steps; last / first = {last / first:.3g}"]
+    notes = [f"red: mean of the first {w}, of the last {w}: ratio {last / first:.2g}"]
     return _finish([line, bars], title, notes, height)
 
 
@@ -357,5 +357,5 @@ def held_units_chart(
             tooltip=[alt.Tooltip("t:Q"), alt.Tooltip("unit:N"), alt.Tooltip("run:N", title=""), alt.Tooltip("value:Q", format=FMT)],
         )
     )
-    notes = [f"solid: this example; dashed: the marked bit b_{s} flipped (orange rule: the mark). The gap between them is the bit"]
+    notes = [f"solid: this example; dashed: b_{s} flipped; the gap is the bit"]
     return _finish([_catcher(0, T, scale_t, t), lines, *_mark_rule(s, scale_t, "mark"), *_now(t, scale_t)], title, notes, height)

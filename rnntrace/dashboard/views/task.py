@@ -77,12 +77,12 @@ def _no_task() -> None:
 def _header(ctx: Context) -> None:
     tr = ctx.trained
     st.markdown(f"#### {tr.task.title}")
-    st.markdown(tr.task.describe())
     st.caption(
         f"{tr.cell.upper()}, H = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
         + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
         + ". Every other tab now shows this trained model on the example below."
     )
+    st.markdown(tr.task.describe())
 
 
 def _losses(ctx: Context) -> None:
@@ -91,7 +91,7 @@ def _losses(ctx: Context) -> None:
     st.altair_chart(task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130), width="stretch")
 
 
-def _prediction(ctx: Context, height: int = 170) -> dict:
+def _prediction(ctx: Context, height: int = 220) -> dict:
     """The prediction chart (clickable, aligned with Over time); returns what the task pieces reuse."""
     tr, task, T = ctx.trained, ctx.trained.task, ctx.T
     y = task.readout(ctx.trace.y[0])  # (T,) or (T, V): our replay's y_t, read as the task's answer
@@ -150,21 +150,38 @@ def _text_html(chars: str, t: int) -> str:
     )
 
 
-def _chars(ctx: Context, y: np.ndarray, target: np.ndarray, *, height: int = 150) -> None:
+def _quoted(c: str) -> str:
+    """One character of the text for a caption (Markdown): a space named, anything else in a code span."""
+    return "a space" if c == " " else f"`{c}`" if c != "`" else "a backtick"
+
+
+def _text(ctx: Context, target: np.ndarray, *, caption: bool = True) -> None:
+    """The example text with x_t highlighted (escaped: it is data)."""
     task, t = ctx.trained.task, ctx.t
     ids, _ = ctx.trained.example()
     text = task.decode(ids)  # the T characters read, x_0 .. x_{T-1}
-    actual = task.vocab[int(target[t])]
+    st.markdown(_text_html(text + task.vocab[int(target[-1])], t), unsafe_allow_html=True)
+    if caption:
+        st.caption(
+            f"Highlighted: x_{t} = {_quoted(text[t])}, the character read at t = {t}; underlined: the one to predict, "
+            f"{_quoted(task.vocab[int(target[t])])}. Greyed: not read yet; the model only ever sees the characters up to t."
+        )
+
+
+def _top(ctx: Context, y: np.ndarray, target: np.ndarray, *, height: int = 160) -> None:
+    """The TOP_K likeliest next characters at t: the softmax of our replay's y_t."""
+    task, t = ctx.trained.task, ctx.t
+    top = task.top(y[t], TOP_K)
+    chart = task_charts.top_chart(top, actual=task.vocab[int(target[t])], title=f"Next character after t = {t}", height=height)
+    st.altair_chart(chart, width="stretch")
+
+
+def _chars(ctx: Context, y: np.ndarray, target: np.ndarray) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        st.markdown(_text_html(text + task.vocab[int(target[-1])], t), unsafe_allow_html=True)
-        st.caption(
-            f"Highlighted: x_{t}, the character read at t = {t}; underlined: the one to predict. Greyed: not read yet. "
-            "The model only ever sees the characters up to t."
-        )
+        _text(ctx, target)
     with right:
-        top = task.top(y[t], TOP_K)  # softmax of our replay's y_t
-        st.altair_chart(task_charts.top_chart(top, actual=actual, title=f"Next character after t = {t}", height=height), width="stretch")
+        _top(ctx, y, target)
 
 
 def _memory(ctx: Context) -> None:
@@ -200,9 +217,10 @@ def _memory(ctx: Context) -> None:
     show(task_charts.held_units_chart(h, h2, units, s, t, title=f"h_t of the {len(units)} units that hold the bit longest"), "task_units")
 
 
-def _before_after(ctx: Context, height: int = 150) -> None:
+def _before_after(ctx: Context, height: int | None = None) -> None:
     before = _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, 0]  # (T, H)
     after = ctx.trace.quantity("h_t", 0, 0)[:, 0]
+    height = height or 120 + 2 * min(after.shape[1], 64)  # a few px per unit: 64 units still read as rows
     st.markdown("**h_t before and after training**, same example, same colour scale (±1, tanh's range)")
     left, right = st.columns(2, gap="medium")
     with left:
@@ -212,28 +230,32 @@ def _before_after(ctx: Context, height: int = 150) -> None:
 
 
 def _slide(ctx: Context) -> None:
-    """Presentation: the task in one line, the prediction, and the task's own picture."""
+    """Presentation: the task in one line, the prediction beside the task's own picture (fits 1280x720)."""
     tr = ctx.trained
     st.markdown(
         f"**{tr.task.title}** · {tr.cell.upper()}, H = {tr.hidden} · output: {tr.task.output_label} · loss ratio {tr.loss_ratio:.2g}"
     )
     name = tr.task.name
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        seen = _prediction(ctx, height=150)
+    with right:
+        if name == "chars":
+            _top(ctx, seen["y"], seen["target"], height=170)
+        elif name == "memory":
+            s = _mark(ctx)
+            flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
+            h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]
+            units = task_charts.bit_hold(h, h2, s)["unit"].to_numpy()[:TOP_UNITS]
+            chart = task_charts.held_units_chart(
+                h, h2, units, s, ctx.t, title=f"The {len(units)} units that hold the bit longest", height=150
+            )
+            show(chart, "task_units")
+        else:
+            title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
+            st.altair_chart(task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=120), width="stretch")
     if name == "chars":
-        seen = _prediction(ctx, height=130)
-        _chars(ctx, seen["y"], seen["target"], height=120)
-    elif name == "memory":
-        _prediction(ctx, height=120)
-        s = _mark(ctx)
-        flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
-        h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]
-        units = task_charts.bit_hold(h, h2, s)["unit"].to_numpy()[:TOP_UNITS]
-        show(
-            task_charts.held_units_chart(h, h2, units, s, ctx.t, title=f"h_t of the {len(units)} units that hold the bit longest"),
-            "task_units",
-        )
-    else:
-        _prediction(ctx, height=150)
-        _before_after(ctx, height=110)
+        _text(ctx, seen["target"], caption=False)
 
 
 def render(ctx: Context) -> None:
