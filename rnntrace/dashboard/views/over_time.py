@@ -45,6 +45,11 @@ def show(chart: alt.LayerChart, key: str) -> None:
 
 def render(ctx: Context) -> None:
     tr, n, t = ctx.trace, ctx.sample, ctx.t
+    from .task import task_line  # here, not above: the task view draws its time charts with show()
+
+    line = task_line(ctx)
+    if line and not ctx.present:
+        st.markdown(line)
     if not ctx.present:
         st.caption("Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step.")
     h = tr.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, M)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from .. import charts, diagram, equations, tables
 from ..context import Context
+from .task import task_line
 
 TITLE = "Step"
 IN_PRESENTATION = True
@@ -66,6 +67,9 @@ def numbers(ctx: Context) -> None:
 
 def render(ctx: Context) -> None:
     step, spec, n = ctx.step, ctx.spec, ctx.sample
+    line = task_line(ctx)
+    if line and not ctx.present:
+        st.markdown(line)
     left, right = st.columns([1.25, 1] if ctx.present else [3, 2], gap="medium")
     with left:
         picture(ctx)
