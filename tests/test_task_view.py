@@ -247,6 +247,25 @@ def test_memory_units_sorted_by_how_long_they_hold_the_bit(screens):
     assert span["a"].iloc[0] + 0.5 == int(np.argmax(~np.isnan(target[0, :, 0].numpy()))), "the shaded span starts where the question does"
 
 
+# -- presentation mode --------------------------------------------------------------------------
+
+SLIDE = {"sine": "Training loss", "memory": "The 3 units that hold the bit longest", "chars": "Next character after t ="}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_slide_shows_the_prediction_beside_the_tasks_picture(screens, name):
+    _, trained = screens(name)  # trained once, for the module
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in {**CASES[name], "present": "true"}.items():
+        at.query_params[k] = str(v)
+    at.session_state["view_present"] = "Task"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    shown = charts(at)
+    assert len(shown) == 2 and titled(shown, PREDICTION[name]) and titled(shown, SLIDE[name]), list(shown)
+    assert any(trained.task.title in m.value for m in at.markdown), "the slide names the task"
+
+
 # -- without a task, and the line for the other views -----------------------------------------
 
 

@@ -60,7 +60,7 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
     Args:
         losses: (steps,) ``Trained.losses``, one fresh batch's loss per step.
         window: the steps averaged at each end (``rnntrace.tasks.LOSS_WINDOW``); the loss ratio is
-            mean(last) / mean(first), so the two short bars show it. Shrinks to steps // 2.
+            mean(last) / mean(first), so the two short bars show it (put the ratio in ``title``). Shrinks to steps // 2.
     """
     loss = _array(losses, "losses", 1, "(steps,): one training loss per step")
     S = loss.shape[0]
@@ -96,7 +96,7 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
             tooltip=[alt.Tooltip("what:N", title=""), alt.Tooltip("mean:Q", title="loss", format=".4g")],
         )
     )
-    notes = [f"red: mean of the first {w}, of the last {w}: ratio {last / first:.2g}"]
+    notes = [f"red: the means of the first and last {w} steps"]
     return _finish([line, bars], title, notes, height)
 
 

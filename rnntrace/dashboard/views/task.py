@@ -151,8 +151,10 @@ def _text_html(chars: str, t: int) -> str:
 
 
 def _quoted(c: str) -> str:
-    """One character of the text for a caption (Markdown): a space named, anything else in a code span."""
-    return "a space" if c == " " else f"`{c}`" if c != "`" else "a backtick"
+    """One character of the text for a caption (Markdown), in bold quotes; a space named, ASCII punctuation backslash-escaped."""
+    if c == " ":
+        return "a space"
+    return f"**“{chr(92) + c if c.isascii() and not c.isalnum() else html.escape(c)}”**"
 
 
 def _text(ctx: Context, target: np.ndarray, *, caption: bool = True) -> None:
