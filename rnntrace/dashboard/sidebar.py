@@ -75,7 +75,7 @@ def _task_picker() -> tuple | None:
     cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
     hidden = st.number_input("M (hidden)", 1, 64, step=1, key="task_hidden", bind="query-params", **_default("task_hidden", spec.hidden))
     seed = _int_input(st, "seed", help="the initial weights and the training batches")
-    st.caption(escape(spec.describe(), 600))
+    st.caption(f"{escape(spec.title)}: the Task tab says what goes in and what comes out.")
     return task, cell.lower(), int(hidden), int(seed)
 
 

@@ -53,7 +53,9 @@ def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[st
             notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected true or false.")
     if "direction" in params and params["direction"] not in ("forward", "reverse"):
         notices.append(f"URL parameter direction={_show(params['direction'])} ignored: expected forward or reverse.")
-    bounded = {"t": sizes["T"], "sample": sizes["N"], "layer_sel": sizes["layers"]}
+    task = params.get("task", "none") != "none"  # a trained task's example sets T and the sizes, not the link
+    max_T = LIMITS.sizes["T"][1]
+    bounded = {"t": max_T if task else sizes["T"], "sample": sizes["N"], "layer_sel": max_T if task else sizes["layers"]}
     for name, count in bounded.items():
         if name in params:
             v = _int(params[name])
