@@ -65,7 +65,10 @@ def downloads(page, streamlit_server, tmp_path) -> dict:
                 break
             except PlaywrightTimeout:
                 if attempt == ATTEMPTS - 1:
-                    raise AssertionError(f"{key}: no download after {ATTEMPTS} clicks:\n{streamlit_server.tail(20)}") from None
+                    drawn = exceptions(page)
+                    raise AssertionError(
+                        f"{key}: no download after {ATTEMPTS} clicks; page exceptions {drawn}:\n{streamlit_server.tail(20)}"
+                    ) from None
                 wait_idle(page)
         download = info.value
         assert download.failure() is None, (key, download.failure())
