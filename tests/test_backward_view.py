@@ -35,6 +35,13 @@ from streamlit.testing.v1 import AppTest
 from rnntrace.bptt import backprop
 from rnntrace.dashboard import grad_charts
 
+pytest.register_assert_rewrite("browser_support")
+from browser_support import exceptions, wait_charts, wait_idle  # noqa: E402
+from test_browser import open_app  # noqa: E402
+from test_browser_layout import _OVERFLOW_JS as OVERFLOW_JS  # noqa: E402
+
+pytest_plugins = ["browser_support"]  # its fixtures: streamlit_server, browser, page (the browser test at the end)
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 GATES = {"RNN": (), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}  # torch's stacking order (torch docs)
 
@@ -472,16 +479,20 @@ def test_jacobian_and_flow_charts_match_torch(name):
     assert (np.triu(shown, 1) == 0).all(), "nothing after t"
 
 
-def test_the_slide_shows_the_heatmap_the_norms_and_the_equation():
+def test_the_slide_shows_the_heatmap_and_the_equation():
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["present"] = "true"
     at.run()
     at.session_state["view_present"] = "Backward"
     at.run()
     clean(at)
-    titles = set(charts(at))
-    assert any(k.startswith("dL/dh_t") for k in titles) and "‖dL/dh_t‖ per step" in titles, titles
-    assert any(r"\partial L/\partial h_{0}" in latex.value for latex in at.latex)
+    (title,) = charts(at)
+    assert title.startswith("dL/dh_t over time"), title
+    L = lesson({})
+    ref = torch_reference(L.module, L.head, L.X, None)
+    (dh,) = labelled(at)[r"\partial L/\partial h_{0}"]
+    assert_vector(dh, ref.q[(0, 0)]["dh_t"][0, 0], "the slide's dL/dh_0")
+    assert any("= autograd ✓" in m.value for m in at.markdown)
 
 
 # -- the chart builders alone ---------------------------------------------------------------------
@@ -512,3 +523,25 @@ def test_builders_survive_zeros_and_overflow():
         grad_charts.flow_chart(flow, 3).to_dict()
     with pytest.raises(ValueError, match="square"):
         grad_charts.flow_chart(np.ones((3, 4)), 0)
+
+
+# -- in a real browser ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_backward_tab_renders_and_fits_1280_wide(page, streamlit_server):
+    """At 1280×720: no exception, every chart drawn, nothing wider than the page; the slide fits one screen."""
+    open_app(page, streamlit_server, "?view=Backward&cell=LSTM&T=40&inputs=impulse&t=20")
+    drawn = wait_charts(page)
+    assert drawn >= 5, f"{drawn} charts drawn"
+    assert page.get_by_text("= autograd ✓").first.is_visible()
+    assert page.evaluate(OVERFLOW_JS) == []
+    assert not exceptions(page)
+    open_app(page, streamlit_server, "?present=true&t=3")
+    page.get_by_role("tab", name="Backward", exact=True).click()
+    wait_idle(page)
+    wait_charts(page)
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    assert height <= 722, f"the Backward slide is {height} px tall on a 720 px screen"
+    assert page.evaluate(OVERFLOW_JS) == []
+    assert not exceptions(page)

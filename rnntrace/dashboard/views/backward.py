@@ -32,6 +32,7 @@ LOSSES = ("last step", "every step")
 # Work beyond which a chart is skipped with a note (multiply-adds, or numbers held at once), about a second here
 BUDGET = {"flow": 4e8, "jacobian": 1.5e9, "contributions": 8e6}
 HEATMAP = {"max_t": 120, "max_units": 48}
+SLIDE = 230  # px asked for the slide's heatmap (Streamlit takes ~70 of them for margins): the chart and the equation beside it fit 720 px
 NOT_PARAMS = ("x", "h0", "c0")
 
 
@@ -250,14 +251,20 @@ def _work(ctx: Context) -> dict[str, float]:
 def render(ctx: Context) -> None:
     c, t, n = ctx.trace.config, ctx.t, ctx.sample
     T = c.seq_len
-    left, pick, right = st.columns([5, 1.5, 1.6], vertical_alignment="center", gap="small")
-    with pick:
-        loss = st.selectbox(
-            "loss", LOSSES, key="bp_loss", bind="query-params", label_visibility="collapsed", help="which outputs the loss L sums"
-        )
-    gv = gradients(ctx.run_key, loss, ctx.run)
+    if ctx.present:  # a slide: the loss and the badge on one line, the loss chosen before (or the default)
+        loss = st.session_state.get("bp_loss") or LOSSES[0]
+        gv = gradients(ctx.run_key, loss, ctx.run)
+        line, right = st.columns([6, 1.6], vertical_alignment="center", gap="small")
+        line.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
+    else:
+        left, pick, right = st.columns([5, 1.5, 1.6], vertical_alignment="center", gap="small")
+        with pick:
+            loss = st.selectbox(
+                "loss", LOSSES, key="bp_loss", bind="query-params", label_visibility="collapsed", help="which outputs the loss L sums"
+            )
+        gv = gradients(ctx.run_key, loss, ctx.run)
+        left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
     bp = gv.backprop
-    left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
     with right:
         badge(gv)
     dh = bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n]  # (T, H_out)
@@ -266,14 +273,15 @@ def render(ctx: Context) -> None:
     fed = float(np.sqrt(np.einsum("th,th->t", g, g, dtype=np.float64)).max(initial=0.0))  # the largest gradient fed in from outside
     reverse = ctx.direction == 1
     where = f"layer {ctx.layer}" + (f", {['forward', 'reverse'][ctx.direction]}" if c.bidirectional else "")
-    if ctx.present:  # the slide: the gradient fading (or not), and this step's equation
-        heat, norm = st.columns(2, gap="medium")
+    if ctx.present:  # the slide: the gradient over time (its norm in the strip), beside this step's equation
+        heat, equation = st.columns([3, 2], gap="medium", vertical_alignment="center")
         with heat:
-            chart = grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t ({where})", height=110, reverse=reverse, compact=True, **HEATMAP)
+            chart = grad_charts.backward_heatmap(
+                dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, **HEATMAP
+            )
             slide_chart(chart, "bw_dh")
-        with norm:
-            slide_chart(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, height=110, compact=True), "bw_norm")
-        st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
+        with equation:
+            st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
         return
     show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where}, sample {n})", reverse=reverse, **HEATMAP), "bw_dh")
     show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse), "bw_norm")
