@@ -29,8 +29,10 @@ from .over_time import Y_AXIS_WIDTH, _picked, show
 TITLE = "Backward"
 IN_PRESENTATION = True
 LOSSES = ("last step", "every step")
-# Work beyond which a chart is skipped with a note (multiply-adds, or numbers held at once), about a second here
-BUDGET = {"flow": 4e8, "jacobian": 1.5e9, "contributions": 8e6}
+# Work beyond which a chart is skipped with a note: about a second each on one core here, computed once per run (see _work).
+# flow: multiply-adds (~1e10/s batched); jacobian: T·N·H_out³ (one symmetric eigenproblem per step and sample);
+# contributions: numbers held at once, T × the parameter's size (float32: 80 MB).
+BUDGET = {"flow": 1e10, "jacobian": 5e8, "contributions": 2e7}
 HEATMAP = {"max_t": 120, "max_units": 48}
 SLIDE = 230  # px asked for the slide's heatmap (Streamlit takes ~70 of them for margins): the chart and the equation beside it fit 720 px
 NOT_PARAMS = ("x", "h0", "c0")
@@ -62,9 +64,8 @@ def jacobian_norms(run_key: tuple, layer: int, direction: int, _bp: Backprop) ->
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
 def shares(run_key: tuple, loss: str, name: str, _bp: Backprop) -> tuple[np.ndarray, np.ndarray]:
     """(T,) Frobenius norms and (T,) entry sums of each step's share of ``grads[name]`` (``Backprop.contributions``)."""
-    c = _bp.contributions(name)  # (T, *param.shape)
-    flat = c.reshape(len(c), -1).astype(np.float64)
-    return np.sqrt(np.einsum("tk,tk->t", flat, flat)), flat.sum(axis=1)
+    flat = _bp.contributions(name).reshape(_bp.config.seq_len, -1)  # (T, param.size), in the module's dtype
+    return np.linalg.norm(flat, axis=1).astype(np.float64), flat.sum(axis=1, dtype=np.float64)
 
 
 # -- what is differentiated -----------------------------------------------------------------------
@@ -242,10 +243,10 @@ def _c_path(ctx: Context) -> np.ndarray | None:
 
 
 def _work(ctx: Context) -> dict[str, float]:
-    """Rough multiply-adds of the flow matrix and the Jacobian norms for this configuration."""
+    """The flow matrix's multiply-adds (T²/2 steps of an (N, G·H) @ (G·H, H_out) product) and the Jacobian norms' T·N·H_out³."""
     c = ctx.trace.config
     G, H, P, T, N = ctx.spec.blocks, c.hidden_size, c.h_out, c.seq_len, c.batch_size
-    return {"flow": T * T / 2 * N * G * H * P, "jacobian": T * N * (G * H * P + 12 * P**3)}
+    return {"flow": T * T / 2 * N * G * H * P, "jacobian": float(T * N * P**3)}
 
 
 def render(ctx: Context) -> None:
@@ -295,9 +296,7 @@ def render(ctx: Context) -> None:
         J = jacobian_norms(ctx.run_key, ctx.layer, ctx.direction, bp)
         show(grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse), "bw_jac")
     else:
-        st.info(
-            f"‖∂h_t/∂h_{{t−1}}‖ skipped: {work['jacobian']:.1e} multiply-adds here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M."
-        )
+        st.info(f"‖∂h_t/∂h_{{t−1}}‖ skipped: T·N·M³ = {work['jacobian']:.1e} here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M.")
 
     names = [k for k in bp.grads if k not in NOT_PARAMS]
     col, _ = st.columns([2, 5])
