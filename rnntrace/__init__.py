@@ -1,20 +1,20 @@
 """rnntrace: see what a PyTorch recurrent layer computes, one time step at a time.
 
-    import rnntrace
-    tr = rnntrace.trace(model.rnn, x, head=model.fc)    # every intermediate, per step
-    v = rnntrace.validate(model.rnn, x, head=model.fc)  # ... checked against torch
-    bp = rnntrace.backprop(model.rnn, x, head=model.fc) # the backward pass through time, step by step
-    lm = rnntrace.load_model("model.pt")                # a user's saved model, never executed
-    tt = rnntrace.train("memory", cell="lstm")          # a small task, trained in seconds
+import rnntrace
+tr = rnntrace.trace(model.rnn, x, head=model.fc)    # every intermediate, per step
+v = rnntrace.validate(model.rnn, x, head=model.fc)  # ... checked against torch
+bp = rnntrace.backprop(model.rnn, x, head=model.fc) # the backward pass through time, step by step
+lm = rnntrace.load_model("model.pt")                # a user's saved model, never executed
+tt = rnntrace.train("memory", cell="lstm")          # a small task, trained in seconds
 """
 
 from .bptt import Backprop, GradValidation, backprop, validate_grads
 from .inputs import PRESETS, make_input
 from .loaders import LoadedModel, LoadedSequence, LoadError, load_model, load_sequence, read_sequence, save
 from .model import SimpleRNN
+from .records import Config, Step, Trace, steps, trace
 from .spec import SPECS, CellSpec, spec_for
 from .tasks import TASKS, Task, TaskModel, Trained, train
-from .trace import Config, Step, Trace, steps, trace
 from .validation import Validation, validate
 
 __all__ = [

@@ -62,8 +62,8 @@ import torch
 
 from . import cells
 from .prepare import Config, Prepared, Weights, _is_loaded, prepare, to_numpy
+from .records import FRAME_COLUMNS, Trace, trace_prepared
 from .spec import PARAM, param_name
-from .trace import FRAME_COLUMNS, Trace, trace_prepared
 
 TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
 

@@ -40,8 +40,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .prepare import Prepared, prepare
+from .records import Trace, trace_prepared
 from .spec import PARAM, param_name
-from .trace import Trace, trace_prepared
 
 TOLERANCES = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-10)}  # dtype -> (atol, rtol)
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from rnntrace.bptt import TOLERANCES, backprop, validate_grads
-from rnntrace.trace import FRAME_COLUMNS
+from rnntrace.records import FRAME_COLUMNS
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 

@@ -158,7 +158,7 @@ def test_every_tab_shows_its_content(page, streamlit_server):
         if name == "Code":
             assert "def cell(" in panel.locator("[data-testid='stCode']").first.inner_text()
         if name == "Export":
-            assert panel.get_by_text("trace.csv").count() == 1
+            assert panel.get_by_role("button", name="trace.csv").count() == 1
         assert not exceptions(page), name
 
 
@@ -197,11 +197,12 @@ def _presenting(page) -> bool:
 def test_presentation_mode_by_url_and_by_key(page, streamlit_server):
     clock = open_app(page, streamlit_server, "?present=true")
     assert _presenting(page)
-    assert page.locator("[data-testid='stTabs']").count() == 0, "essentials only, no tabs"
+    assert page.get_by_role("tab", name="Shapes", exact=True).count() == 0, "slides of the essentials only"
+    assert page.get_by_role("tab", name="Step", exact=True).count() == 1
     assert page.locator(".katex").count() > 0 and wait_charts(page) >= 1
     clock.press("p")
     assert not _presenting(page)
-    assert page.locator("[data-testid='stTabs']").count() == 1
+    assert page.get_by_role("tab", name="Shapes", exact=True).count() == 1
     clock.press("p")
     assert _presenting(page)
     clock.press("ArrowRight")  # stepping still works while presenting

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import rnntrace
-from rnntrace.trace import FRAME_COLUMNS
+from rnntrace.records import FRAME_COLUMNS
 
 ARRAY_FIELDS = [f for f in rnntrace.Step.__dataclass_fields__ if f not in ("t", "layer", "direction")]
 

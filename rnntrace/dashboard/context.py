@@ -12,9 +12,9 @@ from functools import cached_property
 import numpy as np
 from torch import nn
 
+from ..records import Step, Trace
 from ..spec import CellSpec, param_name
 from ..tasks import Trained
-from ..trace import Step, Trace
 from ..validation import Validation
 from .config import LessonConfig
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..records import Step
 from ..spec import CellSpec
-from ..trace import Step
 
 WIDTH = 580  # natural width in px: the Step view's diagram column at 1280×720; at 1:1 every font is >= 13 px
 MAX_HEIGHT = 400  # rows get shorter (down to CELL_H_MIN) before the picture grows taller than this

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..records import Step
 from ..spec import ACT_LATEX, CellSpec
 from ..spec import equations as spec_equations
-from ..trace import Step
 
 
 def symbolic(spec: CellSpec, proj_size: int = 0) -> str:

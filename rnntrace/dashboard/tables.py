@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..records import Config, Step
 from ..spec import CellSpec
-from ..trace import Config, Step
 
 
 def input_table(step: Step, n: int = 0) -> pd.DataFrame:

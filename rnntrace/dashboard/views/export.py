@@ -30,6 +30,7 @@ def render(ctx: Context) -> None:
             file_name=f"rnntrace.{fmt}",
             mime=mime,
             key=f"dl_{fmt}",
+            on_click="ignore",  # no rerun: a rerun renames the other buttons' files and a quick second click finds none
             help=f"about {size / 2**20:,.1f} MB",
         )
     if any(export_size(f, rows) > LIMITS.export_bytes for f, _ in FORMATS) or rows > LIMITS.export_numbers:
@@ -44,4 +45,5 @@ def render(ctx: Context) -> None:
         file_name=f"{stem}.pt",
         mime="application/octet-stream",
         key="dl_state",
+        on_click="ignore",
     )

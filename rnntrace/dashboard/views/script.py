@@ -34,5 +34,5 @@ def render(ctx: Context) -> None:
         "The forward pass by hand, for this configuration: a standalone script "
         "that rebuilds the model from the seed and prints the same numbers."
     )
-    st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code")
+    st.download_button("Download rnn_lesson.py", script, file_name="rnn_lesson.py", mime="text/x-python", key="dl_code", on_click="ignore")
     st.code(script, language="python", line_numbers=True)

@@ -13,8 +13,8 @@ import html
 import numpy as np
 import streamlit as st
 
+from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
-from ...trace import Trace, trace
 from .. import charts, task_charts
 from ..context import Context
 from .over_time import show
