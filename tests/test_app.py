@@ -272,3 +272,33 @@ def test_a_bad_lesson_step_in_the_url_says_so_and_the_page_works(bad):
     at = run_clean(new_app(tour=bad))
     assert any("tour" in w.value for w in at.warning)
     assert agreement(at) < 1e-5
+
+
+def test_the_last_lesson_step_shows_a_trained_model():
+    from rnntrace.dashboard.tour import TOUR
+
+    at = run_clean(new_app(tour=len(TOUR)))
+    assert at.selectbox(key="task").value == "memory"
+    assert any("trained on 'memory'" in c.value for c in at.caption)
+    at.button(key="tour_back").click()
+    run_clean(at)
+    assert at.selectbox(key="task").value == "none", "the other steps are back on random weights"
+
+
+def test_an_overflow_is_named_where_it_happens_not_shown_as_agreement():
+    def page():
+        import streamlit as st
+        import torch
+
+        import rnntrace
+        from rnntrace.dashboard import header
+
+        torch.manual_seed(0)
+        rnn = torch.nn.RNN(2, 16, nonlinearity="relu", batch_first=True)
+        with torch.no_grad():
+            rnn.weight_hh_l0.mul_(40)  # an exploding recurrence: float32 overflows within a few dozen steps
+        header.agreement(st.container(), rnntrace.validate(rnn, torch.ones(1, 300, 2)))
+
+    at = AppTest.from_function(page, default_timeout=120).run()
+    badge = at.markdown[0].value
+    assert "overflowed at t=" in badge and "torch" in badge and "✓" not in badge, badge

@@ -53,7 +53,12 @@ def render(choice: Choice, lesson_step: int | None = None):
         st.markdown(PRESENT_STYLE, unsafe_allow_html=True)
     if lesson_step is None and not present:
         lesson.button(
-            "Lesson", key="tour_start", icon=":material/school:", on_click=tour.enter, args=(1,), help="A guided lesson in 8 steps"
+            "Lesson",
+            key="tour_start",
+            icon=":material/school:",
+            on_click=tour.enter,
+            args=(1,),
+            help=f"A guided lesson in {len(tour.TOUR)} steps",
         )
     with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):  # hidden on a slide; ? opens it
         st.markdown("**Keys** (unless you are typing in a field)\n\n" + keys.help_markdown())
@@ -77,15 +82,19 @@ def render(choice: Choice, lesson_step: int | None = None):
 
 
 def agreement(slot, v: Validation) -> None:
-    """The headline badge: "= torch ✓ 1.2e-07", with what it means on hover."""
+    """The headline badge: "= torch ✓ 1.2e-07", with what it means on hover (or where it overflowed or disagreed)."""
+    if v.overflow is not None:
+        slot.markdown(f":orange-badge[{escape(v.overflow.message, 120)}]", help=escape(v.message, 600))
+        return
     mark = "✓" if v.ok else "✗ disagrees"
     colour = "green" if v.ok else "red"
     slot.markdown(
         f":{colour}-badge[= torch {mark} {v.max_abs_diff:.0e}]",
         help=(
             f"Largest difference between rnntrace's NumPy replay and torch's own forward pass, over every number torch shows "
-            f"(each layer's h_t at every step, output, h_n, c_n and y): {v.max_abs_diff:.2e}. "
-            f"Within tolerance atol + rtol·max|torch| = {v.tolerance:.1e}: the last bits of float{'32' if v.atol > 1e-8 else '64'} "
-            "rounding differ between any two implementations, so 'equal' means within that bound, not bit for bit."
+            f"(each layer's h_t at every step, output, h_n, c_n and y): {v.max_abs_diff:.2e}. Each step is judged against its "
+            f"own bound, atol + rtol·max|torch at that step| (up to {v.tolerance:.1e} here): the last bits of "
+            f"float{'32' if v.atol > 1e-8 else '64'} rounding differ between any two implementations, so 'equal' means within "
+            "that bound, not bit for bit." + ("" if v.ok else " " + escape(v.message, 400))
         ),
     )

@@ -1,4 +1,4 @@
-"""The guided lesson: ``?tour=1`` … ``?tour=8`` in the URL, Back / Next, one idea per step.
+"""The guided lesson: ``?tour=1`` … ``?tour=9`` in the URL, Back / Next, one idea per step.
 
 Each step sets the configuration it needs (cell, sizes, input, view, t; everything else
 back to the lesson's defaults) when the student enters it, then leaves the controls to
@@ -90,9 +90,17 @@ TOUR: tuple[TourStep, ...] = (
         "the gates chart (bands i, f, g, o on their true ranges) around t = 10, and c_t in the picture on the Step tab.",
         {"view": "Over time", "cell": "LSTM", "inputs": "step", "T": 20, "t": 10},
     ),
+    TourStep(
+        "A model that has learned something",
+        "Random weights compute numbers that mean nothing. This LSTM was **trained here, in seconds**, to remember one "
+        "marked bit while other bits go by. Now a unit's h_t (or c_t) holds the bit: the Task tab finds which one, by "
+        "replaying the sequence with the bit flipped.",
+        "the Task tab: the prediction beside the target, and the table of units sorted by how long they hold the bit.",
+        {"view": "Task", "task": "memory", "cell": "LSTM", "t": 6},
+    ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
-DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "playing": False}
+DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "playing": False, "task": "none"}
 
 
 def current() -> int | None:
