@@ -6,6 +6,8 @@ Numbers on screen are checked against torch run here, independently of the app.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 from test_screen import READ as SCREEN_READ
 
+import rnntrace
 from rnntrace.dashboard.config import LessonConfig, build_input, build_model
 from rnntrace.dashboard.url import VIEWS
+from rnntrace.inputs import make_input
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -302,3 +306,31 @@ def test_an_overflow_is_named_where_it_happens_not_shown_as_agreement():
     at = AppTest.from_function(page, default_timeout=120).run()
     badge = at.markdown[0].value
     assert "overflowed at t=" in badge and "torch" in badge and "✓" not in badge, badge
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"nonlinearity": "relu", "w_scale": "2.5", "T": "12"}, {"cell": "LSTM", "f_bias": "3", "w_scale": "0.5", "T": "8"}],
+)
+def test_weight_scale_and_forget_bias_are_applied_and_the_code_view_repeats_them(tmp_path, query):
+    at = run_clean(new_app(view="Code", **query))
+    script = tmp_path / "lesson.py"
+    script.write_text(at.code[0].value)
+    printed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True).stdout
+    # torch's own model with the change written out here, not by the app
+    cell = query.get("cell", "RNN")
+    model = rnntrace.SimpleRNN(3, 5, 2, cell=cell.lower(), nonlinearity=query.get("nonlinearity", "tanh"), seed=0)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(float(query["w_scale"]))
+        if "f_bias" in query:
+            model.rnn.bias_ih_l0[5:10] += float(query["f_bias"])  # [i | f | g | o], M = 5
+        T = int(query["T"])
+        y = model.fc(model.rnn(torch.from_numpy(make_input("normal", 1, T, 3, 0)).float())[0])[0].numpy()
+    shown = [np.array(line.split("=", 1)[1].strip(" []").split(), float) for line in printed.splitlines() if line.startswith("y[")]
+    np.testing.assert_allclose(np.stack(shown), y, atol=2e-5)
+    assert agreement(at) < 1e-3
+
+
+def test_an_out_of_range_weight_scale_in_a_link_says_so():
+    at = run_clean(new_app(w_scale="99"))
+    assert any("w_scale" in w.value for w in at.warning)

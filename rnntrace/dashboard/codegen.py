@@ -67,7 +67,7 @@ np.set_printoptions(precision=6, suppress=True, linewidth=120)
 torch.manual_seed({seed})
 rnn = nn.{cell}({D}, {M}, num_layers={layers},{nonlin} bias={bias}, batch_first=True, bidirectional={bidirectional}, dtype=torch.{dtype})
 fc = nn.Linear({dirs_m}, {K}, dtype=torch.{dtype})
-rnn.eval()
+{tweaks}rnn.eval()
 
 # 2. The input X: (N, T, D) = ({N}, {T}, {D}).
 {x_code}
@@ -118,6 +118,19 @@ print("max |manual - torch| =", float(np.abs(Y - Y_torch).max()))
 '''
 
 
+def _tweaks(c: LessonConfig) -> str:
+    """The dashboard's changes to torch's init (LessonConfig.w_scale, f_bias), as code."""
+    lines = []
+    if c.w_scale != 1.0:
+        lines.append(f"        if name.startswith('weight_hh'):\n            p.mul_({c.w_scale!r})  # the dashboard's W_hh scale")
+    if c.cell == "LSTM" and c.f_bias and c.bias:
+        rows = f"p[{c.M}:{2 * c.M}]"  # the f block of [i | f | g | o]
+        lines.append(f"        if name.startswith('bias_ih'):\n            {rows} += {c.f_bias!r}  # the dashboard's forget-gate bias")
+    if not lines:
+        return ""
+    return "with torch.no_grad():\n    for name, p in rnn.named_parameters():\n" + "\n".join(lines) + "\n"
+
+
 def _x_code(c: LessonConfig, X: np.ndarray, literal: bool) -> str:
     if not literal and c.inputs == "normal" and X.size > 600:
         return f"X = np.random.default_rng({c.seed}).standard_normal(({c.N}, {c.T}, {c.D})).astype(np.{c.dtype})"
@@ -151,6 +164,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         dirs=c.directions,
         dirs_m=c.directions * c.M,
         x_code=_x_code(c, X, literal_x),
+        tweaks=_tweaks(c),
         cell_code=_CELL_CODE[c.cell].format(
             act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
         ),

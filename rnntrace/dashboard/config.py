@@ -87,6 +87,8 @@ class Limits:
 
 
 LIMITS = Limits(sizes=INT_LIMITS)
+W_SCALE = (0.0, 5.0, 1.0)  # (min, max, default) of LessonConfig.w_scale
+F_BIAS = (-5.0, 5.0, 0.0)  # of LessonConfig.f_bias
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,10 @@ class LessonConfig:
         seed: draws the weights (torch's default init) and the input X.
         layers, bidirectional, nonlinearity, bias, dtype: the recurrent layer's options.
         inputs: which preset generates X (``rnntrace.inputs``; "normal" is the lesson's).
+        w_scale: every W_hh multiplied by this after the seed's init (1: torch's init). Above
+            ~1.5 a relu RNN's state and gradients explode; below 1 memory fades faster.
+        f_bias: added to the LSTM's forget-gate rows of every b_ih (0: torch's init). A
+            positive bias keeps f_t near 1, so c_t (and the gradient through it) is kept.
     """
 
     cell: str = "RNN"
@@ -114,6 +120,8 @@ class LessonConfig:
     bias: bool = True
     dtype: str = "float32"
     inputs: str = "normal"
+    w_scale: float = 1.0
+    f_bias: float = 0.0
 
     @property
     def gates(self) -> int:
@@ -156,6 +164,10 @@ def check_config(c: LessonConfig) -> list[str]:
         problems.append(f"dtype={c.dtype!r} is not one of {', '.join(DTYPES)}.")
     if c.nonlinearity not in NONLINEARITIES:
         problems.append(f"nonlinearity={c.nonlinearity!r} is not one of {', '.join(NONLINEARITIES)}.")
+    if not (isinstance(c.w_scale, int | float) and 0.0 <= c.w_scale <= W_SCALE[1]):
+        problems.append(f"w_scale={c.w_scale!r} is outside 0..{W_SCALE[1]}.")
+    if not (isinstance(c.f_bias, int | float) and -F_BIAS[1] <= c.f_bias <= F_BIAS[1]):
+        problems.append(f"f_bias={c.f_bias!r} is outside {-F_BIAS[1]}..{F_BIAS[1]}.")
     for name, (lo, hi, _) in INT_LIMITS.items():
         v = getattr(c, name)
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -187,8 +199,8 @@ def config_from_mapping(values: dict) -> LessonConfig:
 
 
 def build_model(c: LessonConfig) -> SimpleRNN:
-    """The lesson's model for ``c``: torch's default init drawn from ``c.seed``."""
-    return SimpleRNN(
+    """The lesson's model for ``c``: torch's default init drawn from ``c.seed``, then ``w_scale`` and ``f_bias`` applied."""
+    model = SimpleRNN(
         c.D,
         c.M,
         c.K,
@@ -200,6 +212,13 @@ def build_model(c: LessonConfig) -> SimpleRNN:
         dtype=getattr(torch, c.dtype),
         seed=c.seed,
     )
+    with torch.no_grad():
+        for name, p in model.rnn.named_parameters():
+            if name.startswith("weight_hh") and c.w_scale != 1.0:
+                p.mul_(c.w_scale)
+            if name.startswith("bias_ih") and c.cell == "LSTM" and c.f_bias:
+                p[c.M : 2 * c.M] += c.f_bias  # rows [i | f | g | o]: the f block
+    return model
 
 
 def build_input(c: LessonConfig) -> np.ndarray:

@@ -17,7 +17,19 @@ import torch
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
 from ..tasks import TASKS, Trained
-from .config import CELL_KINDS, DTYPES, LIMITS, NONLINEARITIES, LessonConfig, build_input, check_config, follow_input, follow_model
+from .config import (
+    CELL_KINDS,
+    DTYPES,
+    F_BIAS,
+    LIMITS,
+    NONLINEARITIES,
+    W_SCALE,
+    LessonConfig,
+    build_input,
+    check_config,
+    follow_input,
+    follow_model,
+)
 from .state import parse_upload
 from .text import escape
 
@@ -216,6 +228,7 @@ def render() -> Choice:
         if loaded is not None:
             _model_card(loaded, custom_model[2])
             cell, nonlinearity, bidirectional, bias, dtype = "RNN", "tanh", False, True, "float32"  # replaced by follow_model
+            w_scale, f_bias = W_SCALE[2], F_BIAS[2]
         else:
             cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
             cols = st.columns(2)
@@ -223,6 +236,30 @@ def render() -> Choice:
                 ints[name] = _int_input(cols[i % 2], name)
             nonlinearity = st.selectbox(
                 "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
+            )
+            w_scale = st.number_input(
+                "W_hh scale",
+                W_SCALE[0],
+                W_SCALE[1],
+                step=0.1,
+                format="%.2f",
+                key="w_scale",
+                bind="query-params",
+                help="Every recurrent weight W_hh times this after torch's init. Try 2.5 with relu: the state and the "
+                "gradients explode. Below 1: memory fades faster.",
+                **_default("w_scale", W_SCALE[2]),
+            )
+            f_bias = st.number_input(
+                "forget-gate bias",
+                F_BIAS[0],
+                F_BIAS[1],
+                step=0.5,
+                format="%.1f",
+                key="f_bias",
+                bind="query-params",
+                disabled=cell != "LSTM",
+                help="LSTM only: added to the forget gate's rows of b_ih. Positive keeps f_t near 1, so c_t and its gradient last.",
+                **_default("f_bias", F_BIAS[2]),
             )
             bidirectional = st.toggle("bidirectional", key="bidirectional", bind="query-params")
             bias = st.toggle("bias", key="bias", bind="query-params", **_default("bias", True))
@@ -270,6 +307,8 @@ def render() -> Choice:
         bias=bias,
         dtype=dtype,
         inputs=inputs,
+        w_scale=float(w_scale),
+        f_bias=float(f_bias) if cell == "LSTM" and bias else 0.0,
         **{k: int(v) for k, v in ints.items()},
     )
     model_name, model_digest = None, ""

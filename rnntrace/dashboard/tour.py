@@ -101,6 +101,7 @@ TOUR: tuple[TourStep, ...] = (
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
 DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "playing": False, "task": "none"}
+DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0}
 
 
 def current() -> int | None:

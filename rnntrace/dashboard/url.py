@@ -7,11 +7,12 @@ becomes a notice ("T=abc ignored: expected an integer 1..2000").
 
 from __future__ import annotations
 
-from .config import CELL_KINDS, DTYPES, LIMITS, NONLINEARITIES
+from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE
 from .text import escape
 from .views import NAMES as VIEWS
 
 CHOICES = {"cell": CELL_KINDS, "dtype": DTYPES, "nonlinearity": NONLINEARITIES, "view": VIEWS, "inputs": None}
+FLOATS = {"w_scale": W_SCALE, "f_bias": F_BIAS}
 BOOLS = ("bidirectional", "bias", "present")
 
 
@@ -43,6 +44,14 @@ def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[st
             notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected an integer {lo}..{hi}.")
             v = default
         sizes[name] = v
+    for name, (lo, hi, _) in FLOATS.items():
+        if name in params:
+            try:
+                v = float(params[name])
+            except ValueError:
+                v = float("nan")
+            if not lo <= v <= hi:
+                notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected a number {lo:g}..{hi:g}.")
     for name, allowed in CHOICES.items():
         if name in params and allowed is not None and params[name] not in allowed:
             notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected one of {', '.join(allowed)}.")
