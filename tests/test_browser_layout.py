@@ -18,7 +18,7 @@ from test_browser import button, choose, open_app  # noqa: E402
 pytest_plugins = ["browser_support"]
 pytestmark = pytest.mark.browser
 
-VIEWS = ["Step", "Over time", "Shapes", "Weights", "Code", "Export"]
+from rnntrace.dashboard.views import NAMES as VIEWS  # noqa: E402  (every tab of the registry)
 
 # Elements of the main area whose content is wider than their own box (scrolling code blocks are allowed to scroll).
 _OVERFLOW_JS = """() => {
