@@ -754,5 +754,5 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
                 tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
             )
         )
-    notes = [f"grey: {before} before the step, blue: {now} after it, red tick: torch's {now}"]
+    notes = [f"grey {before} → blue {now}; red tick: torch's {now}"]
     return _finish(layers, f"How step t = {t} moved the state", notes, height)
