@@ -420,8 +420,8 @@ if pytest is not None:
         if died:
             pytest.fail(f"streamlit died during the tests:\n{server.tail()}")
 
-    @pytest.fixture(scope="session")
-    def browser():
+    @pytest.fixture(scope="module")  # not "session": Playwright's sync API keeps an event loop running while it is open,
+    def browser():  # which would break later modules' asyncio.run() and their own sync_playwright()
         _require_chromium()
         from playwright.sync_api import sync_playwright
 

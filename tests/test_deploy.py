@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import os
 import random
@@ -324,10 +325,16 @@ async def _class(deployment: Deployment) -> tuple[list[dict], str, float]:
     return records, victim, kill_time
 
 
+def _run_async(coro):
+    """``asyncio.run`` in a thread of its own: another test's Playwright (sync API) may keep a loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_forty_sessions_two_replicas_one_killed(deployment):
-    records, victim, killed = asyncio.run(_class(deployment))
+    records, victim, killed = _run_async(_class(deployment))
     survivor = next(r.name for r in deployment.replicas if r.name != victim)
     on_victim = [r for r in records if r["replica"] == victim]
     on_survivor = [r for r in records if r["replica"] == survivor]
