@@ -53,7 +53,7 @@ step is then a handful of elementwise products and one ``(N, G·H) @ (G·H, H_ou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -594,12 +594,12 @@ class GradValidation:
     ok: bool
     max_abs_diff: float
     worst: str
-    diffs: dict[str, float]
-    bounds: dict[str, float]
-    atol: float
-    rtol: float
-    torch_grads: dict[str, np.ndarray]
-    backprop: Backprop
+    diffs: dict[str, float] = field(repr=False)
+    bounds: dict[str, float] = field(repr=False)
+    atol: float = field(repr=False)
+    rtol: float = field(repr=False)
+    torch_grads: dict[str, np.ndarray] = field(repr=False)  # arrays: out of the repr, which stays one line
+    backprop: Backprop = field(repr=False)
 
 
 def _as_tensor(a, device, dtype) -> torch.Tensor:
