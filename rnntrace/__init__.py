@@ -15,7 +15,7 @@ from .model import SimpleRNN
 from .records import Config, Step, Trace, steps, trace
 from .spec import SPECS, CellSpec, spec_for
 from .tasks import TASKS, Task, TaskModel, Trained, train
-from .validation import Validation, validate
+from .validation import Overflow, Validation, validate
 
 __all__ = [
     "PRESETS",
@@ -28,6 +28,7 @@ __all__ = [
     "LoadError",
     "LoadedModel",
     "LoadedSequence",
+    "Overflow",
     "SimpleRNN",
     "Step",
     "Task",

@@ -629,9 +629,9 @@ def test_header_agreement_is_the_largest_difference_from_torch():
 
 READ = ("Step", "Over time", "Weights", "Shapes", "Code", "Export")  # the views whose numbers these tests read (Export's files: browser)
 # Views whose numbers no test here reads yet, each with why; tests/test_app.py renders them for every cell kind.
-UNREAD = {
-    "Task": "trained tasks: its numbers come from training, tested in tests/test_trained.py, not yet read from the screen",
-    "Backward": "backprop through time: rnntrace.bptt is checked against autograd in tests/test_bptt.py, not yet read from the screen",
+UNREAD = {  # views read from the screen in a file of their own (each compares what it shows with torch)
+    "Task": "read in tests/test_task_view.py: predictions, top-5, held bit and heatmaps against the trained model's torch forward",
+    "Backward": "read in tests/test_backward_view.py: every labelled gradient, chart and badge against a torch replay with autograd",
 }
 
 
