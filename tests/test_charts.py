@@ -67,10 +67,13 @@ def now_rules(s: dict) -> list[dict]:
 def assert_rule_at(s: dict, t: int) -> None:
     rules = now_rules(s)
     assert rules, "no vertical rule at the current t"
+    params = {p["name"]: p for p in s.get("params", [])}
+    assert params[charts.NOW]["value"] == t, "the current-step param is not t"
     for rule in rules:
         assert rule["encoding"]["x"]["field"] == "t"
-        assert data(s, rule)["t"].tolist() == [t]
-    assert f"current t = {t}" in " ".join(s["title"]["subtitle"])
+        # the rule sits at the param (the browser stage moves it), not at a number baked into the data
+        assert {"calculate": charts.NOW, "as": "t"} in rule.get("transform", [])
+    assert "the current t" in " ".join(s["title"]["subtitle"])
 
 
 def subtitle(s: dict) -> str:
@@ -453,10 +456,11 @@ def test_time_charts_dim_the_future_and_pick_a_step_on_click():
     for s in (spec(charts.input_chart(h, 5)), spec(charts.diff_chart(np.full(12, 1e-8), 5, 1e-5))):
         steps = next(lay for lay in layers(s) if lay.get("name") == "steps")
         assert list(data(s, steps)["t"]) == list(range(12)), "one clickable column per step"
-        assert "datum.t > 5" in json.dumps(steps["encoding"]["opacity"]), "the steps after t are greyed"
+        assert f"datum.t > {charts.NOW}" in json.dumps(steps["encoding"]["opacity"]), "the steps after t are greyed"
         params = s.get("params", []) + [p for lay in layers(s) for p in lay.get("params", [])]  # Altair lifts them to the top
-        assert [p["name"] for p in params] == [charts.PICK], "exactly one click selection per chart"
+        assert [p["name"] for p in params] == [charts.PICK, charts.NOW], "one click selection and the current step per chart"
+        assert params[1]["value"] == 5
     heat = spec(charts.hidden_heatmap(h, 5))
     (rect,) = of_mark(heat, "rect")
-    assert "datum.t0 > 5" in json.dumps(rect["encoding"]["opacity"]), "heatmap cells after t are dimmed"
-    assert [p["name"] for p in heat.get("params", [])] == [charts.PICK]
+    assert f"datum.t0 > {charts.NOW}" in json.dumps(rect["encoding"]["opacity"]), "heatmap cells after t are dimmed"
+    assert [(p["name"], p.get("value")) for p in heat.get("params", [])] == [(charts.PICK, None), (charts.NOW, 5)]

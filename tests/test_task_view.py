@@ -77,7 +77,10 @@ def charts(at: AppTest) -> dict[str, list[pd.DataFrame]]:
         title = spec.get("title", {})
         title = title.get("text") if isinstance(title, dict) else title
         assert title not in found, f"two charts titled {title!r}"
-        found[title] = [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in chart.proto.datasets]
+        frames = [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in chart.proto.datasets]
+        # the current-t rule stands at the chart's param (the browser stage moves it): read it as a one-row frame
+        frames += [pd.DataFrame({"t": [p["value"]]}) for p in spec.get("params", []) if p["name"] == "t_now"]
+        found[title] = frames
     return found
 
 

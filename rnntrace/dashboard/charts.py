@@ -38,6 +38,7 @@ MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
 FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
 FMT = ".3f"  # tooltip number format: 3 decimals, as the tables and equations show them
 PICK = "t_pick"  # the click selection on every time chart: clicking a step sets t (views/over_time.py)
+NOW = "t_now"  # the param every time chart reads as the current step; the browser stage moves it (assets/stage.js)
 
 # each gate's activation, from the cell specs: sigmoid gates are drawn on 0..1, tanh ones on -1..1
 _GATE_ACTIVATION = {g.field: g.activation for spec in SPECS.values() for g in spec.gates}
@@ -188,19 +189,27 @@ def _catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
         .encode(
             x=alt.X("a:Q", scale=scale, axis=_t_axis()),
             x2="b:Q",
-            opacity=alt.condition(f"datum.t > {t}", alt.value(0.3), alt.value(0.001)),  # the future, not yet computed at t
+            opacity=alt.condition(f"datum.t > {NOW}", alt.value(0.3), alt.value(0.001)),  # the future, not yet computed at t
         )
         .add_params(_pick("t"))
         .properties(name="steps")
     )
 
 
+def now_param(t: int) -> alt.Parameter:
+    """The current step as a Vega param: the stage sets it at each step, so a chart moves without a rebuild."""
+    return alt.param(name=NOW, value=int(t))
+
+
 def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
     """The current step: a dark rule over a light halo, readable on light and dark themes."""
-    base = alt.Chart(pd.DataFrame({"t": [t]})).encode(
-        x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")]
+    base = (
+        alt.Chart(pd.DataFrame({"now": [0]}))
+        .transform_calculate(t=NOW)  # the param, not a number: the browser stage moves the rule without a rebuild
+        .encode(x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")])
     )
-    return [base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), base.mark_rule(color="#1a1a1a", strokeWidth=2)]
+    halo = base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75).add_params(now_param(t))
+    return [halo, base.mark_rule(color="#1a1a1a", strokeWidth=2)]
 
 
 def _t_tooltips(merged: bool) -> list[alt.Tooltip]:
@@ -328,7 +337,7 @@ def _time_heatmap(
                 y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(y_title)),
                 y2="y1:Q",
                 color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], format=".2f", **legend)),
-                opacity=alt.condition(f"datum.t0 > {t}", alt.value(0.35), alt.value(1.0)),  # the future, dimmed
+                opacity=alt.condition(f"datum.t0 > {NOW}", alt.value(0.35), alt.value(1.0)),  # the future, dimmed
                 tooltip=tooltip,
             )
         )
@@ -339,7 +348,7 @@ def _time_heatmap(
         *_window_note(lo, hi, T),
         *_merged(hi - lo, budget_t, "column", "steps"),
         *_merged(M, budget_units, "row", "units"),
-        f"vertical line: current t = {t}",
+        "vertical line: the current t",
     ]
     extra = 60 if len(groups) > 1 else 0  # the legends go below the plot
     return _finish([*layers, *_now(t, scale_t)], title, notes, height, extra).resolve_scale(color="independent")
@@ -461,7 +470,7 @@ def input_chart(
     notes = [*_window_note(lo, hi, T), *_merged(hi - lo, max_t, "point", "steps")]
     if shown < D:
         notes.append(f"showing features 0..{shown - 1} of {D}")
-    notes.append(f"vertical line: current t = {t}")
+    notes.append("vertical line: the current t")
     scale_t = _t_scale(lo, hi)
     points = len(frame) // shown <= 100  # markers while they stay readable; a lone step needs one
     lines = (
@@ -524,7 +533,7 @@ def output_chart(
     ]
     if shown < K:
         notes.append(f"showing outputs 0..{shown - 1} of {K}")
-    notes.append(f"vertical line: current t = {t}")
+    notes.append("vertical line: the current t")
     scale_t = _t_scale(lo, hi)
     mean = "mean " if merged else ""
     color = alt.Color(
@@ -584,7 +593,7 @@ def diff_chart(
         "max over layers, directions, units and y_t at each t",
         f"dashed line: tolerance = {tolerance:.3g}; exact zeros drawn at {floor:g}",
         *([f"each point is the max of {k} consecutive steps ({T} steps in {-(-T // k)} points)"] if merged else []),
-        f"vertical line: current t = {t}",
+        "vertical line: the current t",
     ]
     scale_t = _t_scale(0, T)
     y = alt.Y("plotted:Q", scale=alt.Scale(type="log"), axis=alt.Axis(title="|manual − torch| (log)", format="~e", **AXIS))
@@ -756,3 +765,38 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
         )
     notes = [f"grey {before} → blue {now}; red tick: torch's {now}"]
     return _finish(layers, f"How step t = {t} moved the state", notes, height)
+
+
+def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150) -> alt.LayerChart:
+    """``state_bars`` for every step at once: the rows of step ``t_now`` are shown.
+
+    Args:
+        frame: one row per (t, unit) with columns t, unit, prev (h_{t-1}), now (h_t) and torch (torch's h_t).
+    """
+    order = ["prev", "now"]
+    base = alt.Chart(frame).transform_filter(f"datum.t == {NOW}")
+    bars = (
+        base.transform_fold(order, as_=["state", "value"])
+        .mark_bar()
+        .encode(
+            x=alt.X("unit:O", axis=alt.Axis(title=None, labelAngle=0, labelExpr="'unit ' + datum.label", **AXIS)),
+            xOffset=alt.XOffset("state:N", sort=order),
+            y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
+            color=alt.Color("state:N", sort=order, scale=alt.Scale(domain=order, range=["#9aa5b1", "#1f77b4"]), legend=None),
+            tooltip=[alt.Tooltip("t:Q"), alt.Tooltip("state:N", title="h_{t-1} (prev) or h_t (now)"), alt.Tooltip("unit:O"),
+                     alt.Tooltip("value:Q", format=".4f")],
+        )
+    )
+    ticks = base.mark_tick(color="#d62728", thickness=2, size=14).encode(
+        x="unit:O",
+        xOffset=alt.XOffset("state:N", sort=order),
+        y="torch:Q",
+        tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
+    ).transform_calculate(state="'now'")
+    title = alt.TitleParams(
+        text=alt.ExprRef(f"'How step t = ' + {NOW} + ' moved the state'"),
+        subtitle="grey h_{t-1} (h0 at t = 0) → blue h_t; red tick: torch's h_t",
+        subtitleColor=SUBTITLE,
+        anchor="start",
+    )
+    return alt.layer(bars, ticks).add_params(now_param(0)).properties(title=title, height=height + 30 + 18 + 50, width="container")

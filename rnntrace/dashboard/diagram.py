@@ -244,6 +244,19 @@ class _Box:
         """Above the label: where a wire leaving the box upwards starts."""
         return self.y - LABEL_H
 
+    def cell(self, k: int, digits: int) -> tuple[str, str, str, str]:
+        """Unit k as drawn: (printed number, fill colour, text colour, hover text)."""
+        v = float(self.values[k])
+        fill, ink = _colour(v, self.lo, self.hi, self.scheme)
+        return _num(v, digits), fill, ink, self.titles[k]
+
+    def more(self, shown: int, digits: int) -> str:
+        """The hover text of the "… +k" row: the range of the units not shown."""
+        rest = self.values[shown:]
+        finite = rest[np.isfinite(rest)]
+        summary = f"min {_num(finite.min(), digits)}, max {_num(finite.max(), digits)}" if finite.size else "no finite values"
+        return f"units {shown}..{self.values.size - 1} of {self.field} not shown ({summary})"
+
     def scale(self) -> str:
         """The colour scale in words, for the box's hover text (the picture has no legend)."""
         if self.scheme is VIRIDIS:
@@ -492,23 +505,18 @@ class _Canvas:
                 f'font-family="{FONT}">{_esc(b.note)}</text>'
             )
         for k in range(shown):
-            v = float(b.values[k])
-            fill, ink = _colour(v, b.lo, b.hi, b.scheme)
+            s, fill, ink, title = b.cell(k, digits)
             y = b.y + k * ch
-            s = _num(v, digits)
             out.append(
-                f'<g class="cell" data-unit="{k}"><title>{_esc(b.titles[k])}</title>'
+                f'<g class="cell" data-unit="{k}"><title>{_esc(title)}</title>'
                 f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{ch:g}" fill="{fill}"/>'
                 f'<text class="v" x="{b.cx:.1f}" y="{y + base:.1f}" font-size="13" fill="{ink}" text-anchor="middle" '
                 f'font-family="{MONO}"{_squeeze(s)}>{_esc(s)}</text></g>'
             )
         if shown < total:
-            rest = b.values[shown:]
-            finite = rest[np.isfinite(rest)]
-            summary = f"min {_num(finite.min(), digits)}, max {_num(finite.max(), digits)}" if finite.size else "no finite values"
             y = b.y + shown * ch
             out.append(
-                f'<g class="more"><title>{_esc(f"units {shown}..{total - 1} of {b.field} not shown ({summary})")}</title>'
+                f'<g class="more"><title>{_esc(b.more(shown, digits))}</title>'
                 f'<rect x="{b.x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{ch:g}" fill="{t["node"]}"/>'
                 f'<text x="{b.cx:.1f}" y="{y + base:.1f}" font-size="13" fill="{t["fg"]}" text-anchor="middle" font-family="{FONT}">'
                 f"… +{total - shown}</text></g>"
@@ -758,8 +766,6 @@ def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: _Says, theme
     _LAYOUTS[spec.cell](cv, boxes, spec, says)
     for box in boxes.values():
         cv.box(box, min(box.values.size, max_units), box.values.size, digits)
-    act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
-    where = f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {says.n}"
     cut = sorted({b.values.size for b in boxes.values() if b.values.size > max_units})
     if cut:
         note = f"showing {max_units} of {' / '.join(map(str, cut))} units"
@@ -768,8 +774,39 @@ def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: _Says, theme
         )
     else:
         note, note_title = HINT, LEGEND
-    _header(cv, f"{spec.cell}{act} · {where}", note, note_title)
+    _header(cv, _headline(spec, step, says.n), note, note_title)
     return cv
+
+
+
+def _boxes(spec: CellSpec, step: Step, rows: dict[str, np.ndarray], says: _Says, max_units: int) -> dict[str, _Box]:
+    """Every quantity's heat strip at this step: values, colour range and hover texts (not yet placed)."""
+    labels = dict(spec.diagram)
+    if step.direction:  # the reverse direction starts from h_{t+1}
+        labels = {f: lab.replace("t-1", "t+1") for f, lab in labels.items()}
+    boxes: dict[str, _Box] = {}
+    for field, label in labels.items():
+        if field not in rows:
+            continue  # y_t without a head
+        v = rows[field]
+        lo, hi, scheme = _domain(field, spec, v)
+        act = spec.activation_of(field)
+        note = SYMBOL[act] if act and field != "h_t" else ""
+        box = _Box(field, label, v, lo, hi, scheme, says.titles(field, min(v.size, max_units)), note)
+        box.rows = min(v.size, max_units) + (v.size > max_units)
+        boxes[field] = box
+    for state in spec.states:
+        _share(boxes[f"{state}_prev"], boxes[f"{state}_t"])
+    return boxes
+
+
+def _where(step: Step, n: int) -> str:
+    return f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {n}"
+
+
+def _headline(spec: CellSpec, step: Step, n: int) -> str:
+    act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
+    return f"{spec.cell}{act} · {_where(step, n)}"
 
 
 def cell_diagram(
@@ -811,22 +848,7 @@ def cell_diagram(
     """
     rows, W_o = _check(spec, step, n, head_W, y_t, digits, max_units)
     says = _Says(spec, step, rows, int(n), int(digits), W_o)
-    labels = dict(spec.diagram)
-    if step.direction:  # the reverse direction starts from h_{t+1}
-        labels = {f: lab.replace("t-1", "t+1") for f, lab in labels.items()}
-    boxes: dict[str, _Box] = {}
-    for field, label in labels.items():
-        if field not in rows:
-            continue  # y_t without a head
-        v = rows[field]
-        lo, hi, scheme = _domain(field, spec, v)
-        act = spec.activation_of(field)
-        note = SYMBOL[act] if act and field != "h_t" else ""
-        box = _Box(field, label, v, lo, hi, scheme, says.titles(field, min(v.size, max_units)), note)
-        box.rows = min(v.size, max_units) + (v.size > max_units)
-        boxes[field] = box
-    for state in spec.states:
-        _share(boxes[f"{state}_prev"], boxes[f"{state}_t"])
+    boxes = _boxes(spec, step, rows, says, int(max_units))
     theme = THEMES[bool(dark)]
     for cell_h in range(CELL_H, CELL_H_MIN - 1, -1):  # the tallest rows that keep the picture within MAX_HEIGHT
         for box in boxes.values():
@@ -834,7 +856,7 @@ def cell_diagram(
         cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units))
         if cv.y1 - cv.y0 + 8 <= MAX_HEIGHT:
             break
-    where = f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {n}"
+    where = _where(step, n)
     y0, y1 = cv.y0 - 4, cv.y1 + 4
     height = y1 - y0
     return (
@@ -843,3 +865,51 @@ def cell_diagram(
         f"<title>{_esc(LEGEND)}</title>"
         f'<rect x="0" y="{y0:.0f}" width="{WIDTH}" height="{height:.0f}" fill="{theme["bg"]}"/>' + "".join(cv.parts) + "</svg>"
     )
+
+
+def stage_frames(
+    spec: CellSpec,
+    steps: Sequence[Step],
+    n: int = 0,
+    *,
+    head_W=None,
+    ys: Sequence[np.ndarray | None] | None = None,
+    dark: bool = False,
+    digits: int = 3,
+    max_units: int = 8,
+) -> tuple[str, list[dict]]:
+    """The diagram for a run of steps as one SVG (drawn at ``steps[0]``) plus what each step changes.
+
+    The layout depends on the sizes only, so the browser stage draws the SVG once and, at
+    each t, fills in the step's frame. A frame is ``{"t", "title", "boxes"}``; ``boxes``
+    follows the SVG's ``g.box`` elements in document order, each ``[box hover text, "… +k"
+    hover text, cells]`` with a cell per ``g.cell``: ``[number, fill, text colour, hover
+    text, textLength]`` (0: the number fits its cell). Every string is the one
+    ``cell_diagram`` draws for that step, so the two can never disagree.
+
+    Args:
+        steps: the shown (layer, direction)'s ``Step`` at each t of the window, in t order.
+        ys: per step, the head's (N, K) y_t when it is not on the step itself (see ``cell_diagram``).
+        The rest as for ``cell_diagram``.
+    """
+    if not steps:
+        raise ValueError("steps is empty; pass at least one Step (e.g. [trace.at(t)[0] for t in range(T)]).")
+    ys = [None] * len(steps) if ys is None else list(ys)
+    if len(ys) != len(steps):
+        raise ValueError(f"ys has {len(ys)} entries for {len(steps)} steps; pass one y_t (or None) per step.")
+    svg = cell_diagram(spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units)
+    frames = []
+    for step, y_t in zip(steps, ys, strict=True):
+        rows, W_o = _check(spec, step, n, head_W, y_t, digits, max_units)
+        says = _Says(spec, step, rows, int(n), int(digits), W_o)
+        boxes = []
+        for b in _boxes(spec, step, rows, says, int(max_units)).values():
+            shown = min(b.values.size, max_units)
+            cells = []
+            for k in range(shown):
+                s, fill, ink, title = b.cell(k, digits)
+                cells.append([s, fill, ink, title, BOX_W - 4 if _squeeze(s) else 0])
+            more = b.more(shown, digits) if shown < b.values.size else ""
+            boxes.append([f"{b.field}: {b.scale()}", more, cells])
+        frames.append({"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes})
+    return svg, frames

@@ -1,0 +1,361 @@
+// The rnntrace stage: the cell diagram, the time charts and the t controls, stepped in the browser.
+//
+// One payload per configuration (built by rnntrace/dashboard/stage_payload.py) carries every
+// step's numbers: the diagram's SVG is drawn once and each step fills in its frame (numbers,
+// colours, hover formulas); each chart is a Vega view whose param `t_now` moves with t. No
+// step goes back to the server. Hosts: the Streamlit component (the default export), and
+// `mount(el, payload, host)` for a notebook widget or an offline lesson file.
+//
+// A host may pass { sync(t), fetch(t), present() }: sync hears the settled t (debounced),
+// fetch is asked for the steps around t when t leaves the payload's window.
+
+const SETTLE_MS = 250; // Python hears t this long after the last step (the tables, the link, a reload)
+const TYPING = new Set(["TEXTAREA", "SELECT"]);
+const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last", " ": "play" };
+
+// -- the page: one key listener, routed to the stage most recently mounted and still on the page --
+
+const page = (globalThis.__rnntraceStage ||= { stages: [], t: null, keys: false });
+
+function typing(el) {
+  // keys belong to a field the user is typing in (and to an open select box), not to the stage
+  if (!el) return false;
+  if (el.isContentEditable || TYPING.has(el.tagName)) return true;
+  if (el.tagName !== "INPUT") return false;
+  const type = (el.type || "text").toLowerCase();
+  if (["checkbox", "radio", "range", "button", "submit", "file"].includes(type)) return false;
+  if (el.getAttribute("role") === "combobox") return el.getAttribute("aria-expanded") === "true";
+  return true;
+}
+
+function deepActive(doc) {
+  let el = doc.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  return el;
+}
+
+function installKeys(doc) {
+  if (page.keys) return;
+  page.keys = true;
+  doc.defaultView.addEventListener(
+    "keydown",
+    (ev) => {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      const action = KEYS[ev.key];
+      page.stages = page.stages.filter((s) => s.root.isConnected);
+      const stage = page.stages[page.stages.length - 1];
+      if (!action || !stage || !stage.controls || typing(deepActive(doc))) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      stage.act(action);
+    },
+    true,
+  );
+}
+
+// -- numbers ------------------------------------------------------------------------------------
+
+function fromUrl(T) {
+  try {
+    const raw = new URLSearchParams(window.location.search).get("t");
+    const t = raw === null ? NaN : Number(raw);
+    return Number.isInteger(t) && t >= 0 && t < T ? t : null;
+  } catch {
+    return null;
+  }
+}
+
+function toUrl(t) {
+  try {
+    const url = new URL(window.location.href);
+    url.searchParams.set("t", String(t));
+    window.history.replaceState(window.history.state, "", url);
+  } catch {
+    // a file:// page without a query string, or a sandboxed frame: the URL is not ours to change
+  }
+}
+
+// -- the diagram: the SVG once, then each step's frame ------------------------------------------
+
+class Diagram {
+  constructor(el, diagram) {
+    el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/dashboard/diagram.py)
+    this.svg = el.querySelector("svg");
+    this.title = this.svg.querySelector("text.title");
+    this.boxes = [...this.svg.querySelectorAll("g.box")].map((g) => ({
+      title: g.querySelector(":scope > title"),
+      more: g.querySelector("g.more > title"),
+      cells: [...g.querySelectorAll("g.cell")].map((c) => ({
+        title: c.querySelector("title"),
+        rect: c.querySelector("rect"),
+        text: c.querySelector("text.v"),
+      })),
+    }));
+  }
+
+  paint(frame) {
+    if (this.title) this.title.textContent = frame.title;
+    frame.boxes.forEach(([scale, more, cells], b) => {
+      const box = this.boxes[b];
+      box.title.textContent = scale;
+      if (box.more) box.more.textContent = more;
+      cells.forEach(([number, fill, ink, title, squeeze], k) => {
+        const cell = box.cells[k];
+        cell.rect.setAttribute("fill", fill);
+        cell.text.setAttribute("fill", ink);
+        cell.text.textContent = number;
+        cell.title.textContent = title;
+        if (squeeze) {
+          cell.text.setAttribute("textLength", squeeze);
+          cell.text.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        } else cell.text.removeAttribute("textLength");
+      });
+    });
+  }
+}
+
+// -- the charts: Vega views whose param t_now is the current step --------------------------------
+
+async function vegaEmbed() {
+  // the Vega bundle (vl-convert's, shipped in the package) sets window.vegaEmbed; it may load after us
+  for (let i = 0; i < 500 && !window.vegaEmbed; i++) await new Promise((r) => setTimeout(r, 20));
+  if (!window.vegaEmbed) throw new Error("the Vega bundle did not load");
+  return window.vegaEmbed;
+}
+
+async function chart(el, spec, dark, onPick) {
+  const embed = await vegaEmbed();
+  const { view } = await embed(el, spec, { actions: false, renderer: "svg", theme: dark ? "dark" : undefined });
+  view.addEventListener("click", (_event, item) => {
+    const d = item && item.datum;
+    const t = d && (d.t ?? d.t0);
+    if (Number.isFinite(t)) onPick(Math.round(t));
+  });
+  return view;
+}
+
+// -- the controls ---------------------------------------------------------------------------------
+
+function button(label, action, title) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.dataset.action = action;
+  b.title = title;
+  b.setAttribute("aria-label", title);
+  return b;
+}
+
+function controls(stage, payload) {
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  const buttons = [
+    button("⏮ First", "first", "first step (Home)"),
+    button("◀ Prev", "prev", "previous step (←)"),
+    button("Next ▶", "next", "next step (→)"),
+    button("Last ⏭", "last", "last step (End)"),
+    button("▶ Play", "play", "play / pause (Space)"),
+  ];
+  for (const b of buttons) {
+    b.addEventListener("click", () => stage.act(b.dataset.action));
+    bar.append(b);
+  }
+  const speed = document.createElement("select");
+  speed.setAttribute("aria-label", "playing speed, steps per second");
+  speed.title = "playing speed";
+  for (const s of payload.speeds) speed.add(new Option(`${s} step/s`, String(s), false, s === payload.speed));
+  speed.addEventListener("change", () => stage.setSpeed(Number(speed.value)));
+  const status = document.createElement("span");
+  status.className = "status";
+  status.setAttribute("aria-live", "off");
+  bar.append(speed, status);
+  const slider = document.createElement("input");
+  slider.type = "range";
+  slider.min = "0";
+  slider.max = String(payload.T - 1);
+  slider.step = "1";
+  slider.className = "slider";
+  slider.setAttribute("aria-label", "time step t");
+  slider.addEventListener("input", () => stage.go(Number(slider.value)));
+  return { bar, slider, status, play: buttons[4], speed };
+}
+
+// -- the stage ------------------------------------------------------------------------------------
+
+class Stage {
+  constructor(root, payload, host) {
+    this.root = root;
+    this.host = host || {};
+    this.charts = [];
+    this.playing = false;
+    this.load(payload);
+    installKeys(root.ownerDocument);
+    page.stages.push(this);
+  }
+
+  load(payload) {
+    // a new payload: the same numbers (a rerun), a new window of steps, or a new configuration
+    const same = this.payload && this.payload.id === payload.id;
+    this.payload = payload;
+    this.T = payload.T;
+    this.window = payload.window;
+    this.frames = payload.diagram ? payload.diagram.frames : null;
+    if (same && this.view) {
+      this.waiting = null; // a new window of steps (or the same numbers again after a rerun): t stays
+      if (payload.seek && payload.seek[1] !== this.seekSeen) {
+        this.seekSeen = payload.seek[1]; // Python moved t (a lesson step, a click on a server-drawn chart)
+        this.show(payload.seek[0]);
+      } else this.show(this.t, { quiet: true });
+      return;
+    }
+    this.root.replaceChildren();
+    this.root.classList.toggle("dark", !!payload.dark);
+    this.root.classList.toggle("present", !!payload.present);
+    this.speed = payload.speed;
+    if (payload.controls) {
+      this.controls = controls(this, payload);
+      this.root.append(this.controls.bar, this.controls.slider);
+    } else this.controls = null;
+    const body = document.createElement("div");
+    body.className = payload.diagram && payload.charts.length ? "body split" : "body";
+    this.root.append(body);
+    if (payload.diagram) {
+      const el = document.createElement("div");
+      el.className = "diagram";
+      body.append(el);
+      this.view = new Diagram(el, payload.diagram);
+    } else this.view = {};
+    const side = document.createElement("div");
+    side.className = "charts";
+    body.append(side);
+    this.charts = [];
+    this.chartsReady = Promise.all(
+      payload.charts.map(async (c) => {
+        const el = document.createElement("div");
+        el.className = "chart";
+        el.dataset.name = c.name;
+        side.append(el);
+        const view = await chart(el, c.spec, payload.dark, (t) => this.go(t));
+        this.charts.push(view);
+        view.signal("t_now", this.t).run();
+        return view;
+      }),
+    ).catch((err) => {
+      side.textContent = `The charts could not be drawn: ${err.message}`;
+    });
+    this.seekSeen = payload.seek ? payload.seek[1] : null;
+    const start = (payload.seek ? payload.seek[0] : null) ?? (page.t !== null && page.t < this.T ? page.t : null) ?? fromUrl(this.T) ?? payload.t;
+    this.show(Math.min(Math.max(start, 0), this.T - 1), { quiet: true });
+  }
+
+  act(action) {
+    const moves = { first: 0, last: this.T - 1, prev: this.t - 1, next: this.t + 1 };
+    if (action === "play") return this.toggle();
+    if (action in moves) {
+      this.pause();
+      this.go(moves[action]);
+    }
+  }
+
+  go(t) {
+    this.show(Math.min(Math.max(t, 0), this.T - 1));
+  }
+
+  show(t, { quiet = false } = {}) {
+    this.t = t;
+    page.t = t;
+    const [lo, hi] = this.window;
+    const inside = t >= lo && t < hi;
+    if (this.frames && inside) this.view.paint(this.frames[t - lo]);
+    for (const view of this.charts) view.signal("t_now", t).runAsync();
+    this.root.dataset.t = String(t);
+    this.root.dataset.painted = inside ? String(t) : "";
+    if (this.controls) {
+      const c = this.controls;
+      c.slider.value = String(t);
+      const err = this.payload.per_step ? this.payload.per_step[t] : null;
+      c.status.textContent = `t = ${t} of 0..${this.T - 1}` + (err === null || err === undefined ? "" : ` · |replay − torch| at t: ${err.toExponential(0)}`);
+      if (!inside) c.status.textContent += " · loading these steps…";
+    }
+    if (quiet) return;
+    toUrl(t);
+    if (!inside || t >= hi - this.payload.prefetch) this.fetch(t);
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => this.host.sync && this.host.sync(this.t), SETTLE_MS);
+  }
+
+  fetch(t) {
+    // past the byte budget the payload holds a window of steps; ask the host for the one around t
+    if (this.waiting === t || !this.host.fetch || (this.window[0] === 0 && this.window[1] === this.T)) return;
+    this.waiting = t;
+    this.host.fetch(t);
+  }
+
+  setSpeed(s) {
+    this.speed = s;
+    if (this.playing) this.play();
+  }
+
+  toggle() {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  play() {
+    // steps on animation frames: at s steps/s a step is due every 1000/s ms, late frames catch up
+    this.pause();
+    if (this.T < 2) return;
+    this.playing = true;
+    if (this.controls) this.controls.play.textContent = "⏸ Pause";
+    let due = performance.now() + 1000 / this.speed;
+    const tick = (now) => {
+      if (!this.playing) return;
+      if (now >= due) {
+        this.show((this.t + 1) % this.T);
+        due = Math.max(due + 1000 / this.speed, now - 1000 / this.speed);
+      }
+      this.frame = requestAnimationFrame(tick);
+    };
+    this.frame = requestAnimationFrame(tick);
+  }
+
+  pause() {
+    this.playing = false;
+    cancelAnimationFrame(this.frame);
+    if (this.controls) this.controls.play.textContent = "▶ Play";
+  }
+
+  destroy() {
+    this.pause();
+    clearTimeout(this.settle);
+    page.stages = page.stages.filter((s) => s !== this);
+  }
+}
+
+/** Mount a stage on `el` (a notebook widget's or an offline file's element); returns the Stage. */
+export function mount(el, payload, host) {
+  const root = document.createElement("div");
+  root.className = "rnntrace-stage";
+  el.append(root);
+  return new Stage(root, payload, host);
+}
+
+// -- the Streamlit host (components v2): called on every render with the latest data -----------
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  let root = parentElement.querySelector(".rnntrace-stage");
+  if (root && root.__stage) {
+    root.__stage.load(data);
+    return;
+  }
+  root = document.createElement("div");
+  root.className = "rnntrace-stage";
+  parentElement.append(root);
+  const host = {
+    sync: (t) => setStateValue("t", t),
+    fetch: (t) => setStateValue("t", t),
+  };
+  root.__stage = new Stage(root, data, host);
+  return () => root.__stage && root.__stage.destroy();
+}

@@ -1,0 +1,186 @@
+"""The browser stage's payload: every step's numbers for one configuration, built once, stepped in the browser.
+
+The stage (``assets/stage.js``) draws the diagram's SVG once and fills in a frame per step
+(``diagram.stage_frames``); its charts are Vega-Lite specs whose param ``t_now`` is the
+current step. This module decides what goes in, within a byte budget:
+
+- ``PAYLOAD_BYTES`` (gzip-compressed JSON, what travels): the frames of one sample, layer and
+  direction cost about 1.8 kB per step for an LSTM with 8 shown units per box (measured: T=200,
+  M=64: 356 kB), so up to about 1,100 steps go at once. Past the budget the payload holds a
+  window of steps around t, and the stage asks for the next window as t nears its end.
+- Numbers are the ones ``cell_diagram`` prints (3 decimals) and the charts' data keep 6
+  significant digits: enough for every label and tooltip the page shows.
+
+No Streamlit here: the notebook widget and the offline lesson file build the same payload.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..records import Trace
+from . import charts, diagram
+
+PAYLOAD_BYTES = 2_000_000  # compressed bytes of one payload; beyond, a window of steps around t (README: "The stage")
+PREFETCH = 0.1  # fetch the next window when t is within this share of the window's end
+SPEEDS = (1, 2, 4, 8, 10, 15, 20, 30)  # steps per second when playing
+SAMPLE_STEPS = 24  # steps built first to measure a step's compressed size
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Which part of a trace the stage shows: a layer, a direction and a sample (one of the batch)."""
+
+    layer: int = 0
+    direction: int = 0
+    sample: int = 0
+
+
+def _steps(trace: Trace, shown: Shown, lo: int, hi: int) -> list:
+    i = shown.layer * trace.config.num_directions + shown.direction
+    return [trace.at(t)[i] for t in range(lo, hi)]
+
+
+def _ys(trace: Trace, shown: Shown, lo: int, hi: int, head) -> list | None:
+    """The head's y_t per step when the shown layer is the top one (a bidirectional layer's is on its last step)."""
+    if head is None or shown.layer != trace.config.num_layers - 1:
+        return None
+    return [trace.at(t)[-1].y_t for t in range(lo, hi)]
+
+
+def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, dark: bool = False) -> dict:
+    """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``."""
+    ys = _ys(trace, shown, lo, hi, head_W)
+    svg, frames = diagram.stage_frames(
+        trace.config.spec, _steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8
+    )
+    return {"svg": svg, "frames": frames}
+
+
+def pack(payload: dict) -> bytes:
+    """The payload as the stage receives it: gzip-compressed JSON (the browser inflates it with DecompressionStream)."""
+    return gzip.compress(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode(), compresslevel=6, mtime=0)
+
+
+def unpack(data: bytes) -> dict:
+    return json.loads(gzip.decompress(data))
+
+
+def window(T: int, t: int, step_bytes: float, budget: int = PAYLOAD_BYTES) -> tuple[int, int]:
+    """The steps ``[lo, hi)`` a payload holds: all of them when they fit, else a window that starts a little before t."""
+    fit = max(int(budget // max(step_bytes, 1.0)), 16)
+    if fit >= T:
+        return 0, T
+    lo = min(max(t - fit // 10, 0), T - fit)
+    return lo, lo + fit
+
+
+def step_bytes(trace: Trace, shown: Shown, *, head_W=None, charts: Sequence[dict] = (), per_step_rows: int = 0) -> float:
+    """Compressed bytes one step adds to a payload, measured on the first ``SAMPLE_STEPS`` steps."""
+    n = min(trace.config.seq_len, SAMPLE_STEPS)
+    part = diagram_part(trace, shown, 0, n, head_W=head_W)
+    frames = len(pack({"frames": part["frames"]})) / n
+    rows = 24 * per_step_rows  # a chart row per unit and step, about 24 compressed bytes (6-digit numbers)
+    return frames + rows
+
+
+def _digits(a: np.ndarray) -> list:
+    """Floats with 6 significant digits as JSON (NaN/inf as None: JSON has neither)."""
+    out = np.asarray(a, dtype=np.float64)
+    return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in out.ravel()]
+
+
+def state_chart(h: np.ndarray, h_torch: np.ndarray, lo: int, hi: int, height: int) -> dict:
+    """``charts.state_bars`` for every step of the window, with the step picked by the param ``t_now``.
+
+    Args:
+        h: (T + 1, H) the states h_0 .. h_T of the shown sample (row t is h_{t-1} of step t): one array, not two.
+        h_torch: (T, H) torch's h_t.
+    """
+    H = h.shape[1]
+    ts = np.repeat(np.arange(lo, hi), H)
+    frame = pd.DataFrame(
+        {
+            "t": ts,
+            "unit": np.tile(np.arange(H), hi - lo),
+            "prev": _digits(h[lo:hi]),
+            "now": _digits(h[lo + 1 : hi + 1]),
+            "torch": _digits(h_torch[lo:hi]),
+        }
+    )
+    return charts.state_bars_over_time(frame, height=height).to_dict()
+
+
+def identity(*parts: object) -> str:
+    """A short digest naming the numbers of a payload (the stage keeps t across payloads with the same one)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def build(
+    trace: Trace,
+    shown: Shown,
+    *,
+    key: object,
+    t: int = 0,
+    head_W=None,
+    per_step: np.ndarray | None = None,
+    charts: Sequence[dict] = (),
+    chart_rows_per_step: int = 0,
+    diagram_on: bool = True,
+    chart_builder=None,
+    dark: bool = False,
+    present: bool = False,
+    controls: bool = True,
+    speed: float = 1,
+    seek: tuple[int, int] | None = None,
+    budget: int = PAYLOAD_BYTES,
+) -> dict:
+    """The whole payload (a dict; ``pack`` it for the wire).
+
+    Args:
+        key: what identifies the numbers (the run's cache key with the shown part): the stage
+            keeps its t when a new payload carries the same ``id`` (a window, a rerun).
+        t: the step to open at, when the page has no t yet (the URL's wins).
+        per_step: (T,) |replay − torch| per step, shown in the status line.
+        charts: Vega-Lite specs drawn under or beside the diagram, each with a param ``t_now``.
+        chart_builder: ``(lo, hi) -> list of specs`` for charts whose data follow the window.
+        seek: (t, n): move the stage to t once (n tells a new request from a repeated one).
+    """
+    T = trace.config.seq_len
+    if diagram_on or chart_builder is not None:
+        per = step_bytes(trace, shown, head_W=head_W, per_step_rows=chart_rows_per_step) if diagram_on else 24 * chart_rows_per_step
+        lo, hi = window(T, t, per, budget)
+    else:
+        lo, hi = 0, T
+    specs = [*(chart_builder(lo, hi) if chart_builder is not None else []), *charts]
+    return {
+        "id": identity(key, shown, dark, present, diagram_on, len(specs)),
+        "T": T,
+        "window": [lo, hi],
+        "prefetch": 0 if (lo, hi) == (0, T) else max(1, int(PREFETCH * (hi - lo))),
+        "t": int(min(max(t, 0), T - 1)),
+        "seek": None if seek is None else [int(seek[0]), int(seek[1])],
+        "controls": controls,
+        "speeds": list(SPEEDS),
+        "speed": speed,
+        "dark": dark,
+        "present": present,
+        "per_step": None if per_step is None else [float(f"{v:.1g}") if np.isfinite(v) else None for v in per_step],
+        "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark) if diagram_on else None,
+        "charts": [{"name": s.get("name", f"chart{i}"), "spec": s} for i, s in enumerate(specs)],
+    }
+
+
+def vega_bundle() -> str:
+    """vl-convert's bundle of Vega, Vega-Lite and vega-embed (no CDN: it ships in the wheel), setting window.vegaEmbed."""
+    import vl_convert
+
+    return vl_convert.javascript_bundle()
+
