@@ -16,6 +16,7 @@ import streamlit as st
 import torch
 
 from rnntrace.dashboard import controls, header, sidebar, state, tour
+from rnntrace.dashboard import stage as browser_stage
 from rnntrace.dashboard.budget import Busy
 from rnntrace.dashboard.context import Context
 from rnntrace.dashboard.url import url_notices
@@ -47,10 +48,11 @@ def context(choice: sidebar.Choice, run_key: tuple, present: bool) -> Context:
     )
 
 
-def stage(choice: sidebar.Choice, run_key: tuple, present: bool, interval: float | None) -> None:
-    """Time controls and the views: a fragment, so a step reruns only this.
+def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
+    """The picks and the views: a fragment, so a settled step (the browser stage tells it) reruns only this.
 
-    It is handed the recipe (the choice and the cache key), not the trace: Streamlit keeps a
+    Stepping itself never reruns anything: the stage (``rnntrace/dashboard/stage.py``) steps in the
+    browser. It is handed the recipe (the choice and the cache key), not the trace: Streamlit keeps a
     fragment's arguments for the session's life, and they must not pin a trace in memory.
     """
     try:
@@ -58,13 +60,7 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool, interval: float
     except Busy as busy:
         st.warning(f"Not now: {busy}", icon="⏳")
         return
-    T = base.T
-    controls.tick(T, interval)
-    t, status = controls.time_controls(T)
-    playing = st.session_state.get("playing", False)
-    if (interval is not None) != (playing and T > 1) or (playing and interval != 1 / st.session_state.get("speed", 1.0)):
-        st.rerun()  # play/pause or a new speed: the whole page, to (re)start the fragment's timer
-    status.markdown(f"**t = {t}** of 0..{T - 1} · |replay − torch| at t: {base.validation.per_step[t]:.0e}")
+    t = browser_stage.initial_t(base.T)
     c = base.config
     n, layer, direction = controls.picks(c.N, c.layers, c.bidirectional)
     ctx = dataclasses.replace(base, t=t, layer=layer, direction=direction, sample=n)
@@ -76,6 +72,8 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool, interval: float
     for tab, view in zip(tabs, shown, strict=True):
         if tab.open:
             with tab:
+                if not getattr(view, "OWN_STAGE", False):  # the view draws no step picture: the stage is its t controls
+                    browser_stage.show(ctx, f"stage_{view.__name__.rsplit('.', 1)[-1]}")
                 guarded(view, ctx)
 
 
@@ -112,9 +110,8 @@ def main() -> None:
         st.stop()
     header.agreement(slot, run.validation)
     del run  # the fragment fetches it again from the cache: no local reference outlives this run
-    playing = st.session_state.get("playing", False) and choice.config.T > 1
-    interval = 1 / st.session_state.get("speed", 1.0) if playing else None
-    st.fragment(run_every=interval)(stage)(choice, run_key, present, interval)
+    browser_stage.load_vega()
+    st.fragment(stage)(choice, run_key, present)
 
 
 main()

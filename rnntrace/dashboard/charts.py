@@ -783,16 +783,24 @@ def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150) -> alt.Layer
             xOffset=alt.XOffset("state:N", sort=order),
             y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
             color=alt.Color("state:N", sort=order, scale=alt.Scale(domain=order, range=["#9aa5b1", "#1f77b4"]), legend=None),
-            tooltip=[alt.Tooltip("t:Q"), alt.Tooltip("state:N", title="h_{t-1} (prev) or h_t (now)"), alt.Tooltip("unit:O"),
-                     alt.Tooltip("value:Q", format=".4f")],
+            tooltip=[
+                alt.Tooltip("t:Q"),
+                alt.Tooltip("state:N", title="h_{t-1} (prev) or h_t (now)"),
+                alt.Tooltip("unit:O"),
+                alt.Tooltip("value:Q", format=".4f"),
+            ],
         )
     )
-    ticks = base.mark_tick(color="#d62728", thickness=2, size=14).encode(
-        x="unit:O",
-        xOffset=alt.XOffset("state:N", sort=order),
-        y="torch:Q",
-        tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
-    ).transform_calculate(state="'now'")
+    ticks = (
+        base.mark_tick(color="#d62728", thickness=2, size=14)
+        .encode(
+            x="unit:O",
+            xOffset=alt.XOffset("state:N", sort=order),
+            y="torch:Q",
+            tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
+        )
+        .transform_calculate(state="'now'")
+    )
     title = alt.TitleParams(
         text=alt.ExprRef(f"'How step t = ' + {NOW} + ' moved the state'"),
         subtitle="grey h_{t-1} (h0 at t = 0) → blue h_t; red tick: torch's h_t",

@@ -778,7 +778,6 @@ def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: _Says, theme
     return cv
 
 
-
 def _boxes(spec: CellSpec, step: Step, rows: dict[str, np.ndarray], says: _Says, max_units: int) -> dict[str, _Box]:
     """Every quantity's heat strip at this step: values, colour range and hover texts (not yet placed)."""
     labels = dict(spec.diagram)

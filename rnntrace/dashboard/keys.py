@@ -14,12 +14,9 @@ import json
 import streamlit as st
 
 # key (KeyboardEvent.key) -> the Streamlit widget key of the button it clicks, and what it does
+# ← / → / Home / End / Space belong to the browser stage (assets/stage.js), which steps without a rerun
+STAGE_KEYS = {"ArrowLeft": "previous step", "ArrowRight": "next step", "Home": "first step", "End": "last step", " ": "play / pause"}
 KEYS: dict[str, tuple[str, str]] = {
-    "ArrowLeft": ("prev", "previous step"),
-    "ArrowRight": ("next", "next step"),
-    "Home": ("first", "first step"),
-    "End": ("last", "last step"),
-    " ": ("play", "play / pause"),
     "p": ("present_key", "presentation mode on / off"),
     "?": ("keys_help", "this list of keys"),
 }
@@ -70,4 +67,5 @@ def install_container() -> None:
 
 def help_markdown() -> str:
     """The key list, for the "?" popover."""
-    return "\n".join(f"- **{KEY_NAMES.get(k, k)}**: {what}" for k, (_, what) in KEYS.items())
+    shown = {**STAGE_KEYS, **{k: what for k, (_, what) in KEYS.items()}}
+    return "\n".join(f"- **{KEY_NAMES.get(k, k)}**: {what}" for k, what in shown.items())

@@ -43,7 +43,7 @@ class Shown:
     sample: int = 0
 
 
-def _steps(trace: Trace, shown: Shown, lo: int, hi: int) -> list:
+def steps(trace: Trace, shown: Shown, lo: int, hi: int) -> list:
     i = shown.layer * trace.config.num_directions + shown.direction
     return [trace.at(t)[i] for t in range(lo, hi)]
 
@@ -59,7 +59,7 @@ def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, d
     """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``."""
     ys = _ys(trace, shown, lo, hi, head_W)
     svg, frames = diagram.stage_frames(
-        trace.config.spec, _steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8
+        trace.config.spec, steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8
     )
     return {"svg": svg, "frames": frames}
 
@@ -97,22 +97,20 @@ def _digits(a: np.ndarray) -> list:
     return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in out.ravel()]
 
 
-def state_chart(h: np.ndarray, h_torch: np.ndarray, lo: int, hi: int, height: int) -> dict:
-    """``charts.state_bars`` for every step of the window, with the step picked by the param ``t_now``.
+def state_chart(prev: np.ndarray, now: np.ndarray, torch_h: np.ndarray, lo: int, height: int) -> dict:
+    """``charts.state_bars`` for every step of a window, the step shown picked by the param ``t_now``.
 
     Args:
-        h: (T + 1, H) the states h_0 .. h_T of the shown sample (row t is h_{t-1} of step t): one array, not two.
-        h_torch: (T, H) torch's h_t.
+        prev, now, torch_h: (steps, H) h_{t-1}, h_t and torch's h_t of steps lo, lo+1, ... (one sample).
     """
-    H = h.shape[1]
-    ts = np.repeat(np.arange(lo, hi), H)
+    steps, H = now.shape
     frame = pd.DataFrame(
         {
-            "t": ts,
-            "unit": np.tile(np.arange(H), hi - lo),
-            "prev": _digits(h[lo:hi]),
-            "now": _digits(h[lo + 1 : hi + 1]),
-            "torch": _digits(h_torch[lo:hi]),
+            "t": np.repeat(np.arange(lo, lo + steps), H),
+            "unit": np.tile(np.arange(H), steps),
+            "prev": _digits(prev),
+            "now": _digits(now),
+            "torch": _digits(torch_h),
         }
     )
     return charts.state_bars_over_time(frame, height=height).to_dict()
@@ -183,4 +181,3 @@ def vega_bundle() -> str:
     import vl_convert
 
     return vl_convert.javascript_bundle()
-

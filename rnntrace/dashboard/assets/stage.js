@@ -150,10 +150,10 @@ function controls(stage, payload) {
   const bar = document.createElement("div");
   bar.className = "bar";
   const buttons = [
-    button("⏮ First", "first", "first step (Home)"),
-    button("◀ Prev", "prev", "previous step (←)"),
-    button("Next ▶", "next", "next step (→)"),
-    button("Last ⏭", "last", "last step (End)"),
+    button("« First", "first", "first step (Home)"),
+    button("‹ Prev", "prev", "previous step (←)"),
+    button("Next ›", "next", "next step (→)"),
+    button("Last »", "last", "last step (End)"),
     button("▶ Play", "play", "play / pause (Space)"),
   ];
   for (const b of buttons) {
@@ -342,20 +342,36 @@ export function mount(el, payload, host) {
 
 // -- the Streamlit host (components v2): called on every render with the latest data -----------
 
+async function decode(data) {
+  // Python sends gzip-compressed JSON bytes (stage_payload.pack): the wire carries the budgeted size
+  if (!(data instanceof ArrayBuffer || ArrayBuffer.isView(data))) return data;
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return JSON.parse(await new Response(stream).text());
+}
+
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   let root = parentElement.querySelector(".rnntrace-stage");
-  if (root && root.__stage) {
-    root.__stage.load(data);
-    return;
+  if (!root) {
+    root = document.createElement("div");
+    root.className = "rnntrace-stage";
+    parentElement.append(root);
+    root.host = {
+      sync: (t) => setStateValue("t", t),
+      fetch: (t) => setStateValue("t", t),
+    };
+    root.queue = Promise.resolve();
   }
-  root = document.createElement("div");
-  root.className = "rnntrace-stage";
-  parentElement.append(root);
-  const host = {
-    sync: (t) => setStateValue("t", t),
-    fetch: (t) => setStateValue("t", t),
-  };
-  root.__stage = new Stage(root, data, host);
-  return () => root.__stage && root.__stage.destroy();
+  // payloads are applied in the order they came, each after the previous one is decoded
+  root.queue = root.queue
+    .then(() => decode(data))
+    .then((payload) => {
+      if (root.stage) root.stage.load(payload);
+      else root.stage = new Stage(root, payload, root.host);
+    })
+    .catch((err) => {
+      root.textContent = `The stage could not be drawn: ${err.message}`;
+    });
+  return () => root.stage && root.stage.destroy();
 }

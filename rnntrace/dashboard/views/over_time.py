@@ -11,11 +11,12 @@ from functools import partial
 import altair as alt
 import streamlit as st
 
-from .. import charts
+from .. import charts, stage
 from ..context import Context
 
 TITLE = "Over time"
 IN_PRESENTATION = True
+OWN_STAGE = True  # its charts live in the stage: the current-step rule moves in the browser
 
 # Cells per over-time chart: every step change re-sends them, so keep them few (see bench/bench_app.py)
 HEATMAP = {"max_t": 120, "max_units": 48}
@@ -34,38 +35,53 @@ def _picked(key: str) -> None:
             st.session_state.t = round(t)
 
 
-def show(chart: alt.LayerChart, key: str) -> None:
-    """One time chart, aligned with the others, clickable."""
+def aligned(chart: alt.LayerChart) -> alt.LayerChart:
+    """One time chart, aligned with the others (same y-axis width, legend on top)."""
     chart = chart.properties(height=chart.height + 30)  # room for the legend, moved on top
-    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
+    return chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
         orient="top", direction="horizontal", titleOrient="left", gradientLength=160, gradientThickness=10, titleLimit=220
     )
-    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
+
+
+def show(chart: alt.LayerChart, key: str) -> None:
+    """One time chart drawn by Streamlit, aligned with the others, clickable (a click reruns the page)."""
+    st.altair_chart(aligned(chart), width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
+
+
+def spec(chart: alt.LayerChart, name: str) -> dict:
+    """One time chart for the browser stage: its param t_now moves with t, a click sets t there."""
+    out = aligned(chart).properties(width="container").to_dict()
+    out["name"] = name
+    return out
 
 
 def render(ctx: Context) -> None:
-    tr, n, t = ctx.trace, ctx.sample, ctx.t
     from .task import task_line  # here, not above: the task view draws its time charts with show()
 
     line = task_line(ctx)
     if line and not ctx.present:
         st.markdown(line)
     if not ctx.present:
-        st.caption("Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step.")
+        st.caption(
+            "Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step. The charts step in your browser."
+        )
+    stage.show(ctx, "stage_over_time", chart_builder=lambda lo, hi: specs(ctx))
+
+
+def specs(ctx: Context) -> list[dict]:
+    """The view's charts for the stage, built once per configuration (at t = 0: the stage moves t_now)."""
+    tr, n, t = ctx.trace, ctx.sample, 0
     h = tr.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, M)
-    show(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP), "ot_h")
+    shown = [spec(charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP), "h_t")]
+    gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n) if ctx.spec.gates else None
+    x_chart = spec(charts.input_chart(ctx.run.X[n], t, **LINES), "x_t")
     if ctx.present:  # the slide: the state and what drives it
-        if ctx.spec.gates:
-            gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n)
-            show(charts.gates_chart(gates, t, **GATES), "ot_gates")
-        else:
-            show(charts.input_chart(ctx.run.X[n], t, **LINES), "ot_x")
-        return
-    show(charts.input_chart(ctx.run.X[n], t, **LINES), "ot_x")
-    if ctx.spec.gates:
-        gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n)
-        show(charts.gates_chart(gates, t, **GATES), "ot_gates")
+        return [*shown, spec(charts.gates_chart(gates, t, **GATES), "gates") if gates else x_chart]
+    shown.append(x_chart)
+    if gates:
+        shown.append(spec(charts.gates_chart(gates, t, **GATES), "gates"))
     if tr.y is not None:
-        show(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, **LINES), "ot_y")
+        shown.append(spec(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, **LINES), "y_t"))
     v = ctx.validation
-    show(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), "ot_diff")
+    shown.append(spec(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), "diff"))
+    return shown

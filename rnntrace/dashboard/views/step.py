@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import charts, diagram, equations, tables
+from .. import equations, stage, tables
 from ..context import Context
 from .task import task_line
 
 TITLE = "Step"
 IN_PRESENTATION = True
+OWN_STAGE = True  # draws its own stage: the diagram and the state chart
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 TINY = st.column_config.NumberColumn(format="%.0e")
 
@@ -28,27 +29,6 @@ def torch_h(ctx: Context):
     """torch's h_t of the shown layer and direction at t (torch ran this layer alone)."""
     H = ctx.trace.config.h_out
     return ctx.validation.torch_layers[ctx.layer][ctx.t, ctx.sample, ctx.direction * H : (ctx.direction + 1) * H]
-
-
-def picture(ctx: Context) -> None:
-    """The live diagram of the cell at step t (hover a number: where it came from)."""
-    head = ctx.run.head
-    y_t = ctx.y_step.y_t if ctx.is_top and head is not None else None
-    svg = diagram.cell_diagram(
-        ctx.spec,
-        ctx.step,
-        ctx.sample,
-        head_W=None if head is None or not ctx.is_top else head.weight.detach().numpy(),
-        y_t=None if y_t is None else y_t[ctx.sample],
-        dark=ctx.dark,
-        max_units=8,
-    )
-    st.markdown(svg, unsafe_allow_html=True)
-
-
-def state_chart(ctx: Context, height: int = 150) -> None:
-    step, n = ctx.step, ctx.sample
-    st.altair_chart(charts.state_bars(step.h_prev[n], step.h_t[n], torch_h(ctx), t=ctx.t, height=height), width="stretch")
 
 
 def numbers(ctx: Context) -> None:
@@ -70,18 +50,15 @@ def render(ctx: Context) -> None:
     line = task_line(ctx)
     if line and not ctx.present:
         st.markdown(line)
-    left, right = st.columns([1.25, 1] if ctx.present else [3, 2], gap="medium")
-    with left:
-        picture(ctx)
-    with right:
-        state_chart(ctx, height=110 if ctx.present else 130)
-        if ctx.present:  # the slide: the cell's equations beside its picture
-            st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
-            return
-        st.caption(
-            "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
-            "torch computes the same numbers as the rows of an (N, ·) batch."
-        )
+    # the picture and the state chart step in the browser (no rerun); what follows is for the settled t
+    stage.show(ctx, "stage_step", diagram=True, state_chart=True)
+    if ctx.present:  # the slide: the cell's equations under its picture
+        st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
+        return
+    st.caption(
+        "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
+        "torch computes the same numbers as the rows of an (N, ·) batch. The equations and tables below follow t when stepping pauses."
+    )
     numbers(ctx)
     c1, c2, c3 = st.columns([1, 3, 2])
     with c1:

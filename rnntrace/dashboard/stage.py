@@ -1,0 +1,112 @@
+"""The browser stage in Streamlit: ``assets/stage.js`` as a components-v2 component, fed one payload per configuration.
+
+Stepping, keys, play, hovering and a click on a chart change t in the browser, with no script
+rerun. Python hears the settled t (``stage.js`` sends it about 250 ms after the last step), so
+the equations and tables under the stage, the other tabs and the link follow it; that is one
+rerun of the stage fragment per pause, not one per step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from . import stage_payload
+from .budget import ByteCache
+from .context import Context
+
+ASSETS = Path(__file__).parent / "assets"
+PAYLOADS = ByteCache("the stage's numbers", 256 * 2**20, heavy=False)  # packed payloads, shared by every session
+
+_component = st.components.v2.component(
+    "rnntrace_stage", js=(ASSETS / "stage.js").read_text(encoding="utf-8"), css=(ASSETS / "stage.css").read_text(encoding="utf-8")
+)
+# Vega, Vega-Lite and vega-embed from vl-convert's wheel (no CDN); an unchanged element is sent once per session
+_vega = st.components.v2.component("rnntrace_vega", js=stage_payload.vega_bundle() + "\nexport default function () {}\n")
+
+
+def load_vega() -> None:
+    """Put the Vega bundle on the page (once per page; the stage waits for it)."""
+    _vega(key="rnntrace_vega", height=0)
+
+
+def initial_t(T: int) -> int:
+    """The session's t, clamped to 0..T-1; on the first run, the link's ``?t=`` when it is a step of this run."""
+    if "t" not in st.session_state:
+        raw = st.query_params.get("t", "0")
+        st.session_state.t = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) < T else 0
+    st.session_state.t = min(max(int(st.session_state.t), 0), T - 1)
+    return st.session_state.t
+
+
+def seek(t: int) -> None:
+    """Move every stage on the page to t (a lesson step, a click on a chart drawn by Streamlit)."""
+    st.session_state.t = int(t)
+    st.session_state._seek = (int(t), st.session_state.get("_seek", (0, 0))[1] + 1)
+
+
+def _settled(key: str) -> None:
+    """The browser's t after a pause: the session's t, and the link's."""
+    value = st.session_state[key].get("t")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        st.session_state.t = value
+        st.query_params["t"] = str(value)
+
+
+def show(
+    ctx: Context, key: str, *, diagram: bool = False, state_chart: bool = False, charts=(), chart_builder=None, rows_per_step=0
+) -> None:
+    """The stage for this view: controls, and the diagram and charts the view asks for.
+
+    Args:
+        key: the component's key (one per view, so each tab keeps its own stage).
+        diagram: draw the cell diagram (frames for every step of the window).
+        state_chart: the "how step t moved the state" bars beside the diagram.
+        charts: Vega-Lite specs (dicts) with a ``t_now`` param, drawn under the diagram.
+        chart_builder: ``(lo, hi) -> [specs]`` for charts whose data follow the payload's window.
+        rows_per_step: data rows those charts add per step (for the byte budget).
+    """
+    shown = stage_payload.Shown(ctx.layer, ctx.direction, ctx.sample)
+    head = ctx.run.head
+    head_W = None if head is None or not ctx.is_top else head.weight.detach().numpy()
+    seek_to = st.session_state.get("_seek")
+    t = ctx.t
+    lo_hi = st.session_state.get(f"_{key}_window")
+
+    def states(lo: int, hi: int) -> list[dict]:
+        """The state chart's data for steps lo..hi-1: h_{t-1} and h_t of each step, torch's h_t beside."""
+        steps = stage_payload.steps(ctx.trace, shown, lo, hi)
+        H = ctx.trace.config.h_out
+        torch_h = ctx.validation.torch_layers[ctx.layer][lo:hi, ctx.sample, ctx.direction * H : (ctx.direction + 1) * H]  # (hi-lo, H)
+        n = ctx.sample
+        prev, now = np.stack([s.h_prev[n] for s in steps]), np.stack([s.h_t[n] for s in steps])
+        return [stage_payload.state_chart(prev, now, torch_h, lo, height=110 if ctx.present else 130)]
+
+    builder = states if state_chart else chart_builder
+    # the window follows t only when t leaves it (past the byte budget); else the payload (and its bytes) stay the same
+    anchor = t if lo_hi is None or not (lo_hi[0] <= t < lo_hi[1]) else lo_hi[0]
+    cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, anchor, seek_to, diagram, state_chart, len(charts))
+
+    def build() -> tuple[bytes, tuple[int, int]]:
+        payload = stage_payload.build(
+            ctx.trace,
+            shown,
+            key=(ctx.run_key, key),
+            t=anchor,
+            head_W=head_W,
+            per_step=ctx.validation.per_step,
+            charts=list(charts),
+            chart_builder=builder,
+            chart_rows_per_step=rows_per_step or (ctx.trace.config.h_out if state_chart else 0),
+            diagram_on=diagram,
+            dark=ctx.dark,
+            present=ctx.present,
+            seek=seek_to,
+        )
+        return stage_payload.pack(payload), tuple(payload["window"])
+
+    data, window = PAYLOADS.get(cache_key, build)
+    st.session_state[f"_{key}_window"] = window
+    _component(key=key, data=data, default={"t": t}, on_t_change=lambda: _settled(key))
