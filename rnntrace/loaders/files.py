@@ -112,7 +112,7 @@ def _read(source: object, name: str | None, max_bytes: int, accepted: tuple[str,
     return data, ext, _short(name)
 
 
-# ---------------------------------------------------------------------------- models: reading containers
+# ---------------------------------------------------------------------------- tensor containers: read, never executed
 
 
 def _list_keys(keys: tuple[str, ...], limit: int = 12) -> str:
