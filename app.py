@@ -15,12 +15,10 @@ import logging
 import streamlit as st
 import torch
 
-from rnntrace.dashboard import controls, header, sidebar, state, tour
+from rnntrace.dashboard import controls, header, sidebar, state, tour, url
 from rnntrace.dashboard.budget import Busy
 from rnntrace.dashboard.context import Context
-from rnntrace.dashboard.url import url_notices
 from rnntrace.dashboard.views import VIEWS
-from rnntrace.inputs import KINDS
 
 
 def guarded(view, ctx: Context) -> None:
@@ -87,11 +85,7 @@ def main() -> None:
         layout="wide",
         initial_sidebar_state="collapsed" if st.query_params.get("present") == "true" else "expanded",
     )
-    if "_url_checked" not in st.session_state:  # a link's bad values: one notice, first run only
-        st.session_state._url_checked = True
-        notices = url_notices(dict(st.query_params), KINDS)
-        if notices:
-            st.warning(" ".join(notices) + " The defaults are used instead.", icon="⚠️")
+    url.check_link(len(tour.TOUR))  # every link value parsed once, before any widget reads it; one notice
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
     if choice.task is not None:
