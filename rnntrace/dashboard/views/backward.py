@@ -21,10 +21,12 @@ import numpy as np
 import streamlit as st
 
 from ...bptt import Backprop, GradValidation, validate_grads
-from ...spec import ACT_LATEX, PARAM, CellSpec
+from ...cells import PARAM, CellSpec
+from ...cells.latex import StepGrads
+from ...cells.latex import d as _d
 from .. import charts, equations, grad_charts
 from ..context import Context, Run
-from .over_time import Y_AXIS_WIDTH, _picked, show
+from ..time_charts import Y_AXIS_WIDTH, picked, show
 
 TITLE = "Backward"
 IN_PRESENTATION = True
@@ -119,14 +121,6 @@ def vector(a: np.ndarray, full: int = 8) -> str:
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _under(body: str, label: str) -> str:
-    return rf"\underbrace{{{body}}}_{{{label}}}"
-
-
-def _d(what: str) -> str:
-    return rf"\partial L/\partial {what}"
-
-
 def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
     """g_t for every t: what reaches the shown h_t from outside its recurrence, (T, H_out) for one sample, and its label at t."""
     c, n, d, t = bp.config, ctx.sample, ctx.direction, ctx.t
@@ -143,88 +137,40 @@ def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
 
 
 def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool = True) -> list[str]:
-    """The backward equations at step t: the symbols (optional), then the same with this step's numbers."""
-    spec, c, t, n, layer, d = ctx.spec, bp.config, ctx.t, ctx.sample, ctx.layer, ctx.direction
-    T = c.seq_len
+    """The backward equations at step t: the symbols (optional), then the same with this step's numbers (the cell's module writes both)."""
+    spec, t, n, layer, d = ctx.spec, ctx.t, ctx.sample, ctx.layer, ctx.direction
     nxt = t + 1 if d == 0 else t - 1  # the step after t, in this direction's order
-    last = not 0 <= nxt < T
-    v = lambda a: vector(a, full)  # noqa: E731
-    q = lambda name: bp.quantity(name, layer, d)  # noqa: E731
-    dh = q("dh_t")[t, n]
     g_all, g_label = from_outside(ctx, bp)
-    g = g_all[t]
-    lines = [symbolic(spec, d)] if symbols else []
-    after = rf"\text{{from step {nxt}}}" if not last else r"\text{nothing after this step}"
-    lhs_h = rf"\frac{{\partial L}}{{\partial h_{{{t}}}}}"
-    total_h = _under(v(dh), _d(f"h_{{{t}}}"))
-    if not spec.gates:
-        W_hh = ctx.param("weight_hh")  # (H, H_out)
-        rec = np.zeros_like(dh) if last else q("d_pre")[nxt, n] @ W_hh
-        if not last:
-            after = rf"\delta_{{{nxt}}} W_{{hh}}"
-        h = ctx.trace.quantity("h_t", layer, d)[t, n]
-        if spec.nonlinearity == "tanh":
-            slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
-        else:  # torch's relu' is 0 at 0
-            slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
-        delta = _under(v(q("d_pre")[t, n]), rf"\delta_{{{t}}}")
-        lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(rec), after)} = {total_h}")
-        lines.append(rf"\delta_{{{t}}} = {total_h} \odot {_under(v(slope), slope_label)} = {delta}")
-        return lines
-    lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(dh - g), after)} = {total_h}")
-    if "c" in spec.states:
-        dc = q("dc_t")[t, n]
-        carry = np.zeros_like(dc) if last else q("dc_t")[nxt, n] * ctx.trace.quantity("f_t", layer, d)[nxt, n]
-        carry_label = r"\text{nothing after this step}" if last else _d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
-        via = _under(v(dc - carry), rf"\text{{via }} h_{{{t}}}")
-        lines.append(
-            rf"\frac{{\partial L}}{{\partial c_{{{t}}}}} = {via} + {_under(v(carry), carry_label)} = {_under(v(dc), _d(f'c_{{{t}}}'))}"
-        )
-    gates = r" \quad ".join(_under(v(q(f"d_{g}")[t, n]), rf"\delta^{{{g}}}_{{{t}}}") for g in spec.gate_names)
-    lines.append(rf"\text{{gates at }} t = {t}:\quad {gates}")
-    return lines
+    at = StepGrads(
+        t=t,
+        nxt=nxt if 0 <= nxt < bp.config.seq_len else None,
+        n=n,
+        g=g_all[t],
+        g_label=g_label,
+        grad=lambda name: bp.quantity(name, layer, d),
+        value=lambda name: ctx.trace.quantity(name, layer, d),
+        param=ctx.param,
+        v=lambda a: vector(a, full),
+    )
+    return ([symbolic(spec, d)] if symbols else []) + spec.backward_numbers(at)
 
 
 def symbolic(spec: CellSpec, direction: int = 0) -> str:
     r"""The cell's backward equations in symbols (δ = ∂L/∂ pre-activation), aligned, as one LaTeX block.
 
-    Written in the forward direction's order (the step after t is t+1); gate names and their
-    stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
+    Written in the direction's order (the step after t is t+1, or t-1 in reverse); gate names
+    and their stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
     """
-    after = "t+1" if direction == 0 else "t-1"
-    dh, dc = r"\frac{\partial L}{\partial h_t}", r"\frac{\partial L}{\partial c_t}"
-    g = r"g_t"  # from the output (dL/dy_t W_o) or the layer above
-    if not spec.gates:
-        slope = "(1 - h_t^2)" if spec.nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
-        act = ACT_LATEX[spec.nonlinearity or "tanh"]
-        rows = [
-            rf"{dh} &= {g} + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {dh} \odot {slope} = {dh} \odot {act}'(\mathrm{{pre}}_t)",
-        ]
-    elif spec.cell == "GRU":
-        blocks = r" \mid ".join(rf"\delta^{{{x}}}" + (r" \odot r" if x == "n" else "") for x in spec.gate_names)
-        rows = [
-            rf"\delta^n_t &= {dh} \odot (1 - z_t) \odot (1 - n_t^2) \qquad \delta^z_t = {dh} \odot (h_{{t-1}} - n_t) \odot z_t (1 - z_t)",
-            r"\delta^r_t &= \delta^n_t \odot (h_{t-1} W_{hn}^\top + b_{hn}) \odot r_t (1 - r_t)",
-            rf"{dh} &= {g} + \frac{{\partial L}}{{\partial h_{{{after}}}}} \odot z_{{{after}}} + [{blocks}]_{{{after}}} W_{{hh}}",
-        ]
-    else:
-        blocks = r" \mid ".join(rf"\delta^{{{x}}}" for x in spec.gate_names)
-        rows = [
-            rf"{dc} &= {dh} \odot o_t \odot (1 - \tanh^2 c_t) + \frac{{\partial L}}{{\partial c_{{{after}}}}} \odot f_{{{after}}}",
-            rf"\delta^i_t &= {dc} \odot g_t \odot i_t (1 - i_t) \qquad \delta^f_t = {dc} \odot c_{{t-1}} \odot f_t (1 - f_t)",
-            rf"\delta^g_t &= {dc} \odot i_t \odot (1 - g_t^2) \qquad \delta^o_t = {dh} \odot \tanh(c_t) \odot o_t (1 - o_t)",
-            rf"{dh} &= {g} + [{blocks}]_{{{after}}} W_{{hh}}",
-        ]
-    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+    return spec.backward_equations(direction)
 
 
 # -- the view -------------------------------------------------------------------------------------
 
 
 def slide_chart(chart, key: str) -> None:
-    """A time chart on a slide: as ``over_time.show`` (aligned y axis, click sets t), without room for a legend."""
+    """A time chart on a slide: as ``time_charts.show`` (aligned y axis, click sets t), without room for a legend."""
     aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH)
-    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
+    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(picked, key), selection_mode=charts.PICK)
 
 
 def _param_choice(names: list[str]) -> str:

@@ -6,13 +6,11 @@ steps after t, and a click on any chart sets t.
 
 from __future__ import annotations
 
-from functools import partial
-
-import altair as alt
 import streamlit as st
 
 from .. import charts
 from ..context import Context
+from ..time_charts import show
 
 TITLE = "Over time"
 IN_PRESENTATION = True
@@ -21,33 +19,11 @@ IN_PRESENTATION = True
 HEATMAP = {"max_t": 120, "max_units": 48}
 GATES = {"max_t": 100, "max_units": 12}
 LINES = {"max_t": 200}  # points per line in the input and output charts (buckets beyond)
-Y_AXIS_WIDTH = 72  # px: the same for every chart, so t lines up across them
-
-
-def _picked(key: str) -> None:
-    """on_select: the clicked step becomes t."""
-    picked = st.session_state[key].selection.get(charts.PICK) or []
-    if picked:
-        point = picked[0]
-        t = point.get("t", point.get("t0"))
-        if t is not None:
-            st.session_state.t = round(t)
-
-
-def show(chart: alt.LayerChart, key: str) -> None:
-    """One time chart, aligned with the others, clickable."""
-    chart = chart.properties(height=chart.height + 30)  # room for the legend, moved on top
-    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
-        orient="top", direction="horizontal", titleOrient="left", gradientLength=160, gradientThickness=10, titleLimit=220
-    )
-    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
 
 
 def render(ctx: Context) -> None:
     tr, n, t = ctx.trace, ctx.sample, ctx.t
-    from .task import task_line  # here, not above: the task view draws its time charts with show()
-
-    line = task_line(ctx)
+    line = ctx.task_line
     if line and not ctx.present:
         st.markdown(line)
     if not ctx.present:

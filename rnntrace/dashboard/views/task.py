@@ -16,8 +16,8 @@ import streamlit as st
 from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
 from .. import charts, task_charts
-from ..context import Context
-from .over_time import show
+from ..context import Context, describe_task
+from ..time_charts import show
 
 TITLE = "Task"
 IN_PRESENTATION = True
@@ -32,18 +32,8 @@ LINKS = (
 
 
 def task_line(ctx: Context) -> str | None:
-    """One Markdown line saying what the trained model's task is and what its output means, or None without a task.
-
-    For the Step and Over time views, above their charts.
-    """
-    tr = ctx.trained
-    if tr is None:
-        return None
-    task = tr.task
-    return (
-        f"**Task: {task.title}** ({tr.cell.upper()}, H = {tr.hidden}, trained {tr.steps} steps, final loss "
-        f"{tr.loss_ratio:.2g}× the first). The output y_t is read as **{task.output_label}**: the Task tab draws it against the target."
-    )
+    """``ctx.task_line``: one Markdown line saying what the trained model's task is, or None without a task (the Step view's)."""
+    return describe_task(ctx.trained)
 
 
 # ------------------------------------------------------------------ cached traces beside the run (keyed on its run_key)
