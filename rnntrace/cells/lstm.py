@@ -186,6 +186,11 @@ def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
     return J
 
 
+def c_path(value: Callable) -> np.ndarray:
+    """‖∂c_t/∂c_{t-1}‖₂ = max of f_t over units and samples, (T,): ∂c_t/∂c_{t-1} = diag(f_t), what lets gradients survive."""
+    return value("f_t").max(axis=(1, 2)).astype(np.float64)
+
+
 # --------------------------------------------------------------------------- equations
 
 
@@ -272,4 +277,5 @@ SPEC = CellSpec(
     backward_equations=backward_equations,
     backward_numbers=backward_numbers,
     projection=PROJECTION,
+    c_path=c_path,
 )

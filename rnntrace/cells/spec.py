@@ -107,6 +107,8 @@ class CellSpec:
         backward_equations: ``direction -> LaTeX``: the backward step in symbols.
         backward_numbers: ``StepGrads -> lines``: the backward step with its numbers.
         projection: the last equation line when the state is projected (``proj_size``), or None.
+        c_path: ``value -> (T,)``: ‖∂c_t/∂c_{t-1}‖₂ per step, the cell state's own path (h fixed),
+            from ``value(name)`` (T, N, ·) of the trace; None for a cell without a cell state.
     """
 
     key: str
@@ -126,6 +128,7 @@ class CellSpec:
     backward_equations: Callable = field(repr=False, compare=False)
     backward_numbers: Callable = field(repr=False, compare=False)
     projection: str | None = None
+    c_path: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def blocks(self) -> int:
