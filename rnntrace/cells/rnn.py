@@ -11,6 +11,7 @@ Forward (``run_rnn``), backward step, Jacobian block and equations of the plain 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -88,10 +89,14 @@ def run_rnn(
     return out
 
 
+def forward(x, h0, c0, w, direction, keep=None, hold=None, *, nonlinearity: str) -> Arrays:
+    return run_rnn(x, h0, w, direction, nonlinearity, keep, hold)
+
+
 # --------------------------------------------------------------------------- backward
 
 
-def coefficients(a: Arrays, nonlinearity: str) -> tuple[Coefficients, Arrays]:
+def coefficients(a: Arrays, w: Weights, *, nonlinearity: str) -> tuple[Coefficients, Arrays]:
     """act'(pre_t) for all t, ``(T, N, 1, H)``, read off h_t = act(pre_t)."""
     h_t = a["h_t"]
     k = 1 - h_t * h_t if nonlinearity == "tanh" else (h_t > 0).astype(h_t.dtype)  # torch's relu': 0 at 0
@@ -117,71 +122,58 @@ def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
 # --------------------------------------------------------------------------- equations
 
 
-def _numbers(nonlinearity: str):
+def numbers(step, n: int, v: Callable, m: Callable, weights: dict[str, np.ndarray] | None = None, *, nonlinearity: str) -> list[str]:
+    """h_t with this step's numbers; with ``weights`` (W_ih, W_hh, b_ih, b_hh) first the by-hand product, weights in full."""
     act = ACT_LATEX[nonlinearity]
-
-    def numbers(step, n: int, v: Callable, m: Callable, weights: dict[str, np.ndarray] | None = None) -> list[str]:
-        """h_t with this step's numbers; with ``weights`` (W_ih, W_hh, b_ih, b_hh) first the by-hand product, weights in full."""
-        t = step.t
-        lines = []
-        if weights is not None:  # the by-hand product, over two lines to fit the screen
-            W_ih, W_hh, b_ih, b_hh = (weights[k] for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
-            lines.append(
-                rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {under(m(W_ih), 'W_{ih}')}{under(v(step.x_t[n]), 'x_t')}"
-                rf" + {under(v(b_ih), 'b_{ih}')} \\"
-                rf" &\qquad + {under(m(W_hh), 'W_{hh}')}{under(v(step.h_prev[n]), 'h_{t-1}')} + {under(v(b_hh), 'b_{hh}')} \Big)"
-                r" \end{aligned}"
-            )
-        i_lab, h_lab = r"x_t W_{ih}^\top + b_{ih}", r"h_{t-1} W_{hh}^\top + b_{hh}"
+    t = step.t
+    lines = []
+    if weights is not None:  # the by-hand product, over two lines to fit the screen
+        W_ih, W_hh, b_ih, b_hh = (weights[k] for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
         lines.append(
-            rf"h_{{{t}}} = {act}\Big({under(v(step.input_term[n]), i_lab)} + {under(v(step.hidden_term[n]), h_lab)}\Big)"
-            rf" = {act}{under(v(step.pre_activation[n]), 'pre')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
+            rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {under(m(W_ih), 'W_{ih}')}{under(v(step.x_t[n]), 'x_t')}"
+            rf" + {under(v(b_ih), 'b_{ih}')} \\"
+            rf" &\qquad + {under(m(W_hh), 'W_{hh}')}{under(v(step.h_prev[n]), 'h_{t-1}')} + {under(v(b_hh), 'b_{hh}')} \Big)"
+            r" \end{aligned}"
         )
-        return lines
-
-    return numbers
-
-
-def _backward_equations(nonlinearity: str):
-    def backward_equations(direction: int = 0) -> str:
-        """dL/dh_t and δ_t in symbols; the step after t is t+1 (t-1 in reverse)."""
-        after = "t+1" if direction == 0 else "t-1"
-        slope = "(1 - h_t^2)" if nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
-        act = ACT_LATEX[nonlinearity]
-        return aligned(
-            [rf"{DH} &= g_t + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {DH} \odot {slope} = {DH} \odot {act}'(\mathrm{{pre}}_t)"]
-        )
-
-    return backward_equations
+    i_lab, h_lab = r"x_t W_{ih}^\top + b_{ih}", r"h_{t-1} W_{hh}^\top + b_{hh}"
+    lines.append(
+        rf"h_{{{t}}} = {act}\Big({under(v(step.input_term[n]), i_lab)} + {under(v(step.hidden_term[n]), h_lab)}\Big)"
+        rf" = {act}{under(v(step.pre_activation[n]), 'pre')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
+    )
+    return lines
 
 
-def _backward_numbers(nonlinearity: str):
-    def backward_numbers(at) -> list[str]:
-        """dL/dh_t = g_t + δ_{t+1} W_hh, and δ_t = dL/dh_t ⊙ act'(pre_t), with this step's numbers."""
-        t, n, nxt, v = at.t, at.n, at.nxt, at.v
-        dh = at.grad("dh_t")[t, n]
-        rec = np.zeros_like(dh) if nxt is None else at.grad("d_pre")[nxt, n] @ at.param("weight_hh")
-        h = at.value("h_t")[t, n]
-        if nonlinearity == "tanh":
-            slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
-        else:  # torch's relu' is 0 at 0
-            slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
-        total_h = under(v(dh), d(f"h_{{{t}}}"))
-        delta = under(v(at.grad("d_pre")[t, n]), rf"\delta_{{{t}}}")
-        return [
-            at.dh_line(rec, None if nxt is None else rf"\delta_{{{nxt}}} W_{{hh}}"),
-            rf"\delta_{{{t}}} = {total_h} \odot {under(v(slope), slope_label)} = {delta}",
-        ]
+def backward_equations(direction: int = 0, *, nonlinearity: str) -> str:
+    """dL/dh_t and δ_t in symbols; the step after t is t+1 (t-1 in reverse)."""
+    after = "t+1" if direction == 0 else "t-1"
+    slope = "(1 - h_t^2)" if nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
+    act = ACT_LATEX[nonlinearity]
+    return aligned(
+        [rf"{DH} &= g_t + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {DH} \odot {slope} = {DH} \odot {act}'(\mathrm{{pre}}_t)"]
+    )
 
-    return backward_numbers
+
+def backward_numbers(at, *, nonlinearity: str) -> list[str]:
+    """dL/dh_t = g_t + δ_{t+1} W_hh, and δ_t = dL/dh_t ⊙ act'(pre_t), with this step's numbers."""
+    t, n, nxt, v = at.t, at.n, at.nxt, at.v
+    dh = at.grad("dh_t")[t, n]
+    rec = np.zeros_like(dh) if nxt is None else at.grad("d_pre")[nxt, n] @ at.param("weight_hh")
+    h = at.value("h_t")[t, n]
+    if nonlinearity == "tanh":
+        slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
+    else:  # torch's relu' is 0 at 0
+        slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
+    total_h = under(v(dh), d(f"h_{{{t}}}"))
+    delta = under(v(at.grad("d_pre")[t, n]), rf"\delta_{{{t}}}")
+    return [
+        at.dh_line(rec, None if nxt is None else rf"\delta_{{{nxt}}} W_{{hh}}"),
+        rf"\delta_{{{t}}} = {total_h} \odot {under(v(slope), slope_label)} = {delta}",
+    ]
 
 
 def _spec(nonlinearity: str) -> CellSpec:
+    """The plain RNN's spec for one nonlinearity: the functions above with it bound (``partial``: a spec pickles)."""
     act = ACT_LATEX[nonlinearity]
-
-    def forward(x, h0, c0, w, direction, keep=None, hold=None) -> Arrays:
-        return run_rnn(x, h0, w, direction, nonlinearity, keep, hold)
-
     return CellSpec(
         key=f"RNN_{nonlinearity.upper()}",
         cell="RNN",
@@ -191,14 +183,14 @@ def _spec(nonlinearity: str) -> CellSpec:
         states=("h",),
         equations=(rf"h_t = {act}\left(x_t W_{{ih}}^\top + b_{{ih}} + h_{{t-1}} W_{{hh}}^\top + b_{{hh}}\right)",),
         diagram=(("x_t", "x_t"), ("h_prev", "h_{t-1}"), ("pre_activation", "pre-activation"), ("h_t", "h_t"), ("y_t", "y_t")),
-        forward=forward,
-        coefficients=lambda a, w: coefficients(a, nonlinearity),
+        forward=partial(forward, nonlinearity=nonlinearity),
+        coefficients=partial(coefficients, nonlinearity=nonlinearity),
         backward_step=backward_step,
         input_grad=input_grad,
         jacobian=jacobian,
-        numbers=_numbers(nonlinearity),
-        backward_equations=_backward_equations(nonlinearity),
-        backward_numbers=_backward_numbers(nonlinearity),
+        numbers=partial(numbers, nonlinearity=nonlinearity),
+        backward_equations=partial(backward_equations, nonlinearity=nonlinearity),
+        backward_numbers=partial(backward_numbers, nonlinearity=nonlinearity),
     )
 
 
