@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from rnntrace.dashboard import controls, header, sidebar, state, tour, url
-from rnntrace.dashboard.budget import Busy
+from rnntrace.dashboard.budget import Busy, Declined
 from rnntrace.dashboard.context import Context
 from rnntrace.dashboard.views import VIEWS
 
@@ -25,6 +25,8 @@ def guarded(view, ctx: Context) -> None:
     """Draw one view; if it fails, say so in place and keep the rest of the page working."""
     try:
         view.render(ctx)
+    except Declined as declined:  # busy, or too big for the server's budget: say so, in place
+        st.warning(f"Not now: {declined}", icon="⏳")
     except Exception as err:  # a bug must not cost the user the page (nor show them a traceback)
         logging.getLogger("rnntrace.app").exception("view %s failed", view.TITLE)
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
@@ -89,7 +91,12 @@ def main() -> None:
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
     if choice.task is not None:
-        choice = sidebar.with_task(choice, state.trained(*choice.task))
+        try:
+            choice = sidebar.with_task(choice, state.trained(*choice.task))
+        except Declined as declined:  # the lane is full of trainings: say when to come back
+            st.warning(f"Not now: {declined}", icon="⏳")
+            st.button("Try again", key="busy_retry", type="primary")
+            st.stop()
     present, slot = header.render(choice, lesson_step)
     if lesson_step is not None:
         tour.panel(lesson_step)

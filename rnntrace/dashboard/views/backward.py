@@ -24,7 +24,7 @@ from ...bptt import Backprop, GradValidation, validate_grads
 from ...cells import PARAM, CellSpec
 from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
-from .. import charts, equations, grad_charts
+from .. import budget, charts, equations, grad_charts, state
 from ..context import Context, Run
 from ..time_charts import Y_AXIS_WIDTH, picked, show
 
@@ -43,7 +43,7 @@ NOT_PARAMS = ("x", "h0", "c0")
 # -- cached computations: once per (run, loss), never per step --------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Backpropagating through time in NumPy, and in torch autograd…")
+@budget.shared(state.GRADS, "Backpropagating through time in NumPy, and in torch autograd…", kind="backprop")  # survives clear_cache
 def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
     """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere)."""
     top = _run.trace.output if _run.head is None else _run.trace.y
@@ -51,19 +51,19 @@ def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
     return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output)
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="The flow matrix: each step's loss, backwards through time…")
+@budget.shared(state.GRADS, "The flow matrix: each step's loss, backwards through time…", kind="flow")
 def flow(run_key: tuple, _run: Run) -> np.ndarray:
     """``Backprop.flow`` for the loss on every step (row t is step t's own loss, whatever loss is chosen above)."""
     return gradients(run_key, "every step", _run).backprop.flow
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Spectral norms of ∂h_t/∂h_{t−1}…")
+@budget.shared(state.GRADS, "Spectral norms of ∂h_t/∂h_{t−1}…", kind="Jacobian norms")
 def jacobian_norms(run_key: tuple, layer: int, direction: int, _bp: Backprop) -> np.ndarray:
     """(T,) ‖∂h_t/∂h_{t−1}‖₂ of one (layer, direction): it depends on the forward pass only, not on the loss."""
     return _bp.jacobian_norms(layer, direction)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+@budget.shared(state.GRADS, kind="per-step shares")
 def shares(run_key: tuple, loss: str, name: str, _bp: Backprop) -> tuple[np.ndarray, np.ndarray]:
     """(T,) Frobenius norms and (T,) entry sums of each step's share of ``grads[name]`` (``Backprop.contributions``)."""
     flat = _bp.contributions(name).reshape(_bp.config.seq_len, -1)  # (T, param.size), in the module's dtype

@@ -15,7 +15,7 @@ import streamlit as st
 
 from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
-from .. import charts, task_charts
+from .. import budget, charts, state, task_charts
 from ..context import Context, describe_task
 from ..time_charts import show
 
@@ -37,7 +37,7 @@ def task_line(ctx: Context) -> str | None:
 
 
 # ------------------------------------------------------------------ cached traces beside the run (keyed on its run_key)
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying the untrained model…")
+@budget.shared(state.TASK_TRACES, "Replaying the untrained model…", kind="task page")  # survives clear_cache
 def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
     """The same example through the model before training (its own embedding for chars)."""
     x, _ = _trained.example()
@@ -45,7 +45,7 @@ def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
     return trace(m.rnn, m.rnn_input(x), head=m.fc)
 
 
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying with the marked bit flipped…")
+@budget.shared(state.TASK_TRACES, "Replaying with the marked bit flipped…", kind="task page")
 def _flipped_trace(run_key: tuple, mark: int, _X: np.ndarray, _trained: Trained) -> Trace:
     """The memory example with its marked bit b_s flipped (0 <-> 1), everything else the same."""
     X = np.array(_X, copy=True)  # (1, T, 2): (b_t, m_t)
