@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import re
 import threading
 import time
 import weakref
@@ -352,3 +353,42 @@ def test_trainings_beyond_the_wait_limit_are_told_busy_and_the_kept_models_are_b
     for seed in range(20_000, 20_006):
         state.trained("sine", "rnn", 3, seed)
     assert len(state.TRAINED) <= 3 and state.TRAINED.used <= state.TRAINED.budget
+
+
+# -- the Backward badge names an overflow, and says where a disagreement grew ---------------------
+
+
+def _gradients(config: LessonConfig):
+    from rnntrace.bptt import validate_grads
+
+    model = build_model(config)
+    return validate_grads(model.rnn, build_input(config), head=model.fc)
+
+
+def test_the_backward_badge_names_an_overflow_where_it_said_disagrees_nan():
+    from rnntrace.dashboard.views.backward import grad_story
+
+    with np.errstate(all="ignore"):
+        gv = _gradients(LessonConfig(nonlinearity="relu", w_scale=5.0, T=200))
+    assert not gv.ok and np.isnan(gv.max_abs_diff)
+    colour, text, why = grad_story(gv)
+    assert colour == "orange" and "overflowed at t=" in text and "nan" not in text.lower(), text
+    assert "inf or NaN" in why
+    at = run_clean(new_app(nonlinearity="relu", w_scale="5", T="200", view="Backward"))
+    badges = [m.value for m in at.markdown if "autograd" in m.value or "overflowed at t=" in m.value]
+    assert any("overflowed at t=" in b for b in badges) and not any("disagrees nan" in b for b in badges), badges
+
+
+def test_a_backward_disagreement_says_at_which_step_the_gradient_grew_and_why():
+    import dataclasses
+
+    from rnntrace.dashboard.views.backward import grad_story
+
+    gv = _gradients(LessonConfig(nonlinearity="relu", w_scale=5.0, T=30))  # dL/dh_t grows ~×1e4 back through time
+    colour, text, why = grad_story(dataclasses.replace(gv, ok=False))
+    assert colour == "red" and re.search(r"grew ×\de\+\d+ by t=\d+", text), text
+    assert "expanding recurrence" in why and "without either being wrong" in why
+    calm = _gradients(LessonConfig(T=10))
+    colour, text, why = grad_story(dataclasses.replace(calm, ok=False))
+    assert "disagrees" in text and "not rounding" in why, "no growth: a real disagreement, said as one"
+    assert grad_story(calm)[:2] == ("green", f"= autograd ✓ {calm.max_abs_diff:.0e}")

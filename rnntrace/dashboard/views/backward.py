@@ -83,22 +83,67 @@ def loss_text(loss: str, T: int, has_head: bool, N: int) -> str:
     return rf"$L = \sum_t \sum {y}_t$: the sum of every step's {what}{samples}. Each step adds its own error."
 
 
-def badge(gv: GradValidation) -> None:
-    """ "= autograd ✓ 3e-09", like the header's badge for the forward pass, with what it means on hover."""
-    mark = "✓" if gv.ok else "✗ disagrees"
-    colour = "green" if gv.ok else "red"
+def grad_story(gv: GradValidation) -> tuple[str, str, str]:
+    """(colour, badge text, what it means) for the gradients' check: an overflow named where it happened,
+    a disagreement with where the gradient grew and why it can (an expanding recurrence), else the agreement."""
+    bp, c = gv.backprop, gv.backprop.config
+    steps = lambda a: np.flatnonzero(~np.isfinite(a).reshape(len(a), -1).all(axis=1))  # noqa: E731  # (T, ...) -> bad t
+    for layer in range(c.num_layers):  # the forward pass first: what it overflowed, every gradient through it inherits
+        for d in range(c.num_directions):
+            bad = steps(bp.trace.quantity("h_t", layer, d))
+            if bad.size:
+                t = int(bad.min() if d == 0 else bad.max())
+                where = f"t={t} (layer {layer}, direction {d})"
+                return "orange", f"forward overflowed at {where}", (
+                    f"h_t left float range at {where} in the forward pass: every gradient that multiplies h_t from there on "
+                    "is inf or NaN, in torch as in NumPy, so they cannot be compared. Reduce W_hh scale or T."
+                )
+    for layer in reversed(range(c.num_layers)):  # the backward pass runs top down, and against each direction's time
+        for d in range(c.num_directions):
+            bad = steps(bp.quantity("dh_t", layer, d))
+            if bad.size:
+                t = int(bad.max() if d == 0 else bad.min())
+                where = f"t={t} (layer {layer}, direction {d})"
+                return "orange", f"backward overflowed at {where}", (
+                    f"dL/dh_t left float range at {where}, going back in time: each step back multiplies it by "
+                    "∂h_t/∂h_{t−1}, whose norm is above 1 here (an expanding recurrence). Reduce W_hh scale or T."
+                )
+    if not all(np.isfinite(g).all() for g in [*bp.grads.values(), *gv.torch_grads.values()]):
+        name = next(k for k in bp.grads if not (np.isfinite(bp.grads[k]).all() and np.isfinite(gv.torch_grads[k]).all()))
+        return "orange", f"backward overflowed in {name}", f"{name}'s gradient sums T products and left float range."
     bits = "32" if gv.atol > 1e-8 else "64"
-    st.markdown(
-        f":{colour}-badge[= autograd {mark} {gv.max_abs_diff:.0e}]",
-        help=(
-            f"Largest |rnntrace − torch autograd| over every gradient of L (each weight and bias, the head's, x and h0): "
-            f"{gv.max_abs_diff:.2e}, in {max(gv.diffs, key=gv.diffs.get)}. "
-            f"Each gradient must be within atol + rtol·max|autograd| (atol = {gv.atol:g}, rtol = {gv.rtol:g} for float{bits}); "
-            f"closest to its bound: {gv.worst} ({gv.diffs[gv.worst]:.1e} of {gv.bounds[gv.worst]:.1e}). "
-            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up, and an exploding "
-            "recurrence amplifies it in torch as in NumPy."
-        ),
+    dh = bp.quantity("dh_t", c.num_layers - 1, 0).astype(np.float64)  # (T, N, H_out): the top layer, forward direction
+    norms = np.sqrt((dh * dh).reshape(len(dh), -1).sum(axis=1))  # (T,)
+    peak, enter = int(norms.argmax()), len(norms) - 1  # the error enters at the last step and flows back
+    growth = norms[peak] / max(norms[enter], np.finfo(np.float64).tiny)
+    grew = (
+        f" ‖dL/dh_t‖ grows from {norms[enter]:.1e} at t={enter} to {norms[peak]:.1e} at t={peak}, ×{growth:.0e}: each step "
+        "back multiplies it by ∂h_t/∂h_{t−1}, whose norm is above 1 here (an expanding recurrence), and it multiplies the "
+        "last-bit rounding differences between torch and NumPy by the same factor."
     )
+    if gv.ok:
+        text = f"= autograd ✓ {gv.max_abs_diff:.0e}"
+        why = ("" if growth < 10 else grew) + " An exploding recurrence amplifies rounding in torch as in NumPy."
+    elif growth >= 10:
+        text = f"= autograd ✗ {gv.max_abs_diff:.0e}: grew ×{growth:.0e} by t={peak}"
+        why = grew + " So they differ by more than the tolerance without either being wrong; reduce W_hh scale or T to see them agree."
+    else:
+        text = f"= autograd ✗ disagrees {gv.max_abs_diff:.0e}"
+        why = " The gradient did not grow through time here: this disagreement is not rounding. Please report it."
+    return "green" if gv.ok else "red", text, (
+        f"Largest |rnntrace − torch autograd| over every gradient of L (each weight and bias, the head's, x and h0): "
+        f"{gv.max_abs_diff:.2e}, in {max(gv.diffs, key=gv.diffs.get)}. "
+        f"Each gradient must be within atol + rtol·max|autograd| (atol = {gv.atol:g}, rtol = {gv.rtol:g} for float{bits}); "
+        f"closest to its bound: {gv.worst} ({gv.diffs[gv.worst]:.1e} of {gv.bounds[gv.worst]:.1e}). "
+        "Looser than the forward's: a gradient sums T steps of products, so rounding adds up." + why
+    )
+
+
+def badge(gv: GradValidation) -> None:
+    """ "= autograd ✓ 3e-09", like the header's badge for the forward pass; an overflow named where it happened,
+    a disagreement with the step where the gradient grew; what it means on hover."""
+    colour, text, why = grad_story(gv)
+    st.markdown(f":{colour}-badge[{text}]", help=why)
 
 
 # -- the equations at step t ----------------------------------------------------------------------
