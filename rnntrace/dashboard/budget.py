@@ -138,6 +138,10 @@ class Lane:
         queued = sum(self.guess(k) for _, k in self._queue)
         return (left[0] if left else 0.0) + queued / self.slots
 
+    def holding(self) -> bool:
+        """Whether this thread holds a slot (then ``slot`` passes through)."""
+        return getattr(self._local, "depth", 0) > 0
+
     @property
     def waiting(self) -> int:
         return len(self._queue)
@@ -270,6 +274,12 @@ class ByteCache:
                 return self._items[key][0]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         if not key_lock.acquire(blocking=False):  # another visitor is computing this very thing: wait for it and share it
+            if self.lane.holding():
+                # in the lane already (a cached computation calling another) while the key's holder may be queued for
+                # the lane: waiting could deadlock, so compute it here (rare: the same thing asked for twice at once)
+                value = compute()
+                self._store(key, value)
+                return value
             with _notice(f"Another visitor asked for the same {self.name} a moment ago: it is computed once, for both; waiting…"):
                 if not key_lock.acquire(timeout=self.lane.limit + self.lane.guess(self.kind)):
                     again = math.ceil(self.lane.guess(self.kind))
