@@ -311,7 +311,16 @@ def test_a_short_wait_is_waited_in_arrival_order():
     assert order == [0, 1, 2, 3]
 
 
-def test_work_many_visitors_ask_for_at_once_is_computed_once_and_shared(monkeypatch):
+@pytest.fixture
+def fake_trainings():
+    """Fake trained models made by a test leave the shared store with it (other modules look models up by task)."""
+    before = set(state.TRAINED.keys())
+    yield
+    for key in set(state.TRAINED.keys()) - before:
+        state.TRAINED.discard(key)
+
+
+def test_work_many_visitors_ask_for_at_once_is_computed_once_and_shared(monkeypatch, fake_trainings):
     calls = []
 
     def slow_training(task, cell, hidden, seed):
@@ -330,7 +339,7 @@ def test_work_many_visitors_ask_for_at_once_is_computed_once_and_shared(monkeypa
     assert len(calls) == 1 and len(got) == 8 and all(g is got[0] for g in got)
 
 
-def test_trainings_beyond_the_wait_limit_are_told_busy_and_the_kept_models_are_bounded(monkeypatch):
+def test_trainings_beyond_the_wait_limit_are_told_busy_and_the_kept_models_are_bounded(monkeypatch, fake_trainings):
     release = threading.Event()
 
     def training(task, cell, hidden, seed):

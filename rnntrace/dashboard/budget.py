@@ -322,6 +322,13 @@ class ByteCache:
             gc.collect()
         _log_totals()
 
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key`` (if kept)."""
+        with self._lock:
+            item = self._items.pop(key, None)
+            if item is not None:
+                self.used -= item[1]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
