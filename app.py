@@ -15,19 +15,19 @@ import logging
 import streamlit as st
 import torch
 
-from rnntrace.dashboard import controls, header, sidebar, state, tour
+from rnntrace.dashboard import controls, header, sidebar, state, tour, url
 from rnntrace.dashboard import stage as browser_stage
-from rnntrace.dashboard.budget import Busy
+from rnntrace.dashboard.budget import Busy, Declined
 from rnntrace.dashboard.context import Context
-from rnntrace.dashboard.url import url_notices
 from rnntrace.dashboard.views import VIEWS
-from rnntrace.inputs import KINDS
 
 
 def guarded(view, ctx: Context) -> None:
     """Draw one view; if it fails, say so in place and keep the rest of the page working."""
     try:
         view.render(ctx)
+    except Declined as declined:  # busy, or too big for the server's budget: say so, in place
+        st.warning(f"Not now: {declined}", icon="⏳")
     except Exception as err:  # a bug must not cost the user the page (nor show them a traceback)
         logging.getLogger("rnntrace.app").exception("view %s failed", view.TITLE)
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
@@ -85,15 +85,16 @@ def main() -> None:
         layout="wide",
         initial_sidebar_state="collapsed" if st.query_params.get("present") == "true" else "expanded",
     )
-    if "_url_checked" not in st.session_state:  # a link's bad values: one notice, first run only
-        st.session_state._url_checked = True
-        notices = url_notices(dict(st.query_params), KINDS)
-        if notices:
-            st.warning(" ".join(notices) + " The defaults are used instead.", icon="⚠️")
+    url.check_link(len(tour.TOUR))  # every link value parsed once, before any widget reads it; one notice
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
     if choice.task is not None:
-        choice = sidebar.with_task(choice, state.trained(*choice.task))
+        try:
+            choice = sidebar.with_task(choice, state.trained(*choice.task))
+        except Declined as declined:  # the lane is full of trainings: say when to come back
+            st.warning(f"Not now: {declined}", icon="⏳")
+            st.button("Try again", key="busy_retry", type="primary")
+            st.stop()
     present, slot = header.render(choice, lesson_step)
     if lesson_step is not None:
         tour.panel(lesson_step)

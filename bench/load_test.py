@@ -5,6 +5,7 @@
     python bench/load_test.py --capacity --link "" --interval 1             # steps/s one process serves
     python bench/load_test.py --capacity --link "?view=Over+time" --interval 2
     python bench/load_test.py --browser --sessions 20 --steps 15   # real Chromium sessions (few: they cost CPU)
+    python bench/load_test.py --task-page --sessions 60            # 60 visitors opening a task page at once
 
 **Protocol mode** (default). Each simulated session is ``bench/protocol_client.py``: the websocket
 protocol the browser speaks (Streamlit's ``BackMsg``/``ForwardMsg`` protobufs), without drawing
@@ -304,6 +305,89 @@ async def run_fixed(args, target: Target, result: dict) -> None:
         stop_sampling.set()
         await sampler
     result["window"] = [args.ramp + args.warmup_seconds, args.ramp + args.duration]
+
+
+TASK_PAGE_LINK = "?task=memory&cell=LSTM&view=Task"
+
+
+async def run_task_page(args, target: Target, result: dict) -> None:
+    """``--task-page``: ``--sessions`` visitors open a task page at once on a fresh server (no warm-up).
+
+    The first visitor's model is trained while the others wait for it (it is trained once: the
+    server's CPU-seconds say so); then every visitor's Task page is drawn. Reports each visitor's
+    wait (socket open to the page's ``script_finished``), how many were told "busy, try again"
+    (the page's ``busy_retry`` button) and errors.
+    """
+    link = (args.link or [TASK_PAGE_LINK])[0]
+    clock0 = time.perf_counter()
+    samples = result["memory"]["samples"]
+    stop_sampling = asyncio.Event()
+    sampler = asyncio.create_task(sample_memory(target.pids, samples, clock0, stop_sampling))
+    cpu0 = cpu_now(target.pids)
+    visits: list[dict] = []
+
+    async def one(i: int) -> None:
+        rec = {"session": i, "errors": []}
+        visits.append(rec)
+        session = ProtocolSession(target.url, link, timeout=args.step_timeout)
+        start = time.perf_counter()
+        try:
+            run = await session.open()
+        except ProtocolError as err:
+            rec["errors"].append(f"open: {err}")
+            return
+        finally:
+            rec["wait_s"] = round(time.perf_counter() - start, 3)
+        rec["ok"] = run.ok
+        rec["busy"] = "busy_retry" in session.widgets
+        rec["task_page"] = "task_hold" in session.widgets or "task_units" in session.widgets or session.view == "Task"
+        if not run.ok:
+            rec["errors"].append(f"open: {(run.exceptions + run.error_alerts)[:1]}")
+        await session.close()
+
+    try:
+        await asyncio.gather(*(one(i) for i in range(args.sessions)))
+    finally:
+        result["wall_s"] = time.perf_counter() - clock0
+        result["cpu_s"] = cpu_delta(cpu0, cpu_now(target.pids))
+        await asyncio.sleep(1)
+        stop_sampling.set()
+        await sampler
+    result["visits"] = visits
+
+
+def print_task_page(result: dict, args) -> dict:
+    visits = result["visits"]
+    waits = [v["wait_s"] for v in visits if "wait_s" in v and not v["errors"] and not v.get("busy")]
+    busy = [v["wait_s"] for v in visits if v.get("busy")]
+    errors = [e for v in visits for e in v["errors"]]
+    rss = [max(s[1].values()) for s in result["memory"]["samples"] if s[1]] or [0.0]
+    cpu = sum(result["cpu_s"]["servers"].values())
+    summary = {
+        "visitors": len(visits),
+        "served": len(waits),
+        "busy": len(busy),
+        "errors": len(errors),
+        "wait_s": {"p50": pct(waits, 0.5), "p95": pct(waits, 0.95), "max": max(waits)} if waits else None,
+        "busy_told_after_s": {"max": max(busy)} if busy else None,
+        "server_cpu_s": round(cpu, 1),
+        "rss_mb": {"idle": result["memory"]["idle"], "peak": round(max(rss), 1)},
+        "wall_s": round(result["wall_s"], 1),
+    }
+    w = summary["wait_s"]
+    print(
+        f"{summary['visitors']} visitors opened {args.link[0] if args.link else TASK_PAGE_LINK} at once: "
+        f"{summary['served']} served, {summary['busy']} told busy, {summary['errors']} errors"
+    )
+    if w:
+        print(f"wait to a drawn Task page: p50 {w['p50']:.1f} s, p95 {w['p95']:.1f} s, max {w['max']:.1f} s")
+    if busy:
+        print(f"'busy, try again' told within {max(busy):.1f} s")
+    print(f"server CPU {summary['server_cpu_s']} s in all (the training included), peak RSS {summary['rss_mb']['peak']} MB")
+    print(f"wall {summary['wall_s']} s")
+    for e in errors[:5]:
+        print("  error:", e)
+    return summary
 
 
 async def run_capacity(args, target: Target, result: dict) -> None:
@@ -793,6 +877,11 @@ def main(argv: list[str] | None = None) -> int:
     protocol.add_argument("--view-every", type=int, default=5, help="every Nth action switches the view (default: %(default)s)")
     protocol.add_argument("--p95-target", type=float, default=500, help="fixed run's p95 target, ms (default: %(default)s)")
     protocol.add_argument("--capacity", action="store_true", help="ramp sessions in stages until p95 passes --p95-limit")
+    protocol.add_argument(
+        "--task-page",
+        action="store_true",
+        help=f"--sessions visitors open a task page at once on a fresh server (--link, default {TASK_PAGE_LINK}): the wait, 'busy', CPU",
+    )
     protocol.add_argument("--stages", default="1,2,4,6,8,10,12,14,16,20,24,28,32,40", help="sessions per stage (default: %(default)s)")
     protocol.add_argument("--stage-seconds", type=float, default=20, help="seconds per stage (default: %(default)s)")
     protocol.add_argument("--p95-limit", type=float, default=300, help="capacity: the p95 a stage must keep, ms (default: %(default)s)")
@@ -822,6 +911,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": {"samples": []},
     }
     what = f"capacity stages {args.stage_list}" if args.capacity else f"{args.sessions} sessions for {args.duration:g} s"
+    what = f"{args.sessions} visitors opening a task page at once" if args.task_page else what
     print(
         f"{what}, an action every {args.interval:g} s each, links {args.link or list(DEFAULT_LINKS)}; "
         f"load average (1 min) {result['machine']['load_avg_1min_before']:.2f} on {os.cpu_count()} CPUs",
@@ -831,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     with Target(args) as target:
         result["target"] = {"url": target.url, "pids": target.pids, "nginx": target.deployment is not None}
         result["memory"]["idle"] = rss_mb(target.pids)
-        runner = run_capacity if args.capacity else run_fixed
+        runner = run_task_page if args.task_page else run_capacity if args.capacity else run_fixed
         try:
             asyncio.run(asyncio.wait_for(runner(args, target, result), timeout=args.timeout))
         except TimeoutError:
@@ -840,6 +930,12 @@ def main(argv: list[str] | None = None) -> int:
         result["servers_alive"] = target.alive()
     result["timed_out"] = timed_out
     result["machine"]["load_avg_1min_after"] = os.getloadavg()[0]
+    if args.task_page:
+        result["summary"] = print_task_page(result, args)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        print(f"wrote {out}")
+        return 0 if not timed_out and result["summary"]["errors"] == 0 else 1
     if not args.capacity and "window" not in result:
         result["window"] = [0, float("inf")]
     result["summary"] = summarize_protocol(result, args)

@@ -8,7 +8,7 @@ of every intermediate at every step. The loss is the one torch would backpropaga
 
 so ``grads`` equal torch's ``.grad`` after ``L.backward()``.
 
-Notation: torch's row form, as in ``cells.py``; ``dv`` is ∂L/∂v. ``g_t`` is what reaches
+Notation: torch's row form, as in ``rnntrace/cells``; ``dv`` is ∂L/∂v. ``g_t`` is what reaches
 h_t directly from the layer's output (the head or ``grad_output``, or the layer above);
 the rest arrives from the step after it. ``dh_t`` is the total, what ``h_t.retain_grad()``
 shows in torch. Going forward in time, "the step after t" is t+1; in the reverse
@@ -16,25 +16,10 @@ direction it is t-1. Every gate gradient is taken with respect to the gate's
 **pre-activation** (``d_f`` is ∂L/∂(x_t W_ifᵀ + b_if + h_{t-1} W_hfᵀ + b_hf), not ∂L/∂f_t);
 those are the numbers that multiply into the weight gradients.
 
-RNN (act = tanh or relu)::
-
-    dh_t  = g_t + d_pre_{t+1} W_hh
-    d_pre = dh_t ⊙ act'(pre_t)             tanh' = 1 - h_t²,  relu' = 1[h_t > 0]
-
-GRU (torch keeps b_hn inside r_t ⊙ (...), so r_t also scales the n block's recurrent term)::
-
-    d_n = dh_t ⊙ (1 - z_t) ⊙ (1 - n_t²)
-    d_z = dh_t ⊙ (h_{t-1} - n_t) ⊙ z_t (1 - z_t)
-    d_r = d_n ⊙ (h_{t-1} W_hnᵀ + b_hn) ⊙ r_t (1 - r_t)
-    dh_{t-1} ∋ dh_t ⊙ z_t + [d_r | d_z | d_n ⊙ r_t] W_hh
-
-LSTM (with proj_size: h_t = m_t W_hrᵀ and m_t = o_t ⊙ tanh(c_t); without: h_t = m_t)::
-
-    dm_t = dh_t W_hr                       (dm_t = dh_t without projection)
-    dc_t = dm_t ⊙ o_t ⊙ (1 - tanh²(c_t)) + dc_{t+1} ⊙ f_{t+1}
-    d_i = dc_t ⊙ g_t ⊙ i_t (1 - i_t)        d_f = dc_t ⊙ c_{t-1} ⊙ f_t (1 - f_t)
-    d_g = dc_t ⊙ i_t ⊙ (1 - g_t²)           d_o = dm_t ⊙ tanh(c_t) ⊙ o_t (1 - o_t)
-    dh_{t-1} ∋ [d_i | d_f | d_g | d_o] W_hh
+Each cell's backward step, its coefficients and its Jacobian block ∂h_t/∂h_{t-1} live
+beside its forward step, in ``rnntrace/cells/rnn.py``, ``gru.py`` and ``lstm.py`` (their
+docstrings hold the equations); this module walks them through time through the spec
+(``spec.coefficients``, ``spec.backward_step``, ``spec.input_grad``, ``spec.jacobian``).
 
 Parameters, for every cell, summed over t and the batch (one matrix product after the
 loop; only the recurrence needs the loop)::
@@ -42,7 +27,7 @@ loop; only the recurrence needs the loop)::
     dW_ih = Σ_t d_inᵀ x_t     db_ih = Σ_t d_in     dW_hh = Σ_t d_hidᵀ h_{t-1}     db_hh = Σ_t d_hid
     dW_hr = Σ_t dh_tᵀ m_t     dx_t  = d_in W_ih
 
-where ``d_in`` = ``d_hid`` = ``d_pre`` except for the GRU's n block (``d_hid`` = d_n ⊙ r_t).
+where ``d_in`` = ``d_hid`` = ``d_pre`` except for the GRU's n block (``d_hid`` = d_n ⊙ r_t: ``spec.input_grad``).
 A layer's ``dx_t`` (summed over directions) is ``g_t`` of the layer below.
 
 Why the coefficients: every factor of the equations above that does not depend on the
@@ -52,7 +37,6 @@ step is then a handful of elementwise products and one ``(N, G·H) @ (G·H, H_ou
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -60,111 +44,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import cells
-from .prepare import Config, Prepared, Weights, _is_loaded, prepare, to_numpy
+from .cells import PARAM, SPECS, CellSpec, Coefficients, Weights, param_name
+from .cells._kernels import _recurrent, _rows, _state
+from .prepare import Config, Prepared, _is_loaded, prepare, to_numpy
 from .records import FRAME_COLUMNS, Trace, trace_prepared
-from .spec import PARAM, param_name
 
 TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
 
-Coefficients = tuple[np.ndarray, ...]
 
-
-# --------------------------------------------------------------------------- one step backwards
+# --------------------------------------------------------------------------- one (layer, direction) backwards
 #
-# Each ``_*_step`` takes the total dh_t and returns (dL/dh_{t-1} from this step, the LSTM's
-# dc_t ⊙ f_t carried to the step before). Shapes broadcast: the loop passes rows (N, ·);
-# ``flow`` passes (R, N, ·) for R loss terms at once. ``hh(d_hid)`` is d_hid W_hh, the
-# step's one matrix product. ``d_hid_g`` (…, G, H) receives the gradients of the hidden
-# term's gate blocks, and the LSTM's ``dc`` (…, H) the total dc_t.
+# Each cell's ``backward_step`` (``rnntrace/cells/<cell>.py``) takes the total dh_t and returns
+# (dL/dh_{t-1} from this step, the LSTM's dc_t ⊙ f_t carried to the step before). Shapes
+# broadcast: the loop passes rows (N, ·); ``flow`` passes (R, N, ·) for R loss terms at once.
+# ``hh(d_hid)`` is d_hid W_hh, the step's one matrix product. ``d_hid_g`` (…, G, H) receives
+# the gradients of the hidden term's gate blocks, and a cell state's ``dc`` (…, H) the total dc_t.
 
 
-def _rnn_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc=None):
-    """d_pre = dh_t ⊙ act'(pre_t);  dL/dh_{t-1} = d_pre W_hh."""
-    (K,) = co  # (…, 1, H): act'(pre_t)
-    np.multiply(dh[..., None, :], K, out=d_hid_g)
-    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), None
-
-
-def _gru_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc=None):
-    """[d_r | d_z | d_n ⊙ r_t] = dh_t ⊙ K_t;  dL/dh_{t-1} = dh_t ⊙ z_t + [...] W_hh."""
-    K, z = co  # K (…, 3, H), z (…, H)
-    np.multiply(dh[..., None, :], K, out=d_hid_g)
-    dh_prev = hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1))  # (…, 3H) @ (3H, H)
-    dh_prev += dh * z  # h_t = (1 - z_t) n_t + z_t h_{t-1}: the direct path
-    return dh_prev, None
-
-
-def _lstm_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc: np.ndarray):
-    """dc_t = dm_t ⊙ A_t + carry;  [d_i | d_f | d_g] = dc_t ⊙ K_t,  d_o = dm_t ⊙ K_o;  carry' = dc_t ⊙ f_t."""
-    K, A, f = co  # K (…, 4, H): [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], A = o_t (1 - tanh² c_t)
-    dm = dh if w.W_hr is None else dh @ w.W_hr  # (…, H): dL/d(o_t ⊙ tanh c_t)
-    np.multiply(dm, A, out=dc)
-    dc += carry  # dc_{t+1} ⊙ f_{t+1}, from the step after
-    np.multiply(dc[..., None, :], K[..., :3, :], out=d_hid_g[..., :3, :])
-    np.multiply(dm, K[..., 3, :], out=d_hid_g[..., 3, :])
-    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), dc * f  # (…, 4H) @ (4H, H_out)
-
-
-def _jacobian(cell: str, co: Coefficients, w: Weights) -> np.ndarray:
-    """∂h_t/∂h_{t-1} per (t, sample), ``(T, N, H_out, H_out)``, row j = ∂h_t[j]/∂h_{t-1} (the LSTM's c_{t-1} fixed).
-
-    The step functions applied to unit vectors, in closed form: a unit dh_t = e_j makes
-    every block of ``d_hid`` e_j ⊙ K_b, so row j is Σ_b K_b[j] W_b[j, :] with W_b the
-    b-th row block of W_hh; the GRU adds its direct path diag(z_t), the projected LSTM
-    multiplies by W_hr from the left. H² work per block instead of pushing an identity
-    matrix through the step (H³).
-    """
-    K = co[0]  # (T, N, G, H)
-    G, H = K.shape[2:]
-    if cell == "LSTM":  # with c_{t-1} fixed, dc_t = dm_t ⊙ A_t: fold A_t into the i, f, g blocks
-        K = K.copy()
-        K[:, :, :3] *= co[1][:, :, None, :]
-    W_b = w.W_hh.reshape(G, H, -1)  # (G, H, H_out)
-    J = np.einsum("tngh,ghk->tnhk", K, W_b)  # (T, N, H, H_out): Σ_b diag(K_b) W_b
-    if cell == "GRU":
-        J += co[1][..., None] * np.eye(H, dtype=K.dtype)  # h_t = (1 - z_t) n_t + z_t h_{t-1}
-    if cell == "LSTM" and w.W_hr is not None:
-        J = w.W_hr @ J  # h_t = m_t W_hrᵀ: (P, H) @ (H, P)
-    return J
-
-
-STEPS: dict[str, Callable] = {"RNN": _rnn_step, "GRU": _gru_step, "LSTM": _lstm_step}
-
-
-def _coefficients(cell: str, nonlinearity: str | None, a: dict[str, np.ndarray], H: int) -> tuple[Coefficients, dict[str, np.ndarray]]:
-    """The gradient-free factors of one (layer, direction)'s backward step, for all t at once.
-
-    Returns the step's coefficients (time-major arrays, see ``_*_step``) and extras the
-    bookkeeping after the loop needs.
-    """
-    dtype = a["h_t"].dtype
-    T, N, _ = a["h_t"].shape
-    if cell == "RNN":
-        h_t = a["h_t"]
-        k = 1 - h_t * h_t if nonlinearity == "tanh" else (h_t > 0).astype(dtype)  # torch's relu': 0 at 0
-        return (k[:, :, None, :],), {}
-    if cell == "GRU":
-        r, z, n, h_prev = a["r_t"], a["z_t"], a["n_t"], a["h_prev"]
-        hid_n = a["hidden_term"][:, :, 2 * H :]  # h_{t-1} W_hnᵀ + b_hn
-        kn = (1 - z) * (1 - n * n)  # d_n = dh_t ⊙ kn
-        K = np.empty((T, N, 3, H), dtype)
-        np.multiply(kn * hid_n, r * (1 - r), out=K[:, :, 0])  # d_r
-        np.multiply(h_prev - n, z * (1 - z), out=K[:, :, 1])  # d_z
-        np.multiply(kn, r, out=K[:, :, 2])  # d_n ⊙ r_t: the gradient of h_{t-1} W_hnᵀ + b_hn
-        return (K, z), {"kn": kn}
-    i, f, g, o, c_prev = a["i_t"], a["f_t"], a["g_t"], a["o_t"], a["c_prev"]
-    tanh_c = np.tanh(a["c_t"])
-    K = np.empty((T, N, 4, H), dtype)
-    np.multiply(g, i * (1 - i), out=K[:, :, 0])
-    np.multiply(c_prev, f * (1 - f), out=K[:, :, 1])
-    np.multiply(i, 1 - g * g, out=K[:, :, 2])
-    np.multiply(tanh_c, o * (1 - o), out=K[:, :, 3])
-    A = o * (1 - tanh_c * tanh_c)  # ∂(o_t ⊙ tanh c_t)/∂c_t
-    return (K, A, f), {"tanh_c": tanh_c}
-
-
-def _backward(cell: str, co: Coefficients, w: Weights, g: np.ndarray, direction: int) -> dict[str, np.ndarray]:
+def _backward(spec: CellSpec, co: Coefficients, w: Weights, g: np.ndarray, direction: int) -> dict[str, np.ndarray]:
     """Walk one (layer, direction) backwards in time. ``g`` (T, N, H_out): gradient reaching h_t from outside.
 
     Returns time-indexed ``dh_t`` (T, N, H_out), ``d_hid`` (T, N, G*H), ``dc_t`` (LSTM), and
@@ -175,24 +72,24 @@ def _backward(cell: str, co: Coefficients, w: Weights, g: np.ndarray, direction:
     dh_all = np.empty_like(g)  # (T, N, H_out)
     d_hid = np.empty((T, N, G * H), g.dtype)
     d_hid_g = d_hid.reshape(T, N, G, H)
-    step = STEPS[cell]
-    lstm = cell == "LSTM"
-    dc_all = np.empty((T, N, H), g.dtype) if lstm else None
-    dh_next = cells._state(np.zeros((N, H_out), g.dtype))  # nothing comes from after the last step
-    # d_hid W_hh into one reused row, in the orientation OpenBLAS is fastest at for these shapes (see cells._recurrent)
-    product, buf = cells._recurrent(np.ascontiguousarray(w.W_hh.T), N), cells._state(np.empty((N, H_out), g.dtype))
+    step = spec.backward_step
+    cell_state = "c" in spec.states  # the LSTM: dc_t is recorded, and dc_t ⊙ f_t carried back
+    dc_all = np.empty((T, N, H), g.dtype) if cell_state else None
+    dh_next = _state(np.zeros((N, H_out), g.dtype))  # nothing comes from after the last step
+    # d_hid W_hh into one reused row, in the orientation OpenBLAS is fastest at for these shapes (see cells._kernels._recurrent)
+    product, buf = _recurrent(np.ascontiguousarray(w.W_hh.T), N), _state(np.empty((N, H_out), g.dtype))
 
     def hh(d_hid: np.ndarray) -> np.ndarray:
         product(d_hid, buf)
         return buf
 
-    carry = cells._state(np.zeros((N, H), g.dtype)) if lstm else None
+    carry = _state(np.zeros((N, H), g.dtype)) if cell_state else None
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
-    for g_t, dh, dhg, dc, *co_t in cells._rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co):
+    for g_t, dh, dhg, dc, *co_t in _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co):
         np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
         dh_next, carry = step(dh, carry, co_t, w, hh, dhg, dc)
     out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh_next.reshape(N, H_out)}
-    if lstm:
+    if cell_state:
         out["dc_t"], out["dc0"] = dc_all, carry.reshape(N, H)
     return out
 
@@ -204,15 +101,11 @@ def _layer_backward(c: Config, a: dict[str, np.ndarray], w: Weights, g: np.ndarr
     the step coefficients; this (layer, direction)'s parameter gradients by kind).
     """
     T, N, _ = g.shape
-    H = c.hidden_size
-    co, extra = _coefficients(c.cell, c.nonlinearity, a, H)
-    b = _backward(c.cell, co, w, g, direction)
+    spec = c.spec
+    co, extra = spec.coefficients(a, w)
+    b = _backward(spec, co, w, g, direction)
     d_hid = b["d_hid"]  # (T, N, G*H): gradient of the hidden term h_{t-1} W_hhᵀ + b_hh
-    if c.cell == "GRU":  # the n block of the input term's gradient is d_n itself, not d_n ⊙ r_t
-        d_in = d_hid.copy()
-        np.multiply(b["dh_t"], extra["kn"], out=d_in[:, :, 2 * H :])
-    else:
-        d_in = d_hid  # input and hidden terms are summed, so they share one gradient
+    d_in = spec.input_grad(d_hid, b["dh_t"], extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
     b["d_pre"] = d_in
     flat_in, flat_hid = d_in.reshape(T * N, -1), d_hid.reshape(T * N, -1)
     b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
@@ -220,7 +113,7 @@ def _layer_backward(c: Config, a: dict[str, np.ndarray], w: Weights, g: np.ndarr
     if c.bias:
         pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
     if c.proj_size:
-        b["m_t"] = a["o_t"] * extra["tanh_c"]  # o_t ⊙ tanh(c_t), before W_hr
+        b["m_t"] = extra["m_t"]  # o_t ⊙ tanh(c_t), before W_hr
         pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
     return b, co, pg
 
@@ -478,7 +371,7 @@ class Backprop:
         g, co, w = self._g[key], self._co[key], self._p.weights[key[0]][0]
         T, N, H_out = g.shape
         G, H = co[0].shape[2:]
-        step = STEPS[c.cell]
+        step = c.spec.backward_step
 
         def hh(d_hid: np.ndarray) -> np.ndarray:  # (R, N, G*H) @ (G*H, H_out)
             return d_hid @ w.W_hh
@@ -492,7 +385,7 @@ class Backprop:
             if s == 0:
                 break
             d_hid_g, dc = np.empty((T - s, N, G, H), g.dtype), np.empty((T - s, N, H), g.dtype)
-            lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if c.cell == "LSTM" else None
+            lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if "c" in c.spec.states else None
             dh_next, carry = step(dh, lstm_carry, tuple(a[s] for a in co), w, hh, d_hid_g, dc)
         return flow
 
@@ -520,7 +413,7 @@ class Backprop:
         chunk = max(1, 32 // N)  # bounds the (Tc, N, G, H, H_out) temporary
         norms = np.empty(T)
         for t0 in range(0, T, chunk):
-            J = _jacobian(c.cell, tuple(a[t0 : t0 + chunk] for a in co), w)  # (Tc, N, H_out, H_out)
+            J = c.spec.jacobian(tuple(a[t0 : t0 + chunk] for a in co), w)  # (Tc, N, H_out, H_out)
             gram = J @ J.swapaxes(-1, -2)  # ‖J‖₂² = λ_max(J Jᵀ): a symmetric eigenproblem, several times faster than an SVD
             norms[t0 : t0 + len(J)] = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[..., -1], 0)).max(axis=1)
         return norms
@@ -620,7 +513,7 @@ def torch_grads(module, x, *, head=None, h0=None, grad_output: np.ndarray) -> di
     batch = () if xt.ndim == 2 else (xt.shape[0 if module.batch_first else 1],)
     shape_h = (module.num_layers * dirs, *batch, module.proj_size or module.hidden_size)
     shape_c = (module.num_layers * dirs, *batch, module.hidden_size)
-    lstm = module.mode == "LSTM"
+    lstm = "c" in SPECS[module.mode].states  # h0 is an (h0, c0) pair
     if h0 is None:
         h0 = (torch.zeros(shape_h), torch.zeros(shape_c)) if lstm else torch.zeros(shape_h)
     states = [_as_tensor(s, device, dtype).requires_grad_(True) for s in (h0 if lstm else (h0,))]

@@ -25,11 +25,28 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .prepare import Reference
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """What the recurrent layer (and its head) returned in the model's own forward, as NumPy.
+
+    Captured by ``capture``; ``validate`` compares the replay with these numbers.
+
+    Attributes:
+        output: (T, N, dirs*H_out) time-major, padded with zeros past each sample's end.
+        h_n, c_n: (L*dirs, N, ·) (c_n None unless LSTM).
+        y: the head's output: (T, N, K) for a head on every step, (N, K) otherwise; or None.
+    """
+
+    output: np.ndarray
+    h_n: np.ndarray
+    c_n: np.ndarray | None
+    y: np.ndarray | None
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,28 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .spec import SPECS, CellSpec, param_name, spec_for
+from . import hooks
+from .cells import SPECS, CellSpec, Weights, param_name, spec_for
+from .hooks import Reference
 
 DTYPES = (np.float32, np.float64)
 HEAD_ON = ("every step", "last step", "final state")  # where the head is applied, see Config.head_on
-
-
-@dataclass(frozen=True)
-class Weights:
-    """One (layer, direction) of a recurrent module, read to CPU NumPy.
-
-    Attributes:
-        W_ih: ``(G*H, D_l)`` input weights, gate blocks stacked as torch stores them.
-        W_hh: ``(G*H, H_out)`` recurrent weights.
-        b_ih, b_hh: ``(G*H,)`` biases (zeros when the module has ``bias=False``).
-        W_hr: ``(P, H)`` LSTM projection, or None.
-    """
-
-    W_ih: np.ndarray
-    W_hh: np.ndarray
-    b_ih: np.ndarray
-    b_hh: np.ndarray
-    W_hr: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -110,24 +94,6 @@ class Config:
     def gates(self) -> int:
         """Gate blocks stacked in W_ih / W_hh: 1 (RNN), 3 (GRU: r,z,n), 4 (LSTM: i,f,g,o)."""
         return self.spec.blocks
-
-
-@dataclass(frozen=True, eq=False)
-class Reference:
-    """What the recurrent layer (and its head) returned in the model's own forward, as NumPy.
-
-    Captured by ``hooks.capture``; ``validate`` compares the replay with these numbers.
-
-    Attributes:
-        output: (T, N, dirs*H_out) time-major, padded with zeros past each sample's end.
-        h_n, c_n: (L*dirs, N, ·) (c_n None unless LSTM).
-        y: the head's output: (T, N, K) for a head on every step, (N, K) otherwise; or None.
-    """
-
-    output: np.ndarray
-    h_n: np.ndarray
-    c_n: np.ndarray | None
-    y: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -450,8 +416,6 @@ def prepare(module, x, h0=None, head=None, lengths=None, *, part=None, record=No
             notes.append("head: lm.head applied to every step (a model that applies it to the last step only uses y at t = T-1)")
         part_name = getattr(lm, "part", None) or None
     elif isinstance(module, nn.Module) and not isinstance(module, nn.RNNBase | nn.RNNCellBase):
-        from . import hooks  # the hook path needs prepare's checks; imported here to keep the modules apart
-
         if h0 is not None or lengths is not None:
             given = "h0=" if h0 is not None else "lengths="
             raise TypeError(

@@ -21,7 +21,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import cells
+from .cells import replay
+from .cells._kernels import _time_order
 from .prepare import Config, Prepared, prepare
 
 FINALS = ("h_n", "c_n")  # per (layer, direction): the final states (N, ·), beside the (T, N, ·) quantities
@@ -113,7 +114,7 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         h_ts, h_ns = [], []  # this layer's h_t and h_n of each direction
         for direction, w in enumerate(directions):
             i = layer * dirs + direction  # torch's index into h0 / h_n
-            arrays = cells.replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction, p.record, hold)
+            arrays = replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction, p.record, hold)
             if hold is not None:
                 _blank(arrays, hold)
             h_ts.append(arrays["h_t"])
@@ -138,7 +139,7 @@ def _head(p: Prepared, top: np.ndarray, finals: np.ndarray) -> np.ndarray:
     top: the top layer's output (T, N, dirs*H_out), NaN on padding; finals: its h_n side by side (N, dirs*H_out).
     """
     W_o, b_o = p.head
-    W_oT = np.ascontiguousarray(W_o.T)  # see cells._input_term
+    W_oT = np.ascontiguousarray(W_o.T)  # see cells._kernels._input_term
     T, N, _ = top.shape
     if p.head_at is None:  # every step
         y = (top.reshape(T * N, -1) @ W_oT).reshape(T, N, -1)  # (T, N, K)
@@ -184,7 +185,7 @@ def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray], T: 
     names = [n for n in arrays if n in Step.__dataclass_fields__]
     T = arrays[names[0]].shape[0] if names else T
     rows = zip(*(arrays[n][::-1] if direction else arrays[n] for n in names), strict=True) if names else itertools.repeat((), T)
-    for t, row in zip(cells._time_order(T, direction), rows, strict=True):
+    for t, row in zip(_time_order(T, direction), rows, strict=True):
         yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 import rnntrace
 from rnntrace.inputs import make_input
-from rnntrace.loaders import LoadedModel, LoadError, load_model, load_sequence, read_sequence, save
+from rnntrace.loaders import LoadedModel, LoadError, load_model, read_sequence, save
 
 # torch's own notice when a projected LSTM runs on CPU; not ours to act on.
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
@@ -57,7 +57,7 @@ def test_corpus_sizes():
 def test_bad_sequence_is_refused(name, bad_sequences, corpus_dir):
     data, fragment = bad_sequences[name]
     with pytest.raises(LoadError) as info:
-        load_sequence(data, name)
+        read_sequence(data, name)
     assert fragment.lower() in str(info.value).lower(), str(info.value)
     assert not marker_path(corpus_dir).exists()
 
@@ -273,14 +273,14 @@ def test_loaded_model_is_frozen():
 
 @pytest.mark.parametrize("good", GOOD_SEQUENCES, ids=[g.name for g in GOOD_SEQUENCES])
 def test_good_sequence_loads(good):
-    x = load_sequence(good.data, good.name)
+    x = read_sequence(good.data, good.name).x
     assert x.dtype == np.float64 and x.flags.c_contiguous and x.ndim == 3
     np.testing.assert_array_equal(x, good.expected)
 
 
 def test_loaded_sequence_feeds_validate(tmp_path):
     good = next(g for g in GOOD_SEQUENCES if g.name == "samples.csv")
-    x = load_sequence(good.data, good.name)  # (2, 2, 2)
+    x = read_sequence(good.data, good.name).x  # (2, 2, 2)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module = nn.GRU(2, 3, batch_first=True).eval()
@@ -293,29 +293,46 @@ def test_loaded_sequence_feeds_validate(tmp_path):
 def test_sequence_from_path_and_caps(tmp_path):
     path = tmp_path / "x.npy"
     path.write_bytes(next(g for g in GOOD_SEQUENCES if g.name == "ntd.npy").data)
-    assert load_sequence(path).shape == (2, 5, 4)
-    assert load_sequence(str(path)).shape == (2, 5, 4)
+    assert read_sequence(path).x.shape == (2, 5, 4)
+    assert read_sequence(str(path)).x.shape == (2, 5, 4)
     with pytest.raises(LoadError, match="too large"):
-        load_sequence(path, max_bytes=64)
+        read_sequence(path, max_bytes=64)
     with pytest.raises(LoadError, match="at most 39 are accepted"):
-        load_sequence(path, max_elements=39)
+        read_sequence(path, max_elements=39)
     with pytest.raises(LoadError, match="6 values; at most 5 are accepted"):
-        load_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=5)
-    assert load_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=6).shape == (1, 2, 3)
+        read_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=5)
+    assert read_sequence(b"1,2,3\n4,5,6\n", "x.csv", max_elements=6).x.shape == (1, 2, 3)
     with pytest.raises(LoadError, match=r"pass name="):
-        load_sequence(b"1,2\n")
+        read_sequence(b"1,2\n")
 
 
 def test_csv_magnitude_and_finite_boundaries():
-    assert load_sequence(b"1e6,-1e6\n", "x.csv").max() == 1e6
+    assert read_sequence(b"1e6,-1e6\n", "x.csv").x.max() == 1e6
     with pytest.raises(LoadError, match="magnitude"):
-        load_sequence(b"1000001\n", "x.csv")
+        read_sequence(b"1000001\n", "x.csv")
     with pytest.raises(LoadError, match="NaN or infinite"):
-        load_sequence(b"a\nInfinity\n", "x.csv")
+        read_sequence(b"a\nInfinity\n", "x.csv")
 
 
 def test_no_test_leaves_a_marker_in_the_working_directory():
     assert not os.path.exists("PWNED_if_this_exists")
+
+
+def test_load_sequence_is_a_deprecated_alias_of_read_sequence(tmp_path):
+    """Kept for one release (0.3): it warns, naming read_sequence, and returns what read_sequence(...).x does."""
+    good = next(g for g in GOOD_SEQUENCES if g.name == "samples.csv")
+    with pytest.warns(DeprecationWarning, match=r"read_sequence\(\.\.\.\)\.x") as caught:
+        x = rnntrace.load_sequence(good.data, good.name)
+    assert [w.filename for w in caught] == [__file__]  # stacklevel: the warning points at the caller's line
+    np.testing.assert_array_equal(x, read_sequence(good.data, good.name).x)
+    assert x.dtype == np.float64 and x.shape == (2, 2, 2)
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"1,2\n3,4\n")
+    with pytest.warns(DeprecationWarning, match="read_sequence"):
+        x = rnntrace.loaders.load_sequence(path, max_elements=4)  # the same arguments, passed through
+    np.testing.assert_array_equal(x, [[[1.0, 2.0], [3.0, 4.0]]])
+    with pytest.warns(DeprecationWarning), pytest.raises(LoadError, match="at most 3 are accepted"):
+        rnntrace.load_sequence(path, max_elements=3)
 
 
 def test_sequence_notes_say_what_was_interpreted():
@@ -337,24 +354,24 @@ def test_npz_one_array_or_the_key_that_names_it():
     np.savez(buffer, x=x, y=y)
     data = buffer.getvalue()
     with pytest.raises(LoadError) as info:
-        load_sequence(data, "xy.npz")
+        read_sequence(data, "xy.npz")
     assert "holds 2 arrays: 'x' (2, 3) float64, 'y' (4, 1) float64" in str(info.value) and "pass key='x'" in str(info.value)
-    np.testing.assert_array_equal(load_sequence(data, "xy.npz", key="x"), x[None])
+    np.testing.assert_array_equal(read_sequence(data, "xy.npz", key="x").x, x[None])
     seq = read_sequence(data, "xy.npz", key="y")
     assert seq.x.shape == (1, 4, 1) and "also holds 'x'" in seq.notes[0]
     with pytest.raises(LoadError, match="has no array 'z'; it holds 'x'"):
-        load_sequence(data, "xy.npz", key="z")
+        read_sequence(data, "xy.npz", key="z")
     with pytest.raises(LoadError, match="drop key="):
-        load_sequence(b"1,2\n", "x.csv", key="x")
+        read_sequence(b"1,2\n", "x.csv", key="x")
 
 
 def test_sequences_and_models_from_open_files(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes(b"1,2\n3,4\n")
     with open(path, "rb") as f:
-        assert load_sequence(f).shape == (1, 2, 2)  # the name comes from the file object
+        assert read_sequence(f).x.shape == (1, 2, 2)  # the name comes from the file object
     with pytest.raises(TypeError, match="binary mode"), open(path) as f:
-        load_sequence(f)
+        read_sequence(f)
     good = next(g for g in GOOD_MODELS if g.name == "simple_rnn.pt")
     assert load_model(io.BytesIO(good.data), good.name).head is not None
     big = io.BytesIO(good.data)
@@ -365,11 +382,11 @@ def test_sequences_and_models_from_open_files(tmp_path):
 def test_sequence_against_a_model_without_embedding():
     good = next(g for g in GOOD_MODELS if g.name == "simple_rnn.pt")  # input_size 3
     lm = load_model(good.data, good.name)
-    assert load_sequence(b"1,2,3\n", "x.csv", model=lm).shape == (1, 1, 3)
+    assert read_sequence(b"1,2,3\n", "x.csv", model=lm).x.shape == (1, 1, 3)
     with pytest.raises(LoadError, match=r"D=2 features per step but the model's nn.RNN takes input_size=3"):
-        load_sequence(b"1.5,2\n", "x.csv", model=lm)
+        read_sequence(b"1.5,2\n", "x.csv", model=lm)
     with pytest.raises(LoadError, match="looks like token ids"):
-        load_sequence(_npy(np.array([[4, 7, 1, 0, 2]])), "ids.npy", model=lm)
+        read_sequence(_npy(np.array([[4, 7, 1, 0, 2]])), "ids.npy", model=lm)
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -392,29 +409,29 @@ def test_sample_column_groups_with_one_sort_not_one_mask_per_sample(monkeypatch)
     The result is checked against an independent oracle (lexsort by id, file order within an id);
     the work is bounded by counting: the grouping runs exactly once, with no per-sample loop.
     """
-    from rnntrace import loaders
+    from rnntrace.loaders import sequences
 
     calls = []
-    group = loaders._group_by_sample
-    monkeypatch.setattr(loaders, "_group_by_sample", lambda *a: calls.append(a[2]) or group(*a))
+    group = sequences._group_by_sample
+    monkeypatch.setattr(sequences, "_group_by_sample", lambda *a: calls.append(a[2]) or group(*a))
     data = _one_row_samples(60_000)
-    x = load_sequence(data, "many.csv")
+    x = read_sequence(data, "many.csv").x
     assert x.shape == (60_000, 1, 1) and calls == [60_000]
     table = np.loadtxt(io.BytesIO(data), delimiter=",", skiprows=1)  # (rows, 2)
     np.testing.assert_array_equal(x[:, 0, 0], table[np.lexsort((np.arange(len(table)), table[:, 0])), 1])
 
 
 def test_too_many_samples_are_refused_before_any_grouping(monkeypatch):
-    from rnntrace import loaders
+    from rnntrace.loaders import sequences
 
     def never(*args):
         raise AssertionError("grouped before refusing")
 
-    monkeypatch.setattr(loaders, "_group_by_sample", never)
+    monkeypatch.setattr(sequences, "_group_by_sample", never)
     with pytest.raises(LoadError, match=r"N=60,000 samples \(the 'sample' column\); at most 16 are accepted"):
-        load_sequence(_one_row_samples(60_000), "many.csv", max_samples=16)
+        read_sequence(_one_row_samples(60_000), "many.csv", max_samples=16)
     with pytest.raises(LoadError, match="N=2 samples; at most 1 are accepted"):
-        load_sequence(_npy(np.zeros((2, 3, 1))), "x.npy", max_samples=1)
+        read_sequence(_npy(np.zeros((2, 3, 1))), "x.npy", max_samples=1)
 
 
 def test_samples_keep_their_rows_file_order_over_random_layouts():
@@ -432,7 +449,7 @@ def test_samples_keep_their_rows_file_order_over_random_layouts():
             lines.append(",".join([str(n), *map(str, x[n, seen[n]])]))
             seen[n] += 1
         csv_bytes = ("sample," + ",".join(f"x{j}" for j in range(D)) + "\n" + "\n".join(lines) + "\n").encode()
-        np.testing.assert_array_equal(load_sequence(csv_bytes, "s.csv"), x)
+        np.testing.assert_array_equal(read_sequence(csv_bytes, "s.csv").x, x)
 
 
 # ---------------------------------------------------------------------------- save: metadata round trip over the option space

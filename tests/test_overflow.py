@@ -73,14 +73,14 @@ def test_overflow_in_the_replay_only_is_not_ok(monkeypatch):
     module = exploding_rnn(gain=1.0)  # stays finite in torch
     x = torch.ones(10, 2)
     assert rnntrace.validate(module, x).overflow is None
-    run_rnn = rnntrace.cells.run_rnn
+    run_rnn = rnntrace.cells.rnn.run_rnn
 
     def broken(*args, **kwargs):
         arrays = run_rnn(*args, **kwargs)
         arrays["h_t"][4:] = np.inf
         return arrays
 
-    monkeypatch.setattr(rnntrace.cells, "run_rnn", broken)
+    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", broken)
     v = rnntrace.validate(module, x)
     assert not v.ok
     assert (v.overflow.t, v.overflow.in_replay, v.overflow.in_torch) == (4, True, False)
@@ -102,14 +102,14 @@ def test_per_step_tolerance_catches_an_early_error_a_global_bound_hides(monkeypa
     np.testing.assert_allclose(ok.tolerances, 1e-5 + 1e-5 * mags, rtol=1e-6)
     assert ok.tolerance == pytest.approx(max(ok.tolerances.max(), 1e-5 + 1e-5 * mags[-1]))
 
-    run_rnn = rnntrace.cells.run_rnn
+    run_rnn = rnntrace.cells.rnn.run_rnn
 
     def nudged(*args, **kwargs):
         arrays = run_rnn(*args, **kwargs)
         arrays["h_t"][1] += 1e-3
         return arrays
 
-    monkeypatch.setattr(rnntrace.cells, "run_rnn", nudged)
+    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", nudged)
     v = rnntrace.validate(module, x)
     assert v.per_step[1] < 1e-5 + 1e-5 * mags.max()  # within the old global bound...
     assert not v.ok  # ...but not within step 1's

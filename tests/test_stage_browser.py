@@ -134,7 +134,7 @@ def test_twenty_steps_no_rerun_then_one_sync_and_the_link_follows(page, streamli
     assert page.evaluate("() => window.__rt.wsCount") == before, "20 key steps reran the script"
     assert "t=20" in page.evaluate("() => location.href"), "the URL does not follow t at once"
     # after the pause Python hears t = 20: the equations under the stage show h_20
-    page.wait_for_function("() => window.__rt.wsCount > %d" % before, timeout=10_000)
+    page.wait_for_function(f"() => window.__rt.wsCount > {before}", timeout=10_000)
     wait_idle(page)
     latex = page.evaluate("() => [...document.querySelectorAll('.katex-mathml annotation')].map((e) => e.textContent).join(' ')")
     assert "h_{20}" in latex.replace(" ", ""), "the equations did not follow the settled t"

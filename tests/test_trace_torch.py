@@ -415,14 +415,14 @@ def test_validate_reports_a_wrong_replay(monkeypatch):
     module = nn.RNN(3, 4)
     x = torch.randn(6, 3)
     assert rnntrace.validate(module, x).ok
-    run_rnn = rnntrace.cells.run_rnn
+    run_rnn = rnntrace.cells.rnn.run_rnn
 
     def corrupted(*args, **kwargs):
         arrays = run_rnn(*args, **kwargs)
         arrays["h_t"][2] += 1e-3
         return arrays
 
-    monkeypatch.setattr(rnntrace.cells, "run_rnn", corrupted)
+    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", corrupted)
     v = rnntrace.validate(module, x)
     assert not v.ok
     assert np.all(v.per_step[:2] < v.tolerance) and v.per_step[2] > v.tolerance
@@ -507,7 +507,7 @@ def test_record_holds_no_memory_for_what_it_drops():
 @pytest.mark.parametrize("mode", list(MODES))
 def test_record_without_input_term_takes_it_in_chunks(mode, monkeypatch):
     """Not recorded, the input term is computed 16 steps at a time (here): 40 steps = chunks 0, 16, 32, in both directions."""
-    monkeypatch.setattr(rnntrace.cells, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(rnntrace.cells._kernels, "CHUNK_ROWS", 8)
     cls, kwargs = MODES[mode]
     module = cls(3, 5, num_layers=2, bidirectional=True, **kwargs)
     x = torch.randn(40, 2, 3)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rnntrace
-from rnntrace.loaders import LoadedModel, LoadError, load_model, load_sequence, read_sequence, save
+from rnntrace.loaders import LoadedModel, LoadError, load_model, read_sequence, save
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 
@@ -259,10 +259,10 @@ def test_lstm_tagger_tutorial_embedding_lstm_hidden2tag_and_token_ids(tmp_path):
         exact(F.log_softmax(lm.head(out[0]), dim=1), model(sentence))
     # the embedding wants whole numbers in 0..V-1; floats and out-of-range ids are refused with what it needs
     with pytest.raises(LoadError, match=r"starts with an embedding \(V=9 tokens of D=6 features\)"):
-        load_sequence(b"0.5\n1\n", "x.csv", model=lm)
+        read_sequence(b"0.5\n1\n", "x.csv", model=lm)
     with pytest.raises(LoadError, match=r"token id 9, outside 0..8"):
-        load_sequence(b"1\n9\n", "x.csv", model=lm)
-    assert load_sequence(b"t,token\n0,4\n1,2\n", "x.csv", model=lm).tolist() == [[4, 2]]  # a step column is dropped
+        read_sequence(b"1\n9\n", "x.csv", model=lm)
+    assert read_sequence(b"t,token\n0,4\n1,2\n", "x.csv", model=lm).x.tolist() == [[4, 2]]  # a step column is dropped
 
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
@@ -278,7 +278,7 @@ def test_d2l_rnn_model_rnn_plus_linear_one_hot(cell):
         exact(lm.head(out.transpose(0, 1).reshape(-1, H)), want)
     # token ids for a model without an embedding: said so, with the one-hot fix d2l uses
     with pytest.raises(LoadError) as info:
-        load_sequence(_npy(inputs.numpy()), "ids.npy", model=lm)
+        read_sequence(_npy(inputs.numpy()), "ids.npy", model=lm)
     message = str(info.value)
     assert "looks like token ids" in message and "a model with an embedding needs them" in message
     assert f"one_hot(ids, {V})" in message

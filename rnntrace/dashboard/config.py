@@ -57,6 +57,17 @@ class Limits:
         export_numbers: numbers in a trace beyond which exports are refused.
         edit_cells: T·D of one sample beyond which X is not offered for editing.
         code_x_numbers: numbers of an uploaded / edited X written into the Code view's script.
+        server_bytes: everything the server keeps for visitors, in all (``budget.report()``); the shares
+            below add up to at most this.
+        grad_bytes: gradients, Jacobian norms, flow matrices and per-step shares kept (the Backward view).
+        grad_entry_bytes: one backward pass's gradients at most (a larger one is refused with its size).
+        task_trace_bytes: the Task page's extra traces (before training, with the bit flipped).
+        trained_bytes, trained_count: trained task models kept (each new seed or size trains one).
+        stage_bytes: the browser stage's packed payloads kept (gzip JSON, shared by every session).
+        stage_payload_bytes: one stage payload at most, compressed; past it the payload is a window of
+            steps around t and the stage fetches the next window as t nears its end.
+        wait_seconds: the longest a visitor is kept waiting for the heavy lane; beyond it "busy, try again in ~N s".
+        first_guess_seconds: a heavy computation's duration before any has been timed (the wait estimate's start).
     """
 
     sizes: dict[str, tuple[int, int, int]]
@@ -71,6 +82,23 @@ class Limits:
     export_numbers: int = 2_000_000
     edit_cells: int = 400
     code_x_numbers: int = 20_000
+    server_bytes: int = 1344 * 2**20
+    grad_bytes: int = 384 * 2**20
+    grad_entry_bytes: int = 192 * 2**20
+    task_trace_bytes: int = 64 * 2**20
+    trained_bytes: int = 96 * 2**20
+    trained_count: int = 24
+    stage_bytes: int = 64 * 2**20
+    stage_payload_bytes: int = 2_000_000
+    wait_seconds: float = 20.0
+    first_guess_seconds: float = 2.0
+
+    def __post_init__(self):
+        shares = (
+            self.trace_bytes + self.export_cache_bytes + self.grad_bytes + self.task_trace_bytes + self.trained_bytes + self.stage_bytes
+        )
+        if shares > self.server_bytes:
+            raise ValueError(f"the stores' shares add up to {shares / 2**20:.0f} MB, over server_bytes: {self.server_bytes / 2**20:.0f} MB")
 
     @property
     def upload_bytes(self) -> int:

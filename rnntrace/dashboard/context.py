@@ -19,6 +19,18 @@ from ..validation import Validation
 from .config import LessonConfig
 
 
+def describe_task(trained: Trained | None) -> str | None:
+    """One Markdown line saying what a trained model's task is and what its output means, or None without a task."""
+    if trained is None:
+        return None
+    task = trained.task
+    return (
+        f"**Task: {task.title}** ({trained.cell.upper()}, H = {trained.hidden}, trained {trained.steps} steps, final loss "
+        f"{trained.loss_ratio:.2g}× the first). The output y_t is read as **{task.output_label}**: "
+        "the Task tab draws it against the target."
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class Run:
     """One cached computation: the torch module and head, X, and the validated trace.
@@ -103,6 +115,11 @@ class Context:
     def y_step(self) -> Step:
         """The step that completes output[t]: it carries y_t."""
         return self.trace.at(self.t)[-1]
+
+    @property
+    def task_line(self) -> str | None:
+        """What the trained model's task is and what its output means (Markdown), or None: for the views above their charts."""
+        return describe_task(self.trained)
 
     @property
     def is_top(self) -> bool:

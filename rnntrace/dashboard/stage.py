@@ -15,10 +15,11 @@ import streamlit as st
 
 from . import stage_payload
 from .budget import ByteCache
+from .config import LIMITS
 from .context import Context
 
 ASSETS = Path(__file__).parent / "assets"
-PAYLOADS = ByteCache("the stage's numbers", 256 * 2**20, heavy=False)  # packed payloads, shared by every session
+PAYLOADS = ByteCache("stage payload", LIMITS.stage_bytes, kind="stage")  # packed payloads, shared by every session
 
 _component = st.components.v2.component(
     "rnntrace_stage", js=(ASSETS / "stage.js").read_text(encoding="utf-8"), css=(ASSETS / "stage.css").read_text(encoding="utf-8")
@@ -104,6 +105,7 @@ def show(
             dark=ctx.dark,
             present=ctx.present,
             seek=seek_to,
+            budget=LIMITS.stage_payload_bytes,
         )
         return stage_payload.pack(payload), tuple(payload["window"])
 

@@ -1,8 +1,11 @@
 """The dashboard's cached computations and the callbacks that change ``st.session_state``.
 
 Caches are keyed on small hashable configuration and the uploads' SHA-256 digests, never
-on arrays (unhashable tensors, sampled hashes of big arrays). Objects in
-``st.cache_resource`` are shared by every session and never mutated.
+on arrays (unhashable tensors, sampled hashes of big arrays). What every session shares (traces,
+gradients, the Task page's traces, trained models, downloads) lives in ``budget.ByteCache``
+stores, module globals that a visitor's "Clear cache" message cannot empty, each bounded by
+its share of ``LIMITS.server_bytes``; only the uploads' parsing stays in ``st.cache_resource``
+(a session's own file, cheap to parse again). Shared objects are never mutated.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import threading
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,16 @@ import torch
 from ..loaders import load_model, read_sequence
 from ..tasks import TASKS, Trained, train
 from ..validation import validate
-from .budget import Busy, ByteCache
+from .budget import MISSING, Busy, ByteCache, TooBig, nbytes
 from .config import LIMITS, LessonConfig, build_input, build_model
 from .context import Run
 
-RUNS = ByteCache("a new trace", LIMITS.trace_bytes)
-EXPORTS = ByteCache("a download", LIMITS.export_cache_bytes)
+# Everything the server keeps for visitors, each store with its share of LIMITS.server_bytes (see budget.py).
+RUNS = ByteCache("trace", LIMITS.trace_bytes, kind="trace")
+EXPORTS = ByteCache("download", LIMITS.export_cache_bytes, kind="export")
+GRADS = ByteCache("gradients", LIMITS.grad_bytes, kind="backprop", admit=lambda arguments: _admit_gradients(arguments))
+TASK_TRACES = ByteCache("task page trace", LIMITS.task_trace_bytes, kind="task page")
+TRAINED = ByteCache("trained model", LIMITS.trained_bytes, max_entries=LIMITS.trained_count, kind="training")
 # bytes per row of the tidy table, measured on a GRU trace (T=200, M=32: 42, 7.8 and 98 bytes; rounded up)
 EXPORT_ROW_BYTES = {"csv": 45, "parquet": 8, "json": 100}
 
@@ -40,10 +46,11 @@ def run(config_key: tuple, x_digest: str = "", model_digest: str = "", _X=None, 
     unhashed beside them. Raises ``budget.Busy`` when the heavy lane stays taken.
     """
     key = (config_key, x_digest, model_digest)
-    if key in RUNS:
-        return RUNS.get(key, lambda: None)
+    hit = RUNS.lookup(key)
+    if hit is not MISSING:
+        return hit
     with st.spinner("Replaying the layer and running torch…"):
-        return RUNS.get(key, lambda: _compute_run(LessonConfig(*config_key), _X, _loaded, _trained))
+        return RUNS.get(key, lambda: _compute_run(LessonConfig(*config_key), _X, _loaded, _trained), what="your trace")
 
 
 def _compute_run(config: LessonConfig, X, loaded, trained) -> Run:
@@ -87,8 +94,9 @@ def export_bytes(run_key: tuple, fmt: str) -> bytes:
     """
 
     def build() -> bytes:
-        if run_key in RUNS:
-            return _build_export(fmt, RUNS.get(run_key, lambda: None))
+        kept = RUNS.lookup(run_key)
+        if kept is not MISSING:
+            return _build_export(fmt, kept)
         config_key, x_digest, model_digest = run_key
         if x_digest or model_digest:
             raise Busy("this trace left the server's cache; reload the page (your upload is still there) and download again.")
@@ -126,42 +134,63 @@ def x_digest(X: np.ndarray | None) -> str:
 
 
 # ---------------------------------------------------------------- trained tasks, shared by every session
-@st.cache_resource
-def _trained_store() -> dict:
-    """(task, cell, hidden, seed) -> Trained, and a lock per key so two sessions never train the same model twice."""
-    return {"models": {}, "locks": {}, "lock": threading.Lock()}
-
-
 def trained(task: str, cell: str, hidden: int, seed: int) -> Trained:
-    """The task's model, trained once per (task, cell, hidden, seed) for all sessions; the first caller sees the training live."""
-    store, key = _trained_store(), (task, cell, hidden, seed)
-    if key in store["models"]:
-        return store["models"][key]
-    with store["lock"]:
-        lock = store["locks"].setdefault(key, threading.Lock())
-    with lock:
-        if key in store["models"]:  # another session finished it while we waited
-            return store["models"][key]
-        spec = TASKS[task]
-        steps = spec.steps
-        bar = st.progress(0.0, text=f"Training {cell.upper()} (H={hidden}) on '{task}'…")
-        curve = st.empty()
-        losses: list[float] = []
+    """The task's model, trained once per (task, cell, hidden, seed) for all sessions, in the heavy lane.
 
-        def progress(step: int, loss: float) -> None:
-            losses.append(loss)
-            if step % 10 == 9 or step == steps - 1:
-                bar.progress(
-                    (step + 1) / steps,
-                    text=f"Training {cell.upper()} (H={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
-                )
-                curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
+    The visitor who asks first sees the training live; one who asks for the same model meanwhile
+    waits for that training (visibly) and shares it. Kept in ``TRAINED``: at most
+    ``LIMITS.trained_count`` models and ``LIMITS.trained_bytes``, the least recently used out first.
+    """
+    key = (task, cell, hidden, seed)
+    hit = TRAINED.lookup(key)
+    if hit is not MISSING:
+        return hit
+    return TRAINED.get(key, lambda: _train(task, cell, hidden, seed), what=f"training {cell.upper()} on '{task}'")
 
-        result = train(task, cell=cell, hidden=hidden, seed=seed, callback=progress)
-        bar.empty()
-        curve.empty()
-        store["models"][key] = result
-        return result
+
+def _train(task: str, cell: str, hidden: int, seed: int) -> Trained:
+    steps = TASKS[task].steps
+    bar = st.progress(0.0, text=f"Training {cell.upper()} (H={hidden}) on '{task}'…")
+    curve = st.empty()
+    losses: list[float] = []
+
+    def progress(step: int, loss: float) -> None:
+        losses.append(loss)
+        if step % 10 == 9 or step == steps - 1:
+            bar.progress(
+                (step + 1) / steps,
+                text=f"Training {cell.upper()} (H={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
+            )
+            curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
+
+    result = train(task, cell=cell, hidden=hidden, seed=seed, callback=progress)
+    bar.empty()
+    curve.empty()
+    return result
+
+
+def _trained_store() -> dict:
+    """The trained models kept now, {"models": {(task, cell, hidden, seed): Trained}} (for tests and the health line)."""
+    return {"models": {k: TRAINED.peek(k) for k in TRAINED.keys()}}  # noqa: SIM118 (a copy, taken under the store's lock)
+
+
+# ---------------------------------------------------------------- the Backward view's gradients: one budget, checked first
+def _admit_gradients(arguments: dict) -> None:
+    """Refuse a backward pass whose gradients would hold more than ``LIMITS.grad_entry_bytes``, before computing it.
+
+    Estimated from the trace it differentiates: the gradients keep about 2.2 numbers per number the
+    trace records (measured on RNN/GRU/LSTM traces: 1.9-2.2), and the flow matrix T² more.
+    """
+    run = arguments.get("_run")
+    if run is None:
+        return
+    T = run.trace.config.seq_len
+    need = 2.5 * nbytes(run.trace) + 8 * T * T
+    if need > LIMITS.grad_entry_bytes:
+        raise TooBig(
+            f"the gradients of this configuration would hold about {need / 2**20:,.0f} MB; the demo computes backward passes "
+            f"up to {LIMITS.grad_entry_bytes / 2**20:,.0f} MB. Reduce T, M, N or the number of layers (or use float32)."
+        )
 
 
 # ---------------------------------------------------------------- callbacks (on_click)

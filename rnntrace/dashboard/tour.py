@@ -109,8 +109,11 @@ def current() -> int | None:
     raw = st.query_params.get("tour")
     if raw is None:
         return None
-    if raw.isdigit() and 1 <= int(raw) <= len(TOUR):
-        return int(raw)
+    from .url import parse_int  # strict: "²".isdigit() is True, int("²") raises
+
+    k, _ = parse_int(raw, 1, len(TOUR))
+    if k is not None:
+        return k
     st.query_params.pop("tour", None)
     st.warning(f"URL parameter tour ignored: expected a lesson step 1..{len(TOUR)}.", icon="⚠️")
     return None

@@ -1,73 +1,296 @@
-"""Checking the dashboard's URL parameters before the widgets read them.
+"""Every URL value parsed by one validator, before any widget reads it.
 
-Streamlit drops a bound query parameter it cannot use, silently. A lecture link with a
-typo should say what happened, so every parameter is checked here first and each bad one
-becomes a notice ("T=abc ignored: expected an integer 1..2000").
+A link can carry anything. Streamlit's bound widgets read the link themselves and either
+drop what they cannot use, silently, or crash on it (``?T=inf``: ``int(float('inf'))``;
+400 digits: an overflow). So ``check`` reads every parameter the app uses first, strictly
+(ASCII digits only, finite, in range, short), and decides for each one: kept, read as a
+normalised value ("T='1e3' read as 1000."), or dropped with the reason and what is used
+instead. ``apply`` then writes that decision into Streamlit's query parameters (the
+initial ones the widgets seed from, and the browser's address), so no widget ever sees a
+value this module did not accept. One warning lists every notice.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
+
+from ..inputs import KINDS
+from ..tasks import TASKS
 from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE
 from .text import escape
 from .views import NAMES as VIEWS
 
-CHOICES = {"cell": CELL_KINDS, "dtype": DTYPES, "nonlinearity": NONLINEARITIES, "view": VIEWS, "inputs": None}
+TASK_NAMES = ("none", *TASKS)
+LOSSES = ("last step", "every step")  # the Backward view's loss choice (views/backward.py's LOSSES)
+CHOICES = {
+    "cell": CELL_KINDS,
+    "dtype": DTYPES,
+    "nonlinearity": NONLINEARITIES,
+    "view": VIEWS,
+    "inputs": None,  # the preset kinds, passed to ``check`` (``rnntrace.inputs.KINDS``)
+    "task": TASK_NAMES,
+    "bp_loss": LOSSES,
+    "direction": ("forward", "reverse"),
+}
 FLOATS = {"w_scale": W_SCALE, "f_bias": F_BIAS}
 BOOLS = ("bidirectional", "bias", "present")
+TASK_HIDDEN = (1, 64)  # the task's M (hidden) control
+# What a task's model and example fix: with a task these come from it, not from the link.
+TASK_FIXED = ("N", "T", "D", "M", "K", "layers", "nonlinearity", "bidirectional", "bias", "dtype", "inputs", "w_scale", "f_bias")
+MAX_CHARS = 32  # longer than any valid value ("2147483647", "-5.000"): 400 digits are refused unread
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)  # ASCII digits: int() also takes "²"-free Unicode digits such as "٣"
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_PLAIN = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,6})?", re.ASCII)  # "2.5": kept as written; "25e-1" is read as 2.5
+STREAMLIT_OWN = ("embed", "embed_options")  # Streamlit's own parameters: never ours to check
 
 
 def _show(raw: str) -> str:
     return "'" + escape(raw, 40) + "'"
 
 
-def _int(raw: str) -> int | None:
-    try:
-        return int(raw)
-    except ValueError:
-        return None
+def parse_int(raw: str, lo: int, hi: int) -> tuple[int | None, str | None]:
+    """(value, None) for an integer in lo..hi, else (None, why not). Takes "1e3" and "7.0" as 1000 and 7.
 
-
-def url_notices(params: dict[str, str], inputs: tuple[str, ...] = ()) -> list[str]:
-    """One sentence per unusable parameter in ``params`` (the raw query string values).
-
-    The given values are Markdown-escaped and shortened (``text.escape``): a link can carry
-    any text, and the notices are rendered as Markdown.
+    Strict where Python is lenient: ASCII digits only (``int("٣")`` is 3, ``"²".isdigit()`` is
+    True), at most ``MAX_CHARS`` characters (no 400-digit conversion), finite.
     """
-    notices = []
+    s = raw.strip()
+    if len(s) > MAX_CHARS:
+        return None, f"too long ({len(s)} characters)"
+    if _INT.fullmatch(s):
+        v = int(s)
+    elif _FLOAT.fullmatch(s):
+        f = float(s)
+        if not math.isfinite(f) or f != int(f):
+            return None, "not an integer"
+        v = int(f)
+    else:
+        return None, "not an integer"
+    if not lo <= v <= hi:
+        return None, f"outside {lo}..{hi}"
+    return v, None
+
+
+def parse_float(raw: str, lo: float, hi: float) -> tuple[float | None, str | None]:
+    """(value, None) for a finite decimal number in lo..hi, else (None, why not). "inf", "nan", "1e309" are refused."""
+    s = raw.strip()
+    if len(s) > MAX_CHARS:
+        return None, f"too long ({len(s)} characters)"
+    if not _FLOAT.fullmatch(s):
+        return None, "not a number"
+    v = float(s)
+    if not math.isfinite(v):
+        return None, "not a finite number"
+    if not lo <= v <= hi:
+        return None, f"outside {lo:g}..{hi:g}"
+    return v, None
+
+
+@dataclass
+class Checked:
+    """What ``check`` decided.
+
+    Attributes:
+        values: name -> the value the widgets will read (normalised: "1000" for "1e3"); a parameter
+            absent here is dropped from the link.
+        notices: one sentence per parameter not taken as given (Markdown-escaped).
+    """
+
+    values: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    def read_as(self, name: str, raw: str, value: str) -> None:
+        self.values[name] = value
+        if value != raw:
+            self.notices.append(f"URL parameter {name}={_show(raw)} read as {escape(value, 40)}.")
+
+    def drop(self, name: str, raw: str, why: str, used: str) -> None:
+        self.values.pop(name, None)
+        self.notices.append(f"URL parameter {name}={_show(raw)} ignored: {why}; {used}.")
+
+
+def _int_param(out: Checked, name: str, raw: str, lo: int, hi: int, used: str) -> int | None:
+    """Parse one integer parameter into ``out``; the value, or None when it was dropped."""
+    v, why = parse_int(raw, lo, hi)
+    if v is None:
+        out.drop(name, raw, why if why.startswith("outside") else f"{why} (expected {lo}..{hi})", used)
+    else:
+        out.read_as(name, raw, str(v))
+    return v
+
+
+def _last(value) -> tuple[str, int]:
+    """The value a repeated parameter stands for (the last, as ``st.query_params`` reads it) and how many were given."""
+    if isinstance(value, list | tuple):
+        return (str(value[-1]) if value else ""), len(value)
+    return str(value), 1
+
+
+def param_names(layers: int, bidirectional: bool, bias: bool) -> tuple[str, ...]:
+    """The names the Backward view's parameter choice offers (torch's, then the head's)."""
+    kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if bias else ())
+    suffixes = ("", "_reverse") if bidirectional else ("",)
+    names = [f"{k}_l{layer}{s}" for layer in range(layers) for s in suffixes for k in kinds]
+    return (*names, "head.weight", "head.bias")
+
+
+def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: int | None = None) -> Checked:
+    """Decide every parameter the app reads in ``params`` (raw query values: a string or a list of them).
+
+    ``inputs``: the preset kinds ``inputs`` may name (None: not checked). ``tour_steps``: the
+    lesson's number of steps (None: ``tour`` not checked).
+    """
+    out = Checked()
+    raw = {}
+    for name, value in params.items():
+        value, count = _last(value)
+        raw[name] = value
+        if name not in STREAMLIT_OWN:
+            out.values[name] = value
+        if count > 1:
+            out.notices.append(f"URL parameter {name} given {count} times: the last, {_show(value)}, is used.")
+    task = raw.get("task", "none")
+    task = task if task in TASKS else task.lower() if task.lower() in TASKS else None  # the task the page will run
+
+    for name, allowed in CHOICES.items():
+        if name not in raw:
+            continue
+        allowed = inputs if name == "inputs" else allowed
+        if allowed is None or raw[name] in allowed:
+            continue
+        folded = {a.lower(): a for a in allowed}
+        if raw[name].lower() in folded:
+            out.read_as(name, raw[name], folded[raw[name].lower()])
+        else:
+            out.drop(name, raw[name], f"expected one of {', '.join(allowed)}", f"{allowed[0]} is used")
+
     sizes = {}
     for name, (lo, hi, default) in LIMITS.sizes.items():
-        if name not in params:
-            sizes[name] = default
+        sizes[name] = default
+        if name not in raw:
             continue
-        v = _int(params[name])
-        if v is None or not lo <= v <= hi:
-            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected an integer {lo}..{hi}.")
-            v = default
-        sizes[name] = v
-    for name, (lo, hi, _) in FLOATS.items():
-        if name in params:
-            try:
-                v = float(params[name])
-            except ValueError:
-                v = float("nan")
-            if not lo <= v <= hi:
-                notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected a number {lo:g}..{hi:g}.")
-    for name, allowed in CHOICES.items():
-        if name in params and allowed is not None and params[name] not in allowed:
-            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected one of {', '.join(allowed)}.")
-    if "inputs" in params and inputs and params["inputs"] not in inputs:
-        notices.append(f"URL parameter inputs={_show(params['inputs'])} ignored: expected one of {', '.join(inputs)}.")
+        v = _int_param(out, name, raw[name], lo, hi, f"the default {default} is used")
+        sizes[name] = default if v is None else v
+    for name, (lo, hi, default) in FLOATS.items():
+        if name in raw:
+            v, why = parse_float(raw[name], lo, hi)
+            if v is None:
+                why = why if why.startswith("outside") else f"{why} (expected {lo:g}..{hi:g})"
+                out.drop(name, raw[name], why, f"the default {default:g} is used")
+            else:
+                plain = _PLAIN.fullmatch(raw[name].strip())
+                out.read_as(name, raw[name], raw[name].strip() if plain else f"{v:g}")
     for name in BOOLS:
-        if name in params and params[name].lower() not in ("true", "false"):
-            notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected true or false.")
-    if "direction" in params and params["direction"] not in ("forward", "reverse"):
-        notices.append(f"URL parameter direction={_show(params['direction'])} ignored: expected forward or reverse.")
-    task = params.get("task", "none") != "none"  # a trained task's example sets T and the sizes, not the link
-    max_T = LIMITS.sizes["T"][1]
-    bounded = {"t": max_T if task else sizes["T"], "sample": sizes["N"], "layer_sel": max_T if task else sizes["layers"]}
-    for name, count in bounded.items():
-        if name in params:
-            v = _int(params[name])
-            if v is None or not 0 <= v < count:
-                notices.append(f"URL parameter {name}={_show(params[name])} ignored: expected an integer 0..{count - 1}.")
-    return notices
+        if name in raw:
+            if raw[name].lower() in ("true", "false"):
+                out.read_as(name, raw[name], raw[name].lower())
+            else:
+                out.drop(name, raw[name], "expected true or false", "false is used" if name != "bias" else "true is used")
+
+    if "task_hidden" in raw:
+        if task is None:
+            out.drop("task_hidden", raw["task_hidden"], "it sets a task's hidden size and no task is chosen", "nothing is trained")
+        else:
+            _int_param(out, "task_hidden", raw["task_hidden"], *TASK_HIDDEN, f"the task's own H = {TASKS[task].hidden} is used")
+
+    if task is not None:  # the task's model and example fix the sizes and options: say which link values are not used
+        fixed = [n for n in TASK_FIXED if n in out.values]
+        if fixed:
+            given = ", ".join(f"{n}={_show(raw[n])}" for n in fixed)
+            out.notices.append(
+                f"URL parameters {given} ignored: task={task} trains its own model on its own example "
+                f"(set its hidden size with task_hidden={TASK_HIDDEN[0]}..{TASK_HIDDEN[1]})."
+            )
+            for n in fixed:
+                out.values.pop(n)
+
+    T = TASKS[task].example_len if task is not None else sizes["T"]
+    layers = 1 if task is not None else sizes["layers"]
+    N = 1 if task is not None else sizes["N"]
+    for name, count in {"t": T, "sample": N, "layer_sel": layers}.items():
+        if name in raw:
+            _int_param(out, name, raw[name], 0, count - 1, "0 is used")
+
+    if "bp_param" in raw:
+        bidirectional = task is None and out.values.get("bidirectional") == "true"
+        bias = task is not None or out.values.get("bias", "true") == "true"
+        names = param_names(layers, bidirectional, bias)
+        if raw["bp_param"] not in names:
+            default = "weight_hh_l0"
+            out.drop("bp_param", raw["bp_param"], f"this model's parameters are {', '.join(names)}", f"{default} is shown")
+
+    if tour_steps is not None and "tour" in raw:
+        _int_param(out, "tour", raw["tour"], 1, tour_steps, "no lesson is opened")
+    return out
+
+
+def url_notices(params: dict, inputs: tuple[str, ...] = ()) -> list[str]:
+    """The notices of ``check`` alone (``inputs`` empty: the preset kinds are not checked)."""
+    return check(params, inputs or None).notices
+
+
+def apply(checked: Checked, params: dict) -> None:
+    """Make Streamlit's query parameters say what ``checked`` decided, before any widget is created.
+
+    A bound widget seeds itself from the *initial* query parameters (``QueryParams._initial_query_params``),
+    which ``st.query_params`` does not change; both are rewritten here, and the browser's address is
+    corrected. Internal to Streamlit 1.67, so it falls back to ``st.query_params`` (enough for the
+    unbound ``tour``) when the layout changes; the tests fail loudly then (tests/test_url.py).
+    """
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    wanted = checked.values
+    changed = [k for k in params if k not in STREAMLIT_OWN and _last(params[k]) != (wanted.get(k), 1)]
+    if not changed:
+        return
+    ctx = get_script_run_ctx()
+    try:
+        with ctx.session_state.query_params() as qp:
+            for k in changed:
+                if k in wanted:
+                    qp._initial_query_params[k] = [wanted[k]]
+                    qp._query_params[k] = wanted[k]
+                else:
+                    qp._initial_query_params.pop(k, None)
+                    qp._query_params.pop(k, None)
+            qp._send_query_param_msg()
+    except AttributeError:  # another Streamlit: the public API, for what it can still do
+        for k in changed:
+            if k in wanted:
+                st.query_params[k] = wanted[k]
+            else:
+                st.query_params.pop(k, None)
+
+
+def initial_params() -> dict:
+    """The link's parameters as the widgets seed from them (lists for repeated ones).
+
+    The initial ones, not the current address: those change only when a page is opened (or the
+    browser's history brings another link), while the widgets rewrite the address on every step.
+    """
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    try:
+        with ctx.session_state.query_params() as qp:
+            return {k: list(v) if isinstance(v, list | tuple) else v for k, v in qp._initial_query_params.items()}
+    except AttributeError:
+        return st.query_params.to_dict()
+
+
+def check_link(tour_steps: int) -> None:
+    """Run once per link (and again when the browser's history brings another one): check, correct, say so."""
+    import streamlit as st
+
+    params = initial_params()
+    if st.session_state.get("_url_checked") == repr(params):
+        return
+    checked = check(params, KINDS, tour_steps=tour_steps)
+    apply(checked, params)
+    st.session_state._url_checked = repr(initial_params())
+    if checked.notices:
+        st.warning(" ".join(checked.notices), icon="⚠️")

@@ -21,10 +21,12 @@ import numpy as np
 import streamlit as st
 
 from ...bptt import Backprop, GradValidation, validate_grads
-from ...spec import ACT_LATEX, PARAM, CellSpec
-from .. import charts, equations, grad_charts
+from ...cells import PARAM, CellSpec
+from ...cells.latex import StepGrads
+from ...cells.latex import d as _d
+from .. import budget, charts, equations, grad_charts, state
 from ..context import Context, Run
-from .over_time import Y_AXIS_WIDTH, _picked, show
+from ..time_charts import Y_AXIS_WIDTH, picked, show
 
 TITLE = "Backward"
 IN_PRESENTATION = True
@@ -41,7 +43,7 @@ NOT_PARAMS = ("x", "h0", "c0")
 # -- cached computations: once per (run, loss), never per step --------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Backpropagating through time in NumPy, and in torch autograd…")
+@budget.shared(state.GRADS, "Backpropagating through time in NumPy, and in torch autograd…", kind="backprop")  # survives clear_cache
 def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
     """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere)."""
     top = _run.trace.output if _run.head is None else _run.trace.y
@@ -49,19 +51,19 @@ def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
     return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output)
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="The flow matrix: each step's loss, backwards through time…")
+@budget.shared(state.GRADS, "The flow matrix: each step's loss, backwards through time…", kind="flow")
 def flow(run_key: tuple, _run: Run) -> np.ndarray:
     """``Backprop.flow`` for the loss on every step (row t is step t's own loss, whatever loss is chosen above)."""
     return gradients(run_key, "every step", _run).backprop.flow
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Spectral norms of ∂h_t/∂h_{t−1}…")
+@budget.shared(state.GRADS, "Spectral norms of ∂h_t/∂h_{t−1}…", kind="Jacobian norms")
 def jacobian_norms(run_key: tuple, layer: int, direction: int, _bp: Backprop) -> np.ndarray:
     """(T,) ‖∂h_t/∂h_{t−1}‖₂ of one (layer, direction): it depends on the forward pass only, not on the loss."""
     return _bp.jacobian_norms(layer, direction)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+@budget.shared(state.GRADS, kind="per-step shares")
 def shares(run_key: tuple, loss: str, name: str, _bp: Backprop) -> tuple[np.ndarray, np.ndarray]:
     """(T,) Frobenius norms and (T,) entry sums of each step's share of ``grads[name]`` (``Backprop.contributions``)."""
     flat = _bp.contributions(name).reshape(_bp.config.seq_len, -1)  # (T, param.size), in the module's dtype
@@ -81,22 +83,79 @@ def loss_text(loss: str, T: int, has_head: bool, N: int) -> str:
     return rf"$L = \sum_t \sum {y}_t$: the sum of every step's {what}{samples}. Each step adds its own error."
 
 
-def badge(gv: GradValidation) -> None:
-    """ "= autograd ✓ 3e-09", like the header's badge for the forward pass, with what it means on hover."""
-    mark = "✓" if gv.ok else "✗ disagrees"
-    colour = "green" if gv.ok else "red"
+def grad_story(gv: GradValidation) -> tuple[str, str, str]:
+    """(colour, badge text, what it means) for the gradients' check: an overflow named where it happened,
+    a disagreement with where the gradient grew and why it can (an expanding recurrence), else the agreement."""
+    bp, c = gv.backprop, gv.backprop.config
+    steps = lambda a: np.flatnonzero(~np.isfinite(a).reshape(len(a), -1).all(axis=1))  # noqa: E731  # (T, ...) -> bad t
+    for layer in range(c.num_layers):  # the forward pass first: what it overflowed, every gradient through it inherits
+        for d in range(c.num_directions):
+            bad = steps(bp.trace.quantity("h_t", layer, d))
+            if bad.size:
+                t = int(bad.min() if d == 0 else bad.max())
+                where = f"t={t} (layer {layer}, direction {d})"
+                return (
+                    "orange",
+                    f"forward overflowed at {where}",
+                    (
+                        f"h_t left float range at {where} in the forward pass: every gradient that multiplies h_t from there on "
+                        "is inf or NaN, in torch as in NumPy, so they cannot be compared. Reduce W_hh scale or T."
+                    ),
+                )
+    for layer in reversed(range(c.num_layers)):  # the backward pass runs top down, and against each direction's time
+        for d in range(c.num_directions):
+            bad = steps(bp.quantity("dh_t", layer, d))
+            if bad.size:
+                t = int(bad.max() if d == 0 else bad.min())
+                where = f"t={t} (layer {layer}, direction {d})"
+                return (
+                    "orange",
+                    f"backward overflowed at {where}",
+                    (
+                        f"dL/dh_t left float range at {where}, going back in time: each step back multiplies it by "
+                        "∂h_t/∂h_{t−1}, whose norm is above 1 here (an expanding recurrence). Reduce W_hh scale or T."
+                    ),
+                )
+    if not all(np.isfinite(g).all() for g in [*bp.grads.values(), *gv.torch_grads.values()]):
+        name = next(k for k in bp.grads if not (np.isfinite(bp.grads[k]).all() and np.isfinite(gv.torch_grads[k]).all()))
+        return "orange", f"backward overflowed in {name}", f"{name}'s gradient sums T products and left float range."
     bits = "32" if gv.atol > 1e-8 else "64"
-    st.markdown(
-        f":{colour}-badge[= autograd {mark} {gv.max_abs_diff:.0e}]",
-        help=(
+    dh = bp.quantity("dh_t", c.num_layers - 1, 0).astype(np.float64)  # (T, N, H_out): the top layer, forward direction
+    norms = np.sqrt((dh * dh).reshape(len(dh), -1).sum(axis=1))  # (T,)
+    peak, enter = int(norms.argmax()), len(norms) - 1  # the error enters at the last step and flows back
+    growth = norms[peak] / max(norms[enter], np.finfo(np.float64).tiny)
+    grew = (
+        f" ‖dL/dh_t‖ grows from {norms[enter]:.1e} at t={enter} to {norms[peak]:.1e} at t={peak}, ×{growth:.0e}: each step "
+        "back multiplies it by ∂h_t/∂h_{t−1}, whose norm is above 1 here (an expanding recurrence), and it multiplies the "
+        "last-bit rounding differences between torch and NumPy by the same factor."
+    )
+    if gv.ok:
+        text = f"= autograd ✓ {gv.max_abs_diff:.0e}"
+        why = ("" if growth < 10 else grew) + " An exploding recurrence amplifies rounding in torch as in NumPy."
+    elif growth >= 10:
+        text = f"= autograd ✗ {gv.max_abs_diff:.0e}: grew ×{growth:.0e} by t={peak}"
+        why = grew + " So they differ by more than the tolerance without either being wrong; reduce W_hh scale or T to see them agree."
+    else:
+        text = f"= autograd ✗ disagrees {gv.max_abs_diff:.0e}"
+        why = " The gradient did not grow through time here: this disagreement is not rounding. Please report it."
+    return (
+        "green" if gv.ok else "red",
+        text,
+        (
             f"Largest |rnntrace − torch autograd| over every gradient of L (each weight and bias, the head's, x and h0): "
             f"{gv.max_abs_diff:.2e}, in {max(gv.diffs, key=gv.diffs.get)}. "
             f"Each gradient must be within atol + rtol·max|autograd| (atol = {gv.atol:g}, rtol = {gv.rtol:g} for float{bits}); "
             f"closest to its bound: {gv.worst} ({gv.diffs[gv.worst]:.1e} of {gv.bounds[gv.worst]:.1e}). "
-            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up, and an exploding "
-            "recurrence amplifies it in torch as in NumPy."
+            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up." + why
         ),
     )
+
+
+def badge(gv: GradValidation) -> None:
+    """ "= autograd ✓ 3e-09", like the header's badge for the forward pass; an overflow named where it happened,
+    a disagreement with the step where the gradient grew; what it means on hover."""
+    colour, text, why = grad_story(gv)
+    st.markdown(f":{colour}-badge[{text}]", help=why)
 
 
 # -- the equations at step t ----------------------------------------------------------------------
@@ -119,14 +178,6 @@ def vector(a: np.ndarray, full: int = 8) -> str:
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _under(body: str, label: str) -> str:
-    return rf"\underbrace{{{body}}}_{{{label}}}"
-
-
-def _d(what: str) -> str:
-    return rf"\partial L/\partial {what}"
-
-
 def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
     """g_t for every t: what reaches the shown h_t from outside its recurrence, (T, H_out) for one sample, and its label at t."""
     c, n, d, t = bp.config, ctx.sample, ctx.direction, ctx.t
@@ -143,88 +194,40 @@ def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
 
 
 def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool = True) -> list[str]:
-    """The backward equations at step t: the symbols (optional), then the same with this step's numbers."""
-    spec, c, t, n, layer, d = ctx.spec, bp.config, ctx.t, ctx.sample, ctx.layer, ctx.direction
-    T = c.seq_len
+    """The backward equations at step t: the symbols (optional), then the same with this step's numbers (the cell's module writes both)."""
+    spec, t, n, layer, d = ctx.spec, ctx.t, ctx.sample, ctx.layer, ctx.direction
     nxt = t + 1 if d == 0 else t - 1  # the step after t, in this direction's order
-    last = not 0 <= nxt < T
-    v = lambda a: vector(a, full)  # noqa: E731
-    q = lambda name: bp.quantity(name, layer, d)  # noqa: E731
-    dh = q("dh_t")[t, n]
     g_all, g_label = from_outside(ctx, bp)
-    g = g_all[t]
-    lines = [symbolic(spec, d)] if symbols else []
-    after = rf"\text{{from step {nxt}}}" if not last else r"\text{nothing after this step}"
-    lhs_h = rf"\frac{{\partial L}}{{\partial h_{{{t}}}}}"
-    total_h = _under(v(dh), _d(f"h_{{{t}}}"))
-    if not spec.gates:
-        W_hh = ctx.param("weight_hh")  # (H, H_out)
-        rec = np.zeros_like(dh) if last else q("d_pre")[nxt, n] @ W_hh
-        if not last:
-            after = rf"\delta_{{{nxt}}} W_{{hh}}"
-        h = ctx.trace.quantity("h_t", layer, d)[t, n]
-        if spec.nonlinearity == "tanh":
-            slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
-        else:  # torch's relu' is 0 at 0
-            slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
-        delta = _under(v(q("d_pre")[t, n]), rf"\delta_{{{t}}}")
-        lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(rec), after)} = {total_h}")
-        lines.append(rf"\delta_{{{t}}} = {total_h} \odot {_under(v(slope), slope_label)} = {delta}")
-        return lines
-    lines.append(rf"{lhs_h} = {_under(v(g), g_label)} + {_under(v(dh - g), after)} = {total_h}")
-    if "c" in spec.states:
-        dc = q("dc_t")[t, n]
-        carry = np.zeros_like(dc) if last else q("dc_t")[nxt, n] * ctx.trace.quantity("f_t", layer, d)[nxt, n]
-        carry_label = r"\text{nothing after this step}" if last else _d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
-        via = _under(v(dc - carry), rf"\text{{via }} h_{{{t}}}")
-        lines.append(
-            rf"\frac{{\partial L}}{{\partial c_{{{t}}}}} = {via} + {_under(v(carry), carry_label)} = {_under(v(dc), _d(f'c_{{{t}}}'))}"
-        )
-    gates = r" \quad ".join(_under(v(q(f"d_{g}")[t, n]), rf"\delta^{{{g}}}_{{{t}}}") for g in spec.gate_names)
-    lines.append(rf"\text{{gates at }} t = {t}:\quad {gates}")
-    return lines
+    at = StepGrads(
+        t=t,
+        nxt=nxt if 0 <= nxt < bp.config.seq_len else None,
+        n=n,
+        g=g_all[t],
+        g_label=g_label,
+        grad=lambda name: bp.quantity(name, layer, d),
+        value=lambda name: ctx.trace.quantity(name, layer, d),
+        param=ctx.param,
+        v=lambda a: vector(a, full),
+    )
+    return ([symbolic(spec, d)] if symbols else []) + spec.backward_numbers(at)
 
 
 def symbolic(spec: CellSpec, direction: int = 0) -> str:
     r"""The cell's backward equations in symbols (δ = ∂L/∂ pre-activation), aligned, as one LaTeX block.
 
-    Written in the forward direction's order (the step after t is t+1); gate names and their
-    stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
+    Written in the direction's order (the step after t is t+1, or t-1 in reverse); gate names
+    and their stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
     """
-    after = "t+1" if direction == 0 else "t-1"
-    dh, dc = r"\frac{\partial L}{\partial h_t}", r"\frac{\partial L}{\partial c_t}"
-    g = r"g_t"  # from the output (dL/dy_t W_o) or the layer above
-    if not spec.gates:
-        slope = "(1 - h_t^2)" if spec.nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
-        act = ACT_LATEX[spec.nonlinearity or "tanh"]
-        rows = [
-            rf"{dh} &= {g} + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {dh} \odot {slope} = {dh} \odot {act}'(\mathrm{{pre}}_t)",
-        ]
-    elif spec.cell == "GRU":
-        blocks = r" \mid ".join(rf"\delta^{{{x}}}" + (r" \odot r" if x == "n" else "") for x in spec.gate_names)
-        rows = [
-            rf"\delta^n_t &= {dh} \odot (1 - z_t) \odot (1 - n_t^2) \qquad \delta^z_t = {dh} \odot (h_{{t-1}} - n_t) \odot z_t (1 - z_t)",
-            r"\delta^r_t &= \delta^n_t \odot (h_{t-1} W_{hn}^\top + b_{hn}) \odot r_t (1 - r_t)",
-            rf"{dh} &= {g} + \frac{{\partial L}}{{\partial h_{{{after}}}}} \odot z_{{{after}}} + [{blocks}]_{{{after}}} W_{{hh}}",
-        ]
-    else:
-        blocks = r" \mid ".join(rf"\delta^{{{x}}}" for x in spec.gate_names)
-        rows = [
-            rf"{dc} &= {dh} \odot o_t \odot (1 - \tanh^2 c_t) + \frac{{\partial L}}{{\partial c_{{{after}}}}} \odot f_{{{after}}}",
-            rf"\delta^i_t &= {dc} \odot g_t \odot i_t (1 - i_t) \qquad \delta^f_t = {dc} \odot c_{{t-1}} \odot f_t (1 - f_t)",
-            rf"\delta^g_t &= {dc} \odot i_t \odot (1 - g_t^2) \qquad \delta^o_t = {dh} \odot \tanh(c_t) \odot o_t (1 - o_t)",
-            rf"{dh} &= {g} + [{blocks}]_{{{after}}} W_{{hh}}",
-        ]
-    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+    return spec.backward_equations(direction)
 
 
 # -- the view -------------------------------------------------------------------------------------
 
 
 def slide_chart(chart, key: str) -> None:
-    """A time chart on a slide: as ``over_time.show`` (aligned y axis, click sets t), without room for a legend."""
+    """A time chart on a slide: as ``time_charts.show`` (aligned y axis, click sets t), without room for a legend."""
     aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH)
-    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
+    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(picked, key), selection_mode=charts.PICK)
 
 
 def _param_choice(names: list[str]) -> str:
@@ -236,10 +239,10 @@ def _param_choice(names: list[str]) -> str:
 
 
 def _c_path(ctx: Context) -> np.ndarray | None:
-    """The LSTM's ‖∂c_t/∂c_{t−1}‖₂ = max over units and samples of f_t (None for cells without c)."""
-    if "c" not in ctx.spec.states:
+    """The cell state's own ‖∂c_t/∂c_{t−1}‖₂ per step, (T,) (the LSTM's: max of f_t), None for cells without c."""
+    if ctx.spec.c_path is None:
         return None
-    return ctx.trace.quantity("f_t", ctx.layer, ctx.direction).max(axis=(1, 2)).astype(np.float64)  # (T,)
+    return ctx.spec.c_path(lambda name: ctx.trace.quantity(name, ctx.layer, ctx.direction))
 
 
 def _work(ctx: Context) -> dict[str, float]:

@@ -6,13 +6,11 @@ steps after t, and a click on any chart sets t.
 
 from __future__ import annotations
 
-from functools import partial
-
-import altair as alt
 import streamlit as st
 
 from .. import charts, stage
 from ..context import Context
+from ..time_charts import spec
 
 TITLE = "Over time"
 IN_PRESENTATION = True
@@ -22,48 +20,16 @@ OWN_STAGE = True  # its charts live in the stage: the current-step rule moves in
 HEATMAP = {"max_t": 120, "max_units": 48}
 GATES = {"max_t": 100, "max_units": 12}
 LINES = {"max_t": 200}  # points per line in the input and output charts (buckets beyond)
-Y_AXIS_WIDTH = 72  # px: the same for every chart, so t lines up across them
-
-
-def _picked(key: str) -> None:
-    """on_select: the clicked step becomes t."""
-    picked = st.session_state[key].selection.get(charts.PICK) or []
-    if picked:
-        point = picked[0]
-        t = point.get("t", point.get("t0"))
-        if t is not None:
-            st.session_state.t = round(t)
-
-
-def aligned(chart: alt.LayerChart) -> alt.LayerChart:
-    """One time chart, aligned with the others (same y-axis width, legend on top)."""
-    chart = chart.properties(height=chart.height + 30)  # room for the legend, moved on top
-    return chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
-        orient="top", direction="horizontal", titleOrient="left", gradientLength=160, gradientThickness=10, titleLimit=220
-    )
-
-
-def show(chart: alt.LayerChart, key: str) -> None:
-    """One time chart drawn by Streamlit, aligned with the others, clickable (a click reruns the page)."""
-    st.altair_chart(aligned(chart), width="stretch", key=key, on_select=partial(_picked, key), selection_mode=charts.PICK)
-
-
-def spec(chart: alt.LayerChart, name: str) -> dict:
-    """One time chart for the browser stage: its param t_now moves with t, a click sets t there."""
-    out = aligned(chart).properties(width="container").to_dict()
-    out["name"] = name
-    return out
 
 
 def render(ctx: Context) -> None:
-    from .task import task_line  # here, not above: the task view draws its time charts with show()
-
-    line = task_line(ctx)
+    line = ctx.task_line
     if line and not ctx.present:
         st.markdown(line)
     if not ctx.present:
         st.caption(
-            "Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step. The charts step in your browser."
+            "Every chart shares the t axis: the black line is step t, later steps are greyed; click a chart to jump to that step. "
+            "The charts step in your browser."
         )
     stage.show(ctx, "stage_over_time", chart_builder=lambda lo, hi: specs(ctx))
 

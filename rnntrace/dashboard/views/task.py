@@ -15,9 +15,9 @@ import streamlit as st
 
 from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
-from .. import charts, task_charts
-from ..context import Context
-from .over_time import show
+from .. import budget, charts, state, task_charts
+from ..context import Context, describe_task
+from ..time_charts import show
 
 TITLE = "Task"
 IN_PRESENTATION = True
@@ -32,22 +32,12 @@ LINKS = (
 
 
 def task_line(ctx: Context) -> str | None:
-    """One Markdown line saying what the trained model's task is and what its output means, or None without a task.
-
-    For the Step and Over time views, above their charts.
-    """
-    tr = ctx.trained
-    if tr is None:
-        return None
-    task = tr.task
-    return (
-        f"**Task: {task.title}** ({tr.cell.upper()}, H = {tr.hidden}, trained {tr.steps} steps, final loss "
-        f"{tr.loss_ratio:.2g}× the first). The output y_t is read as **{task.output_label}**: the Task tab draws it against the target."
-    )
+    """``ctx.task_line``: one Markdown line saying what the trained model's task is, or None without a task (the Step view's)."""
+    return describe_task(ctx.trained)
 
 
 # ------------------------------------------------------------------ cached traces beside the run (keyed on its run_key)
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying the untrained model…")
+@budget.shared(state.TASK_TRACES, "Replaying the untrained model…", kind="task page")  # survives clear_cache
 def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
     """The same example through the model before training (its own embedding for chars)."""
     x, _ = _trained.example()
@@ -55,7 +45,7 @@ def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
     return trace(m.rnn, m.rnn_input(x), head=m.fc)
 
 
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Replaying with the marked bit flipped…")
+@budget.shared(state.TASK_TRACES, "Replaying with the marked bit flipped…", kind="task page")
 def _flipped_trace(run_key: tuple, mark: int, _X: np.ndarray, _trained: Trained) -> Trace:
     """The memory example with its marked bit b_s flipped (0 <-> 1), everything else the same."""
     X = np.array(_X, copy=True)  # (1, T, 2): (b_t, m_t)

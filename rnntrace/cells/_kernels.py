@@ -1,6 +1,6 @@
-"""The three recurrent cells, replayed in NumPy one time step at a time.
+"""The kernels the cells share: allocation, row iteration, the input and recurrent products, BLAS threads.
 
-Each ``run_*`` function walks one (layer, direction) over time and returns every
+Each cell's ``run_*`` function (``rnn.py``, ``gru.py``, ``lstm.py``) walks one (layer, direction) over time and returns every
 intermediate as a ``(T, N, units)`` array indexed by time t (not by visiting order), so
 the reverse direction's values sit at the t they belong to. Names follow the torch docs.
 
@@ -44,11 +44,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .prepare import Weights
-from .spec import CellSpec
-
-Arrays = dict[str, np.ndarray]
-
+from .spec import Weights
 
 # --------------------------------------------------------------------------- BLAS threads
 
@@ -290,250 +286,12 @@ def _final(a: np.ndarray, direction: int) -> np.ndarray:
     return np.array(a[-1 if direction == 0 else 0])
 
 
-# --------------------------------------------------------------------------- cells
+def _through_blocks(K: np.ndarray, W_hh: np.ndarray) -> np.ndarray:
+    """Σ_b diag(K_b) W_b, ``(T, N, H, H_out)``, for K ``(T, N, G, H)`` and W_b the b-th row block of W_hh.
 
-
-def run_rnn(
-    x: np.ndarray,
-    h0: np.ndarray,
-    w: Weights,
-    direction: int,
-    nonlinearity: str,
-    keep: frozenset[str] | None = None,
-    hold: np.ndarray | None = None,
-) -> Arrays:
-    r"""Elman RNN:  h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)  (relu instead of tanh if asked).
-
-    x: (T, N, D), h0: (N, H). Returns x_t, h_prev, input_term, hidden_term,
-    pre_activation and h_t, each (T, N, ·), those of them ``keep`` names (all when None),
-    and ``h_n`` (N, H), the final state.
+    The Jacobian blocks' shared product: a unit dh_t = e_j makes every block of ``d_hid``
+    e_j ⊙ K_b, so row j of ∂h_t/∂h_{t-1} is Σ_b K_b[j] W_b[j, :] (before a cell adds its
+    direct paths). H² work per block instead of pushing an identity matrix through the step (H³).
     """
-    T, N, _ = x.shape
-    H = w.W_hh.shape[0]
-    want = _wanted(keep)
-    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H) @ (H, H)
-    input_term, hidden_term, pre, h_ext = _alloc(
-        x.dtype,
-        [
-            ((T, N, H), _kind(want("input_term"))),
-            ((T, N, H), _kind(want("hidden_term"))),
-            ((T, N, H), _kind(want("pre_activation"))),
-            ((T + 1, N, H), "keep"),
-        ],
-    )
-    h_all, h_prev_all = _states(h_ext, h0, direction)
-    b_ih = w.b_ih if w.b_ih.any() else None
-    zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
-    h_prev = _state(h0)
-    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
-        rows = zip(
-            _input_rows(x, w, direction, input_term if want("input_term") else None),
-            _rows(direction, hidden_term, pre, h_all),
-            _held(hold, T, direction),
-            strict=True,
-        )
-        for a_in, (a_hid, p, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
-            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, H)
-            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
-            np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
-            if held is not None:
-                np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
-            h_prev = h_t
-    arrays = {"x_t": x, "h_prev": h_prev_all, "h_t": h_all, "input_term": input_term, "hidden_term": hidden_term, "pre_activation": pre}
-    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
-    out["h_n"] = _final(h_all, direction)
-    return out
-
-
-def run_gru(
-    x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, keep: frozenset[str] | None = None, hold: np.ndarray | None = None
-) -> Arrays:
-    r"""GRU, gate blocks in torch's order [r | z | n]:
-
-        r_t = σ(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
-        z_t = σ(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
-        n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn))
-        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
-
-    torch keeps b_hn inside r_t ⊙ (...), so the n block of ``pre_activation`` is
-    ``input_term_n + r_t * hidden_term_n``, not a plain sum.
-    x: (T, N, D), h0: (N, H). Returns (T, N, ·) arrays incl. r_t, z_t, n_t (those ``keep``
-    names), and ``h_n`` (N, H).
-    """
-    T, N, _ = x.shape
-    H = w.W_hh.shape[1]
-    want = _wanted(keep)
-    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H) @ (H, 3H)
-    shape = (T, N, 3 * H)  # three gate blocks
-    input_term, hidden_term, pre, rz, n_all, h_ext = _alloc(
-        x.dtype,
-        [
-            (shape, _kind(want("input_term"))),
-            (shape, _kind(want("hidden_term"))),
-            (shape, _kind(want("pre_activation"))),
-            ((T, N, 2 * H), _kind(want("r_t", "z_t"))),
-            ((T, N, H), _kind(want("n_t"))),
-            ((T + 1, N, H), "keep"),
-        ],
-    )
-    h_all, h_prev_all = _states(h_ext, h0, direction)
-    r_all, z_all = rz[:, :, :H], rz[:, :, H:]  # [r | z] after σ
-    blocks = (  # the [r|z] and n blocks of each (T, N, 3H) array, as views
-        hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
-        pre[:, :, : 2 * H], pre[:, :, 2 * H :],
-    )  # fmt: skip
-    b_ih = w.b_ih if w.b_ih.any() else None
-    half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
-    h_prev = _state(h0)
-    rows = zip(
-        _input_rows(x, w, direction, input_term if want("input_term") else None),
-        _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all),
-        _held(hold, T, direction),
-        strict=True,
-    )
-    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
-        for a_in, (hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
-            a_rz, a_n = a_in[..., : 2 * H], a_in[..., 2 * H :]
-            hidden_term_of(h_prev, hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 3H)
-            np.add(a_rz, hid_rz, out=p_rz)
-            _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
-            np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
-            p_n += a_n
-            np.tanh(p_n, out=n_t)
-            # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
-            np.subtract(h_prev, n_t, out=h_t)
-            h_t *= z_t
-            h_t += n_t
-            if held is not None:
-                np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
-            h_prev = h_t
-    arrays = {
-        "x_t": x,
-        "h_prev": h_prev_all,
-        "input_term": input_term,
-        "hidden_term": hidden_term,
-        "pre_activation": pre,
-        "r_t": r_all,
-        "z_t": z_all,
-        "n_t": n_all,
-        "h_t": h_all,
-    }
-    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
-    out["h_n"] = _final(h_all, direction)
-    return out
-
-
-def run_lstm(
-    x: np.ndarray,
-    h0: np.ndarray,
-    c0: np.ndarray,
-    w: Weights,
-    direction: int,
-    keep: frozenset[str] | None = None,
-    hold: np.ndarray | None = None,
-) -> Arrays:
-    r"""LSTM, gate blocks in torch's order [i | f | g | o]:
-
-        i_t = σ(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
-        f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
-        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
-        o_t = σ(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
-        c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-        h_t = o_t ⊙ tanh(c_t)            (then h_t = h_t W_hrᵀ when proj_size > 0)
-
-    x: (T, N, D), h0: (N, P or H), c0: (N, H). Returns (T, N, ·) arrays incl. the gates,
-    c_prev and c_t (those ``keep`` names), and ``h_n``, ``c_n`` (N, ·).
-    """
-    T, N, _ = x.shape
-    H = w.W_ih.shape[0] // 4
-    want = _wanted(keep)
-    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H_out) @ (H_out, 4H)
-    W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
-    shape = (T, N, 4 * H)  # four gate blocks
-    input_term, hidden_term, pre, gates, c_ext, h_ext = _alloc(
-        x.dtype,
-        [
-            (shape, _kind(want("input_term"))),
-            (shape, _kind(want("hidden_term"))),
-            (shape, _kind(want("pre_activation"))),
-            (shape, _kind(want("i_t", "f_t", "g_t", "o_t"))),
-            ((T + 1, N, H), _kind(want("c_t", "c_prev"), needed=hold is not None)),  # a held sample needs c_prev apart from c_t
-            ((T + 1, *h0.shape), "keep"),
-        ],
-    )
-    c_all, c_prev_all = _states(c_ext, c0, direction)
-    h_all, h_prev_all = _states(h_ext, h0, direction)
-    i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # gates: [i | f | g | o]
-    scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
-    scale[2 * H : 3 * H] = 1.0
-    shift = 1.0 - scale  # [½ | ½ | 0 | ½]
-    b_ih = w.b_ih if w.b_ih.any() else None
-    i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
-    o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
-    h_prev, c_prev = _state(h0), _state(c0)
-    rows = zip(
-        _input_rows(x, w, direction, input_term if want("input_term") else None),
-        _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all),
-        _held(hold, T, direction),
-        strict=True,
-    )
-    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
-        for a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
-            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
-            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
-            _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
-            np.multiply(f_t, c_prev, out=c_t)
-            c_t += np.multiply(i_t, g_t, out=i_g)
-            if W_hrT is None:
-                np.tanh(c_t, out=h_t)
-                h_t *= o_t
-            else:
-                np.tanh(c_t, out=o_tanh_c)
-                o_tanh_c *= o_t
-                np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
-            if held is not None:  # a padded sample keeps its state
-                np.copyto(c_t, c_prev, where=held)
-                np.copyto(h_t, h_prev, where=held)
-            h_prev, c_prev = h_t, c_t
-    arrays = {
-        "x_t": x,
-        "h_prev": h_prev_all,
-        "input_term": input_term,
-        "hidden_term": hidden_term,
-        "pre_activation": pre,
-        "i_t": i_all,
-        "f_t": f_all,
-        "g_t": g_all,
-        "o_t": o_all,
-        "c_prev": c_prev_all,
-        "c_t": c_all,
-        "h_t": h_all,
-    }
-    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
-    out["h_n"], out["c_n"] = _final(h_all, direction), _final(c_all, direction)
-    return out
-
-
-def replay(
-    spec: CellSpec,
-    x: np.ndarray,
-    h0: np.ndarray,
-    c0: np.ndarray | None,
-    w: Weights,
-    direction: int,
-    keep: frozenset[str] | None = None,
-    hold: np.ndarray | None = None,
-) -> Arrays:
-    """One (layer, direction) of the cell ``spec`` describes: x (T, N, D) -> its ``spec.quantities``
-    (those ``keep`` names, and h_t always) plus the final states ``h_n`` (and ``c_n``), (N, ·)."""
-    if spec.cell == "RNN":
-        return run_rnn(x, h0, w, direction, spec.nonlinearity, keep, hold)
-    if spec.cell == "GRU":
-        return run_gru(x, h0, w, direction, keep, hold)
-    return run_lstm(x, h0, c0, w, direction, keep, hold)
+    G, H = K.shape[2:]
+    return np.einsum("tngh,ghk->tnhk", K, W_hh.reshape(G, H, -1))

@@ -1,0 +1,102 @@
+r"""LaTeX pieces the cell modules share: a gate's equation, a labelled bracket, one step's gradients.
+
+The cell modules write their own equations (forward and backward, in symbols and with a
+step's numbers) from these; how a number is printed is the caller's, passed in as ``v``
+(a vector) and ``m`` (a matrix), so the dashboard's formats stay in the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import ACT_LATEX, CellSpec, Gate
+
+_TERMS = r"x_t W_{i%s}^\top + b_{i%s} + h_{t-1} W_{h%s}^\top + b_{h%s}"
+DH = r"\frac{\partial L}{\partial h_t}"
+DC = r"\frac{\partial L}{\partial c_t}"
+
+
+def gate_line(g: Gate) -> str:
+    """``r_t = σ(x_t W_irᵀ + b_ir + h_{t-1} W_hrᵀ + b_hr)`` for a gate whose terms are a plain sum."""
+    return rf"{g.name}_t = {ACT_LATEX[g.activation]}\left(" + _TERMS % ((g.name,) * 4) + r"\right)"
+
+
+def aligned(rows: list[str]) -> str:
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
+def under(body: str, label: str) -> str:
+    """A bracket with its name underneath."""
+    return rf"\underbrace{{{body}}}_{{{label}}}"
+
+
+def d(what: str) -> str:
+    """∂L/∂what."""
+    return rf"\partial L/\partial {what}"
+
+
+def gate_numbers(spec: CellSpec, step, n: int, v: Callable) -> list[str]:
+    """One line per gate at this step: its activation of the input and hidden terms, with the numbers."""
+    t = step.t
+    H = step.input_term.shape[1] // spec.blocks
+    lines = []
+    for k, g in enumerate(spec.gates):
+        i_term, h_term = step.input_term[n, k * H : (k + 1) * H], step.hidden_term[n, k * H : (k + 1) * H]
+        inner = "" if g.scaled_by is None else under(v(getattr(step, g.scaled_by)[n]), g.scaled_by) + r"\odot"
+        i_lab = rf"x_t W_{{i{g.name}}}^\top + b_{{i{g.name}}}"
+        h_lab = rf"h_{{t-1}} W_{{h{g.name}}}^\top + b_{{h{g.name}}}"
+        value = under(v(getattr(step, g.field)[n]), g.field)
+        lines.append(
+            rf"{g.name}_{{{t}}} = {ACT_LATEX[g.activation]}\Big({under(v(i_term), i_lab)} + {inner}{under(v(h_term), h_lab)}\Big) = {value}"
+        )
+    return lines
+
+
+@dataclass(frozen=True, eq=False)
+class StepGrads:
+    """One step of the backward pass, as the Backward view shows it, for one sample of one (layer, direction).
+
+    Attributes:
+        t: the step.
+        nxt: the step after t in this direction's order (t+1 forward, t-1 reverse), None at the last one.
+        n: the sample.
+        g: (H_out,) what reaches h_t from outside the recurrence (the head, ``grad_output`` or the layer above).
+        g_label: its LaTeX label.
+        grad: name -> (T, N, ·), ``Backprop.quantity`` of this (layer, direction).
+        value: name -> (T, N, ·), ``Trace.quantity`` of this (layer, direction).
+        param: kind -> this (layer, direction)'s parameter (``"weight_hh"``...).
+        v: draws a vector.
+    """
+
+    t: int
+    nxt: int | None
+    n: int
+    g: np.ndarray
+    g_label: str
+    grad: Callable[[str], np.ndarray]
+    value: Callable[[str], np.ndarray]
+    param: Callable[[str], np.ndarray]
+    v: Callable[[np.ndarray], str]
+
+    @property
+    def after(self) -> str:
+        """The label of what comes from the step after t."""
+        return r"\text{nothing after this step}" if self.nxt is None else rf"\text{{from step {self.nxt}}}"
+
+    def dh_line(self, from_after: np.ndarray, after: str | None = None) -> str:
+        """dL/dh_t = g_t + (what the step after sends back) = the total."""
+        t, dh = self.t, self.grad("dh_t")[self.t, self.n]
+        total = under(self.v(dh), d(f"h_{{{t}}}"))
+        return (
+            rf"\frac{{\partial L}}{{\partial h_{{{t}}}}} = {under(self.v(self.g), self.g_label)} + "
+            rf"{under(self.v(from_after), after or self.after)} = {total}"
+        )
+
+    def gates_line(self, spec: CellSpec) -> str:
+        """δ of every gate at t (the gradient of its pre-activation)."""
+        t, n = self.t, self.n
+        gates = r" \quad ".join(under(self.v(self.grad(f"d_{g}")[t, n]), rf"\delta^{{{g}}}_{{{t}}}") for g in spec.gate_names)
+        return rf"\text{{gates at }} t = {t}:\quad {gates}"

@@ -1,0 +1,281 @@
+r"""The LSTM, gate blocks in torch's order [i | f | g | o]:
+
+    i_t = σ(x_t W_iiᵀ + b_ii + h_{t-1} W_hiᵀ + b_hi)
+    f_t = σ(x_t W_ifᵀ + b_if + h_{t-1} W_hfᵀ + b_hf)
+    g_t = tanh(x_t W_igᵀ + b_ig + h_{t-1} W_hgᵀ + b_hg)
+    o_t = σ(x_t W_ioᵀ + b_io + h_{t-1} W_hoᵀ + b_ho)
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    h_t = o_t ⊙ tanh(c_t)            (then h_t = h_t W_hrᵀ when proj_size > 0)
+
+Backward, with m_t = o_t ⊙ tanh(c_t) (h_t = m_t W_hrᵀ with a projection, else h_t = m_t)::
+
+    dm_t = dh_t W_hr                       (dm_t = dh_t without projection)
+    dc_t = dm_t ⊙ o_t ⊙ (1 - tanh²(c_t)) + dc_{t+1} ⊙ f_{t+1}
+    d_i = dc_t ⊙ g_t ⊙ i_t (1 - i_t)        d_f = dc_t ⊙ c_{t-1} ⊙ f_t (1 - f_t)
+    d_g = dc_t ⊙ i_t ⊙ (1 - g_t²)           d_o = dm_t ⊙ tanh(c_t) ⊙ o_t (1 - o_t)
+    dh_{t-1} ∋ [d_i | d_f | d_g | d_o] W_hh
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._kernels import (
+    _activate,
+    _alloc,
+    _final,
+    _held,
+    _input_rows,
+    _kind,
+    _recurrent,
+    _rows,
+    _state,
+    _states,
+    _through_blocks,
+    _wanted,
+    one_blas_thread,
+)
+from .latex import DC, DH, aligned, d, gate_line, gate_numbers, under
+from .spec import Arrays, CellSpec, Coefficients, Gate, Weights
+
+GATES = (
+    Gate("i", "i_t", "sigmoid", "input gate: how much of g_t is written into c_t"),
+    Gate("f", "f_t", "sigmoid", "forget gate: how much of c_{t-1} is kept"),
+    Gate("g", "g_t", "tanh", "cell candidate: the new content"),
+    Gate("o", "o_t", "sigmoid", "output gate: how much of tanh(c_t) is shown as h_t"),
+)
+
+
+def run_lstm(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    w: Weights,
+    direction: int,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+) -> Arrays:
+    r"""LSTM, see the module docstring.
+
+    x: (T, N, D), h0: (N, P or H), c0: (N, H). Returns (T, N, ·) arrays incl. the gates,
+    c_prev and c_t (those ``keep`` names), and ``h_n``, ``c_n`` (N, ·).
+    """
+    T, N, _ = x.shape
+    H = w.W_ih.shape[0] // 4
+    want = _wanted(keep)
+    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H_out) @ (H_out, 4H)
+    W_hrT = None if w.W_hr is None else np.ascontiguousarray(w.W_hr.T)  # (H, P)
+    shape = (T, N, 4 * H)  # four gate blocks
+    input_term, hidden_term, pre, gates, c_ext, h_ext = _alloc(
+        x.dtype,
+        [
+            (shape, _kind(want("input_term"))),
+            (shape, _kind(want("hidden_term"))),
+            (shape, _kind(want("pre_activation"))),
+            (shape, _kind(want("i_t", "f_t", "g_t", "o_t"))),
+            ((T + 1, N, H), _kind(want("c_t", "c_prev"), needed=hold is not None)),  # a held sample needs c_prev apart from c_t
+            ((T + 1, *h0.shape), "keep"),
+        ],
+    )
+    c_all, c_prev_all = _states(c_ext, c0, direction)
+    h_all, h_prev_all = _states(h_ext, h0, direction)
+    i_all, f_all, g_all, o_all = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # gates: [i | f | g | o]
+    scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
+    scale[2 * H : 3 * H] = 1.0
+    shift = 1.0 - scale  # [½ | ½ | 0 | ½]
+    b_ih = w.b_ih if w.b_ih.any() else None
+    i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
+    o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
+    h_prev, c_prev = _state(h0), _state(c0)
+    rows = zip(
+        _input_rows(x, w, direction, input_term if want("input_term") else None),
+        _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all),
+        _held(hold, T, direction),
+        strict=True,
+    )
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+        for a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
+            if b_ih is not None:
+                a_in += b_ih  # x_t W_ihᵀ + b_ih
+            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
+            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
+            np.multiply(f_t, c_prev, out=c_t)
+            c_t += np.multiply(i_t, g_t, out=i_g)
+            if W_hrT is None:
+                np.tanh(c_t, out=h_t)
+                h_t *= o_t
+            else:
+                np.tanh(c_t, out=o_tanh_c)
+                o_tanh_c *= o_t
+                np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
+            if held is not None:  # a padded sample keeps its state
+                np.copyto(c_t, c_prev, where=held)
+                np.copyto(h_t, h_prev, where=held)
+            h_prev, c_prev = h_t, c_t
+    arrays = {
+        "x_t": x,
+        "h_prev": h_prev_all,
+        "input_term": input_term,
+        "hidden_term": hidden_term,
+        "pre_activation": pre,
+        "i_t": i_all,
+        "f_t": f_all,
+        "g_t": g_all,
+        "o_t": o_all,
+        "c_prev": c_prev_all,
+        "c_t": c_all,
+        "h_t": h_all,
+    }
+    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
+    out["h_n"], out["c_n"] = _final(h_all, direction), _final(c_all, direction)
+    return out
+
+
+def forward(x, h0, c0, w, direction, keep=None, hold=None) -> Arrays:
+    return run_lstm(x, h0, c0, w, direction, keep, hold)
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def coefficients(a: Arrays, w: Weights) -> tuple[Coefficients, Arrays]:
+    """K_t = [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], ``(T, N, 4, H)``, A_t and f_t.
+
+    extra: tanh(c_t), and m_t = o_t ⊙ tanh(c_t) when the state is projected (for dW_hr).
+    """
+    i, f, g, o, c_prev = a["i_t"], a["f_t"], a["g_t"], a["o_t"], a["c_prev"]
+    T, N, H = i.shape
+    tanh_c = np.tanh(a["c_t"])
+    K = np.empty((T, N, 4, H), a["h_t"].dtype)
+    np.multiply(g, i * (1 - i), out=K[:, :, 0])
+    np.multiply(c_prev, f * (1 - f), out=K[:, :, 1])
+    np.multiply(i, 1 - g * g, out=K[:, :, 2])
+    np.multiply(tanh_c, o * (1 - o), out=K[:, :, 3])
+    A = o * (1 - tanh_c * tanh_c)  # ∂(o_t ⊙ tanh c_t)/∂c_t
+    extra = {"tanh_c": tanh_c}
+    if w.W_hr is not None:
+        extra["m_t"] = o * tanh_c  # o_t ⊙ tanh(c_t), before W_hr
+    return (K, A, f), extra
+
+
+def backward_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc: np.ndarray):
+    """dc_t = dm_t ⊙ A_t + carry;  [d_i | d_f | d_g] = dc_t ⊙ K_t,  d_o = dm_t ⊙ K_o;  carry' = dc_t ⊙ f_t."""
+    K, A, f = co  # K (…, 4, H): [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], A = o_t (1 - tanh² c_t)
+    dm = dh if w.W_hr is None else dh @ w.W_hr  # (…, H): dL/d(o_t ⊙ tanh c_t)
+    np.multiply(dm, A, out=dc)
+    dc += carry  # dc_{t+1} ⊙ f_{t+1}, from the step after
+    np.multiply(dc[..., None, :], K[..., :3, :], out=d_hid_g[..., :3, :])
+    np.multiply(dm, K[..., 3, :], out=d_hid_g[..., 3, :])
+    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), dc * f  # (…, 4H) @ (4H, H_out)
+
+
+def input_grad(d_hid: np.ndarray, dh: np.ndarray, extra: Arrays) -> np.ndarray:
+    return d_hid  # input and hidden terms are summed, so they share one gradient
+
+
+def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
+    """∂h_t/∂h_{t-1} with c_{t-1} fixed, ``(T, N, H_out, H_out)``: dc_t = dm_t ⊙ A_t folds A_t into the i, f, g blocks."""
+    K = co[0].copy()
+    K[:, :, :3] *= co[1][:, :, None, :]
+    J = _through_blocks(K, w.W_hh)
+    if w.W_hr is not None:
+        J = w.W_hr @ J  # h_t = m_t W_hrᵀ: (P, H) @ (H, P)
+    return J
+
+
+def c_path(value: Callable) -> np.ndarray:
+    """‖∂c_t/∂c_{t-1}‖₂ = max of f_t over units and samples, (T,): ∂c_t/∂c_{t-1} = diag(f_t), what lets gradients survive."""
+    return value("f_t").max(axis=(1, 2)).astype(np.float64)
+
+
+# --------------------------------------------------------------------------- equations
+
+
+EQUATIONS = (
+    *(gate_line(g) for g in GATES),
+    r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
+    r"h_t = o_t \odot \tanh(c_t)",
+)
+PROJECTION = r"h_t = \left(o_t \odot \tanh(c_t)\right) W_{hr}^\top"  # the last line with proj_size > 0
+
+
+def numbers(step, n: int, v: Callable, m: Callable, weights=None) -> list[str]:
+    """The gates, c_t and h_t, with this step's numbers."""
+    t = step.t
+    lines = gate_numbers(SPEC, step, n, v)
+    lines.append(
+        rf"c_{{{t}}} = {under(v(step.f_t[n]), 'f_t')} \odot {under(v(step.c_prev[n]), 'c_{t-1}')} + "
+        rf"{under(v(step.i_t[n]), 'i_t')} \odot {under(v(step.g_t[n]), 'g_t')} = {under(v(step.c_t[n]), f'c_{{{t}}}')}"
+    )
+    if step.h_t.shape[1] == step.c_t.shape[1]:
+        lines.append(
+            rf"h_{{{t}}} = {under(v(step.o_t[n]), 'o_t')} \odot \tanh{under(v(step.c_t[n]), 'c_t')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
+        )
+    else:
+        lines.append(rf"h_{{{t}}} = \left(o_t \odot \tanh(c_t)\right) W_{{hr}}^\top = {under(v(step.h_t[n]), f'h_{{{t}}}')}")
+    return lines
+
+
+def backward_equations(direction: int = 0) -> str:
+    """The LSTM's backward step in symbols; the step after t is t+1 (t-1 in reverse)."""
+    after = "t+1" if direction == 0 else "t-1"
+    blocks = r" \mid ".join(rf"\delta^{{{g.name}}}" for g in GATES)
+    return aligned(
+        [
+            rf"{DC} &= {DH} \odot o_t \odot (1 - \tanh^2 c_t) + \frac{{\partial L}}{{\partial c_{{{after}}}}} \odot f_{{{after}}}",
+            rf"\delta^i_t &= {DC} \odot g_t \odot i_t (1 - i_t) \qquad \delta^f_t = {DC} \odot c_{{t-1}} \odot f_t (1 - f_t)",
+            rf"\delta^g_t &= {DC} \odot i_t \odot (1 - g_t^2) \qquad \delta^o_t = {DH} \odot \tanh(c_t) \odot o_t (1 - o_t)",
+            rf"{DH} &= g_t + [{blocks}]_{{{after}}} W_{{hh}}",
+        ]
+    )
+
+
+def backward_numbers(at) -> list[str]:
+    """dL/dh_t, dL/dc_t (through h_t and from the step after), then every gate's δ, with this step's numbers."""
+    t, n, nxt, v = at.t, at.n, at.nxt, at.v
+    dh = at.grad("dh_t")[t, n]
+    dc = at.grad("dc_t")[t, n]
+    carry = np.zeros_like(dc) if nxt is None else at.grad("dc_t")[nxt, n] * at.value("f_t")[nxt, n]
+    carry_label = r"\text{nothing after this step}" if nxt is None else d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
+    via = under(v(dc - carry), rf"\text{{via }} h_{{{t}}}")
+    return [
+        at.dh_line(dh - at.g),
+        rf"\frac{{\partial L}}{{\partial c_{{{t}}}}} = {via} + {under(v(carry), carry_label)} = {under(v(dc), d(f'c_{{{t}}}'))}",
+        at.gates_line(SPEC),
+    ]
+
+
+SPEC = CellSpec(
+    key="LSTM",
+    cell="LSTM",
+    nonlinearity=None,
+    gates=GATES,
+    quantities=("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "i_t", "f_t", "g_t", "o_t", "c_prev", "c_t", "h_t"),
+    states=("h", "c"),
+    equations=EQUATIONS,
+    diagram=(
+        ("x_t", "x_t"),
+        ("h_prev", "h_{t-1}"),
+        ("c_prev", "c_{t-1}"),
+        ("i_t", "i_t"),
+        ("f_t", "f_t"),
+        ("g_t", "g_t"),
+        ("o_t", "o_t"),
+        ("c_t", "c_t"),
+        ("h_t", "h_t"),
+        ("y_t", "y_t"),
+    ),
+    forward=forward,
+    coefficients=coefficients,
+    backward_step=backward_step,
+    input_grad=input_grad,
+    jacobian=jacobian,
+    numbers=numbers,
+    backward_equations=backward_equations,
+    backward_numbers=backward_numbers,
+    projection=PROJECTION,
+    c_path=c_path,
+)

@@ -1,0 +1,198 @@
+r"""The Elman RNN, tanh or relu:  h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh).
+
+Forward (``run_rnn``), backward step, Jacobian block and equations of the plain RNN; one
+``CellSpec`` per nonlinearity (torch's modes ``RNN_TANH`` and ``RNN_RELU``). Backward, with
+δ_t = ∂L/∂pre_t::
+
+    dh_t = g_t + δ_{t+1} W_hh
+    δ_t  = dh_t ⊙ act'(pre_t)             tanh' = 1 - h_t²,  relu' = 1[h_t > 0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from ._kernels import (
+    _alloc,
+    _final,
+    _held,
+    _input_rows,
+    _kind,
+    _recurrent,
+    _rows,
+    _state,
+    _states,
+    _through_blocks,
+    _wanted,
+    one_blas_thread,
+)
+from .latex import DH, aligned, d, under
+from .spec import ACT_LATEX, Arrays, CellSpec, Coefficients, Weights
+
+QUANTITIES = ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "h_t")
+
+
+def run_rnn(
+    x: np.ndarray,
+    h0: np.ndarray,
+    w: Weights,
+    direction: int,
+    nonlinearity: str,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+) -> Arrays:
+    r"""Elman RNN:  h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)  (relu instead of tanh if asked).
+
+    x: (T, N, D), h0: (N, H). Returns x_t, h_prev, input_term, hidden_term,
+    pre_activation and h_t, each (T, N, ·), those of them ``keep`` names (all when None),
+    and ``h_n`` (N, H), the final state.
+    """
+    T, N, _ = x.shape
+    H = w.W_hh.shape[0]
+    want = _wanted(keep)
+    hidden_term_of = _recurrent(w.W_hh, N, w.b_hh)  # h_{t-1} W_hhᵀ + b_hh, (N, H) @ (H, H)
+    input_term, hidden_term, pre, h_ext = _alloc(
+        x.dtype,
+        [
+            ((T, N, H), _kind(want("input_term"))),
+            ((T, N, H), _kind(want("hidden_term"))),
+            ((T, N, H), _kind(want("pre_activation"))),
+            ((T + 1, N, H), "keep"),
+        ],
+    )
+    h_all, h_prev_all = _states(h_ext, h0, direction)
+    b_ih = w.b_ih if w.b_ih.any() else None
+    zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
+    h_prev = _state(h0)
+    with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
+        rows = zip(
+            _input_rows(x, w, direction, input_term if want("input_term") else None),
+            _rows(direction, hidden_term, pre, h_all),
+            _held(hold, T, direction),
+            strict=True,
+        )
+        for a_in, (a_hid, p, h_t), held in rows:
+            if b_ih is not None:
+                a_in += b_ih  # x_t W_ihᵀ + b_ih
+            hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, H)
+            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
+            if held is not None:
+                np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
+            h_prev = h_t
+    arrays = {"x_t": x, "h_prev": h_prev_all, "h_t": h_all, "input_term": input_term, "hidden_term": hidden_term, "pre_activation": pre}
+    out = {k: v for k, v in arrays.items() if want(k) or k == "h_t"}
+    out["h_n"] = _final(h_all, direction)
+    return out
+
+
+def forward(x, h0, c0, w, direction, keep=None, hold=None, *, nonlinearity: str) -> Arrays:
+    return run_rnn(x, h0, w, direction, nonlinearity, keep, hold)
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def coefficients(a: Arrays, w: Weights, *, nonlinearity: str) -> tuple[Coefficients, Arrays]:
+    """act'(pre_t) for all t, ``(T, N, 1, H)``, read off h_t = act(pre_t)."""
+    h_t = a["h_t"]
+    k = 1 - h_t * h_t if nonlinearity == "tanh" else (h_t > 0).astype(h_t.dtype)  # torch's relu': 0 at 0
+    return (k[:, :, None, :],), {}
+
+
+def backward_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Callable, d_hid_g: np.ndarray, dc=None):
+    """d_pre = dh_t ⊙ act'(pre_t);  dL/dh_{t-1} = d_pre W_hh."""
+    (K,) = co  # (…, 1, H): act'(pre_t)
+    np.multiply(dh[..., None, :], K, out=d_hid_g)
+    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), None
+
+
+def input_grad(d_hid: np.ndarray, dh: np.ndarray, extra: Arrays) -> np.ndarray:
+    return d_hid  # input and hidden terms are summed, so they share one gradient
+
+
+def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
+    """∂h_t/∂h_{t-1} = diag(act'(pre_t)) W_hh, ``(T, N, H, H)``."""
+    return _through_blocks(co[0], w.W_hh)
+
+
+# --------------------------------------------------------------------------- equations
+
+
+def numbers(step, n: int, v: Callable, m: Callable, weights: dict[str, np.ndarray] | None = None, *, nonlinearity: str) -> list[str]:
+    """h_t with this step's numbers; with ``weights`` (W_ih, W_hh, b_ih, b_hh) first the by-hand product, weights in full."""
+    act = ACT_LATEX[nonlinearity]
+    t = step.t
+    lines = []
+    if weights is not None:  # the by-hand product, over two lines to fit the screen
+        W_ih, W_hh, b_ih, b_hh = (weights[k] for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
+        lines.append(
+            rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {under(m(W_ih), 'W_{ih}')}{under(v(step.x_t[n]), 'x_t')}"
+            rf" + {under(v(b_ih), 'b_{ih}')} \\"
+            rf" &\qquad + {under(m(W_hh), 'W_{hh}')}{under(v(step.h_prev[n]), 'h_{t-1}')} + {under(v(b_hh), 'b_{hh}')} \Big)"
+            r" \end{aligned}"
+        )
+    i_lab, h_lab = r"x_t W_{ih}^\top + b_{ih}", r"h_{t-1} W_{hh}^\top + b_{hh}"
+    lines.append(
+        rf"h_{{{t}}} = {act}\Big({under(v(step.input_term[n]), i_lab)} + {under(v(step.hidden_term[n]), h_lab)}\Big)"
+        rf" = {act}{under(v(step.pre_activation[n]), 'pre')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
+    )
+    return lines
+
+
+def backward_equations(direction: int = 0, *, nonlinearity: str) -> str:
+    """dL/dh_t and δ_t in symbols; the step after t is t+1 (t-1 in reverse)."""
+    after = "t+1" if direction == 0 else "t-1"
+    slope = "(1 - h_t^2)" if nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
+    act = ACT_LATEX[nonlinearity]
+    return aligned(
+        [rf"{DH} &= g_t + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {DH} \odot {slope} = {DH} \odot {act}'(\mathrm{{pre}}_t)"]
+    )
+
+
+def backward_numbers(at, *, nonlinearity: str) -> list[str]:
+    """dL/dh_t = g_t + δ_{t+1} W_hh, and δ_t = dL/dh_t ⊙ act'(pre_t), with this step's numbers."""
+    t, n, nxt, v = at.t, at.n, at.nxt, at.v
+    dh = at.grad("dh_t")[t, n]
+    rec = np.zeros_like(dh) if nxt is None else at.grad("d_pre")[nxt, n] @ at.param("weight_hh")
+    h = at.value("h_t")[t, n]
+    if nonlinearity == "tanh":
+        slope, slope_label = 1 - h * h, f"1 - h_{{{t}}}^2"
+    else:  # torch's relu' is 0 at 0
+        slope, slope_label = (h > 0) * 1.0, rf"\mathbb{{1}}[h_{{{t}}} > 0]"
+    total_h = under(v(dh), d(f"h_{{{t}}}"))
+    delta = under(v(at.grad("d_pre")[t, n]), rf"\delta_{{{t}}}")
+    return [
+        at.dh_line(rec, None if nxt is None else rf"\delta_{{{nxt}}} W_{{hh}}"),
+        rf"\delta_{{{t}}} = {total_h} \odot {under(v(slope), slope_label)} = {delta}",
+    ]
+
+
+def _spec(nonlinearity: str) -> CellSpec:
+    """The plain RNN's spec for one nonlinearity: the functions above with it bound (``partial``: a spec pickles)."""
+    act = ACT_LATEX[nonlinearity]
+    return CellSpec(
+        key=f"RNN_{nonlinearity.upper()}",
+        cell="RNN",
+        nonlinearity=nonlinearity,
+        gates=(),
+        quantities=QUANTITIES,
+        states=("h",),
+        equations=(rf"h_t = {act}\left(x_t W_{{ih}}^\top + b_{{ih}} + h_{{t-1}} W_{{hh}}^\top + b_{{hh}}\right)",),
+        diagram=(("x_t", "x_t"), ("h_prev", "h_{t-1}"), ("pre_activation", "pre-activation"), ("h_t", "h_t"), ("y_t", "y_t")),
+        forward=partial(forward, nonlinearity=nonlinearity),
+        coefficients=partial(coefficients, nonlinearity=nonlinearity),
+        backward_step=backward_step,
+        input_grad=input_grad,
+        jacobian=jacobian,
+        numbers=partial(numbers, nonlinearity=nonlinearity),
+        backward_equations=partial(backward_equations, nonlinearity=nonlinearity),
+        backward_numbers=partial(backward_numbers, nonlinearity=nonlinearity),
+    )
+
+
+RNN_TANH = _spec("tanh")
+RNN_RELU = _spec("relu")
