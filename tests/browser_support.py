@@ -66,6 +66,8 @@ __all__ = [
     "server_rss",
     "slider",
     "slider_value",
+    "stage_button",
+    "stage_status",
     "streamlit_server",
     "take_screenshots",
     "wait_charts",
@@ -205,15 +207,24 @@ async def await_idle(page, timeout: float = 60.0, settle: float = 0.15) -> None:
     await page.wait_for_timeout(settle * 1000)
 
 
-def slider(page, key: str = "t"):
-    """The slider with widget key ``key``: Streamlit 1.67 draws an ``input[type=range]`` (implicit role slider)."""
-    return page.locator(f".st-key-{key}").get_by_role("slider")
+def slider(page):
+    """The browser stage's t slider (an ``input[type=range]``) of the view shown."""
+    return page.locator(".rnntrace-stage:visible input.slider").last
 
 
-def slider_value(page, key: str = "t") -> int:
-    """The value the slider ``key`` shows (``aria-valuenow``, else the range input's value)."""
-    s = slider(page, key)
-    return int(s.get_attribute("aria-valuenow") or s.input_value())
+def slider_value(page) -> int:
+    """The t the stage's slider shows."""
+    return int(slider(page).input_value())
+
+
+def stage_button(page, action: str):
+    """One of the stage's buttons: "first", "prev", "next", "last" or "play"."""
+    return page.locator(f".rnntrace-stage:visible button[data-action='{action}']").last
+
+
+def stage_status(page) -> str:
+    """The stage's status line ("t = 3 of 0..9 · |replay − torch| at t: ...")."""
+    return page.locator(".rnntrace-stage:visible .status").last.inner_text()
 
 
 def exceptions(page) -> list[str]:
@@ -239,6 +250,7 @@ _CLOCK_JS = """(() => {
     window.WebSocket = Wrapped;
   }
   window.addEventListener('keydown', e => rt.events.push([performance.now(), 'key', e.key]), true);
+  window.addEventListener('rnntrace-step', e => rt.events.push([performance.now(), 'stage', String(e.detail.t)]), true);
   const observe = () => new MutationObserver(ms => {
     const now = performance.now();
     for (const m of ms) rt.events.push([now, m.attributeName, m.target.getAttribute(m.attributeName)]);
@@ -264,6 +276,13 @@ _DONE_JS = """(since) => {
   const key = ev.find(e => e[1] === 'key');
   const start = key ? key[0] : since;
   const after = ev.filter(e => e[0] >= start);
+  const stage = after.filter(e => e[1] === 'stage');
+  if (stage.length) {
+    // the browser stage drew the step at once; Python hears the settled t ~250 ms later (one rerun):
+    // done when that has come and gone too, and the time is the step's own (key -> stage drawn)
+    const last = Math.max(stage[stage.length - 1][0], rt.wsLast);
+    return performance.now() - last > 450 ? stage[stage.length - 1][0] - start : null;
+  }
   const ran = after.filter(e => e[1] === 'data-test-script-state' && e[2] === 'notRunning');
   if (ran.length) return ran[ran.length - 1][0] - start;
   const moved = after.filter(e => e[1] === 'aria-valuenow' || e[1] === 'aria-valuetext');

@@ -38,6 +38,28 @@ def run_clean(at: AppTest) -> AppTest:
     return at
 
 
+def shown_t(at: AppTest) -> int:
+    """The t the page's equations and tables are for (the session's t, what the stage's sync sets)."""
+    return at.session_state["t"]
+
+
+def settle(at: AppTest, t: int) -> AppTest:
+    """What the browser stage does when stepping pauses (``stage._settled``): Python hears t, the fragment reruns.
+
+    AppTest runs no JavaScript; stepping itself (keys, play, slider, chart clicks) and the sync are
+    tested in Chromium (tests/test_stage_browser.py). Here: the page under the stage at a settled t.
+    """
+    at.session_state["t"] = t
+    return run_clean(at)
+
+
+def stage_payloads(at: AppTest) -> list[dict]:
+    """The payloads of the browser stages on the page, as the browser receives them (unpacked)."""
+    from rnntrace.dashboard.stage_payload import unpack
+
+    return [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
+
+
 def torch_reference(config: LessonConfig):
     """torch's own output and y for the config, computed here, not by the app."""
     model = build_model(config)
@@ -77,31 +99,19 @@ def test_first_screen_is_the_lesson_and_agrees_with_torch():
     assert at.latex, "the step's equations are shown"
 
 
-def test_stepping_forward_and_back_updates_the_numbers():
+def test_settled_steps_update_the_numbers_and_clamp():
     at = run_clean(new_app())
     out, y = torch_reference(LessonConfig())
     for expected in [1, 2, 3]:
-        at.button(key="next").click()
-        run_clean(at)
-        assert at.slider(key="t").value == expected
+        settle(at, expected)
+        assert shown_t(at) == expected
         h = frame_by_title(at, "h_t")["h_t"].to_numpy()
         np.testing.assert_allclose(h, out[0, expected], atol=1e-5)
-    at.button(key="prev").click()
-    run_clean(at)
-    assert at.slider(key="t").value == 2
-    at.button(key="last").click()
-    run_clean(at)
-    assert at.slider(key="t").value == 9
-    at.button(key="next").click()  # clamps at the end
-    run_clean(at)
-    assert at.slider(key="t").value == 9
+    settle(at, 9)
     np.testing.assert_allclose(frame_by_title(at, "y_t torch")["y_t"].to_numpy(), y[0, 9], atol=1e-5)
-    at.button(key="first").click()
-    run_clean(at)
-    assert at.slider(key="t").value == 0
-    at.button(key="prev").click()  # clamps at the start
-    run_clean(at)
-    assert at.slider(key="t").value == 0
+    settle(at, 12)  # past the end (a smaller T after a change): clamped to the last step
+    assert shown_t(at) == 9
+    np.testing.assert_allclose(frame_by_title(at, "h_t")["h_t"].to_numpy(), out[0, 9], atol=1e-5)
 
 
 # The numbers of the views that tests/test_screen.py reads (READ) are checked there, under their
@@ -132,20 +142,21 @@ def test_edge_sizes_and_options(query):
     at = run_clean(new_app(**query))
     assert agreement(at) < 1e-5
     at.query_params["view"] = "Over time"
-    at.button(key="next").click()
-    run_clean(at)
+    settle(at, 1)
 
 
 def test_over_time_at_the_largest_steady_state():
     at = run_clean(new_app(T=500, M=128, view="Over time", t=250, cell="LSTM"))
-    assert len(at.get("vega_lite_chart")) == 5  # heatmap, input, gates, y, |Δ|
+    (payload,) = stage_payloads(at)
+    assert [c["name"] for c in payload["charts"]] == ["h_t", "x_t", "gates", "y_t", "diff"]  # heatmap, input, gates, y, |Δ|
+    assert payload["T"] == 500 and payload["window"] == [0, 500] and payload["diagram"] is None
 
 
 def test_url_parameters_reproduce_the_view():
     at = run_clean(new_app(cell="GRU", T=20, M=7, seed=3, t=12))
     assert at.selectbox(key="cell").value == "GRU"
     assert at.number_input(key="T").value == 20
-    assert at.slider(key="t").value == 12
+    assert shown_t(at) == 12
     out, _ = torch_reference(LessonConfig(cell="GRU", T=20, M=7, seed=3))
     np.testing.assert_allclose(frame_by_title(at, "h_t")["h_t"].to_numpy(), out[0, 12], atol=1e-5)
 
@@ -160,8 +171,7 @@ def test_bad_url_values_fall_back_with_a_notice(bad):
     name = next(iter(bad))
     assert name in at.warning[0].value
     assert agreement(at) < 1e-5  # and the lesson still runs
-    at.button(key="next").click()
-    run_clean(at)
+    settle(at, 1)
 
 
 def test_over_budget_is_refused_with_reasons_and_recovers():
@@ -182,20 +192,8 @@ def test_presentation_mode_shows_the_essentials():
 
     slides = [t.label for t in at.tabs]
     assert slides == [v.TITLE for v in REGISTRY if v.IN_PRESENTATION] and "Step" in slides and "Shapes" not in slides
-    at.button(key="next").click()
-    run_clean(at)
-    assert at.slider(key="t").value == 1
-
-
-def test_play_button_toggles_playing():
-    """The state switch only; that playing really advances t is tested in a browser (test_browser.py)."""
-    at = run_clean(new_app())
-    at.button(key="play").click()
-    run_clean(at)
-    assert at.session_state["playing"] is True
-    at.button(key="play").click()
-    run_clean(at)
-    assert at.session_state["playing"] is False
+    settle(at, 1)
+    assert shown_t(at) == 1
 
 
 def test_editing_x_changes_the_trace_and_agrees_with_torch():
@@ -227,9 +225,9 @@ def test_editing_x_changes_the_trace_and_agrees_with_torch():
 def test_largest_single_sample_lstm_renders(view):
     at = run_clean(new_app(cell="LSTM", T=2000, M=512, t=1999, view=view))
     assert not at.error and agreement(at) < 1e-5
-    at.button(key="prev").click()
-    run_clean(at)
-    assert at.slider(key="t").value == 1998
+    assert shown_t(at) == 1999
+    settle(at, 1998)
+    assert not at.error
 
 
 def test_every_layer_and_direction_shows_torchs_h_beside_ours():
@@ -254,7 +252,7 @@ def test_the_guided_lesson_opens_at_a_step_from_the_url_and_sets_its_configurati
     assert len(TOUR) >= 6
     at = run_clean(new_app(tour=3))
     assert any(f"Lesson 3 of {len(TOUR)}" in m.value for m in at.markdown)
-    assert at.slider(key="t").value == TOUR[2].setup["t"]
+    assert shown_t(at) == TOUR[2].setup["t"]
     at.button(key="tour_next").click()
     run_clean(at)
     assert any(f"Lesson 4 of {len(TOUR)}: {TOUR[3].title}" in m.value for m in at.markdown)

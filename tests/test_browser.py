@@ -19,7 +19,19 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 pytest.register_assert_rewrite("browser_support")  # before its import, so that pytest_plugins below can load it
-from browser_support import EXCEPTION, SCREENSHOTS, RunClock, exceptions, slider, slider_value, take_screenshots, wait_charts, wait_idle  # noqa: E402
+from browser_support import (  # noqa: E402
+    EXCEPTION,
+    SCREENSHOTS,
+    RunClock,
+    exceptions,
+    slider,
+    slider_value,
+    stage_button,
+    stage_status,
+    take_screenshots,
+    wait_charts,
+    wait_idle,
+)
 
 pytest_plugins = ["browser_support"]  # its fixtures: streamlit_server, browser, page
 pytestmark = pytest.mark.browser
@@ -36,7 +48,8 @@ def open_app(page, server, query: str = "") -> RunClock:
 
 
 def url_params(page) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+    href = page.evaluate("() => location.href")  # page.url lags history.replaceState (the stage writes t there)
+    return {k: v[-1] for k, v in parse_qs(urlparse(href).query).items()}
 
 
 def button(page, key: str):
@@ -82,16 +95,18 @@ def test_first_load_shows_the_lesson(page, streamlit_server):
 def test_stepping_with_buttons_and_arrow_keys(page, streamlit_server):
     clock = open_app(page, streamlit_server)
     for expected in [1, 2]:
-        clock.act(lambda: button(page, "next").click())
+        clock.act(lambda: stage_button(page, "next").click())
         assert slider_value(page) == expected
         assert url_params(page).get("t") == str(expected)
-    clock.act(lambda: button(page, "prev").click())
+    clock.act(lambda: stage_button(page, "prev").click())
     assert slider_value(page) == 1
     for key, expected in [("ArrowRight", 2), ("ArrowRight", 3), ("ArrowLeft", 2)]:
         clock.press(key)
         assert slider_value(page) == expected, key
         assert url_params(page).get("t") == str(expected)
-    assert "t = 2" in main_text(page), "the step's caption follows t"
+    assert stage_status(page).startswith("t = 2 of 0..9"), "the stage's status follows t"
+    latex = page.evaluate("() => [...document.querySelectorAll('.katex-mathml annotation')].map((e) => e.textContent).join(' ')")
+    assert "h_{2}" in latex.replace(" ", ""), "the equations under the stage follow the settled t"
     clock.press("End")
     assert slider_value(page) == 9
     clock.press("ArrowRight")  # clamps at the end
@@ -168,7 +183,7 @@ def test_url_round_trip_reproduces_the_view(page, browser, streamlit_server):
     for _ in range(3):
         clock.press("ArrowRight")
     clock.act(page.get_by_role("tab", name="Over time", exact=True).click)
-    link = page.url
+    link = page.evaluate("() => location.href")
     assert url_params(page) | {"cell": "GRU", "t": "3", "view": "Over time"} == url_params(page), link
 
     other = browser.new_context(viewport={"width": 1280, "height": 720})

@@ -111,7 +111,7 @@ def test_keys_still_step_after_the_sidebar_was_used(page, streamlit_server):
     assert slider_value(page) == 9, "an arrow in a text field moves the caret, not t"
     page.locator(".st-key-seed input").blur()
     page.locator(".st-key-bias input").focus()  # a toggle is not a text field
-    label = "() => document.querySelector('.st-key-play button').innerText"
+    label = "() => document.querySelector('.rnntrace-stage button[data-action=play]').innerText"
     page.keyboard.press(" ")
     page.wait_for_function(f"() => ({label})().includes('Pause')", timeout=20_000)  # Space plays
     page.keyboard.press(" ")
@@ -126,13 +126,13 @@ def test_question_mark_lists_the_keys(page, streamlit_server):
 
 def test_clicking_a_time_chart_sets_t(page, streamlit_server):
     _open_view(page, streamlit_server, "Over time", "&T=20")
-    chart = page.locator(".st-key-ot_diff .vega-embed canvas, .st-key-ot_diff .vega-embed svg").first
+    chart = page.locator(".rnntrace-stage .chart[data-name='diff'] .vega-embed svg").first
     chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
     # the plot spans t = -0.5 .. 19.5 between the y axis and the right edge; click near the right end
     page.mouse.click(box["x"] + box["width"] * 0.9, box["y"] + box["height"] - 95)  # just above the t axis' labels
     page.wait_for_function("() => new URLSearchParams(location.search).get('t') !== null", timeout=15_000)
-    wait_idle(page)
+    wait_idle(page)  # the stage moved t in the browser (no rerun) and wrote it into the link
     t = int(page.evaluate("() => new URLSearchParams(location.search).get('t')"))
     assert t >= 14, f"clicked near the end, t = {t}"
     assert slider_value(page) == t

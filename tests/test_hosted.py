@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 import torch
-from test_app import agreement, new_app, run_clean
+from test_app import agreement, new_app, run_clean, settle
 
 import rnntrace
 from rnntrace.dashboard import budget, state
@@ -112,8 +112,7 @@ def test_a_session_keeps_no_trace_alive_between_reruns():
     state.RUNS.clear()
     gc.collect()
     assert ref() is None, "nothing but the cache holds the trace (not the session, nor the stage fragment's arguments)"
-    at.button(key="next").click()
-    run_clean(at)  # and the page rebuilds it when it is needed again
+    settle(at, 1)  # and the page rebuilds it when it is needed again
     assert agreement(at) < 1e-5
 
 
@@ -179,9 +178,8 @@ def test_the_code_view_builds_its_script_once_per_configuration(monkeypatch):
     real = codegen.numpy_script
     monkeypatch.setattr(codegen, "numpy_script", lambda *a, **k: calls.append(1) or real(*a, **k))
     at = run_clean(new_app(view="Code", T=13, seed=77))
-    for _ in range(3):
-        at.button(key="next").click()
-        run_clean(at)
+    for t in range(1, 4):
+        settle(at, t)
     assert len(calls) == 1, f"built {len(calls)} times over 4 runs"
 
 

@@ -297,11 +297,34 @@ DIAGRAM |= {f"{g}t": f"{g}_t" for g in "rzniifgo"} | {"ct": "c_t", "ht": "h_t", 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
+def stage_payload(at: AppTest) -> dict:
+    """The browser stage's payload on the page (what the browser receives, unpacked): one stage per view."""
+    from rnntrace.dashboard.stage_payload import unpack
+
+    (payload,) = [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
+    return payload
+
+
+def diagram_at(payload: dict, t: int) -> ET.Element:
+    """The diagram as the stage draws it at t: its SVG with step t's frame filled in (numbers, as stage.js does)."""
+    lo, hi = payload["window"]
+    assert lo <= t < hi, f"t={t} is outside the payload's window {lo}..{hi - 1}"
+    root = ET.fromstring(payload["diagram"]["svg"])
+    frame = payload["diagram"]["frames"][t - lo]
+    assert frame["t"] == t
+    boxes = [g for g in root.iter(f"{SVG}g") if g.get("class") == "box"]
+    assert len(boxes) == len(frame["boxes"]), "a frame fills every box of the SVG"
+    for g, (_, _, cells) in zip(boxes, frame["boxes"], strict=True):
+        shown = [c for c in g.iter(f"{SVG}g") if c.get("class") == "cell"]
+        assert len(shown) == len(cells)
+        for c, (number, *_rest) in zip(shown, cells, strict=True):
+            c.find(f"{SVG}text").text = number
+    return root
+
+
 def check_diagram(at: AppTest, L: Lesson, layer: int, d: int, t: int, n: int) -> set[str]:
-    """The cell diagram (an SVG in the page): each box shows, under its label, torch's numbers."""
-    svgs = [m.value for m in [*at.markdown, *at.get("html")] if "<svg" in (m.value or "")]
-    assert len(svgs) == 1, f"{len(svgs)} SVG diagrams on the Step view"
-    root = ET.fromstring(svgs[0][svgs[0].index("<svg") :])
+    """The cell diagram (the stage's SVG at t): each box shows, under its label, torch's numbers."""
+    root = diagram_at(stage_payload(at), t)
     seen = set()
     for g in root.iter(f"{SVG}g"):
         if g.get("class") != "box":
@@ -340,14 +363,21 @@ def test_step_view_shows_torchs_numbers_under_their_labels(name):
 
 
 def charts(at: AppTest) -> dict[str, list]:
-    """Chart title -> its datasets (DataFrames), for every Vega-Lite chart on the page."""
+    """Chart title -> its datasets (DataFrames), for every Vega-Lite chart on the page (the stage's and Streamlit's)."""
+    import pandas as pd
+
     found = {}
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
+    specs = [
+        (json.loads(c.proto.spec), [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in c.proto.datasets])
+        for c in at.get("vega_lite_chart")
+    ]
+    payloads = [stage_payload(at)] if any(e.proto.component_name == "rnntrace_stage" for e in at.get("bidi_component")) else []
+    specs += [(c["spec"], [pd.DataFrame(rows) for rows in c["spec"].get("datasets", {}).values()]) for p in payloads for c in p["charts"]]
+    for spec, frames in specs:
         title = spec.get("title", {})
         title = title.get("text") if isinstance(title, dict) else title
         assert title not in found, f"two charts titled {title!r}"
-        found[title] = [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in chart.proto.datasets]
+        found[title] = frames
     return found
 
 
@@ -378,8 +408,9 @@ def test_over_time_charts_plot_torchs_numbers(name):
     assert f"layer {layer}" in h_title, h_title
     h = dataset(shown[h_title], "panel", "value")
     assert set(h["panel"]) == {"h_t"}
-    now = [f for f in shown[h_title] if list(f.columns) == ["t"]]
-    assert [int(f["t"].iloc[0]) for f in now] == [t], "the heatmap's rule marks the shown t"
+    (heatmap,) = [c["spec"] for c in stage_payload(at)["charts"] if c["name"] == "h_t"]
+    assert "t_now" in [p["name"] for p in heatmap["params"]], "the heatmap's rule stands at the stage's t (a Vega param)"
+    assert at.session_state["t"] == t  # the stage opens at the link's t; Chromium reads the rule there (test_stage_browser.py)
     close(heat(h, "t", "unit", (T, H)), L.ref.q("h_t", layer, d)[:, n], f"{h_title}: h_t of layer {layer}, direction {d}, sample {n}")
 
     x = dataset(shown["Input x_t"], "d0", "value")
@@ -592,7 +623,7 @@ def test_url_edges(edge, param, accepted):
     else:
         assert not notices, notices
         shown = {"t": 0, "sample": 0, "layer_sel": 0, "inputs": "normal"} | {param: edge[param]}
-    widget = {"t": lambda: at.slider(key="t").value, "sample": lambda: at.selectbox(key="sample").value}
+    widget = {"t": lambda: at.session_state["t"], "sample": lambda: at.selectbox(key="sample").value}
     widget["layer_sel"] = lambda: at.selectbox(key="layer_sel").value
     widget["inputs"] = lambda: at.selectbox(key="inputs").value
     if param in widget:
@@ -621,9 +652,9 @@ def test_header_agreement_is_the_largest_difference_from_torch():
     assert abs(shown - v.max_abs_diff) <= 0.5 * digit * (1 + 1e-9), (badge.value, v.max_abs_diff)
     detailed = re.search(r"forward pass[^:]*: (\d\.\d+e[+-]\d+)", badge.help or "")
     assert detailed and abs(float(detailed[1]) - v.max_abs_diff) <= 0.005 * digit * 10, (badge.help, v.max_abs_diff)
-    status = [m.value for m in at.markdown if "|replay − torch| at t" in m.value]
-    assert status and "**t = 3**" in status[0]
-    at_t = float(status[0].rsplit(":", 1)[1])
+    payload = stage_payload(at)  # the stage's status line prints per_step[t] ("t = 3 of 0..9 · |replay − torch| at t: 3e-08")
+    assert at.session_state["t"] == 3
+    at_t = payload["per_step"][3]
     assert abs(at_t - v.per_step[3]) <= 0.5 * 10.0 ** math.floor(math.log10(v.per_step[3])) * (1 + 1e-9) if v.per_step[3] > 0 else at_t == 0
 
 

@@ -19,10 +19,15 @@ from .config import LIMITS
 from .context import Context
 
 ASSETS = Path(__file__).parent / "assets"
+PER_STEP = ByteCache("stage step size", 2**20, heavy=False, kind="stage")  # run -> compressed bytes per step (a float each)
 PAYLOADS = ByteCache("stage payload", LIMITS.stage_bytes, kind="stage")  # packed payloads, shared by every session
 
+# in the page's DOM, not a shadow root: vega-embed's own styles (tooltips) and the page's tests reach it; stage.css is scoped
 _component = st.components.v2.component(
-    "rnntrace_stage", js=(ASSETS / "stage.js").read_text(encoding="utf-8"), css=(ASSETS / "stage.css").read_text(encoding="utf-8")
+    "rnntrace_stage",
+    js=(ASSETS / "stage.js").read_text(encoding="utf-8"),
+    css=(ASSETS / "stage.css").read_text(encoding="utf-8"),
+    isolate_styles=False,
 )
 # Vega, Vega-Lite and vega-embed from vl-convert's wheel (no CDN); an unchanged element is sent once per session
 _vega = st.components.v2.component("rnntrace_vega", js=stage_payload.vega_bundle() + "\nexport default function () {}\n")
@@ -31,6 +36,12 @@ _vega = st.components.v2.component("rnntrace_vega", js=stage_payload.vega_bundle
 def load_vega() -> None:
     """Put the Vega bundle on the page (once per page; the stage waits for it)."""
     _vega(key="rnntrace_vega", height=0)
+
+
+def _per_step(ctx: Context, shown: stage_payload.Shown, head_W, diagram: bool, rows: int) -> float:
+    """Compressed bytes a step adds to this stage's payload (measured once per configuration)."""
+    frames = stage_payload.step_bytes(ctx.trace, shown, head_W=head_W) if diagram else 0.0
+    return frames + stage_payload.ROW_BYTES * rows
 
 
 def initial_t(T: int) -> int:
@@ -57,7 +68,7 @@ def _settled(key: str) -> None:
 
 
 def show(
-    ctx: Context, key: str, *, diagram: bool = False, state_chart: bool = False, charts=(), chart_builder=None, rows_per_step=0
+    ctx: Context, key: str, *, diagram: bool = False, state_chart: bool = False, chart_builder=None, rows_per_step=0, controls: bool = True
 ) -> None:
     """The stage for this view: controls, and the diagram and charts the view asks for.
 
@@ -65,9 +76,9 @@ def show(
         key: the component's key (one per view, so each tab keeps its own stage).
         diagram: draw the cell diagram (frames for every step of the window).
         state_chart: the "how step t moved the state" bars beside the diagram.
-        charts: Vega-Lite specs (dicts) with a ``t_now`` param, drawn under the diagram.
         chart_builder: ``(lo, hi) -> [specs]`` for charts whose data follow the payload's window.
         rows_per_step: data rows those charts add per step (for the byte budget).
+        controls: False for a stage that follows the page's other stage (a slide's chart beside its diagram).
     """
     shown = stage_payload.Shown(ctx.layer, ctx.direction, ctx.sample)
     head = ctx.run.head
@@ -86,29 +97,31 @@ def show(
         return [stage_payload.state_chart(prev, now, torch_h, lo, height=110 if ctx.present else 130)]
 
     builder = states if state_chart else chart_builder
-    # the window follows t only when t leaves it (past the byte budget); else the payload (and its bytes) stay the same
-    anchor = t if lo_hi is None or not (lo_hi[0] <= t < lo_hi[1]) else lo_hi[0]
-    cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, anchor, seek_to, diagram, state_chart, len(charts))
+    rows = rows_per_step or (ctx.trace.config.h_out if state_chart else 0)
+    # the window moves only when t leaves it (past the byte budget); else the payload (and its bytes) stay the same
+    if lo_hi is None or not (lo_hi[0] <= t < lo_hi[1]) or lo_hi[1] > ctx.T:
+        per = PER_STEP.get((ctx.run_key, shown, diagram, rows), lambda: _per_step(ctx, shown, head_W, diagram, rows))
+        lo_hi = stage_payload.window(ctx.T, t, per, LIMITS.stage_payload_bytes)
+    cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, tuple(lo_hi), seek_to, diagram, state_chart, controls)
 
     def build() -> tuple[bytes, tuple[int, int]]:
         payload = stage_payload.build(
             ctx.trace,
             shown,
             key=(ctx.run_key, key),
-            t=anchor,
+            t=t,
+            window=tuple(lo_hi),
             head_W=head_W,
             per_step=ctx.validation.per_step,
-            charts=list(charts),
             chart_builder=builder,
-            chart_rows_per_step=rows_per_step or (ctx.trace.config.h_out if state_chart else 0),
             diagram_on=diagram,
             dark=ctx.dark,
             present=ctx.present,
             seek=seek_to,
-            budget=LIMITS.stage_payload_bytes,
+            controls=controls,
         )
         return stage_payload.pack(payload), tuple(payload["window"])
 
-    data, window = PAYLOADS.get(cache_key, build)
-    st.session_state[f"_{key}_window"] = window
+    data, _ = PAYLOADS.get(cache_key, build)
+    st.session_state[f"_{key}_window"] = tuple(lo_hi)
     _component(key=key, data=data, default={"t": t}, on_t_change=lambda: _settled(key))

@@ -22,6 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
@@ -32,6 +33,7 @@ PAYLOAD_BYTES = 2_000_000  # compressed bytes of one payload; beyond, a window o
 PREFETCH = 0.1  # fetch the next window when t is within this share of the window's end
 SPEEDS = (1, 2, 4, 8, 10, 15, 20, 30)  # steps per second when playing
 SAMPLE_STEPS = 24  # steps built first to measure a step's compressed size
+ROW_BYTES = 24  # a chart row (one unit at one step, 6-digit numbers) compressed, about
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,11 @@ def window(T: int, t: int, step_bytes: float, budget: int = PAYLOAD_BYTES) -> tu
     return lo, lo + fit
 
 
-def step_bytes(trace: Trace, shown: Shown, *, head_W=None, charts: Sequence[dict] = (), per_step_rows: int = 0) -> float:
-    """Compressed bytes one step adds to a payload, measured on the first ``SAMPLE_STEPS`` steps."""
+def step_bytes(trace: Trace, shown: Shown, *, head_W=None) -> float:
+    """Compressed bytes one step's diagram frame adds to a payload, measured on the first ``SAMPLE_STEPS`` steps."""
     n = min(trace.config.seq_len, SAMPLE_STEPS)
     part = diagram_part(trace, shown, 0, n, head_W=head_W)
-    frames = len(pack({"frames": part["frames"]})) / n
-    rows = 24 * per_step_rows  # a chart row per unit and step, about 24 compressed bytes (6-digit numbers)
-    return frames + rows
+    return len(pack({"frames": part["frames"]})) / n
 
 
 def _digits(a: np.ndarray) -> list:
@@ -113,7 +113,8 @@ def state_chart(prev: np.ndarray, now: np.ndarray, torch_h: np.ndarray, lo: int,
             "torch": _digits(torch_h),
         }
     )
-    return charts.state_bars_over_time(frame, height=height).to_dict()
+    with alt.data_transformers.enable("default", max_rows=None):  # T·H rows; the window bounds them
+        return charts.state_bars_over_time(frame, height=height).to_dict()
 
 
 def identity(*parts: object) -> str:
@@ -130,7 +131,7 @@ def build(
     head_W=None,
     per_step: np.ndarray | None = None,
     charts: Sequence[dict] = (),
-    chart_rows_per_step: int = 0,
+    window: tuple[int, int] | None = None,
     diagram_on: bool = True,
     chart_builder=None,
     dark: bool = False,
@@ -138,7 +139,6 @@ def build(
     controls: bool = True,
     speed: float = 1,
     seek: tuple[int, int] | None = None,
-    budget: int = PAYLOAD_BYTES,
 ) -> dict:
     """The whole payload (a dict; ``pack`` it for the wire).
 
@@ -149,14 +149,11 @@ def build(
         per_step: (T,) |replay − torch| per step, shown in the status line.
         charts: Vega-Lite specs drawn under or beside the diagram, each with a param ``t_now``.
         chart_builder: ``(lo, hi) -> list of specs`` for charts whose data follow the window.
+        window: the steps ``[lo, hi)`` this payload holds (``window()`` picks them within the byte budget); all by default.
         seek: (t, n): move the stage to t once (n tells a new request from a repeated one).
     """
     T = trace.config.seq_len
-    if diagram_on or chart_builder is not None:
-        per = step_bytes(trace, shown, head_W=head_W, per_step_rows=chart_rows_per_step) if diagram_on else 24 * chart_rows_per_step
-        lo, hi = window(T, t, per, budget)
-    else:
-        lo, hi = 0, T
+    lo, hi = (0, T) if window is None else window
     specs = [*(chart_builder(lo, hi) if chart_builder is not None else []), *charts]
     return {
         "id": identity(key, shown, dark, present, diagram_on, len(specs)),

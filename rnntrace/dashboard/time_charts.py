@@ -42,6 +42,7 @@ def show(chart: alt.LayerChart, key: str) -> None:
 
 def spec(chart: alt.LayerChart, name: str) -> dict:
     """One time chart for the browser stage: its param ``t_now`` moves with t there, and a click sets t there."""
-    out = aligned(chart).properties(width="container").to_dict()
+    with alt.data_transformers.enable("default", max_rows=None):  # the builders cap rows themselves (charts.MAX_ROWS)
+        out = aligned(chart).properties(width="container").to_dict()
     out["name"] = name
     return out

@@ -43,8 +43,8 @@ function installKeys(doc) {
       if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
       const action = KEYS[ev.key];
       page.stages = page.stages.filter((s) => s.root.isConnected);
-      const stage = page.stages[page.stages.length - 1];
-      if (!action || !stage || !stage.controls || typing(deepActive(doc))) return;
+      const stage = page.stages.filter((s) => s.controls).at(-1);
+      if (!action || !stage || typing(deepActive(doc))) return;
       ev.preventDefault();
       ev.stopPropagation();
       stage.act(action);
@@ -270,6 +270,8 @@ class Stage {
     for (const view of this.charts) view.signal("t_now", t).runAsync();
     this.root.dataset.t = String(t);
     this.root.dataset.painted = inside ? String(t) : "";
+    // for whoever watches the page (the tests' and benchmarks' clocks): a step was drawn, no rerun involved
+    this.root.dispatchEvent(new CustomEvent("rnntrace-step", { bubbles: true, composed: true, detail: { t, painted: inside } }));
     if (this.controls) {
       const c = this.controls;
       c.slider.value = String(t);
@@ -277,9 +279,11 @@ class Stage {
       c.status.textContent = `t = ${t} of 0..${this.T - 1}` + (err === null || err === undefined ? "" : ` · |replay − torch| at t: ${err.toExponential(0)}`);
       if (!inside) c.status.textContent += " · loading these steps…";
     }
+    if (!inside || (!quiet && t >= hi - this.payload.prefetch)) this.fetch(t); // past the budget: the next window
     if (quiet) return;
+    // stages without controls on the page (a slide's chart beside its diagram) follow this one
+    for (const other of page.stages) if (other !== this && !other.controls && other.root.isConnected) other.show(t, { quiet: true });
     toUrl(t);
-    if (!inside || t >= hi - this.payload.prefetch) this.fetch(t);
     clearTimeout(this.settle);
     this.settle = setTimeout(() => this.host.sync && this.host.sync(this.t), SETTLE_MS);
   }

@@ -51,10 +51,15 @@ def render(ctx: Context) -> None:
     if line and not ctx.present:
         st.markdown(line)
     # the picture and the state chart step in the browser (no rerun); what follows is for the settled t
-    stage.show(ctx, "stage_step", diagram=True, state_chart=True)
-    if ctx.present:  # the slide: the cell's equations under its picture
-        st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
+    if ctx.present:  # the slide: the picture, and beside it the state chart (following the picture's t) and the equations
+        left, right = st.columns([1.25, 1], gap="medium")
+        with left:
+            stage.show(ctx, "stage_step", diagram=True)
+        with right:
+            stage.show(ctx, "stage_step_chart", state_chart=True, controls=False)
+            st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
         return
+    stage.show(ctx, "stage_step", diagram=True, state_chart=True)
     st.caption(
         "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
         "torch computes the same numbers as the rows of an (N, ·) batch. The equations and tables below follow t when stepping pauses."
