@@ -126,7 +126,7 @@ def test_question_mark_lists_the_keys(page, streamlit_server):
 
 def test_clicking_a_time_chart_sets_t(page, streamlit_server):
     _open_view(page, streamlit_server, "Over time", "&T=20")
-    chart = page.locator(".rnntrace-stage .chart[data-name='diff'] .vega-embed svg").first
+    chart = page.locator(".rnntrace-stage .chart[data-name='diff'] svg").first
     chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
     # the plot spans t = -0.5 .. 19.5 between the y axis and the right edge; click near the right end

@@ -109,7 +109,6 @@ def show(
             ctx.trace,
             shown,
             key=(ctx.run_key, key),
-            t=t,
             window=tuple(lo_hi),
             head_W=head_W,
             per_step=ctx.validation.per_step,

@@ -127,7 +127,6 @@ def build(
     shown: Shown,
     *,
     key: object,
-    t: int = 0,
     head_W=None,
     per_step: np.ndarray | None = None,
     charts: Sequence[dict] = (),
@@ -145,7 +144,6 @@ def build(
     Args:
         key: what identifies the numbers (the run's cache key with the shown part): the stage
             keeps its t when a new payload carries the same ``id`` (a window, a rerun).
-        t: the step to open at, when the page has no t yet (the URL's wins).
         per_step: (T,) |replay − torch| per step, shown in the status line.
         charts: Vega-Lite specs drawn under or beside the diagram, each with a param ``t_now``.
         chart_builder: ``(lo, hi) -> list of specs`` for charts whose data follow the window.
@@ -160,7 +158,6 @@ def build(
         "T": T,
         "window": [lo, hi],
         "prefetch": 0 if (lo, hi) == (0, T) else max(1, int(PREFETCH * (hi - lo))),
-        "t": int(min(max(t, 0), T - 1)),
         "seek": None if seek is None else [int(seek[0]), int(seek[1])],
         "controls": controls,
         "speeds": list(SPEEDS),

@@ -194,17 +194,5 @@ def _admit_gradients(arguments: dict) -> None:
 
 
 # ---------------------------------------------------------------- callbacks (on_click)
-def set_t(value: int) -> None:
-    st.session_state.t = value
-
-
-def shift_t(delta: int, T: int) -> None:
-    st.session_state.t = min(max(st.session_state.get("t", 0) + delta, 0), T - 1)
-
-
-def toggle_play() -> None:
-    st.session_state.playing = not st.session_state.get("playing", False)
-
-
 def toggle_present() -> None:
     st.session_state.present = not st.session_state.get("present", False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from . import stage
 from .config import LessonConfig
 
 
@@ -100,7 +101,7 @@ TOUR: tuple[TourStep, ...] = (
     ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
-DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "playing": False, "task": "none"}
+DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "task": "none"}
 DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0}
 
 
@@ -121,8 +122,12 @@ def current() -> int | None:
 
 def enter(k: int) -> None:
     """Set the configuration of step k (1-based): its setup on top of the lesson's defaults."""
-    for key, value in (DEFAULTS | TOUR[k - 1].setup).items():
-        st.session_state[key] = value
+    setup = DEFAULTS | TOUR[k - 1].setup
+    for key, value in setup.items():
+        if key != "t":
+            st.session_state[key] = value
+    stage.seek(setup["t"])  # the browser stage moves there (t lives in the browser between pauses)
+    st.query_params["t"] = str(setup["t"])
     st.session_state._tour_entered = k
     st.query_params["tour"] = str(k)
 

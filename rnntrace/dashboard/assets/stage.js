@@ -15,7 +15,7 @@ const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last"
 
 // -- the page: one key listener, routed to the stage most recently mounted and still on the page --
 
-const page = (globalThis.__rnntraceStage ||= { stages: [], t: null, keys: false });
+const page = (globalThis.__rnntraceStage ||= { stages: [], t: null, keys: false, seekSeen: null });
 
 function typing(el) {
   // keys belong to a field the user is typing in (and to an open select box), not to the stage
@@ -202,8 +202,8 @@ class Stage {
     this.frames = payload.diagram ? payload.diagram.frames : null;
     if (same && this.view) {
       this.waiting = null; // a new window of steps (or the same numbers again after a rerun): t stays
-      if (payload.seek && payload.seek[1] !== this.seekSeen) {
-        this.seekSeen = payload.seek[1]; // Python moved t (a lesson step, a click on a server-drawn chart)
+      if (payload.seek && payload.seek[1] !== page.seekSeen) {
+        page.seekSeen = payload.seek[1]; // Python moved t (a lesson step, a click on a server-drawn chart)
         this.show(payload.seek[0]);
       } else this.show(this.t, { quiet: true });
       return;
@@ -243,8 +243,11 @@ class Stage {
     ).catch((err) => {
       side.textContent = `The charts could not be drawn: ${err.message}`;
     });
-    this.seekSeen = payload.seek ? payload.seek[1] : null;
-    const start = (payload.seek ? payload.seek[0] : null) ?? (page.t !== null && page.t < this.T ? page.t : null) ?? fromUrl(this.T) ?? payload.t;
+    // where to start: a request of Python's not yet seen on this page, else the page's t (another tab's
+    // stage), else the link's, else 0. Not a t inside the payload: payloads are shared by every session.
+    const fresh = payload.seek && payload.seek[1] !== page.seekSeen;
+    page.seekSeen = payload.seek ? payload.seek[1] : page.seekSeen;
+    const start = (fresh ? payload.seek[0] : null) ?? (page.t !== null && page.t < this.T ? page.t : null) ?? fromUrl(this.T) ?? 0;
     this.show(Math.min(Math.max(start, 0), this.T - 1), { quiet: true });
   }
 
