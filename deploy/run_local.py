@@ -116,7 +116,8 @@ def content_security_policy(scripts: list[str] | tuple[str, ...] | None = None) 
     return "; ".join(
         [
             "default-src 'self'",
-            " ".join(["script-src 'self'", *dict.fromkeys(script_hash(s) for s in scripts)]),
+            # blob: Streamlit's components v2 load the component's module (ours: the stage, the Vega bundle) from a Blob URL
+            " ".join(["script-src 'self' blob:", *dict.fromkeys(script_hash(s) for s in scripts)]),
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data: blob:",
             "font-src 'self' data:",

@@ -340,7 +340,16 @@ class RunClock:
 # Key states of the lesson, as URL queries (the app binds its state to the URL).
 STATES = {"first-load": "", "over-time": "?view=Over+time", "weights": "?view=Weights", "presentation": "?present=true"}
 
-_CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('canvas, svg'))"""
+# Every browser stage on the page has drawn its step and all of its charts (they arrive after the run ends:
+# the payload is inflated and Vega embedded in the browser), and every Vega chart has its canvas or svg.
+_CHARTS_DRAWN_JS = """() => {
+  const stages = [...document.querySelectorAll("[data-testid='stBidiComponentRegular']")];
+  const ready = stages.every((c) => {
+    const s = c.querySelector('.rnntrace-stage')?.stage;
+    return s && s.root.dataset.painted !== undefined && s.charts.length === s.payload.charts.length;
+  });
+  return ready && [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('canvas, svg'));
+}"""
 
 
 def wait_charts(page, timeout: float = 30.0) -> int:

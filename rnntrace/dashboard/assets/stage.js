@@ -125,7 +125,9 @@ async function vegaEmbed() {
 
 async function chart(el, spec, dark, onPick) {
   const embed = await vegaEmbed();
-  const { view } = await embed(el, spec, { actions: false, renderer: "svg", theme: dark ? "dark" : undefined });
+  // ast: Vega interprets its expressions instead of compiling them with new Function (a CSP without 'unsafe-eval')
+  const options = { actions: false, renderer: "svg", ast: true, theme: dark ? "dark" : undefined };
+  const { view } = await embed(el, spec, options);
   view.addEventListener("click", (_event, item) => {
     const d = item && item.datum;
     const t = d && (d.t ?? d.t0);
