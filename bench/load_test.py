@@ -1,7 +1,7 @@
 """Load test: a class on the dashboard at once, as simulated sessions (default) or real browsers.
 
     python bench/load_test.py                                    # 20 sessions, one process, 30 s
-    python bench/load_test.py --replicas 2 --sessions 100 --interval 2 --duration 120 --ramp 20
+    python bench/load_test.py --replicas 2 --sessions 100 --interval 1 --duration 90 --ramp 20 --config-every 30
     python bench/load_test.py --capacity --link "" --interval 1             # steps/s one process serves
     python bench/load_test.py --capacity --link "?view=Over+time" --interval 2
     python bench/load_test.py --browser --sessions 20 --steps 15   # real Chromium sessions (few: they cost CPU)
@@ -11,10 +11,23 @@
 protocol the browser speaks (Streamlit's ``BackMsg``/``ForwardMsg`` protobufs), without drawing
 anything, so one Python process drives a hundred sessions on a few percent of a core (its CPU is
 reported). Each session opens a lesson from a link (``--link``, repeatable; sessions take them in
-turn), then steps t every ``--interval`` seconds (start to start; 0: back to back), switching the
-view tab every ``--view-every`` actions through ``--views`` ("all": every tab). Latency is from
-sending the rerun request to the ``script_finished`` message. A failed action is an error, and the
-session reconnects once, as a browser would.
+turn), then acts every ``--interval`` seconds (start to start; 0: back to back):
+
+- **step** (most actions). Stepping happens in the browser: the stage (``rnntrace/dashboard/stage.py``)
+  holds every step of the configuration, so a key press, play or a slider drag costs the server
+  nothing and sends nothing. What reaches the server is the settled sync: when the student pauses,
+  the browser sends the new t (one rerun of the stage's fragment, about 250 ms after the last
+  step). So a "step" here is that sync, t + 1: a student who steps and pauses every
+  ``--interval`` seconds, the most traffic stepping can cause (holding → down, or playing, sends
+  one sync when it stops, not one per step).
+- **config**, every ``--config-every`` actions (30: with ``--interval 1``, every 30 s; 0: never):
+  a sidebar change that reruns the whole script and builds the new configuration's stage payload,
+  ``--config-change seed`` (a new random seed: new weights and X, never in the trace cache) or
+  ``bias`` (the toggle flipped: two configurations per link, cached after their first time).
+- **view**, every ``--view-every`` actions through ``--views`` ("all": every tab; default none).
+
+Latency is from sending the rerun request to the ``script_finished`` message. A failed action is an
+error, and the session reconnects once, as a browser would.
 
 The servers: ``--replicas 1`` starts one ``streamlit run app.py`` and talks to it directly;
 ``--replicas K`` (K > 1, or ``--nginx``) starts ``deploy/run_local.py``'s K replicas behind nginx;
@@ -22,9 +35,11 @@ The servers: ``--replicas 1`` starts one ``streamlit run app.py`` and talks to i
 replica is sampled every 0.5 s (psutil).
 
 - A fixed run: ``--sessions`` arrive over ``--ramp`` s and act for ``--duration`` s. Figures count
-  the actions started after the ramp plus ``--warmup-seconds``: latency percentiles, steps/s
-  served, errors, RSS per process (once all sessions are open, at the end, drift in MB/min),
-  memory per session. Targets: 0 errors, p95 <= ``--p95-target`` (500 ms), memory flat.
+  the actions started after the ramp plus ``--warmup-seconds``: latency percentiles (steps and
+  view switches together, and apart; configuration changes apart), steps/s served, errors, RSS per
+  process (once all sessions are open, at the end, drift in MB/min), memory per session. Targets:
+  0 errors, p95 of steps and views <= ``--p95-target`` (500 ms), p95 of configuration changes <=
+  ``--config-p95-target`` (1000 ms), memory flat.
 - ``--capacity``: stages of ``--stages`` sessions (added stage by stage, each for
   ``--stage-seconds``), until a stage's p95 passes ``--p95-limit`` (300 ms) or errs. The capacity
   is the most steps/s a stage served with p95 within the limit; memory per session is the slope
@@ -199,10 +214,26 @@ async def sample_memory(pids: dict[str, int], samples: list, clock0: float, stop
 
 
 # ---------------------------------------------------------------- one simulated visitor
-async def visitor(i: int, url: str, link: str, args, rec: dict, clock0: float, stop: asyncio.Event, delay: float = 0.0) -> None:
-    """Open ``link``, then step t (and switch views) every ``args.interval`` s until ``stop``; fills ``rec``.
+def action(k: int, args, views: list[str]) -> str:
+    """The session's ``k``-th action: "config" every ``--config-every``, "view" every ``--view-every``, else "step"."""
+    if args.config_every > 0 and (k + 1) % args.config_every == 0:
+        return "config"
+    if views and args.view_every > 0 and (k + 1) % args.view_every == 0:
+        return "view"
+    return "step"
 
-    ``rec["runs"]``: [start (s since clock0), ms, "step" | "view", bytes, ok] per action. Errors are
+
+async def change_config(session: ProtocolSession, how: str, rng: random.Random):
+    """A student's sidebar change: a new seed (new numbers, a new trace) or the bias toggle flipped."""
+    if how == "bias":
+        return await session.set_widget("bias", not session.value("bias"))
+    return await session.set_widget("seed", rng.randrange(1, 2**31 - 1))
+
+
+async def visitor(i: int, url: str, link: str, args, rec: dict, clock0: float, stop: asyncio.Event, delay: float = 0.0) -> None:
+    """Open ``link``, then step t (change the configuration, switch views) every ``args.interval`` s until ``stop``; fills ``rec``.
+
+    ``rec["runs"]``: [start (s since clock0), ms, "step" | "config" | "view", bytes, ok] per action. Errors are
     counted, not raised: a closed socket or a timeout is followed by one reconnect, as a browser does.
     """
     await asyncio.sleep(delay)
@@ -228,19 +259,21 @@ async def visitor(i: int, url: str, link: str, args, rec: dict, clock0: float, s
     next_at = time.perf_counter()
     k = switches = 0
     while not stop.is_set() and (args.steps is None or k < args.steps):
-        switch = bool(views) and args.view_every > 0 and (k + 1) % args.view_every == 0
+        kind = action(k, args, views)
         start = time.perf_counter() - clock0
         try:
-            if switch:
+            if kind == "view":
                 switches += 1
                 run = await session.set_view(views[switches % len(views)])
+            elif kind == "config":
+                run = await change_config(session, args.config_change, rng)
             else:
-                run = await session.step()
-            rec["runs"].append([round(start, 3), round(run.ms, 1), "view" if switch else "step", run.bytes, run.ok])
+                run = await session.step()  # the settled sync of steps taken in the browser
+            rec["runs"].append([round(start, 3), round(run.ms, 1), kind, run.bytes, run.ok])
             if not run.ok:
-                error(f"{'view' if switch else 'step'} {k}: {(run.exceptions + run.error_alerts)[:1]} status {run.status}")
-        except (ProtocolError, KeyError, ValueError) as err:
-            error(f"{'view' if switch else 'step'} {k}: {type(err).__name__}: {err}")
+                error(f"{kind} {k}: {(run.exceptions + run.error_alerts)[:1]} status {run.status}")
+        except (ProtocolError, KeyError, ValueError, TypeError) as err:
+            error(f"{kind} {k}: {type(err).__name__}: {err}")
             try:
                 await session.reconnect()
                 rec["reconnects"] += 1
@@ -258,7 +291,10 @@ async def visitor(i: int, url: str, link: str, args, rec: dict, clock0: float, s
                 await asyncio.wait_for(stop.wait(), timeout=wait)
         else:
             next_at = time.perf_counter()  # behind schedule: carry on from now, no burst to catch up
-    rec["final"] = {"query": session.query, "t": session.widgets["t"].value if "t" in session.widgets else None, "view": session.view}
+    t = None
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # no stage on the page (a refused configuration, say)
+        t = session.value("t")
+    rec["final"] = {"query": session.query, "t": t, "view": session.view}
     await session.close()
 
 
@@ -438,15 +474,19 @@ async def run_capacity(args, target: Target, result: dict) -> None:
 
 
 def summarize_window(records: list[dict], window: tuple[float, float], samples: list) -> dict:
-    """Latency, throughput and errors of the actions started inside ``window`` (seconds since the start)."""
+    """Latency, throughput and errors of the actions started inside ``window`` (seconds since the start).
+
+    ``latency_ms`` and ``steps_per_s`` count steps and view switches; configuration changes are ``config_ms``.
+    """
     lo, hi = window
     runs = [r for rec in records for r in rec["runs"] if lo <= r[0] < hi]
-    ok = [r for r in runs if r[4]]
+    ok = [r for r in runs if r[4] and r[2] != "config"]
     errors = sum(1 for rec in records for when, _ in rec["errors"] if lo <= when < hi)
     mem = [s[1] for s in samples if lo <= s[0] < hi]
     return {
         "window_s": [round(lo, 1), round(hi, 1)],
         "latency_ms": latency_stats([r[1] for r in ok]),
+        "config_ms": latency_stats([r[1] for r in runs if r[4] and r[2] == "config"]),
         "steps_per_s": round(len(ok) / (hi - lo), 2) if hi > lo else None,
         "errors": errors,
         "rss_mb_end": {k: round(v, 1) for k, v in mem[-1].items()} if mem else {},
@@ -505,6 +545,11 @@ def summarize_protocol(result: dict, args) -> dict:
     summary["bytes_per_action"] = (
         statistics.median([r[3] for rec in sessions for r in rec["runs"]]) if any(rec["runs"] for rec in sessions) else None
     )
+    summary["bytes_median"] = {
+        kind: statistics.median(sizes)
+        for kind in ("step", "view", "config")
+        if (sizes := [r[3] for rec in sessions for r in rec["runs"] if r[2] == kind and lo <= r[0] < hi])
+    }
     # Memory: before the visitors, once all of them have opened (end of the ramp + warm-up), at the end.
     before = samples[0][1] if samples else {}
     memory = {}
@@ -533,6 +578,9 @@ def summarize_protocol(result: dict, args) -> dict:
             abs(m.get("drift_mb_per_min") or 0) <= 20 for m in memory.values()
         ),
     }
+    if args.config_every > 0:
+        config_p95 = window["config_ms"]["p95"] if window["config_ms"] else float("inf")
+        summary["targets"][f"config p95 <= {args.config_p95_target:.0f} ms"] = config_p95 <= args.config_p95_target
     return summary
 
 
@@ -554,9 +602,12 @@ def print_protocol(summary: dict, result: dict, args) -> None:
 
         print(f"\n{'':24} {'median':>7} {'p95':>7} {'p99':>7} {'max':>7} {'n':>6}   (ms)")
         print(f"{'step or view':24} {fmt(summary['latency_ms'])}")
-        print(f"{'  step t':24} {fmt(summary['step_ms'])}")
+        print(f"{'  step t (settled sync)':24} {fmt(summary['step_ms'])}")
         print(f"{'  view switch':24} {fmt(summary['view_ms'])}")
+        print(f"{'configuration change':24} {fmt(summary['config_ms'])}")
         print(f"{'page open (link)':24} {fmt(summary['open_ms'])}")
+        sizes = ", ".join(f"{kind} {b / 1e3:.1f} kB" for kind, b in summary["bytes_median"].items())
+        print(f"\nbytes received per action (median): {sizes}")
         print(
             f"\nsessions {summary['sessions']} (opened {summary['opened']}), per replica {summary['sessions_per_replica']}, "
             f"errors {summary['errors']}, reconnects {summary['reconnects']}; served {summary['steps_per_s']} steps/s "
@@ -661,8 +712,9 @@ def plot_protocol(path: Path, result: dict, args) -> None:
         "title": "latency per action (dots), p95 per 5 s (line)",
         "ylabel": "ms",
         "series": [
-            {"name": "step/view", "x": [r[0] for r in ok], "y": [r[1] for r in ok], "style": "dot"},
+            {"name": "step/view", "x": [r[0] for r in ok if r[2] != "config"], "y": [r[1] for r in ok if r[2] != "config"], "style": "dot"},
             {"name": "p95", "x": p95_x, "y": p95_y, "style": "line"},
+            {"name": "config", "x": [r[0] for r in ok if r[2] == "config"], "y": [r[1] for r in ok if r[2] == "config"], "style": "dot"},
         ],
     }
     memory = {
@@ -875,7 +927,19 @@ def main(argv: list[str] | None = None) -> int:
     protocol.add_argument("--warmup-seconds", type=float, default=5, help="seconds after the ramp not counted (default: %(default)s)")
     protocol.add_argument("--views", default="", help="tabs to cycle through, comma-separated, or 'all' (default: stay on the link's)")
     protocol.add_argument("--view-every", type=int, default=5, help="every Nth action switches the view (default: %(default)s)")
-    protocol.add_argument("--p95-target", type=float, default=500, help="fixed run's p95 target, ms (default: %(default)s)")
+    protocol.add_argument(
+        "--config-every", type=int, default=30, help="every Nth action changes the configuration, 0: never (default: %(default)s)"
+    )
+    protocol.add_argument(
+        "--config-change",
+        choices=("seed", "bias"),
+        default="seed",
+        help="what a configuration change does: a new random seed or the bias toggle flipped (default: %(default)s)",
+    )
+    protocol.add_argument("--p95-target", type=float, default=500, help="fixed run's p95 of steps and views, ms (default: %(default)s)")
+    protocol.add_argument(
+        "--config-p95-target", type=float, default=1000, help="fixed run's p95 of configuration changes, ms (default: %(default)s)"
+    )
     protocol.add_argument("--capacity", action="store_true", help="ramp sessions in stages until p95 passes --p95-limit")
     protocol.add_argument(
         "--task-page",
@@ -913,7 +977,9 @@ def main(argv: list[str] | None = None) -> int:
     what = f"capacity stages {args.stage_list}" if args.capacity else f"{args.sessions} sessions for {args.duration:g} s"
     what = f"{args.sessions} visitors opening a task page at once" if args.task_page else what
     print(
-        f"{what}, an action every {args.interval:g} s each, links {args.link or list(DEFAULT_LINKS)}; "
+        f"{what}, an action every {args.interval:g} s each"
+        + (f" (a configuration change every {args.config_every} actions: {args.config_change})" if args.config_every > 0 else "")
+        + f", links {args.link or list(DEFAULT_LINKS)}; "
         f"load average (1 min) {result['machine']['load_avg_1min_before']:.2f} on {os.cpu_count()} CPUs",
         flush=True,
     )

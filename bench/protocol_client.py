@@ -2,9 +2,10 @@
 
     session = ProtocolSession("http://127.0.0.1:8501", "?cell=GRU&T=20&t=3")
     await session.open()                 # the page's first run, as a link opens it
-    run = await session.step()           # t -> t + 1: a rerun of the fragment that holds the slider
+    run = await session.step()           # t -> t + 1 in the browser stage, then the pause's one sync
+    run = await session.set_widget("seed", 7)   # a configuration change: the whole script reruns
     run = await session.set_view("Over time")
-    print(run.ms, session.value("t"), session.view, session.query)
+    print(run.ms, session.t, session.view, session.query)
 
 What the browser does, and this client repeats (Streamlit 1.67, ``streamlit/web/server/starlette``):
 
@@ -20,12 +21,24 @@ What the browser does, and this client repeats (Streamlit 1.67, ``streamlit/web/
    ``delta``\\ s (elements and blocks, each at a ``delta_path``; a widget's element carries its
    ``id``, ``$$ID-<hash>-<user key>``, and its ``delta.fragment_id``), and ``script_finished``.
 4. A widget change is a ``rerun_script`` with that widget's ``WidgetState`` (a slider sends
-   ``double_array_value``, tabs the label as ``string_value``), the ``fragment_id`` of the
-   fragment the widget was drawn in (only that fragment reruns), and the query string as the
+   ``double_array_value``, a checkbox or toggle ``bool_value``, a number input ``int_value`` or
+   ``double_value`` by its data type, tabs the label as ``string_value``), the ``fragment_id`` of
+   the fragment the widget was drawn in (only that fragment reruns), and the query string as the
    browser's address bar now reads it: the browser rewrites a ``bind="query-params"`` widget's
    parameter itself, the server does not report it.
 5. Big elements are cached: the client lists the hashes it holds (``cached_message_hashes``) and
-   the server sends ``ref_hash`` references instead of the bytes.
+   the server sends ``ref_hash`` references instead of the bytes. The server trusts that list, so
+   the client forgets a message when the browser does (``ForwardMessageCache.incrementRunCount``):
+   after more than ``max_cached_message_age`` runs unseen, where a fragment run ages only the
+   messages drawn in its fragments (the sidebar's and the Vega bundle's stay while the stage syncs).
+
+**The browser stage** (``rnntrace/dashboard/stage.py``) is a components-v2 element,
+``bidi_component``, keyed ``stage_<view>``; its ``bytes`` are the stage's payload, gzip-compressed
+JSON with every step of the configuration (``stage_payload.pack``). The browser steps through it
+with no server traffic. When the student pauses (about 250 ms after the last step), the browser
+writes ``t=<t>`` into the address bar (``history.replaceState``) and sends the component's state:
+one ``rerun_script`` with ``WidgetState(id=<element id>, json_value='{"t": <t>}')`` and the stage's
+fragment. That settled sync is what ``step()`` sends: a student stepping, then pausing.
 
 Widgets are found by their user key (the id's suffix), never by the full id, which changes with
 the widget's label, options and position whenever the app is restructured.
@@ -35,6 +48,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import hashlib
+import json
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -47,7 +63,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 XSRF_COOKIE = "_streamlit_xsrf"
 REPLICA_HEADER = "X-Rnntrace-Replica"  # set by deploy/nginx.conf.in: which upstream served the request
 FINISHED_OK = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
-CACHE_AGE = 2  # runs a cached message survives unreferenced (Streamlit's global.maxCachedMessageAge)
+CACHE_AGE = 2  # runs a cached message survives unseen (global.maxCachedMessageAge; new_session says the server's)
+STAGE_PREFIX = "stage_"  # the browser stage's keys: stage_<view module>, and stage_step_chart on a slide
 
 
 class ProtocolError(RuntimeError):
@@ -60,6 +77,11 @@ def user_key(element_id: str) -> str | None:
         return None
     parts = element_id.split("-", 2)
     return parts[2] if len(parts) == 3 and parts[2] != "None" else None
+
+
+def unpack(data: bytes) -> dict:
+    """A stage payload (``rnntrace.dashboard.stage_payload.unpack``, repeated: the load generator imports no torch)."""
+    return json.loads(gzip.decompress(data))
 
 
 def with_param(query: str, name: str, value: str) -> str:
@@ -79,12 +101,16 @@ class Widget:
     Attributes:
         key: the user key (``key=`` in the app).
         id: Streamlit's element id (changes when the app is restructured; look widgets up by key).
-        kind: the element type: ``slider``, ``tab_container``, ``selectbox``, ``button``, ...
+        kind: the element type: ``slider``, ``tab_container``, ``checkbox``, ``number_input``,
+            ``bidi_component`` (a components-v2 element: the browser stage), ``button``, ...
         fragment_id: the fragment the widget was drawn in ('' outside fragments).
-        value: what the page shows: a slider's number, the open tab's label; None if unknown.
+        value: what the page shows: a slider's, checkbox's or number input's value, the open tab's
+            label, a bidi component's state as the browser last sent it (a dict, ``{}`` before);
+            None if unknown.
         query_param_key: the URL parameter the widget is bound to ('' if none).
         path: the element's delta path (where it sits in the page).
         proto: the element's protobuf, for anything else.
+        digest: the delta's message hash (a bidi component's data changed iff it changed).
     """
 
     key: str
@@ -96,6 +122,7 @@ class Widget:
     path: tuple[int, ...]
     proto: Any = None
     options: list[str] = field(default_factory=list)
+    digest: str = ""
 
 
 @dataclass
@@ -169,8 +196,10 @@ class ProtocolSession:
         self.connects = 0
         self.last_run: dict = {}  # the last run's id, status and message count, for error messages
         self._ws = None
-        self._cache: dict[str, tuple[ForwardMsg, int]] = {}  # hash -> (message, run counter when last seen)
-        self._runs = 0
+        self._cache: dict[str, tuple[ForwardMsg, int, str]] = {}  # hash -> (message, runs when last seen, its fragment)
+        self._runs = 0  # finished runs, the browser's scriptRunCount
+        self._max_age = CACHE_AGE
+        self._payloads: dict[str, tuple[str, dict]] = {}  # element id -> (digest, unpacked payload): one per stage
 
     # ------------------------------------------------------------ connection
     @property
@@ -291,10 +320,10 @@ class ProtocolSession:
         for the same id. Whatever comes before that ``new_session`` (the end of a run the request
         interrupted, say) belongs to another run and is not counted.
         """
-        self._runs += 1
         nbytes = count = deltas = 0
         run_id: str | None = None
         fragment_run = False
+        run_fragments: list[str] = []
         seen: dict[str, Widget] = {}
         tab_labels: dict[tuple[int, ...], list[str]] = {}
         exceptions: list[str] = []
@@ -310,15 +339,18 @@ class ProtocolSession:
                 cached = self._cache.get(fwd.ref_hash)
                 if cached is None:
                     raise ProtocolError(f"server referred to a message this client does not hold ({fwd.ref_hash})")
+                self._cache[fwd.ref_hash] = (cached[0], self._runs, cached[2])  # seen again: young again
                 fwd, kind = self._restore(cached[0], fwd), cached[0].WhichOneof("type")
-            if fwd.metadata.cacheable and fwd.hash:
-                self._cache[fwd.hash] = (fwd, self._runs)
-            elif fwd.hash in self._cache:
-                self._cache[fwd.hash] = (self._cache[fwd.hash][0], self._runs)
+            elif fwd.metadata.cacheable and fwd.hash:
+                held = self._cache.get(fwd.hash)
+                fragment = fwd.delta.fragment_id if kind == "delta" else ""
+                self._cache[fwd.hash] = (held[0], self._runs, held[2]) if held else (fwd, self._runs, fragment)
             if kind == "new_session":
                 self.session_id = fwd.new_session.initialize.session_id or self.session_id
+                self._max_age = fwd.new_session.config.max_cached_message_age or self._max_age
                 run_id = fwd.metadata.run.script_run_id
-                fragment_run = bool(fwd.metadata.run.fragment_ids)
+                run_fragments = list(fwd.metadata.run.fragment_ids)
+                fragment_run = bool(run_fragments)
                 seen, tab_labels, exceptions, alerts, deltas = {}, {}, [], [], 0
             elif kind == "delta":
                 deltas += 1
@@ -335,7 +367,8 @@ class ProtocolSession:
                     # (its exception follows as a message of its own); the page keeps what it showed
                     exceptions.append("the server ran nothing for this request (a BackMsg it could not handle)")
                 else:
-                    self._finish(seen, tab_labels, fragment_run)
+                    self._finish(seen, tab_labels, run_fragments)
+                self._age_cache(run_fragments)
                 self.last_run = {"run_id": run_id, "status": fwd.script_finished, "fragment": fragment_run, "messages": count}
                 return Run(ms, fwd.script_finished, fragment_run, nbytes, count, exceptions, alerts)
 
@@ -360,7 +393,7 @@ class ProtocolSession:
             key = user_key(getattr(el, "id", ""))
             if key is not None:
                 qp = getattr(el, "query_param_key", "")
-                seen[key] = Widget(key, el.id, el_kind, delta.fragment_id, _element_value(el_kind, el), qp, path, el)
+                seen[key] = Widget(key, el.id, el_kind, delta.fragment_id, _element_value(el_kind, el), qp, path, el, digest=fwd.hash)
         elif which == "add_block":
             block = delta.add_block
             if block.WhichOneof("type") == "tab_container" and user_key(block.id):
@@ -372,7 +405,7 @@ class ProtocolSession:
             elif block.WhichOneof("type") == "tab" and path[:-1] in tab_labels:
                 tab_labels[path[:-1]].append(block.tab.label)
 
-    def _finish(self, seen: dict[str, Widget], tab_labels: dict, fragment_run: bool) -> None:
+    def _finish(self, seen: dict[str, Widget], tab_labels: dict, fragments: list[str]) -> None:
         for w in seen.values():
             before = self.widgets.get(w.key)
             if w.kind == "tab_container":  # the server always says which tab is open
@@ -382,11 +415,23 @@ class ProtocolSession:
                 w.value = before.value  # not set by the server: the page keeps what it showed
             elif w.value is None:
                 w.value = _default_value(w.kind, w.proto)  # a new widget starts from its default
-        if fragment_run:
+        if fragments:  # a fragment run redraws its fragments: their widgets it did not draw are gone (another tab's stage)
+            self.widgets = {k: w for k, w in self.widgets.items() if w.fragment_id not in fragments or k in seen}
             self.widgets.update(seen)
         else:  # a full run redraws the page: widgets it did not draw are gone
             self.widgets = seen
-        self._cache = {h: (m, n) for h, (m, n) in self._cache.items() if self._runs - n < CACHE_AGE}
+        live = {w.id for w in self.widgets.values()}
+        self._payloads = {i: p for i, p in self._payloads.items() if i in live}
+
+    def _age_cache(self, fragments: list[str]) -> None:
+        """One run more (the browser's ``incrementRunCount``): forget messages unseen for more than the max age.
+
+        A fragment run ages only the messages drawn in its fragments; the rest of the page was not redrawn.
+        """
+        self._runs += 1
+        self._cache = {
+            h: (m, n, f) for h, (m, n, f) in self._cache.items() if (fragments and f not in fragments) or self._runs - n <= self._max_age
+        }
 
     # ------------------------------------------------------------ widgets
     def widget(self, key: str) -> Widget:
@@ -397,6 +442,9 @@ class ProtocolSession:
             raise KeyError(f"no widget with key {key!r} on the page; keys: {sorted(self.widgets)}; last run: {self.last_run}") from None
 
     def value(self, key: str) -> Any:
+        """The widget's value; ``"t"`` on a page without a ``t`` widget is the stage's t (the slider moved into the stage)."""
+        if key == "t" and "t" not in self.widgets and self.stage() is not None:
+            return self.t
         return self.widget(key).value
 
     @property
@@ -404,8 +452,59 @@ class ProtocolSession:
         """The open tab of the ``view`` tabs."""
         return self.widgets["view"].value if "view" in self.widgets else None
 
+    # ------------------------------------------------------------ the browser stage
+    def payload(self, key: str) -> dict:
+        """The unpacked payload of the bidi component ``key``, unpacked once per element and data.
+
+        A stage is redrawn on every rerun of its fragment, mostly as a ``ref_hash`` to the same
+        cached message: the digest says whether the data changed, so each configuration (or window
+        of steps) is inflated once, not once per sync.
+        """
+        w = self.widget(key)
+        if w.kind != "bidi_component" or w.proto.WhichOneof("data") != "bytes":
+            raise TypeError(f"widget {key!r} is a {w.kind} without bytes; stage payloads are a bidi_component's bytes")
+        digest = w.digest or hashlib.blake2b(w.proto.bytes, digest_size=16).hexdigest()
+        held = self._payloads.get(w.id)
+        if held is None or held[0] != digest:
+            held = self._payloads[w.id] = (digest, unpack(w.proto.bytes))
+        return held[1]
+
+    def stage(self) -> Widget | None:
+        """The page's stage with t controls: the first ``stage_*`` component in page order (a slide's follower has none)."""
+        stages = sorted(
+            (w for k, w in self.widgets.items() if k.startswith(STAGE_PREFIX) and w.kind == "bidi_component"), key=lambda w: w.path
+        )
+        return next((w for w in stages if self.payload(w.key).get("controls", True)), stages[0] if stages else None)
+
+    @property
+    def t(self) -> int:
+        """The stage's t as the browser shows it: its last synced t, else the link's, else 0 (clamped to the payload's T).
+
+        A new payload (another configuration) keeps the page's t when it is a step of the new run, as ``stage.js`` does.
+        """
+        return self._stage_t(self._the_stage())
+
+    def _the_stage(self) -> Widget:
+        w = self.stage()
+        if w is None:
+            raise KeyError(f"no stage on the page; keys: {sorted(self.widgets)}; last run: {self.last_run}")
+        return w
+
+    def _stage_t(self, w: Widget) -> int:
+        T = int(self.payload(w.key)["T"])
+        for candidate in ((w.value or {}).get("t"), dict(urllib.parse.parse_qsl(self.query)).get("t")):
+            with contextlib.suppress(TypeError, ValueError):
+                if 0 <= int(candidate) < T:
+                    return int(candidate)
+        return 0
+
+    # ------------------------------------------------------------ changes
     async def set_widget(self, key: str, value: Any) -> Run:
-        """Change one widget as a user would: its state, its fragment, and the URL if it is bound."""
+        """Change one widget as a user would: its state, its fragment, and the URL if it is bound.
+
+        A bidi component's ``value`` is its state dict (the stage's: ``{"t": 5}``), sent as ``json_value``;
+        its ``t`` goes into the address bar, as ``stage.js`` puts it there.
+        """
         w = self.widget(key)
         state = WidgetState(id=w.id)
         if w.kind in ("slider", "select_slider"):
@@ -419,19 +518,44 @@ class ProtocolSession:
         elif w.kind == "checkbox":
             state.bool_value = bool(value)
             url_value = str(bool(value)).lower()
+        elif w.kind == "number_input":
+            if w.proto.data_type == w.proto.INT:
+                value = int(value)
+                state.int_value = value
+            else:
+                value = float(value)
+                state.double_value = value
+            url_value = str(value)
+        elif w.kind == "bidi_component":
+            if not isinstance(value, dict):
+                raise TypeError(f"widget {key!r} is a bidi component: its value is a state dict such as {{'t': 3}}, not {value!r}")
+            state.json_value = json.dumps(value)
+            url_value = None
+            if "t" in value:
+                self.query = with_param(self.query, "t", str(value["t"]))  # history.replaceState in stage.js
         elif w.kind == "button":
             state.trigger_value = True
             url_value = None
         else:
-            raise TypeError(f"widget {key!r} is a {w.kind}; this client sets sliders, tabs, checkboxes and buttons")
+            raise TypeError(f"widget {key!r} is a {w.kind}; this client sets sliders, tabs, checkboxes, number inputs, stages, buttons")
         if w.query_param_key and url_value is not None:
             self.query = with_param(self.query, w.query_param_key, url_value)  # the browser's address bar follows
         if w.kind != "button":
             w.value = value  # the page shows the new value at once; the server echoes it only if it changes it
         return await self.rerun([state], w.fragment_id)
 
-    async def step(self, key: str = "t", by: int = 1) -> Run:
-        """Move the slider ``key`` by ``by``, wrapping around its range (a student stepping through time)."""
+    async def step(self, key: str | None = None, by: int = 1) -> Run:
+        """Move t by ``by``, wrapping around, as a student stepping and then pausing; the one request that costs.
+
+        With no ``key`` (or a stage's key): the stage's t moves in the browser, with no server traffic,
+        and the pause sends the settled t, one rerun of the stage's fragment (past the payload's
+        window of steps, that rerun also brings the next window). A slider ``key`` (pages before the
+        stage) moves the slider across its range instead.
+        """
+        if key is None or key.startswith(STAGE_PREFIX):
+            w = self.widget(key) if key is not None else self._the_stage()
+            T = int(self.payload(w.key)["T"])
+            return await self.set_widget(w.key, {**(w.value or {}), "t": (self._stage_t(w) + by) % T})
         w = self.widget(key)
         lo, hi = int(w.proto.min), int(w.proto.max)
         current = int(w.value if w.value is not None else lo)
@@ -445,12 +569,22 @@ def _element_value(kind: str, el) -> Any:
     """The value the server set on a widget in this run, or None when it left the page's value alone."""
     if kind in ("slider", "select_slider") and el.set_value and len(el.value):
         return _number(list(el.value), el)
+    if kind == "checkbox" and el.set_value:
+        return el.value
+    if kind == "number_input" and el.set_value:
+        return _number([el.value], el)
     return None
 
 
 def _default_value(kind: str, el) -> Any:
     if kind in ("slider", "select_slider") and len(el.default):
         return _number(list(el.default), el)
+    if kind == "checkbox":
+        return el.default
+    if kind == "number_input":
+        return _number([el.default], el)
+    if kind == "bidi_component":
+        return {}  # the browser has sent no state yet
     return None
 
 
