@@ -37,17 +37,20 @@ step is then a handful of elementwise products and one ``(N, G·H) @ (G·H, H_ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .cells import PARAM, SPECS, CellSpec, Coefficients, Weights, param_name
+from .cells import PARAM, CellSpec, Coefficients, Weights, param_name
 from .cells._kernels import _recurrent, _rows, _state
-from .prepare import Config, Prepared, _is_loaded, prepare, to_numpy
-from .records import FRAME_COLUMNS, Trace, trace_prepared
+from .prepare import Config, Prepared, prepare, to_numpy
+from .records import FINALS, Trace, layer_key, tidy_frame, trace_prepared
 
 TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (atol, rtol) for gradients vs autograd
 
@@ -61,8 +64,15 @@ TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (at
 # the gradients of the hidden term's gate blocks, and a cell state's ``dc`` (…, H) the total dc_t.
 
 
-def _backward(spec: CellSpec, co: Coefficients, w: Weights, g: np.ndarray, direction: int) -> dict[str, np.ndarray]:
+def _backward(
+    spec: CellSpec, co: Coefficients, w: Weights, g: np.ndarray, direction: int, first: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Walk one (layer, direction) backwards in time. ``g`` (T, N, H_out): gradient reaching h_t from outside.
+
+    ``first`` (T, N) bool, with padding in the reverse direction only: True at the step where
+    each sample's reverse pass started from h0 (t = lengths[n] - 1). Its padded steps come
+    last going backwards and pass nothing on (their coefficients are zero), so dh0 / dc0 are
+    taken as they leave that step.
 
     Returns time-indexed ``dh_t`` (T, N, H_out), ``d_hid`` (T, N, G*H), ``dc_t`` (LSTM), and
     ``dh0`` / ``dc0`` (N, ·), the gradients of the initial states.
@@ -84,38 +94,66 @@ def _backward(spec: CellSpec, co: Coefficients, w: Weights, g: np.ndarray, direc
         return buf
 
     carry = _state(np.zeros((N, H), g.dtype)) if cell_state else None
+    starts = itertools.repeat(None) if first is None else _rows(1 - direction, first[:, :, None])
+    dh0, dc0 = np.zeros_like(dh_next), None if carry is None else np.zeros_like(carry)
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
-    for g_t, dh, dhg, dc, *co_t in _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co):
+    rows = _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co)
+    for (g_t, dh, dhg, dc, *co_t), start in zip(rows, starts, strict=False):
         np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
         dh_next, carry = step(dh, carry, co_t, w, hh, dhg, dc)
-    out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh_next.reshape(N, H_out)}
+        if start is not None:
+            np.copyto(dh0, dh_next, where=start[0])
+            if carry is not None:
+                np.copyto(dc0, carry, where=start[0])
+    if first is None:
+        dh0, dc0 = dh_next, carry
+    out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh0.reshape(N, H_out)}
     if cell_state:
-        out["dc_t"], out["dc0"] = dc_all, carry.reshape(N, H)
+        out["dc_t"], out["dc0"] = dc_all, dc0.reshape(N, H)
     return out
 
 
-def _layer_backward(c: Config, a: dict[str, np.ndarray], w: Weights, g: np.ndarray, direction: int):
+def _layer_backward(c: Config, a: Mapping[str, np.ndarray], w: Weights, g: np.ndarray, direction: int, hold: np.ndarray | None):
     """BPTT through one (layer, direction) whose forward arrays are ``a``; ``g`` (T, N, H_out) reaches h_t from outside.
 
+    ``hold`` (T, N) marks padded steps (True), or is None. The forward held the state
+    there, so no gradient passes through them: their coefficients, inputs and states
+    (NaN in the trace) are taken as zero, as torch's packed sequences never compute them.
+
     Returns (the recorded gradients: dh_t, dc_t, d_pre, d_hid, dx_t, m_t, dh0, dc0;
-    the step coefficients; this (layer, direction)'s parameter gradients by kind).
+    the step coefficients; this (layer, direction)'s parameter gradients by kind;
+    the (x_t, h_prev) the parameter gradients multiply).
     """
     T, N, _ = g.shape
     spec = c.spec
     co, extra = spec.coefficients(a, w)
-    b = _backward(spec, co, w, g, direction)
+    x_t, h_prev = a["x_t"], a["h_prev"]
+    first = None
+    if hold is not None:
+        co = tuple(_unpadded(v, hold) for v in co)
+        extra = {k: _unpadded(v, hold) for k, v in extra.items()}
+        x_t, h_prev = _unpadded(x_t, hold), _unpadded(h_prev, hold)
+        if direction == 1:  # each sample's reverse pass starts at its own last step
+            ends = (~hold).sum(axis=0)  # (N,) lengths
+            first = np.arange(T)[:, None] == ends[None, :] - 1
+    b = _backward(spec, co, w, g, direction, first)
     d_hid = b["d_hid"]  # (T, N, G*H): gradient of the hidden term h_{t-1} W_hhᵀ + b_hh
     d_in = spec.input_grad(d_hid, b["dh_t"], extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
     b["d_pre"] = d_in
     flat_in, flat_hid = d_in.reshape(T * N, -1), d_hid.reshape(T * N, -1)
     b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
-    pg = {"weight_ih": flat_in.T @ a["x_t"].reshape(T * N, -1), "weight_hh": flat_hid.T @ a["h_prev"].reshape(T * N, -1)}
+    pg = {"weight_ih": flat_in.T @ x_t.reshape(T * N, -1), "weight_hh": flat_hid.T @ h_prev.reshape(T * N, -1)}
     if c.bias:
         pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
     if c.proj_size:
         b["m_t"] = extra["m_t"]  # o_t ⊙ tanh(c_t), before W_hr
         pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
-    return b, co, pg
+    return b, co, pg, (x_t, h_prev)
+
+
+def _unpadded(a: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """``a`` (T, N, ...) with zeros on the padded steps ``hold`` (T, N), a copy."""
+    return np.where(hold.reshape(*hold.shape, *(1,) * (a.ndim - 2)), 0, a).astype(a.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- input checking
@@ -134,22 +172,9 @@ def _check_grad_output(value, expected: tuple[int, ...], dtype: np.dtype, what: 
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _check_layer(module) -> None:
-    """backprop takes the recurrent layer itself (whose torch gradients it names), not a model around it."""
-    if _is_loaded(module):
-        raise TypeError(
-            "backprop() takes the recurrent layer and its head, not a LoadedModel: "
-            "pass backprop(lm.module, x, head=lm.head) (with x already embedded if the model has an embedding)."
-        )
-    if isinstance(module, torch.nn.Module) and not isinstance(module, torch.nn.RNNBase | torch.nn.RNNCellBase):
-        raise TypeError(
-            f"backprop() takes the recurrent layer itself, got a whole model ({type(module).__name__}); the gradients it "
-            "returns are named after the layer's parameters. Pass the layer and its head with the layer's input, e.g. "
-            "backprop(model.rnn, x, head=model.fc)."
-        )
-
-
 def _layout_text(c: Config, units: str) -> str:
+    if c.head_on not in (None, "every step"):  # one y per sample
+        return f"({units},)" if c.unbatched else f"(N, {units})"
     if c.unbatched:
         return f"(T, {units})"
     return f"(N, T, {units})" if c.batch_first else f"(T, N, {units})"
@@ -163,12 +188,16 @@ class Backprop:
 
     Attributes:
         config: the ``Config`` that was traced.
-        trace: the forward ``Trace`` the gradients were computed on.
-        grad_output: dL/d(output), or dL/dy with a head, in the caller's layout.
+        trace: the forward ``Trace`` the gradients were computed on (with ``record``, only
+            the quantities asked for are kept on it).
+        grad_output: dL/d(output), or dL/dy with a head, in the caller's layout (with
+            lengths, zero on padded steps: they contribute no gradient).
         loss: L, the scalar torch would call ``.backward()`` on.
-        grads: name -> gradient, equal to torch's ``.grad``: the module's
+        grads: name -> gradient, equal to torch's ``.grad``: the recurrent layer's
             ``named_parameters()`` names, ``head.weight`` / ``head.bias``, and ``x``, ``h0``
-            (and ``c0`` for an LSTM) in the caller's layouts.
+            (and ``c0`` for an LSTM) in the caller's layouts. ``x`` is the layer's input (after
+            an embedding; what a whole model's forward fed the layer); with lengths it is
+            padded like ``Trace.output``, zero on padded steps.
     """
 
     def __init__(self, p: Prepared, tr: Trace, grad_output: np.ndarray | None):
@@ -177,32 +206,65 @@ class Backprop:
         self._p = p
         spec = c.spec
         H_out, dirs = c.h_out, c.num_directions
-        top = tr.output if p.head is None else tr.y
-        top_tnd = self._tnd(top)  # (T, N, dirs*H_out) or (T, N, K)
-        if grad_output is None:
-            dy = np.zeros_like(top_tnd)
-            dy[-1] = 1  # the last time step's error, flowing back through time
-        else:
-            dy = self._tnd(grad_output)
-        self._dy = np.ascontiguousarray(dy)  # (T, N, ·)
-        self.grad_output = self._layout(self._dy)
-        self.loss = float((top_tnd * self._dy).sum())
         T, N = c.seq_len, c.batch_size
+        n = np.arange(N)
+        ends = np.full(N, T, np.int64) if p.lengths is None else p.lengths  # (N,) each sample's length
+        self._hold = None if p.lengths is None else ~p.valid  # (T, N): True on padded steps
+        out_tnd = self._tnd(tr.output)  # (T, N, dirs*H_out), zero on padding
+        if p.head is not None and c.head_on != "every step":  # one y per sample: y_n = head(z_n)
+            y_n = tr.y.reshape(N, -1)  # (N, K)
+            dy_n = np.ones_like(y_n) if grad_output is None else grad_output.reshape(N, -1)
+            self.grad_output = dy_n.reshape(tr.y.shape)
+            self.loss = float((y_n * dy_n).sum())
+            if c.head_on == "last step":  # z_n = output[t_n] (zeros there if t_n is padding)
+                z = out_tnd[p.head_at, n]
+            else:  # "final state": z_n = cat(h_n[-2], h_n[-1]), the top layer's finals
+                finals = tr.h_n.reshape(c.num_layers * dirs, N, H_out)[-dirs:]
+                z = np.concatenate(list(finals), axis=-1)  # (N, dirs*H_out)
+            # the head's term on y's step, so contributions() has a time axis like the per-step case
+            dy = np.zeros((T, N, y_n.shape[-1]), y_n.dtype)
+            dy[p.head_at, n] = dy_n
+            head_in = np.zeros_like(out_tnd)
+            head_in[p.head_at, n] = z
+        else:
+            top = self._tnd(tr.output if p.head is None else tr.y)  # (T, N, dirs*H_out) or (T, N, K)
+            if grad_output is None:
+                dy = np.zeros_like(top)
+                dy[ends - 1, n] = 1  # each sample's last step's error, flowing back through time
+            else:
+                dy = self._tnd(grad_output)
+            if self._hold is not None:
+                dy = np.where(self._hold[:, :, None], 0, dy)  # padded steps contribute no gradient
+                top = np.where(self._hold[:, :, None], 0, top)  # y is NaN there
+            dy = np.ascontiguousarray(dy, dtype=top.dtype)
+            self.grad_output = self._layout(dy)
+            self.loss = float((top * dy).sum())
+            head_in = out_tnd
+        self._dy, self._head_in = dy, head_in  # (T, N, ·): the head's gradient and input per step
 
         grads: dict[str, np.ndarray] = {}
         if p.head is not None:
             W_o, b_o = p.head
-            out_tnd = self._tnd(tr.output)  # (T, N, dirs*H_out)
-            g_out = (self._dy.reshape(T * N, -1) @ W_o).reshape(T, N, -1)  # dL/d(output)
-            head = {"head.weight": self._dy.reshape(T * N, -1).T @ out_tnd.reshape(T * N, -1)}
+            flat_dy = dy.reshape(T * N, -1)
+            head = {"head.weight": flat_dy.T @ head_in.reshape(T * N, -1)}
             if b_o is not None:
-                head["head.bias"] = self._dy.sum(axis=(0, 1))
+                head["head.bias"] = dy.sum(axis=(0, 1))
+            if c.head_on == "final state":  # h_n of the forward direction is h at t_n, of the reverse one h at t = 0
+                dz = dy[p.head_at, n] @ W_o  # (N, dirs*H_out)
+                g_out = np.zeros_like(out_tnd)
+                g_out[ends - 1, n, :H_out] = dz[:, :H_out]
+                g_out[0, :, H_out:] = dz[:, H_out:]
+            else:
+                g_out = (flat_dy @ W_o).reshape(T, N, -1)  # dL/d(output)
         else:
-            g_out, head = self._dy, {}
+            g_out, head = dy, {}
+        if self._hold is not None:
+            g_out = np.where(self._hold[:, :, None], 0, g_out)  # output is a zero constant on padding
 
         self._g: dict[tuple[int, int], np.ndarray] = {}  # gradient reaching h_t from the output side, (T, N, H_out)
         self._co: dict[tuple[int, int], Coefficients] = {}
         self._arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self._inputs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (x_t, h_prev), zero on padding
         params: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         dh0 = np.zeros_like(p.h0)  # (L*dirs, N, H_out)
         dc0 = None if p.c0 is None else np.zeros_like(p.c0)
@@ -210,7 +272,9 @@ class Backprop:
             dx_layer = 0  # dL/d(this layer's input), summed over directions
             for d in range(dirs):
                 g = np.ascontiguousarray(g_out[:, :, d * H_out : (d + 1) * H_out])  # (T, N, H_out)
-                b, co, params[(layer, d)] = _layer_backward(c, tr._arrays[(layer, d)], p.weights[layer][d], g, d)
+                b, co, params[(layer, d)], self._inputs[(layer, d)] = _layer_backward(
+                    c, tr.arrays(layer, d), p.weights[layer][d], g, d, self._hold
+                )
                 dx_layer = dx_layer + b["dx_t"]
                 i = layer * dirs + d  # torch's index into h0
                 dh0[i] = b.pop("dh0")
@@ -238,13 +302,16 @@ class Backprop:
 
     def _layout(self, a: np.ndarray) -> np.ndarray:
         """(T, N, ·) -> the caller's layout."""
-        return self.trace._layout(a)
+        if self.config.unbatched:
+            return a[:, 0]
+        return a.swapaxes(0, 1) if self.config.batch_first else a
 
     def __repr__(self) -> str:
         c = self.config
+        padded = "" if c.lengths is None else ", padded"
         return (
             f"Backprop({c.cell}, layers={c.num_layers}, directions={c.num_directions}, "
-            f"N={c.batch_size}, T={c.seq_len}, loss={self.loss:.6g})"
+            f"N={c.batch_size}, T={c.seq_len}, loss={self.loss:.6g}{padded})"
         )
 
     # ---- per-step quantities
@@ -258,6 +325,9 @@ class Backprop:
     def quantity(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """One gradient over all time steps, ``(T, N, size)``, indexed by t (not by visiting order).
 
+        Same signature as ``Trace.quantity``: ``layer`` counts from 0 (negative from the top).
+        On a padded step it holds NaN, like the trace (no gradient is computed there).
+
         Names:
             ``dh_t``: total dL/dh_t (from the output and from the step after), (T, N, H_out).
             ``dc_t``: LSTM, total dL/dc_t, (T, N, H).
@@ -270,25 +340,23 @@ class Backprop:
                 both directions add up to the gradient of the input (``grads["x"]`` at layer 0).
         """
         c = self.config
-        if not -c.num_layers <= layer < c.num_layers or direction not in range(c.num_directions):
-            raise ValueError(
-                f"no layer {layer}, direction {direction}: this module has {c.num_layers} layer(s) and {c.num_directions} direction(s)."
-            )
-        b = self._arrays[(layer % c.num_layers, direction)]
+        b = self._arrays[layer_key(c, layer, direction, "backprop")]
         gates = c.spec.gate_names
         if name.startswith("d_") and name[2:] in gates:
             k, H = gates.index(name[2:]), c.hidden_size
-            return b["d_pre"][:, :, k * H : (k + 1) * H]
-        if name not in self.quantities:
+            a = b["d_pre"][:, :, k * H : (k + 1) * H]
+        elif name in self.quantities:
+            a = b[name]
+        else:
             raise ValueError(f"{name!r} is not a backward quantity of the {c.cell}; available: {', '.join(self.quantities)}.")
-        return b[name]
+        return a if self._hold is None else np.where(self._hold[:, :, None], np.nan, a)
 
     def to_frame(self, quantities: tuple[str, ...] | None = None) -> pd.DataFrame:
         """A tidy table, one row per (layer, direction, t, sample, quantity, unit), like ``Trace.to_frame``.
 
-        Columns and dtypes are ``trace.FRAME_COLUMNS``. Quantities: default all of
-        ``self.quantities`` except ``d_pre`` (its gate blocks are listed by name instead; the
-        plain RNN has only ``d_pre``).
+        Columns and dtypes are ``records.FRAME_COLUMNS`` (one builder, ``records.tidy_frame``).
+        Quantities: default all of ``self.quantities`` except ``d_pre`` (its gate blocks are
+        listed by name instead; the plain RNN has only ``d_pre``). Padded steps are left out.
         """
         available = self.quantities
         if isinstance(quantities, str):
@@ -300,29 +368,13 @@ class Backprop:
         if unknown:
             raise ValueError(f"unknown quantities {unknown}; to_frame() takes: {', '.join(available)}.")
         c = self.config
-        parts = []
-        for layer in range(c.num_layers):
-            for d in range(c.num_directions):
-                for name in quantities:
-                    a = self.quantity(name, layer, d)
-                    T, N, U = a.shape
-                    t, n, u = np.meshgrid(np.arange(T), np.arange(N), np.arange(U), indexing="ij")
-                    parts.append(
-                        pd.DataFrame(
-                            {
-                                "layer": np.full(a.size, layer, "int16"),
-                                "direction": np.full(a.size, d, "int8"),
-                                "t": t.ravel().astype("int32"),
-                                "sample": n.ravel().astype("int32"),
-                                "quantity": name,
-                                "unit": u.ravel().astype("int32"),
-                                "value": a.ravel().astype("float64"),
-                            }
-                        )
-                    )
-        if not parts:
-            return pd.DataFrame({col: pd.Series(dtype=dt) for col, dt in FRAME_COLUMNS.items()})
-        return pd.concat(parts, ignore_index=True).astype(FRAME_COLUMNS)
+        keep = None if self._hold is None else ~self._hold
+        return tidy_frame(
+            (layer, d, name, self.quantity(name, layer, d), keep)
+            for layer in range(c.num_layers)
+            for d in range(c.num_directions)
+            for name in quantities
+        )
 
     # ---- where the gradient comes from
     def contributions(self, name: str) -> np.ndarray:
@@ -340,15 +392,15 @@ class Backprop:
         if name.startswith("head."):
             if name == "head.bias":
                 return self._dy.sum(axis=1)  # (T, K)
-            return np.matmul(self._dy.transpose(0, 2, 1), self._tnd(self.trace.output))  # (T, K, N) @ (T, N, dirs*H_out)
+            return np.matmul(self._dy.transpose(0, 2, 1), self._head_in)  # (T, K, N) @ (T, N, dirs*H_out)
         m = PARAM.match(name)
         kind, layer, d = m[1], int(m[2]), int(bool(m[3]))
-        b, a = self._arrays[(layer, d)], self.trace._arrays[(layer, d)]
+        b, (x_t, h_prev) = self._arrays[(layer, d)], self._inputs[(layer, d)]
         if kind.startswith("bias"):
             return (b["d_pre"] if kind == "bias_ih" else b["d_hid"]).sum(axis=1)  # (T, G*H)
         left, right = {
-            "weight_ih": (b["d_pre"], a["x_t"]),
-            "weight_hh": (b["d_hid"], a["h_prev"]),
+            "weight_ih": (b["d_pre"], x_t),
+            "weight_hh": (b["d_hid"], h_prev),
             "weight_hr": (b["dh_t"], b.get("m_t")),
         }[kind]
         return np.matmul(left.transpose(0, 2, 1), right)  # Σ_n over the batch: (T, rows, N) @ (T, N, cols)
@@ -403,11 +455,7 @@ class Backprop:
         a few seconds for T = 1000 at H_out = 256; computed on call, not by ``backprop``.
         """
         c = self.config
-        if not -c.num_layers <= layer < c.num_layers or direction not in range(c.num_directions):
-            raise ValueError(
-                f"no layer {layer}, direction {direction}: this module has {c.num_layers} layer(s) and {c.num_directions} direction(s)."
-            )
-        key = (layer % c.num_layers, direction)
+        key = layer_key(c, layer, direction, "backprop")
         co, w = self._co[key], self._p.weights[key[0]][direction]
         T, N = co[0].shape[:2]
         chunk = max(1, 32 // N)  # bounds the (Tc, N, G, H, H_out) temporary
@@ -419,17 +467,24 @@ class Backprop:
         return norms
 
 
-def backprop(module, x, *, head=None, h0=None, grad_output=None) -> Backprop:
+def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None) -> Backprop:
     """Backpropagate ``L = Σ output ⊙ grad_output`` through time, step by step, in NumPy.
 
     Args:
-        module: an ``nn.RNN`` (tanh or relu), ``nn.GRU`` or ``nn.LSTM``; anything ``trace`` takes.
-        x: ``(N, T, D)`` / ``(T, N, D)`` per ``batch_first``, or unbatched ``(T, D)``.
-        head: optional ``nn.Linear`` on the top layer's output; then L = Σ y ⊙ grad_output.
-        h0: initial state as torch takes it (``(h0, c0)`` for an LSTM), or None for zeros.
+        module, x, h0, head, lengths, part: as for ``trace``: an ``nn.RNN`` (tanh or relu),
+            ``nn.GRU`` or ``nn.LSTM``; a ``LoadedModel`` (its embedding turns int ids into
+            the layer's input, its head is applied); or any ``nn.Module`` holding one, run
+            through its own forward with hooks (the head found there, on every step, the
+            last step or the final states, is part of the loss). With ``lengths`` (or a
+            ``PackedSequence``), padded steps contribute no gradient, as in torch's packed
+            forward.
+        record: the Step quantities the returned ``.trace`` keeps (None: all). The backward
+            pass itself reads every forward intermediate, so the forward runs in full.
         grad_output: dL/d(output), or dL/dy with a head, in torch's shape and layout
-            (a tensor or ndarray). Default: ones at the last time step (``output[:, -1]``
-            with batch_first), zeros elsewhere: how the final step's error flows back.
+            (a tensor or ndarray; ``(N, K)`` for a head on the last step or the final
+            states). Default: ones at each sample's last time step (``output[:, -1]`` with
+            batch_first), zeros elsewhere: how the final step's error flows back; ones for
+            a once-per-sample head.
 
     Returns:
         A ``Backprop``: ``.grads`` (torch's ``.grad`` of every parameter, x, h0, c0),
@@ -444,24 +499,42 @@ def backprop(module, x, *, head=None, h0=None, grad_output=None) -> Backprop:
         >>> bp = rnntrace.backprop(model.rnn, x, head=model.fc)
         >>> bp.grads["weight_hh_l0"]              # == model.rnn.weight_hh_l0.grad after L.backward()
         >>> bp.quantity("dh_t")[:, 0].std(axis=1)  # how the gradient fades back in time
+        >>> rnntrace.backprop(model, x)           # the whole model: layer and head found by hooks
     """
-    _check_layer(module)
-    p = prepare(module, x, h0, head)
-    if p.lengths is not None:
-        raise ValueError(
-            "x is a PackedSequence: backprop() replays full-length sequences only. "
-            "Backpropagate each sample on its own, e.g. backprop(module, x_n[:length_n])."
-        )
+    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    return _backprop(p, grad_output)
+
+
+def _backprop(p: Prepared, grad_output) -> Backprop:
+    """``backprop`` on checked inputs: the full forward, the backward, then the trace cut to ``record``."""
+    full = p if p.record is None else replace(p, record=None)
+    tr = trace_prepared(full)
     c = p.config
-    dtype = np.dtype(c.dtype)
-    tr = trace_prepared(p)
     if p.head is None:
         h_out = "proj_size" if c.proj_size else "hidden_size"
         what, units, expected = "output", f"2*{h_out}" if c.bidirectional else h_out, tr.output.shape
     else:
         what, units, expected = "y", "out_features", tr.y.shape
-    go = _check_grad_output(grad_output, expected, dtype, what, _layout_text(c, units))
-    return Backprop(p, tr, go)
+    go = _check_grad_output(grad_output, expected, np.dtype(c.dtype), what, _layout_text(c, units))
+    bp = Backprop(full, tr, go)
+    if p.record is not None:
+        bp.trace = _recorded(tr, p)
+    return bp
+
+
+def _recorded(tr: Trace, p: Prepared) -> Trace:
+    """``tr`` keeping what ``trace(..., record=p.record)`` keeps: the recorded quantities, the finals,
+    the top layer's h_t (it is ``output``) and y_t."""
+    c = p.config
+    top = c.num_layers - 1
+    arrays = {
+        (layer, d): {
+            k: v for k, v in tr.arrays(layer, d).items() if k in p.record or k in FINALS or k == "y_t" or (k == "h_t" and layer == top)
+        }
+        for layer in range(c.num_layers)
+        for d in range(c.num_directions)
+    }
+    return Trace(c, arrays, lengths=p.lengths, notes=p.notes, head_at=p.head_at)
 
 
 # --------------------------------------------------------------------------- agreement with autograd
@@ -495,50 +568,76 @@ class GradValidation:
     backprop: Backprop = field(repr=False)
 
 
-def _as_tensor(a, device, dtype) -> torch.Tensor:
-    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
-    return t.detach().to(device=device, dtype=dtype).clone()
-
-
-def torch_grads(module, x, *, head=None, h0=None, grad_output: np.ndarray) -> dict[str, np.ndarray]:
+def torch_grads(p: Prepared, grad_output: np.ndarray) -> dict[str, np.ndarray]:
     """Torch autograd's gradients of ``Σ output ⊙ grad_output`` (y's with a head), named like ``Backprop.grads``.
 
-    Uses ``torch.autograd.grad``, so the module's own ``.grad`` fields are left untouched.
-    ``h0`` None is taken as zeros that require grad, so ``h0`` (and ``c0``) get gradients too.
+    The same graph as ``backprop`` on the same checked inputs ``p``: the recurrent layer
+    (on ``pack_padded_sequence`` with lengths), its h0 (and c0), and the head where
+    ``p.config.head_on`` says (every step, each sample's ``head_at`` step, or the final
+    states). ``grad_output`` is ``Backprop.grad_output``. Uses ``torch.autograd.grad``, so
+    the module's own ``.grad`` fields are left untouched.
     """
+    c, module = p.config, p.module
     first = next(module.parameters())
-    device, dtype = first.device, first.dtype
-    xt = _as_tensor(x, device, dtype).requires_grad_(True)
-    dirs = 2 if module.bidirectional else 1
-    batch = () if xt.ndim == 2 else (xt.shape[0 if module.batch_first else 1],)
-    shape_h = (module.num_layers * dirs, *batch, module.proj_size or module.hidden_size)
-    shape_c = (module.num_layers * dirs, *batch, module.hidden_size)
-    lstm = "c" in SPECS[module.mode].states  # h0 is an (h0, c0) pair
-    if h0 is None:
-        h0 = (torch.zeros(shape_h), torch.zeros(shape_c)) if lstm else torch.zeros(shape_h)
-    states = [_as_tensor(s, device, dtype).requires_grad_(True) for s in (h0 if lstm else (h0,))]
-    out, _ = module(xt, tuple(states) if lstm else states[0])
-    top = out if head is None else head(out)
-    loss = (top * torch.as_tensor(grad_output, device=device, dtype=dtype)).sum()
+    device = first.device
+    T, N, dirs = c.seq_len, c.batch_size, c.num_directions
+
+    def leaf(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device).requires_grad_(True)
+
+    def tnd(a: np.ndarray) -> np.ndarray:  # the caller's layout -> (T, N, ·)
+        return a[:, None] if c.unbatched else a.swapaxes(0, 1) if c.batch_first else a
+
+    x = leaf(np.nan_to_num(p.x))  # (T, N, D); NaN marks padding, which the packed forward never reads
+    states = [leaf(p.h0), *(() if p.c0 is None else (leaf(p.c0),))]
+    hx = tuple(states) if len(states) == 2 else states[0]
+    if p.lengths is not None:
+        packed = pack_padded_sequence(x, torch.as_tensor(p.lengths), enforce_sorted=False)
+        out, h = module(packed, hx)
+        out = pad_packed_sequence(out, total_length=T)[0]  # (T, N, dirs*H_out)
+    else:
+        out, h = module(x.transpose(0, 1) if c.batch_first else x, hx)
+        out = out.transpose(0, 1) if c.batch_first else out
     named = dict(module.named_parameters())
-    if head is not None:
-        named.update({f"head.{k}": v for k, v in head.named_parameters()})
-    named["x"] = xt
+    go = grad_output
+    if p.head is None:
+        top, go = out, tnd(go)
+    else:
+        W_o, b_o = (None if a is None else leaf(a) for a in p.head)
+        named["head.weight"] = W_o
+        if b_o is not None:
+            named["head.bias"] = b_o
+        if c.head_on == "every step":
+            z, go = out, tnd(go)
+        elif c.head_on == "last step":
+            z, go = out[torch.as_tensor(p.head_at), torch.arange(N)], go.reshape(N, -1)
+        else:  # "final state": cat(h_n[-2], h_n[-1])
+            h_n = h[0] if isinstance(h, tuple) else h
+            z, go = torch.cat(list(h_n[-dirs:]), dim=-1), go.reshape(N, -1)
+        top = torch.nn.functional.linear(z, W_o, b_o)
+    loss = (top * torch.as_tensor(go, device=device)).sum()
+    named["x"] = x
     named.update(zip(("h0", "c0"), states, strict=False))
-    got = torch.autograd.grad(loss, list(named.values()))
-    return {k: v.detach().cpu().numpy() for k, v in zip(named, got, strict=True)}
+    got = torch.autograd.grad(loss, list(named.values()), allow_unused=True)
+    grads = {k: np.zeros(v.shape, c.dtype) if g is None else g.detach().cpu().numpy() for (k, v), g in zip(named.items(), got, strict=True)}
+    grads["x"] = grads["x"][:, 0] if c.unbatched else grads["x"].swapaxes(0, 1) if c.batch_first else grads["x"]
+    for k in ("h0", "c0"):
+        if k in grads and c.unbatched:
+            grads[k] = grads[k][:, 0]
+    return grads
 
 
-def validate_grads(module, x, *, head=None, h0=None, grad_output=None) -> GradValidation:
+def validate_grads(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None) -> GradValidation:
     """Run ``backprop`` and torch autograd on the same loss and compare every gradient.
 
-    Same arguments as ``backprop``. Agreement per gradient:
+    Same arguments as ``backprop`` (``trace``'s, then ``grad_output``). Agreement per gradient:
     ``|ours - torch| <= atol + rtol * max|torch|`` (``TOLERANCES``). As for the forward,
     this holds on non-expanding dynamics; an exploding recurrence amplifies rounding in
     torch as in NumPy.
     """
-    bp = backprop(module, x, head=head, h0=h0, grad_output=grad_output)
-    ref = torch_grads(module, x, head=head, h0=h0, grad_output=bp.grad_output)
+    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    bp = _backprop(p, grad_output)
+    ref = torch_grads(p, bp.grad_output)
     atol, rtol = TOLERANCES[bp.config.dtype]
     diffs = {k: float(np.abs(bp.grads[k] - ref[k]).max(initial=0.0)) for k in ref}
     bounds = {k: float(atol + rtol * np.abs(ref[k]).max(initial=0.0)) for k in ref}

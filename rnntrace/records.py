@@ -14,9 +14,10 @@ step, the reverse direction starts there, and ``Trace.output`` is padded with ze
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -318,19 +319,25 @@ class Trace:
             _new_step(t, layer, d, {n: a[t] for n, a in arrays.items() if n in fields}) for (layer, d), arrays in self._arrays.items()
         )
 
-    def quantity(self, name: str, layer: int = -1, direction: int = 0) -> np.ndarray:
+    def arrays(self, layer: int = 0, direction: int = 0) -> Mapping[str, np.ndarray]:
+        """The recorded arrays of one (layer, direction), read-only: name -> ``(T, N, units)``, indexed by t.
+
+        The ``Step`` quantities kept (``h_t``, ``pre_activation``, ``y_t``...) and the final
+        states ``h_n`` (and ``c_n``), ``(N, units)``. ``validate`` and ``backprop`` read the
+        forward pass through this; ``quantity`` is the checked way to one array.
+        """
+        return MappingProxyType(self._arrays[layer_key(self.config, layer, direction, "trace")])
+
+    def quantity(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
         """One quantity over all time steps as a ``(T, N, units)`` array, indexed by t.
 
-        ``name`` is a ``Step`` field (``"h_t"``, ``"pre_activation"``, ``"y_t"``...). On a
-        padded step (``valid`` False) it holds NaN.
+        ``name`` is a ``Step`` field (``"h_t"``, ``"pre_activation"``, ``"y_t"``...); ``layer``
+        counts from 0 (negative from the top, ``-1``: the layer whose h_t is ``output``). On a
+        padded step (``valid`` False) it holds NaN. Same signature as ``Backprop.quantity``.
         """
         c = self.config
-        layer = layer % c.num_layers
-        arrays = self._arrays.get((layer, direction))
-        if arrays is None:
-            raise ValueError(
-                f"no layer {layer}, direction {direction}: this trace has {c.num_layers} layer(s), {c.num_directions} direction(s)."
-            )
+        layer, direction = layer_key(c, layer, direction, "trace")
+        arrays = self._arrays[(layer, direction)]
         if name not in arrays or name in FINALS:
             kept = ", ".join(n for n in arrays if n not in FINALS)
             if c.record is not None and name in (*c.spec.quantities, "y_t"):
@@ -355,33 +362,62 @@ class Trace:
             unknown = [q for q in quantities if q not in fields]
             if unknown:
                 raise ValueError(f"unknown quantities {unknown}; to_frame() takes Step fields: {', '.join(fields)}.")
-        parts = []
+        head_once = self.config.head_on not in (None, "every step")
+        blocks = []
         for (layer, direction), arrays in self._arrays.items():
             for name, a in arrays.items():
                 if name not in fields or (quantities is not None and name not in quantities):
                     continue
-                T, N, U = a.shape
-                t, n, u = np.meshgrid(np.arange(T), np.arange(N), np.arange(U), indexing="ij")
-                keep = np.broadcast_to(self.valid[:, :, None], a.shape).ravel()
-                if name == "y_t" and self.config.head_on not in (None, "every step"):
-                    keep = keep & ~np.isnan(a).ravel()  # only the step the head was applied on
-                parts.append(
-                    pd.DataFrame(
-                        {
-                            "layer": np.full(int(keep.sum()), layer, "int16"),
-                            "direction": np.full(int(keep.sum()), direction, "int8"),
-                            "t": t.ravel()[keep].astype("int32"),
-                            "sample": n.ravel()[keep].astype("int32"),
-                            "quantity": name,
-                            "unit": u.ravel()[keep].astype("int32"),
-                            "value": a.ravel()[keep].astype("float64"),
-                        }
-                    )
-                )
-        if not parts:
-            return pd.DataFrame({c: pd.Series(dtype=d) for c, d in FRAME_COLUMNS.items()})
-        frame = pd.concat(parts, ignore_index=True)
-        return frame.astype(FRAME_COLUMNS)
+                keep = None if self.lengths is None else self.valid  # padded steps are left out
+                if name == "y_t" and head_once:
+                    keep = self.valid[:, :, None] & ~np.isnan(a)  # only the step the head was applied on
+                blocks.append((layer, direction, name, a, keep))
+        return tidy_frame(blocks)
+
+
+def layer_key(c: Config, layer: int, direction: int, what: str) -> tuple[int, int]:
+    """(layer, direction) checked against the config, layer counted from the top when negative."""
+    if not -c.num_layers <= layer < c.num_layers or direction not in range(c.num_directions):
+        raise ValueError(
+            f"no layer {layer}, direction {direction}: this {what} has {c.num_layers} layer(s) and {c.num_directions} direction(s)."
+        )
+    return layer % c.num_layers, direction
+
+
+def tidy_frame(blocks: Iterable[tuple[int, int, str, np.ndarray, np.ndarray | None]]) -> pd.DataFrame:
+    """The one tidy-table builder of ``Trace.to_frame`` and ``Backprop.to_frame``.
+
+    ``blocks``: ``(layer, direction, quantity, a, keep)`` with ``a`` of shape ``(T, N, U)``
+    indexed by t and ``keep`` a mask broadcasting to it (``(T, N)`` or ``(T, N, U)``; None
+    keeps every row). One row per kept (layer, direction, t, sample, quantity, unit);
+    columns and dtypes are ``FRAME_COLUMNS``, in that order.
+    """
+    parts = []
+    for layer, direction, name, a, keep in blocks:
+        T, N, U = a.shape
+        t, n, u = np.meshgrid(np.arange(T, dtype="int32"), np.arange(N, dtype="int32"), np.arange(U, dtype="int32"), indexing="ij")
+        if keep is None:
+            rows = slice(None)
+            size = a.size
+        else:
+            rows = np.broadcast_to(keep if keep.ndim == 3 else keep[:, :, None], a.shape).ravel()
+            size = int(rows.sum())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "layer": np.full(size, layer, "int16"),
+                    "direction": np.full(size, direction, "int8"),
+                    "t": t.ravel()[rows],
+                    "sample": n.ravel()[rows],
+                    "quantity": name,
+                    "unit": u.ravel()[rows],
+                    "value": a.ravel()[rows].astype("float64"),
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({col: pd.Series(dtype=dt) for col, dt in FRAME_COLUMNS.items()})
+    return pd.concat(parts, ignore_index=True).astype(FRAME_COLUMNS)
 
 
 def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Trace:

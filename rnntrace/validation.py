@@ -254,7 +254,7 @@ def _validate(p: Prepared, tr: Trace) -> Validation:
     ours_h, theirs_h = {}, {}
     for layer, ref in enumerate(torch_layers):  # (T, N, dirs*H_out)
         for d in range(dirs):
-            arrays = tr._arrays[(layer, d)]
+            arrays = tr.arrays(layer, d)
             theirs_h[(layer, d)] = ref[:, :, d * H_out : (d + 1) * H_out]
             if "h_t" in arrays:
                 ours_h[(layer, d)] = arrays["h_t"]
@@ -262,7 +262,7 @@ def _validate(p: Prepared, tr: Trace) -> Validation:
                 per_step = np.maximum(per_step, diff.max(axis=(1, 2)))
                 mag = np.maximum(mag, m.max(axis=(1, 2)))
     if t_y is not None:
-        y_t = tr._arrays[(c.num_layers - 1, dirs - 1)]["y_t"]  # (T, N, K)
+        y_t = tr.arrays(-1, dirs - 1)["y_t"]  # (T, N, K)
         if t_y.ndim == 3:  # on every step
             diff, m = _compare(y_t, t_y, valid[:, :, None])
             per_step = np.maximum(per_step, diff.max(axis=(1, 2)))

@@ -428,19 +428,3 @@ def test_bad_names():
         bp.jacobian_norms(0, 1)
     with pytest.raises(ValueError, match="contributions\\(\\) takes: weight_ih_l0"):
         bp.contributions("x")
-
-
-def test_whole_models_and_packed_input_are_refused_with_the_way_out():
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.rnn, self.fc = nn.GRU(3, 4), nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.fc(self.rnn(x)[0])
-
-    with pytest.raises(TypeError, match=r"backprop\(model\.rnn, x, head=model\.fc\)"):
-        backprop(Model(), torch.randn(5, 2, 3))
-    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(5, 2, 3), [5, 3])
-    with pytest.raises(ValueError, match="PackedSequence"):
-        backprop(nn.GRU(3, 4), packed)
