@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser_support import RunClock, StreamlitServer, launch_chromium, wait_idle
 
 CASES = {"Step (default lesson)": "", "Over time, LSTM T=200 M=64": "?cell=LSTM&T=200&M=64&view=Over+time"}
+if os.environ.get("BENCH_ONLY"):
+    CASES = {k: v for k, v in CASES.items() if os.environ["BENCH_ONLY"] in k}
 
 # resolves with the ms from the keydown to two animation frames after the stage painted the new t
 PRESS_JS = """() => { window.__pending = new Promise((resolve) => {
@@ -64,10 +66,17 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
+STAGE_JS = "() => { const s = globalThis.__rnntraceStage.stages.filter((s) => s.root.isConnected).at(-1); return [s.t, s.T]; }"
+
+
 def press_times(page, steps: int) -> list[float]:
+    """Key presses bouncing between the first and the last step (every press changes t), ms each."""
     times = []
-    for i in range(steps):
-        key = "ArrowRight" if (i // 8) % 2 == 0 else "ArrowLeft"
+    forward = True
+    for _ in range(steps):
+        t, T = page.evaluate(STAGE_JS)
+        forward = (forward or t == 0) and t < T - 1
+        key = "ArrowRight" if forward else "ArrowLeft"
         page.evaluate(PRESS_JS)  # arms the watch (not awaited: the promise waits for the key)
         page.keyboard.press(key)
         times.append(float(page.evaluate("() => window.__pending")))
@@ -116,7 +125,12 @@ def bench_old(browser, server, steps: int) -> dict:
         clock.install()
         page.goto(server.url + "/" + query)
         wait_idle(page, timeout=180)
-        times = [clock.press("ArrowRight" if (i // 8) % 2 == 0 else "ArrowLeft") for i in range(min(steps, 20))]
+        times, t, forward = [], 0, True
+        T = 200 if "T=200" in query else 10
+        for _ in range(min(steps, 20)):  # bouncing between the first and the last step, as above
+            forward = (forward or t == 0) and t < T - 1
+            times.append(clock.press("ArrowRight" if forward else "ArrowLeft"))
+            t += 1 if forward else -1
         out[name] = {"median": statistics.median(times), "p95": pct(times, 0.95)}
         page.close()
     return out

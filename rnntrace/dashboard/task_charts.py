@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import AXIS, FLOOR, FMT, LEGEND, _array, _catcher, _finish, _now, _positive, _step, _t_axis, _t_scale
+from .charts import AXIS, FLOOR, FMT, LEGEND, _array, _catcher, _finish, _future, _now, _positive, _step, _t_axis, _t_scale
 
 MAX_T = 2000  # an example is short (the tasks' example_len); these charts draw every step exactly
 HOLD_THRESHOLD = 0.1  # |Δh_t| from which a unit counts as holding the bit (h_t lives in -1..1)
@@ -163,7 +163,7 @@ def prediction_chart(
     def only(*names: str) -> alt.Chart:
         return base.transform_filter(alt.FieldOneOfPredicate(field="series", oneOf=[n for n in names if n in series]))
 
-    layers = [_catcher(0, T, scale_t, t)]
+    layers = [_catcher(0, T, scale_t, t), _future(scale_t)]
     if TARGET in series:  # under the prediction, wide enough to show beside it where they agree
         layers.append(only(TARGET).mark_line(strokeWidth=7, opacity=0.4).encode(x=xq, y=y, color=color, strokeDash=dash, tooltip=tooltip))
     lines = only(INPUT, BEFORE, REPLAY).mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=14))
@@ -257,7 +257,7 @@ def bits_chart(
         )
     )
     ring = alt.Chart(frame.iloc[[s]]).mark_square(size=600, filled=False, strokeWidth=3, color=MARK).encode(x=xq, y=y)
-    layers = [_catcher(0, T, scale_t, t)]
+    layers = [_catcher(0, T, scale_t, t), _future(scale_t)]
     if asked.any():
         first = int(np.argmax(asked))
         span = pd.DataFrame({"a": [first - 0.5], "b": [T - 0.5], "what": [f"asked: output b_s from t = {first} on"]})
@@ -358,4 +358,6 @@ def held_units_chart(
         )
     )
     notes = [f"solid: this example; dashed: b_{s} flipped; the gap is the bit"]
-    return _finish([_catcher(0, T, scale_t, t), lines, *_mark_rule(s, scale_t, "mark"), *_now(t, scale_t)], title, notes, height)
+    return _finish(
+        [_catcher(0, T, scale_t, t), _future(scale_t), lines, *_mark_rule(s, scale_t, "mark"), *_now(t, scale_t)], title, notes, height
+    )
