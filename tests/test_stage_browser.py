@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 
 pytest.register_assert_rewrite("browser_support")
+import torch  # noqa: E402
 from browser_support import RunClock, exceptions, wait_idle  # noqa: E402
-from oracle import lesson  # noqa: E402
+from oracle import lesson, torch_steps  # noqa: E402
+
+from rnntrace.tasks import train  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 pytestmark = pytest.mark.browser
@@ -182,3 +185,25 @@ def test_over_time_chart_click_moves_every_chart(page, streamlit_server):
     assert set(shown["charts"]) == {shown["t"]}, f"the charts' current step {shown['charts']} is not the stage's t {shown['t']}"
     assert re.search(rf"t = {shown['t']} of 0\.\.{config['T'] - 1}", shown["status"]), shown["status"]
     assert page.evaluate("() => window.__rt.wsCount") == before, "a chart click reran the script"
+
+
+def test_a_trained_task_model_on_the_stage_is_torchs(page, streamlit_server):
+    """A model trained on the sine task (deterministic in its arguments: trained here too) drawn by the stage."""
+    trained = train("sine", cell="gru", seed=0)  # what ?task=sine&cell=GRU trains (the task's default size, seed 0)
+    x, _ = trained.example()
+    with torch.no_grad():
+        X = trained.model.rnn_input(x).numpy()  # (1, T, D)
+        y = trained.model.fc(trained.model.rnn(torch.from_numpy(X))[0]).numpy()  # (1, T, K)
+    ref = torch_steps(trained.model.rnn, X.swapaxes(0, 1)).steps[(0, 0)]
+    page.goto(url(streamlit_server, {"task": "sine", "cell": "GRU"}))
+    wait_idle(page, timeout=180)
+    page.wait_for_function("() => globalThis.__rnntraceStage?.stages.some((s) => s.root.isConnected && s.root.dataset.painted)")
+    for t in (0, 5):
+        if t:
+            for _ in range(t):
+                page.keyboard.press("ArrowRight")
+        shown = settle_on(page, t)
+        rows = {name: values[t, 0] for name, values in ref.items()} | {"y_t": y[0, t]}
+        for box in shown["boxes"]:
+            for k, text in enumerate(box["values"]):
+                assert abs(float(text) - rows[box["field"]][k]) <= SHOWN, f"trained GRU {box['field']}[{k}] at t={t}: {text}"

@@ -127,7 +127,9 @@ async function chart(el, spec, dark, onPick) {
   const embed = await vegaEmbed();
   // ast: Vega interprets its expressions instead of compiling them with new Function (a CSP without 'unsafe-eval')
   const options = { actions: false, renderer: "svg", ast: true, theme: dark ? "dark" : undefined };
-  const { view } = await embed(el, spec, options);
+  // like Streamlit's charts: the page's background, and the whole chart (title, axes) within its height
+  const shown = { ...spec, background: "transparent", autosize: { type: "fit", contains: "padding" } };
+  const { view } = await embed(el, shown, options);
   view.addEventListener("click", (_event, item) => {
     const d = item && item.datum;
     const t = d && (d.t ?? d.t0);
