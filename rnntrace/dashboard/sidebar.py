@@ -181,8 +181,14 @@ def _x_editor(config: LessonConfig, base: np.ndarray) -> np.ndarray | None:
 
 
 def _default(key: str, value) -> dict:
-    """``value=`` only when nothing set the widget's state yet (the lesson tour sets it; Streamlit warns about both)."""
-    return {} if key in st.session_state else {"value": value}
+    """``value=``: the lesson's default, on every run, even once the widget has a state (the tour sets some).
+
+    A widget bound to the URL leaves out a value equal to its default: without ``value=`` its
+    default would be Streamlit's (False, the minimum), and a link would lose ``bias=false`` or
+    ``T=1``. The state still wins over ``value=``; Streamlit's log line about the two is switched
+    off in ``.streamlit/config.toml`` (``global.disableWidgetStateDuplicationWarning``).
+    """
+    return {"value": value}
 
 
 def _int_input(where, name: str, help: str | None = None) -> int:
