@@ -7,8 +7,6 @@ bucket when something is, and a bounded number of data rows at T = 2000, M = 512
 
 from __future__ import annotations
 
-import json
-
 import altair as alt
 import numpy as np
 import pandas as pd
