@@ -84,14 +84,19 @@ def press_times(page, steps: int) -> list[float]:
     return times
 
 
+def open_page(browser, url: str):
+    """A 1280x720 page on ``url``, idle, with the run clock installed (it counts websocket messages too)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    RunClock(page).install()
+    page.goto(url)
+    wait_idle(page, timeout=180)
+    return page
+
+
 def bench_new(browser, server, steps: int) -> dict:
     out = {}
     for name, query in CASES.items():
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        clock = RunClock(page)
-        clock.install()
-        page.goto(server.url + "/" + query)
-        wait_idle(page, timeout=180)
+        page = open_page(browser, server.url + "/" + query)
         page.wait_for_function(PAINTED_JS, timeout=60_000)
         press_times(page, 4)  # warm up
         times = press_times(page, steps)
@@ -120,11 +125,8 @@ def bench_new(browser, server, steps: int) -> dict:
 def bench_old(browser, server, steps: int) -> dict:
     out = {}
     for name, query in CASES.items():
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page = open_page(browser, server.url + "/" + query)
         clock = RunClock(page)
-        clock.install()
-        page.goto(server.url + "/" + query)
-        wait_idle(page, timeout=180)
         times, t, forward = [], 0, True
         T = 200 if "T=200" in query else 10
         for _ in range(min(steps, 20)):  # bouncing between the first and the last step, as above
