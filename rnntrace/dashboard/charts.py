@@ -819,7 +819,7 @@ def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150) -> alt.Layer
     )
     title = alt.TitleParams(
         text=alt.ExprRef(f"'How step t = ' + {NOW} + ' moved the state'"),
-        subtitle="grey: the state before the step (h0 at t = 0) → blue: h_t after it; red tick: torch's h_t",
+        subtitle="grey: before the step (h0 at t = 0) · blue: h_t · red tick: torch's h_t",
         subtitleColor=SUBTITLE,
         anchor="start",
     )
