@@ -65,7 +65,13 @@ TOLERANCES = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}  # dtype -> (at
 
 
 def _backward(
-    spec: CellSpec, co: Coefficients, w: Weights, g: np.ndarray, direction: int, first: np.ndarray | None = None
+    spec: CellSpec,
+    co: Coefficients,
+    w: Weights,
+    g: np.ndarray,
+    direction: int,
+    first: np.ndarray | None = None,
+    truncate: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Walk one (layer, direction) backwards in time. ``g`` (T, N, H_out): gradient reaching h_t from outside.
 
@@ -73,6 +79,10 @@ def _backward(
     each sample's reverse pass started from h0 (t = lengths[n] - 1). Its padded steps come
     last going backwards and pass nothing on (their coefficients are zero), so dh0 / dc0 are
     taken as they leave that step.
+
+    ``truncate`` k (forward direction): h (and c) were detached before every k-th step, as a
+    training loop that calls ``h.detach()`` between chunks of k steps does, so nothing passes
+    back from step t to step t - 1 when t is a multiple of k (t > 0).
 
     Returns time-indexed ``dh_t`` (T, N, H_out), ``d_hid`` (T, N, G*H), ``dc_t`` (LSTM), and
     ``dh0`` / ``dc0`` (N, ·), the gradients of the initial states.
@@ -98,9 +108,13 @@ def _backward(
     dh0, dc0 = np.zeros_like(dh_next), None if carry is None else np.zeros_like(carry)
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
     rows = _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co)
-    for (g_t, dh, dhg, dc, *co_t), start in zip(rows, starts, strict=False):
+    for i, ((g_t, dh, dhg, dc, *co_t), start) in enumerate(zip(rows, starts, strict=False)):
         np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
         dh_next, carry = step(dh, carry, co_t, w, hh, dhg, dc)
+        t = T - 1 - i  # forward direction only (backprop refuses truncate with a reverse direction)
+        if truncate and t > 0 and t % truncate == 0:  # h_{t-1} (and c_{t-1}) entered this chunk detached
+            dh_next = np.zeros_like(dh_next)
+            carry = None if carry is None else np.zeros_like(carry)
         if start is not None:
             np.copyto(dh0, dh_next, where=start[0])
             if carry is not None:
@@ -113,7 +127,9 @@ def _backward(
     return out
 
 
-def _layer_backward(c: Config, a: Mapping[str, np.ndarray], w: Weights, g: np.ndarray, direction: int, hold: np.ndarray | None):
+def _layer_backward(
+    c: Config, a: Mapping[str, np.ndarray], w: Weights, g: np.ndarray, direction: int, hold: np.ndarray | None, truncate: int | None = None
+):
     """BPTT through one (layer, direction) whose forward arrays are ``a``; ``g`` (T, N, H_out) reaches h_t from outside.
 
     ``hold`` (T, N) marks padded steps (True), or is None. The forward held the state
@@ -136,7 +152,7 @@ def _layer_backward(c: Config, a: Mapping[str, np.ndarray], w: Weights, g: np.nd
         if direction == 1:  # each sample's reverse pass starts at its own last step
             ends = (~hold).sum(axis=0)  # (N,) lengths
             first = np.arange(T)[:, None] == ends[None, :] - 1
-    b = _backward(spec, co, w, g, direction, first)
+    b = _backward(spec, co, w, g, direction, first, truncate)
     d_hid = b["d_hid"]  # (T, N, G*H): gradient of the hidden term h_{t-1} W_hhᵀ + b_hh
     d_in = spec.input_grad(d_hid, b["dh_t"], extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
     b["d_pre"] = d_in
@@ -200,8 +216,9 @@ class Backprop:
             padded like ``Trace.output``, zero on padded steps.
     """
 
-    def __init__(self, p: Prepared, tr: Trace, grad_output: np.ndarray | None):
+    def __init__(self, p: Prepared, tr: Trace, grad_output: np.ndarray | None, truncate: int | None = None):
         c = self.config = p.config
+        self.truncate = truncate
         self.trace = tr
         self._p = p
         spec = c.spec
@@ -273,7 +290,7 @@ class Backprop:
             for d in range(dirs):
                 g = np.ascontiguousarray(g_out[:, :, d * H_out : (d + 1) * H_out])  # (T, N, H_out)
                 b, co, params[(layer, d)], self._inputs[(layer, d)] = _layer_backward(
-                    c, tr.arrays(layer, d), p.weights[layer][d], g, d, self._hold
+                    c, tr.arrays(layer, d), p.weights[layer][d], g, d, self._hold, truncate
                 )
                 dx_layer = dx_layer + b["dx_t"]
                 i = layer * dirs + d  # torch's index into h0
@@ -467,7 +484,7 @@ class Backprop:
         return norms
 
 
-def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None) -> Backprop:
+def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None, truncate=None) -> Backprop:
     """Backpropagate ``L = Σ output ⊙ grad_output`` through time, step by step, in NumPy.
 
     Args:
@@ -485,6 +502,10 @@ def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=N
             states). Default: ones at each sample's last time step (``output[:, -1]`` with
             batch_first), zeros elsewhere: how the final step's error flows back; ones for
             a once-per-sample head.
+        truncate: k, truncated backpropagation through time: the gradient a training loop
+            computes when it detaches h (and c) every k steps (``h = h.detach()`` between
+            chunks of k steps; the losses of every chunk summed). None: the full graph.
+            A one-direction layer without ``lengths``.
 
     Returns:
         A ``Backprop``: ``.grads`` (torch's ``.grad`` of every parameter, x, h0, c0),
@@ -502,10 +523,27 @@ def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=N
         >>> rnntrace.backprop(model, x)           # the whole model: layer and head found by hooks
     """
     p = prepare(module, x, h0, head, lengths, part=part, record=record)
-    return _backprop(p, grad_output)
+    return _backprop(p, grad_output, _check_truncate(truncate, p))
 
 
-def _backprop(p: Prepared, grad_output) -> Backprop:
+def _check_truncate(truncate, p: Prepared) -> int | None:
+    """``truncate`` as an int k >= 1, or None; refused where a detach loop has no one meaning."""
+    if truncate is None:
+        return None
+    T = p.config.seq_len
+    if isinstance(truncate, bool) or not isinstance(truncate, int | np.integer) or truncate < 1:
+        raise ValueError(f"truncate={truncate!r}; expected an int k >= 1 (detach h every k steps), or None for the full graph.")
+    if p.config.bidirectional:
+        raise ValueError(
+            "truncate works on a one-direction layer: a bidirectional layer's reverse pass runs back over each chunk "
+            "from its own state, which a forward detach loop does not define. Pass the forward layer, or truncate=None."
+        )
+    if p.lengths is not None:
+        raise ValueError("truncate with lengths (a padded batch) is not supported yet; pass equal-length sequences or truncate=None.")
+    return int(truncate) if truncate < T else None  # k >= T: one chunk, the full graph
+
+
+def _backprop(p: Prepared, grad_output, truncate: int | None = None) -> Backprop:
     """``backprop`` on checked inputs: the full forward, the backward, then the trace cut to ``record``."""
     full = p if p.record is None else replace(p, record=None)
     tr = trace_prepared(full)
@@ -516,7 +554,7 @@ def _backprop(p: Prepared, grad_output) -> Backprop:
     else:
         what, units, expected = "y", "out_features", tr.y.shape
     go = _check_grad_output(grad_output, expected, np.dtype(c.dtype), what, _layout_text(c, units))
-    bp = Backprop(full, tr, go)
+    bp = Backprop(full, tr, go, truncate)
     if p.record is not None:
         bp.trace = _recorded(tr, p)
     return bp
