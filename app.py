@@ -60,7 +60,8 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
     except Busy as busy:
         st.warning(f"Not now: {busy}", icon="⏳")
         return
-    t = browser_stage.initial_t(base.T)
+    link_t, _ = url.parse_int(st.query_params.get("t", "0"), 0, base.T - 1)  # url.check_link has said what was wrong with it
+    t = browser_stage.initial_t(base.T, link_t)
     c = base.config
     n, layer, direction = controls.picks(c.N, c.layers, c.bidirectional)
     ctx = dataclasses.replace(base, t=t, layer=layer, direction=direction, sample=n)

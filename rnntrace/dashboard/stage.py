@@ -44,11 +44,10 @@ def _per_step(ctx: Context, shown: stage_payload.Shown, head_W, diagram: bool, r
     return frames + stage_payload.ROW_BYTES * rows
 
 
-def initial_t(T: int) -> int:
-    """The session's t, clamped to 0..T-1; on the first run, the link's ``?t=`` when it is a step of this run."""
+def initial_t(T: int, link_t: int | None) -> int:
+    """The session's t, clamped to 0..T-1; on the first run, the link's (``link_t``: ``?t=`` parsed by ``url``), else 0."""
     if "t" not in st.session_state:
-        raw = st.query_params.get("t", "0")
-        st.session_state.t = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) < T else 0
+        st.session_state.t = 0 if link_t is None else link_t
     st.session_state.t = min(max(int(st.session_state.t), 0), T - 1)
     return st.session_state.t
 

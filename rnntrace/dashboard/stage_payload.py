@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import altair as alt
@@ -129,7 +128,6 @@ def build(
     key: object,
     head_W=None,
     per_step: np.ndarray | None = None,
-    charts: Sequence[dict] = (),
     window: tuple[int, int] | None = None,
     diagram_on: bool = True,
     chart_builder=None,
@@ -145,14 +143,13 @@ def build(
         key: what identifies the numbers (the run's cache key with the shown part): the stage
             keeps its t when a new payload carries the same ``id`` (a window, a rerun).
         per_step: (T,) |replay − torch| per step, shown in the status line.
-        charts: Vega-Lite specs drawn under or beside the diagram, each with a param ``t_now``.
         chart_builder: ``(lo, hi) -> list of specs`` for charts whose data follow the window.
         window: the steps ``[lo, hi)`` this payload holds (``window()`` picks them within the byte budget); all by default.
         seek: (t, n): move the stage to t once (n tells a new request from a repeated one).
     """
     T = trace.config.seq_len
     lo, hi = (0, T) if window is None else window
-    specs = [*(chart_builder(lo, hi) if chart_builder is not None else []), *charts]
+    specs = chart_builder(lo, hi) if chart_builder is not None else []  # Vega-Lite specs, each with the param t_now
     return {
         "id": identity(key, shown, dark, present, diagram_on, len(specs)),
         "T": T,
