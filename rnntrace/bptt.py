@@ -430,7 +430,9 @@ class Backprop:
         head); ``h_s`` is the top layer's forward h_s, and the norm is taken over the batch
         and the units together. Zero for s > t: h_s comes after output_t. Row t is the
         RNNbow picture of how step t's error spreads back in time; the rows add up
-        (as vectors, before the norm) to ``quantity("dh_t", -1, 0)``.
+        (as vectors, before the norm) to ``quantity("dh_t", -1, 0)``. With ``truncate`` k,
+        also zero wherever a cut lies between s and t (s < j·k <= t for some j): row t
+        reaches back to the start of its own chunk only, ⌊t/k⌋·k.
 
         Cost: T backward passes, batched into one loop over s whose step handles the
         T - s loss terms still alive: O(T²) mat-vecs, computed on first access.
@@ -456,6 +458,8 @@ class Backprop:
             d_hid_g, dc = np.empty((T - s, N, G, H), g.dtype), np.empty((T - s, N, H), g.dtype)
             lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if "c" in c.spec.states else None
             dh_next, carry = step(dh, lstm_carry, tuple(a[s] for a in co), w, hh, d_hid_g, dc)
+            if self.truncate and s % self.truncate == 0:  # h_{s-1} (and c_{s-1}) entered step s detached: no L_t with t >= s reaches back
+                dh_next, carry = np.zeros_like(dh_next), None if carry is None else np.zeros_like(carry)
         return flow
 
     def jacobian_norms(self, layer: int = 0, direction: int = 0) -> np.ndarray:
@@ -606,7 +610,7 @@ class GradValidation:
     backprop: Backprop = field(repr=False)
 
 
-def torch_grads(p: Prepared, grad_output: np.ndarray) -> dict[str, np.ndarray]:
+def torch_grads(p: Prepared, grad_output: np.ndarray, truncate: int | None = None) -> dict[str, np.ndarray]:
     """Torch autograd's gradients of ``Σ output ⊙ grad_output`` (y's with a head), named like ``Backprop.grads``.
 
     The same graph as ``backprop`` on the same checked inputs ``p``: the recurrent layer
@@ -614,6 +618,10 @@ def torch_grads(p: Prepared, grad_output: np.ndarray) -> dict[str, np.ndarray]:
     ``p.config.head_on`` says (every step, each sample's ``head_at`` step, or the final
     states). ``grad_output`` is ``Backprop.grad_output``. Uses ``torch.autograd.grad``, so
     the module's own ``.grad`` fields are left untouched.
+
+    ``truncate`` k (checked by ``_check_truncate``): the module runs as a language model's
+    training loop runs it, on chunks of k steps with ``h = h.detach()`` (and c) between
+    them, the chunks' outputs concatenated into one loss.
     """
     c, module = p.config, p.module
     first = next(module.parameters())
@@ -633,9 +641,15 @@ def torch_grads(p: Prepared, grad_output: np.ndarray) -> dict[str, np.ndarray]:
         packed = pack_padded_sequence(x, torch.as_tensor(p.lengths), enforce_sorted=False)
         out, h = module(packed, hx)
         out = pad_packed_sequence(out, total_length=T)[0]  # (T, N, dirs*H_out)
-    else:
-        out, h = module(x.transpose(0, 1) if c.batch_first else x, hx)
-        out = out.transpose(0, 1) if c.batch_first else out
+    else:  # the training loop: chunks of ``truncate`` steps, the state detached between them (one chunk: the full graph)
+        outs, h = [], hx
+        for start in range(0, T, truncate or T):
+            if start > 0:
+                h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()  # h = h.detach(): the cut
+            chunk = x[start : start + (truncate or T)]  # (k, N, D)
+            o, h = module(chunk.transpose(0, 1) if c.batch_first else chunk, h)
+            outs.append(o.transpose(0, 1) if c.batch_first else o)
+        out = torch.cat(outs)  # (T, N, dirs*H_out)
     named = dict(module.named_parameters())
     go = grad_output
     if p.head is None:
@@ -665,17 +679,22 @@ def torch_grads(p: Prepared, grad_output: np.ndarray) -> dict[str, np.ndarray]:
     return grads
 
 
-def validate_grads(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None) -> GradValidation:
+def validate_grads(
+    module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None, truncate=None
+) -> GradValidation:
     """Run ``backprop`` and torch autograd on the same loss and compare every gradient.
 
-    Same arguments as ``backprop`` (``trace``'s, then ``grad_output``). Agreement per gradient:
-    ``|ours - torch| <= atol + rtol * max|torch|`` (``TOLERANCES``). As for the forward,
-    this holds on non-expanding dynamics; an exploding recurrence amplifies rounding in
-    torch as in NumPy.
+    Same arguments as ``backprop`` (``trace``'s, then ``grad_output`` and ``truncate``).
+    With ``truncate=k`` the oracle is torch's training loop that detaches h (and c) every
+    k steps (``torch_grads``), so the cut itself is checked, not only the arithmetic.
+    Agreement per gradient: ``|ours - torch| <= atol + rtol * max|torch|`` (``TOLERANCES``).
+    As for the forward, this holds on non-expanding dynamics; an exploding recurrence
+    amplifies rounding in torch as in NumPy.
     """
     p = prepare(module, x, h0, head, lengths, part=part, record=record)
-    bp = _backprop(p, grad_output)
-    ref = torch_grads(p, bp.grad_output)
+    k = _check_truncate(truncate, p)
+    bp = _backprop(p, grad_output, k)
+    ref = torch_grads(p, bp.grad_output, k)
     atol, rtol = TOLERANCES[bp.config.dtype]
     diffs = {k: float(np.abs(bp.grads[k] - ref[k]).max(initial=0.0)) for k in ref}
     bounds = {k: float(atol + rtol * np.abs(ref[k]).max(initial=0.0)) for k in ref}
