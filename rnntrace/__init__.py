@@ -6,9 +6,11 @@ v = rnntrace.validate(model.rnn, x, head=model.fc)  # ... checked against torch
 bp = rnntrace.backprop(model.rnn, x, head=model.fc) # the backward pass through time, step by step
 lm = rnntrace.load_model("model.pt")                # a user's saved model, never executed
 tt = rnntrace.train("memory", cell="lstm")          # a small task, trained in seconds
+v = rnntrace.validate(model.rnn, x, edits=[rnntrace.Edit("h_t", 0.0, unit=2)])  # what if: unit 2 silenced, checked against torch
 """
 
 from .bptt import Backprop, GradValidation, backprop, validate_grads
+from .edits import Edit
 from .inputs import PRESETS, make_input
 from .loaders import LoadedModel, LoadedSequence, LoadError, load_model, load_sequence, read_sequence, save
 from .model import SimpleRNN
@@ -24,6 +26,7 @@ __all__ = [
     "Backprop",
     "CellSpec",
     "Config",
+    "Edit",
     "GradValidation",
     "LoadError",
     "LoadedModel",

@@ -47,6 +47,8 @@ import pandas as pd
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from . import edits as what_if
+from . import torch_loop
 from .cells import PARAM, CellSpec, Coefficients, Weights, param_name
 from .cells._kernels import _recurrent, _rows, _state
 from .prepare import Config, Prepared, prepare, to_numpy
@@ -72,6 +74,7 @@ def _backward(
     direction: int,
     first: np.ndarray | None = None,
     truncate: int | None = None,
+    open_h: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Walk one (layer, direction) backwards in time. ``g`` (T, N, H_out): gradient reaching h_t from outside.
 
@@ -83,6 +86,9 @@ def _backward(
     ``truncate`` k (forward direction): h (and c) were detached before every k-th step, as a
     training loop that calls ``h.detach()`` between chunks of k steps does, so nothing passes
     back from step t to step t - 1 when t is a multiple of k (t > 0).
+
+    ``open_h`` (T, N, H_out), 1 where h_t is what the step computed and 0 where an edit replaced
+    it: an edited h_t is a constant, so its dL/dh_t (recorded in full) passes nothing into the step.
 
     Returns time-indexed ``dh_t`` (T, N, H_out), ``d_hid`` (T, N, G*H), ``dc_t`` (LSTM), and
     ``dh0`` / ``dc0`` (N, ·), the gradients of the initial states.
@@ -108,9 +114,10 @@ def _backward(
     dh0, dc0 = np.zeros_like(dh_next), None if carry is None else np.zeros_like(carry)
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
     rows = _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co)
-    for i, ((g_t, dh, dhg, dc, *co_t), start) in enumerate(zip(rows, starts, strict=False)):
+    opens = itertools.repeat(None) if open_h is None else _rows(1 - direction, open_h)
+    for i, ((g_t, dh, dhg, dc, *co_t), start, is_open) in enumerate(zip(rows, starts, opens, strict=False)):
         np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
-        dh_next, carry = step(dh, carry, co_t, w, hh, dhg, dc)
+        dh_next, carry = step(dh if is_open is None else dh * is_open[0], carry, co_t, w, hh, dhg, dc)
         t = T - 1 - i  # forward direction only (backprop refuses truncate with a reverse direction)
         if truncate and t > 0 and t % truncate == 0:  # h_{t-1} (and c_{t-1}) entered this chunk detached
             dh_next = np.zeros_like(dh_next)
@@ -128,7 +135,14 @@ def _backward(
 
 
 def _layer_backward(
-    c: Config, a: Mapping[str, np.ndarray], w: Weights, g: np.ndarray, direction: int, hold: np.ndarray | None, truncate: int | None = None
+    c: Config,
+    a: Mapping[str, np.ndarray],
+    w: Weights,
+    g: np.ndarray,
+    direction: int,
+    hold: np.ndarray | None,
+    truncate: int | None = None,
+    edited: Mapping[str, np.ndarray] | None = None,
 ):
     """BPTT through one (layer, direction) whose forward arrays are ``a``; ``g`` (T, N, H_out) reaches h_t from outside.
 
@@ -136,13 +150,19 @@ def _layer_backward(
     there, so no gradient passes through them: their coefficients, inputs and states
     (NaN in the trace) are taken as zero, as torch's packed sequences never compute them.
 
+    ``edited``: quantity -> (T, N, U) bool, the entries what-if edits replaced (``edits.masks``):
+    each is a constant of the edited graph, so it passes no gradient to what produced it (the
+    cell's ``coefficients`` cut its gates, c_t, pre-activation; h_t and x_t are cut here).
+
     Returns (the recorded gradients: dh_t, dc_t, d_pre, d_hid, dx_t, m_t, dh0, dc0;
     the step coefficients; this (layer, direction)'s parameter gradients by kind;
     the (x_t, h_prev) the parameter gradients multiply).
     """
     T, N, _ = g.shape
     spec = c.spec
-    co, extra = spec.coefficients(a, w)
+    edited = edited or {}
+    co, extra = spec.coefficients(a, w, edited)
+    open_h = None if "h_t" not in edited else (~edited["h_t"]).astype(g.dtype)  # (T, N, H_out)
     x_t, h_prev = a["x_t"], a["h_prev"]
     first = None
     if hold is not None:
@@ -152,18 +172,21 @@ def _layer_backward(
         if direction == 1:  # each sample's reverse pass starts at its own last step
             ends = (~hold).sum(axis=0)  # (N,) lengths
             first = np.arange(T)[:, None] == ends[None, :] - 1
-    b = _backward(spec, co, w, g, direction, first, truncate)
+    b = _backward(spec, co, w, g, direction, first, truncate, open_h)
+    dh_in = b["dh_t"] if open_h is None else b["dh_t"] * open_h  # what enters the step: nothing on an edited h_t
     d_hid = b["d_hid"]  # (T, N, G*H): gradient of the hidden term h_{t-1} W_hhᵀ + b_hh
-    d_in = spec.input_grad(d_hid, b["dh_t"], extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
+    d_in = spec.input_grad(d_hid, dh_in, extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
     b["d_pre"] = d_in
     flat_in, flat_hid = d_in.reshape(T * N, -1), d_hid.reshape(T * N, -1)
     b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
+    if "x_t" in edited:
+        b["dx_t"][edited["x_t"]] = 0  # an edited x_t is a constant: nothing reaches the input (or the layer below) there
     pg = {"weight_ih": flat_in.T @ x_t.reshape(T * N, -1), "weight_hh": flat_hid.T @ h_prev.reshape(T * N, -1)}
     if c.bias:
         pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
     if c.proj_size:
         b["m_t"] = extra["m_t"]  # o_t ⊙ tanh(c_t), before W_hr
-        pg["weight_hr"] = b["dh_t"].reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
+        pg["weight_hr"] = dh_in.reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
     return b, co, pg, (x_t, h_prev)
 
 
@@ -282,6 +305,7 @@ class Backprop:
         self._co: dict[tuple[int, int], Coefficients] = {}
         self._arrays: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._inputs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (x_t, h_prev), zero on padding
+        self._open_h: dict[tuple[int, int], np.ndarray | None] = {}  # 0 where an edit replaced h_t (it passes nothing back)
         params: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         dh0 = np.zeros_like(p.h0)  # (L*dirs, N, H_out)
         dc0 = None if p.c0 is None else np.zeros_like(p.c0)
@@ -289,9 +313,11 @@ class Backprop:
             dx_layer = 0  # dL/d(this layer's input), summed over directions
             for d in range(dirs):
                 g = np.ascontiguousarray(g_out[:, :, d * H_out : (d + 1) * H_out])  # (T, N, H_out)
+                edited = what_if.masks(p.edits, layer, d)
                 b, co, params[(layer, d)], self._inputs[(layer, d)] = _layer_backward(
-                    c, tr.arrays(layer, d), p.weights[layer][d], g, d, self._hold, truncate
+                    c, tr.arrays(layer, d), p.weights[layer][d], g, d, self._hold, truncate, edited
                 )
+                self._open_h[(layer, d)] = None if "h_t" not in edited else (~edited["h_t"]).astype(g.dtype)
                 dx_layer = dx_layer + b["dx_t"]
                 i = layer * dirs + d  # torch's index into h0
                 dh0[i] = b.pop("dh0")
@@ -440,6 +466,7 @@ class Backprop:
         c = self.config
         key = (c.num_layers - 1, 0)
         g, co, w = self._g[key], self._co[key], self._p.weights[key[0]][0]
+        open_h = self._open_h[key]
         T, N, H_out = g.shape
         G, H = co[0].shape[2:]
         step = c.spec.backward_step
@@ -457,7 +484,8 @@ class Backprop:
                 break
             d_hid_g, dc = np.empty((T - s, N, G, H), g.dtype), np.empty((T - s, N, H), g.dtype)
             lstm_carry = np.concatenate([np.zeros((1, N, H), g.dtype), carry]) if "c" in c.spec.states else None
-            dh_next, carry = step(dh, lstm_carry, tuple(a[s] for a in co), w, hh, d_hid_g, dc)
+            dh_in = dh if open_h is None else dh * open_h[s]  # an edited h_s passes nothing into its step
+            dh_next, carry = step(dh_in, lstm_carry, tuple(a[s] for a in co), w, hh, d_hid_g, dc)
             if self.truncate and s % self.truncate == 0:  # h_{s-1} (and c_{s-1}) entered step s detached: no L_t with t >= s reaches back
                 dh_next, carry = np.zeros_like(dh_next), None if carry is None else np.zeros_like(carry)
         return flow
@@ -483,12 +511,16 @@ class Backprop:
         norms = np.empty(T)
         for t0 in range(0, T, chunk):
             J = c.spec.jacobian(tuple(a[t0 : t0 + chunk] for a in co), w)  # (Tc, N, H_out, H_out)
+            if self._open_h[key] is not None:
+                J = J * self._open_h[key][t0 : t0 + chunk, :, :, None]  # an edited h_t does not depend on h_{t-1}
             gram = J @ J.swapaxes(-1, -2)  # ‖J‖₂² = λ_max(J Jᵀ): a symmetric eigenproblem, several times faster than an SVD
             norms[t0 : t0 + len(J)] = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[..., -1], 0)).max(axis=1)
         return norms
 
 
-def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None, truncate=None) -> Backprop:
+def backprop(
+    module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None, grad_output=None, truncate=None
+) -> Backprop:
     """Backpropagate ``L = Σ output ⊙ grad_output`` through time, step by step, in NumPy.
 
     Args:
@@ -510,6 +542,10 @@ def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=N
             computes when it detaches h (and c) every k steps (``h = h.detach()`` between
             chunks of k steps; the losses of every chunk summed). None: the full graph.
             A one-direction layer without ``lengths``.
+        edits: a list of ``rnntrace.Edit``, as for ``trace``: the gradients of the edited
+            graph, where an edited entry is a constant and passes no gradient to what produced it
+            (``validate_grads(..., edits=...)`` checks them against autograd on torch's loop
+            running the same edits, ``rnntrace.torch_loop``).
 
     Returns:
         A ``Backprop``: ``.grads`` (torch's ``.grad`` of every parameter, x, h0, c0),
@@ -526,7 +562,7 @@ def backprop(module, x, *, h0=None, head=None, lengths=None, part=None, record=N
         >>> bp.quantity("dh_t")[:, 0].std(axis=1)  # how the gradient fades back in time
         >>> rnntrace.backprop(model, x)           # the whole model: layer and head found by hooks
     """
-    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    p = prepare(module, x, h0, head, lengths, part=part, record=record, edits=edits)
     return _backprop(p, grad_output, _check_truncate(truncate, p))
 
 
@@ -576,7 +612,7 @@ def _recorded(tr: Trace, p: Prepared) -> Trace:
         for layer in range(c.num_layers)
         for d in range(c.num_directions)
     }
-    return Trace(c, arrays, lengths=p.lengths, notes=p.notes, head_at=p.head_at)
+    return Trace(c, arrays, lengths=p.lengths, notes=p.notes, head_at=p.head_at, edits=p.edits)
 
 
 # --------------------------------------------------------------------------- agreement with autograd
@@ -637,7 +673,10 @@ def torch_grads(p: Prepared, grad_output: np.ndarray, truncate: int | None = Non
     x = leaf(np.nan_to_num(p.x))  # (T, N, D); NaN marks padding, which the packed forward never reads
     states = [leaf(p.h0), *(() if p.c0 is None else (leaf(p.c0),))]
     hx = tuple(states) if len(states) == 2 else states[0]
-    if p.lengths is not None:
+    if p.edits:  # torch running the same edits: the loop of torch ops, with the module's own parameters
+        outs, h_n, c_n = torch_loop.forward(p, x, tuple(states), dict(module.named_parameters()), p.edits, truncate)
+        out, h = outs[-1], h_n if c_n is None else (h_n, c_n)
+    elif p.lengths is not None:
         packed = pack_padded_sequence(x, torch.as_tensor(p.lengths), enforce_sorted=False)
         out, h = module(packed, hx)
         out = pad_packed_sequence(out, total_length=T)[0]  # (T, N, dirs*H_out)
@@ -680,7 +719,7 @@ def torch_grads(p: Prepared, grad_output: np.ndarray, truncate: int | None = Non
 
 
 def validate_grads(
-    module, x, *, h0=None, head=None, lengths=None, part=None, record=None, grad_output=None, truncate=None
+    module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None, grad_output=None, truncate=None
 ) -> GradValidation:
     """Run ``backprop`` and torch autograd on the same loss and compare every gradient.
 
@@ -690,8 +729,11 @@ def validate_grads(
     Agreement per gradient: ``|ours - torch| <= atol + rtol * max|torch|`` (``TOLERANCES``).
     As for the forward, this holds on non-expanding dynamics; an exploding recurrence
     amplifies rounding in torch as in NumPy.
+
+    With ``edits`` the oracle is autograd on torch's per-step loop running the same edits
+    (``rnntrace.torch_loop``; ``validate(..., edits=...)`` checks that loop against the fused module).
     """
-    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    p = prepare(module, x, h0, head, lengths, part=part, record=record, edits=edits)
     k = _check_truncate(truncate, p)
     bp = _backprop(p, grad_output, k)
     ref = torch_grads(p, bp.grad_output, k)

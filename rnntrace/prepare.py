@@ -26,6 +26,7 @@ from torch import nn
 
 from . import hooks
 from .cells import SPECS, CellSpec, Weights, param_name, spec_for
+from .edits import Placed, check_edits
 from .hooks import Reference
 
 DTYPES = (np.float32, np.float64)
@@ -119,6 +120,7 @@ class Prepared:
     notes: tuple[str, ...] = ()
     module: nn.RNNBase | None = None
     reference: Reference | None = None
+    edits: tuple[Placed, ...] = ()  # what-if edits, checked and placed (rnntrace.edits), in list order
 
     @property
     def spec(self) -> CellSpec:
@@ -387,7 +389,7 @@ def _loaded_notes(lm) -> list[str]:
     return notes
 
 
-def prepare(module, x, h0=None, head=None, lengths=None, *, part=None, record=None) -> Prepared:
+def prepare(module, x, h0=None, head=None, lengths=None, *, part=None, record=None, edits=None) -> Prepared:
     """Check and normalise the arguments of ``steps``/``trace``/``validate``.
 
     ``module`` is an ``nn.RNN``/``nn.GRU``/``nn.LSTM``, a ``LoadedModel`` or any ``nn.Module``
@@ -519,4 +521,5 @@ def prepare(module, x, h0=None, head=None, lengths=None, *, part=None, record=No
         notes=tuple(notes),
         module=module,
         reference=reference,
+        edits=check_edits(edits, config),
     )

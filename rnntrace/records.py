@@ -22,6 +22,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from . import edits as what_if
 from .cells import replay
 from .cells._kernels import _time_order
 from .prepare import Config, Prepared, prepare
@@ -36,6 +37,7 @@ FRAME_COLUMNS = {
     "quantity": "category",
     "unit": "int32",
     "value": "float64",
+    "edited": "bool",  # True where an Edit replaced the value (trace(..., edits=...)); False in gradient tables
 }
 
 
@@ -115,7 +117,9 @@ def _run(p: Prepared) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
         h_ts, h_ns = [], []  # this layer's h_t and h_n of each direction
         for direction, w in enumerate(directions):
             i = layer * dirs + direction  # torch's index into h0 / h_n
-            arrays = replay(p.spec, x, p.h0[i], None if p.c0 is None else p.c0[i], w, direction, p.record, hold)
+            x_d = what_if.edited_input(x, p.edits, layer, direction)  # x_t edits: what this direction reads
+            edit = what_if.editor(p.edits, layer, direction)
+            arrays = replay(p.spec, x_d, p.h0[i], None if p.c0 is None else p.c0[i], w, direction, p.record, hold, edit)
             if hold is not None:
                 _blank(arrays, hold)
             h_ts.append(arrays["h_t"])
@@ -190,7 +194,7 @@ def _step_records(layer: int, direction: int, arrays: dict[str, np.ndarray], T: 
         yield _new_step(t, layer, direction, dict(zip(names, row, strict=True)))
 
 
-def steps(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Iterator[Step]:
+def steps(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None) -> Iterator[Step]:
     """Yield a ``Step`` for every (layer, direction, t), lazily, in computation order.
 
     Args:
@@ -206,11 +210,14 @@ def steps(module, x, *, h0=None, head=None, lengths=None, part=None, record=None
         lengths: one length per sample (1..T): steps past a sample's end are padding.
         part: which recurrent layer of a model holding several (its name in ``named_modules``).
         record: the Step quantities to keep (e.g. ``("h_t", "y_t")``); None keeps all.
+        edits: a list of ``rnntrace.Edit``: numbers replaced inside the cell right where it
+            computes them (``Edit("f_t", 1.0, t=slice(3, None))``: the forget gate stuck open
+            from t = 3 on); everything downstream uses them. Applied in list order.
 
     Raises:
         TypeError, ValueError: with what was given, what was expected and how to fix it.
     """
-    p = prepare(module, x, h0, head, lengths, part=part, record=record)  # check eagerly, before the first next()
+    p = prepare(module, x, h0, head, lengths, part=part, record=record, edits=edits)  # check eagerly, before the first next()
     T = p.config.seq_len
     return (s for layer, direction, arrays in _run(p) for s in _step_records(layer, direction, arrays, T))
 
@@ -236,6 +243,7 @@ class Trace:
         lengths: (N,) int sample lengths, or None when every sample has T steps.
         notes: sentences saying what was inferred for the caller (the part, the head and
             where it is applied, the embedding, assumptions of a loaded model).
+        edits: the ``Edit``s this run applied, in list order (empty: the module as it is).
     """
 
     def __init__(
@@ -246,10 +254,13 @@ class Trace:
         lengths: np.ndarray | None = None,
         notes: tuple[str, ...] = (),
         head_at: np.ndarray | None = None,
+        edits: tuple[what_if.Placed, ...] = (),
     ):
         self.config = config
         self._arrays = arrays
         self.notes = tuple(notes)
+        self._placed = tuple(edits)
+        self.edits = tuple(p.edit for p in self._placed)
         c = config
         T, N = c.seq_len, c.batch_size
         self.lengths = None if lengths is None else np.asarray(lengths)
@@ -299,10 +310,23 @@ class Trace:
     def __repr__(self) -> str:
         c = self.config
         padded = "" if c.lengths is None else ", padded"
+        edited = "" if not self.edits else f", edited: {'; '.join(str(e) for e in self.edits)}"
         return (
             f"Trace({c.cell}, layers={c.num_layers}, directions={c.num_directions}, "
-            f"N={c.batch_size}, T={c.seq_len}, D={c.input_size}, H={c.hidden_size}, K={c.output_size}, steps={len(self)}{padded})"
+            f"N={c.batch_size}, T={c.seq_len}, D={c.input_size}, H={c.hidden_size}, K={c.output_size}, steps={len(self)}{padded}{edited})"
         )
+
+    def edited(self, name: str, layer: int = 0, direction: int = 0) -> np.ndarray:
+        """``(T, N, units)`` bool: True on the entries of ``name`` an ``Edit`` replaced (all False without edits).
+
+        Same signature as ``quantity``; padded steps are False (an edit does not reach them).
+        """
+        a = self.quantity(name, layer, direction)
+        layer, direction = layer_key(self.config, layer, direction, "trace")
+        m = what_if.masks(self._placed, layer, direction).get(name)
+        if m is None:
+            return np.zeros(a.shape, bool)
+        return m & self.valid[:, :, None]
 
     def at(self, t: int) -> tuple[Step, ...]:
         """The steps at time t (every layer and direction), in computation order."""
@@ -351,8 +375,8 @@ class Trace:
     def to_frame(self, quantities: tuple[str, ...] | None = None) -> pd.DataFrame:
         """A tidy table, one row per (layer, direction, t, sample, quantity, unit).
 
-        Columns and dtypes are ``FRAME_COLUMNS``. ``quantities`` limits the rows to those
-        Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
+        Columns and dtypes are ``FRAME_COLUMNS``; ``edited`` marks the entries an ``Edit``
+        replaced. ``quantities`` limits the rows to those Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
         Padded steps are left out (their values are NaN, not numbers of the model).
         """
         if isinstance(quantities, str):
@@ -365,13 +389,14 @@ class Trace:
         head_once = self.config.head_on not in (None, "every step")
         blocks = []
         for (layer, direction), arrays in self._arrays.items():
+            edited = what_if.masks(self._placed, layer, direction)
             for name, a in arrays.items():
                 if name not in fields or (quantities is not None and name not in quantities):
                     continue
                 keep = None if self.lengths is None else self.valid  # padded steps are left out
                 if name == "y_t" and head_once:
                     keep = self.valid[:, :, None] & ~np.isnan(a)  # only the step the head was applied on
-                blocks.append((layer, direction, name, a, keep))
+                blocks.append((layer, direction, name, a, keep, edited.get(name)))
         return tidy_frame(blocks)
 
 
@@ -384,16 +409,18 @@ def layer_key(c: Config, layer: int, direction: int, what: str) -> tuple[int, in
     return layer % c.num_layers, direction
 
 
-def tidy_frame(blocks: Iterable[tuple[int, int, str, np.ndarray, np.ndarray | None]]) -> pd.DataFrame:
+def tidy_frame(blocks: Iterable[tuple]) -> pd.DataFrame:
     """The one tidy-table builder of ``Trace.to_frame`` and ``Backprop.to_frame``.
 
-    ``blocks``: ``(layer, direction, quantity, a, keep)`` with ``a`` of shape ``(T, N, U)``
-    indexed by t and ``keep`` a mask broadcasting to it (``(T, N)`` or ``(T, N, U)``; None
-    keeps every row). One row per kept (layer, direction, t, sample, quantity, unit);
-    columns and dtypes are ``FRAME_COLUMNS``, in that order.
+    ``blocks``: ``(layer, direction, quantity, a, keep[, edited])`` with ``a`` of shape ``(T, N, U)``
+    indexed by t, ``keep`` a mask broadcasting to it (``(T, N)`` or ``(T, N, U)``; None
+    keeps every row) and ``edited`` a ``(T, N, U)`` mask of edited entries (None: none).
+    One row per kept (layer, direction, t, sample, quantity, unit); columns and dtypes are
+    ``FRAME_COLUMNS``, in that order.
     """
     parts = []
-    for layer, direction, name, a, keep in blocks:
+    for layer, direction, name, a, keep, *rest in blocks:
+        edited = rest[0] if rest else None
         T, N, U = a.shape
         t, n, u = np.meshgrid(np.arange(T, dtype="int32"), np.arange(N, dtype="int32"), np.arange(U, dtype="int32"), indexing="ij")
         if keep is None:
@@ -412,6 +439,7 @@ def tidy_frame(blocks: Iterable[tuple[int, int, str, np.ndarray, np.ndarray | No
                     "quantity": name,
                     "unit": u.ravel()[rows],
                     "value": a.ravel()[rows].astype("float64"),
+                    "edited": np.zeros(size, bool) if edited is None else edited.ravel()[rows],
                 }
             )
         )
@@ -420,7 +448,7 @@ def tidy_frame(blocks: Iterable[tuple[int, int, str, np.ndarray, np.ndarray | No
     return pd.concat(parts, ignore_index=True).astype(FRAME_COLUMNS)
 
 
-def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Trace:
+def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None) -> Trace:
     """Replay ``module`` on ``x`` and record every intermediate of every step.
 
     Same arguments as ``steps``. Returns a ``Trace``: ``.steps``, ``.at(t)``, ``.output``,
@@ -438,10 +466,11 @@ def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None
         >>> tr = rnntrace.trace(model, x)  # the whole model: part and head found by hooks
         >>> tr.notes                       # ('part: rnn (nn.RNN(3, 5)), found by hook ...', 'head: fc found by hook, ...')
     """
-    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    p = prepare(module, x, h0, head, lengths, part=part, record=record, edits=edits)
     return trace_prepared(p)
 
 
 def trace_prepared(p: Prepared) -> Trace:
     """The ``Trace`` of already checked inputs (``validate`` and ``backprop`` prepare once)."""
-    return Trace(p.config, {(layer, d): a for layer, d, a in _run(p)}, lengths=p.lengths, notes=p.notes, head_at=p.head_at)
+    arrays = {(layer, d): a for layer, d, a in _run(p)}
+    return Trace(p.config, arrays, lengths=p.lengths, notes=p.notes, head_at=p.head_at, edits=p.edits)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from . import torch_loop
 from .prepare import Prepared, prepare
 from .records import Trace, trace_prepared
 from .spec import PARAM, param_name
@@ -227,7 +228,7 @@ def _overflow(ours: dict, theirs: dict, valid: np.ndarray) -> Overflow | None:
     return Overflow(t=t, layer=layer, direction=d, in_torch=in_torch, in_replay=in_replay)
 
 
-def validate(module, x, *, h0=None, head=None, lengths=None, part=None, record=None) -> Validation:
+def validate(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None) -> Validation:
     """Replay ``module`` on ``x`` with ``trace`` and compare every number torch exposes.
 
     Same arguments as ``trace``. Runs torch's own forward (``no_grad``) on the same
@@ -235,10 +236,54 @@ def validate(module, x, *, h0=None, head=None, lengths=None, part=None, record=N
     h_t; for a whole model, compares with what its layer and head returned in its forward.
     With ``record``, lower layers whose h_t was not kept are compared through the layers
     above them only.
+
+    With ``edits``, torch runs the same edits: a per-step loop of torch ops with the module's
+    own weights (``rnntrace.torch_loop``), which is first checked, with no edits, against the
+    fused module as above (``message`` says so if that check fails, and ``ok`` is False).
     """
-    p = prepare(module, x, h0, head, lengths, part=part, record=record)
+    p = prepare(module, x, h0, head, lengths, part=part, record=record, edits=edits)
     tr = trace_prepared(p)
     return _validate(p, tr)
+
+
+def _edited_results(p: Prepared) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray | None, np.ndarray | None, str]:
+    """torch running the same edits: (every layer's output, h_n, c_n, y), and "" or why the loop itself disagrees with torch.
+
+    The loop first runs with no edits and is compared with torch's fused module (or what the
+    layer returned in a whole model's forward), output and final states, at the forward tolerance.
+    """
+    module = p.module
+    device = next(module.parameters()).device
+    x = _tensor(np.nan_to_num(p.x), device)  # NaN marks padding, which the loop never uses
+    states = (_tensor(p.h0, device),) + (() if p.c0 is None else (_tensor(p.c0, device),))
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    with torch.no_grad():
+        plain, h_n, c_n = torch_loop.forward(p, x, states, params)
+        layers, e_h, e_c = torch_loop.forward(p, x, states, params, p.edits)
+    t_out, t_h, t_c, _ = _torch_results(p)
+    atol, rtol = TOLERANCES[p.config.dtype]
+    problem = ""
+    for name, ours, ref in (("output", plain[-1], t_out), ("h_n", h_n, t_h), ("c_n", c_n, t_c)):
+        if ref is not None:
+            diff, mag = _compare(ours.cpu().numpy(), ref, p.valid[:, :, None] if name == "output" else None)
+            if (diff > atol + rtol * mag.max()).any():
+                problem = f"the torch loop that runs the edits differs from torch's own module in {name} by {diff.max():.1e} without edits"
+                break
+    out = layers[-1]
+    y = None
+    if p.head is not None:
+        W_o, b_o = (None if a is None else _tensor(a, device) for a in p.head)
+        c, N = p.config, p.config.batch_size
+        if c.head_on == "every step":
+            z = out
+        elif c.head_on == "last step":
+            z = out[torch.as_tensor(p.head_at), torch.arange(N)]
+        else:  # "final state": cat(h_n[-2], h_n[-1])
+            z = torch.cat(list(e_h[-c.num_directions :]), dim=-1)
+        with torch.no_grad():
+            y = F.linear(z, W_o, b_o).cpu().numpy()
+    as_np = lambda a: None if a is None else a.cpu().numpy()  # noqa: E731
+    return tuple(as_np(a) for a in layers), as_np(e_h), as_np(e_c), y, problem
 
 
 def _validate(p: Prepared, tr: Trace) -> Validation:
@@ -246,8 +291,13 @@ def _validate(p: Prepared, tr: Trace) -> Validation:
     dirs, H_out = c.num_directions, c.h_out
     T, N = c.seq_len, c.batch_size
     valid = p.valid  # (T, N)
-    t_out, t_h, t_c, t_y = _torch_results(p)
-    torch_layers = (*_layer_outputs(p.module, p), t_out)
+    problem = ""
+    if p.edits:
+        torch_layers, t_h, t_c, t_y, problem = _edited_results(p)
+        t_out = torch_layers[-1]
+    else:
+        t_out, t_h, t_c, t_y = _torch_results(p)
+        torch_layers = (*_layer_outputs(p.module, p), t_out)
 
     per_step = np.zeros(T)
     mag = np.zeros(T)  # max |torch| at each t
@@ -284,9 +334,11 @@ def _validate(p: Prepared, tr: Trace) -> Validation:
 
     max_abs_diff = float(max(per_step.max(), *(float(d.max()) for d, _ in finals)))
     steps_ok = per_step <= tolerances
-    ok = bool(steps_ok.all()) and final_ok
+    ok = bool(steps_ok.all()) and final_ok and not problem
     overflow = _overflow(ours_h, theirs_h, valid)
     message = _message(ok, overflow, per_step, tolerances, steps_ok, max_abs_diff)
+    if p.edits:
+        message = (f"{problem}; " if problem else "") + message.replace("torch", "torch running the same edits", 1)
     return Validation(
         ok=ok,
         max_abs_diff=max_abs_diff,

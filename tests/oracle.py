@@ -74,9 +74,14 @@ def _cell_kind(module: nn.RNNBase) -> str:
 
 
 def _one_direction(
-    cell: str, act, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, p: dict, reverse: bool
+    cell: str, act, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, p: dict, reverse: bool, edit=None
 ) -> dict[str, torch.Tensor]:
-    """One layer, one direction: the torch-docs equations step by step; returns name -> (T, N, units) by time t."""
+    """One layer, one direction: the torch-docs equations step by step; returns name -> (T, N, units) by time t.
+
+    ``edit(name, t, value) -> value`` (a what-if edit) replaces x_t, the RNN's pre-activation, a gate, c_t or h_t
+    right where it is computed; None leaves them as they are.
+    """
+    edit = edit or (lambda name, t, value: value)
     W_ih, W_hh, b_ih, b_hh, W_hr = p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], p["weight_hr"]
     G = {"RNN": 1, "GRU": 3, "LSTM": 4}[cell]
     if b_ih is None:  # bias=False: the same equations with zero biases
@@ -89,43 +94,85 @@ def _one_direction(
             rec.setdefault(k, [None] * T)[t] = v
 
     for t in range(T - 1, -1, -1) if reverse else range(T):  # the reverse direction reads t = T-1..0
-        x_t = x[t]  # (N, D_l)
+        x_t = edit("x_t", t, x[t])  # (N, D_l)
         input_term = x_t @ W_ih.T + b_ih  # (N, G*H)
         hidden_term = h @ W_hh.T + b_hh  # (N, G*H)
         a, b = input_term.chunk(G, dim=1), hidden_term.chunk(G, dim=1)
         keep(x_t=x_t, h_prev=h, input_term=input_term, hidden_term=hidden_term)
         if cell == "RNN":
-            pre = input_term + hidden_term
+            pre = edit("pre_activation", t, input_term + hidden_term)
             h = act(pre)
             keep(pre_activation=pre)
         elif cell == "GRU":  # [r | z | n]; b_hn stays inside r_t * (...)
-            r_t = torch.sigmoid(a[0] + b[0])
-            z_t = torch.sigmoid(a[1] + b[1])
+            r_t = edit("r_t", t, torch.sigmoid(a[0] + b[0]))
+            z_t = edit("z_t", t, torch.sigmoid(a[1] + b[1]))
             pre_n = a[2] + r_t * b[2]
-            n_t = torch.tanh(pre_n)
+            n_t = edit("n_t", t, torch.tanh(pre_n))
             h = (1 - z_t) * n_t + z_t * h
             keep(pre_activation=torch.cat([a[0] + b[0], a[1] + b[1], pre_n], dim=1), r_t=r_t, z_t=z_t, n_t=n_t)
         else:  # [i | f | g | o]
             pre = input_term + hidden_term
             pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=1)
             i_t, f_t, g_t, o_t = torch.sigmoid(pre_i), torch.sigmoid(pre_f), torch.tanh(pre_g), torch.sigmoid(pre_o)
+            i_t, f_t, g_t, o_t = (edit(k, t, v) for k, v in zip(("i_t", "f_t", "g_t", "o_t"), (i_t, f_t, g_t, o_t), strict=True))
             c_prev = c
-            c = f_t * c_prev + i_t * g_t
+            c = edit("c_t", t, f_t * c_prev + i_t * g_t)
             h = o_t * torch.tanh(c)
             if W_hr is not None:  # proj_size > 0
                 h = h @ W_hr.T
             keep(pre_activation=pre, i_t=i_t, f_t=f_t, g_t=g_t, o_t=o_t, c_prev=c_prev, c_t=c)
+        h = edit("h_t", t, h)
         keep(h_t=h)
     return {k: torch.stack(v) for k, v in rec.items()}
 
 
-def torch_steps(module: nn.RNNBase, x_tnd, h0=None, c0=None) -> Reference:
+def _layers(module: nn.RNNBase, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, params: dict, edit=None):
+    """Every layer and direction of ``module`` on x (T, N, D), step by step -> (steps, output (T, N, dirs*P), h_n, c_n).
+
+    ``edit(layer, direction, name, t, value) -> value``: what-if edits (see ``_one_direction``), or None.
+    """
+    cell = _cell_kind(module)
+    T = x.shape[0]
+    dirs = 2 if module.bidirectional else 1
+    act = torch.relu if getattr(module, "nonlinearity", "tanh") == "relu" else torch.tanh
+    steps, h_n, c_n = {}, [], []
+    layer_in = x  # (T, N, D) for layer 0
+    for layer in range(module.num_layers):
+        outs = []
+        for d in range(dirs):
+            p = {k: _param(params, k, layer, d) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+            i = layer * dirs + d
+            here = None if edit is None else (lambda name, t, v, layer=layer, d=d: edit(layer, d, name, t, v))
+            rec = _one_direction(cell, act, layer_in, h0[i], None if cell != "LSTM" else c0[i], p, reverse=bool(d), edit=here)
+            steps[(layer, d)] = rec
+            outs.append(rec["h_t"])  # (T, N, P)
+            h_n.append(rec["h_t"][0 if d else T - 1])  # the reverse direction ends at t = 0
+            if cell == "LSTM":
+                c_n.append(rec["c_t"][0 if d else T - 1])
+        layer_in = torch.cat(outs, dim=-1)  # (T, N, dirs*P): the next layer's x_t
+    return steps, layer_in, torch.stack(h_n), torch.stack(c_n) if cell == "LSTM" else None
+
+
+def edited_graph(module: nn.RNNBase, x_tnd: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, edit):
+    """The edited forward as a graph autograd can differentiate: (output (T, N, dirs*P), h_n, c_n).
+
+    Built on the module's own parameters (so ``torch.autograd.grad`` reaches them), after the
+    same loop without edits was checked against the fused kernel (``torch_steps``).
+    """
+    torch_steps(module, x_tnd.detach(), h0.detach(), None if c0 is None else c0.detach())
+    _, out, h_n, c_n = _layers(module, x_tnd, h0, c0, dict(module.named_parameters()), edit)
+    return out, h_n, c_n
+
+
+def torch_steps(module: nn.RNNBase, x_tnd, h0=None, c0=None, edit=None) -> Reference:
     """Recompute every step of ``module`` on ``x_tnd`` with torch ops and check it against the module's forward.
 
     Args:
         module: an ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (any layers, directions, bias, proj_size, batch_first).
         x_tnd: (T, N, D) input, time-major whatever ``module.batch_first`` says (tensor or array).
         h0: (L·dirs, N, H_out) initial hidden state, default zeros; c0: (L·dirs, N, H) for an LSTM.
+        edit: ``edit(layer, direction, name, t, value) -> value``, what-if edits applied where each
+            quantity is computed; then the same loop without edits is what is checked against torch.
 
     Returns:
         A ``Reference`` (float64 NumPy copies, indexed by time t).
@@ -139,36 +186,25 @@ def torch_steps(module: nn.RNNBase, x_tnd, h0=None, c0=None) -> Reference:
     x = torch.as_tensor(np.asarray(x_tnd) if not isinstance(x_tnd, torch.Tensor) else x_tnd).to(dtype)
     if x.ndim != 3:
         raise ValueError(f"x_tnd must be (T, N, D); got shape {tuple(x.shape)}.")
-    T, N, _ = x.shape
+    N = x.shape[1]
     L, dirs, H = module.num_layers, 2 if module.bidirectional else 1, module.hidden_size
     P = getattr(module, "proj_size", 0) or H
     h0 = torch.zeros(L * dirs, N, P, dtype=dtype) if h0 is None else torch.as_tensor(h0).to(dtype)
     if cell == "LSTM":
         c0 = torch.zeros(L * dirs, N, H, dtype=dtype) if c0 is None else torch.as_tensor(c0).to(dtype)
-    act = torch.relu if getattr(module, "nonlinearity", "tanh") == "relu" else torch.tanh
     params = {k: v.detach() for k, v in module.named_parameters()}
-    steps, h_n, c_n = {}, [], []
     with torch.no_grad():
-        layer_in = x  # (T, N, D) for layer 0
-        for layer in range(L):
-            outs = []
-            for d in range(dirs):
-                p = {k: _param(params, k, layer, d) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
-                i = layer * dirs + d
-                rec = _one_direction(cell, act, layer_in, h0[i], None if cell != "LSTM" else c0[i], p, reverse=bool(d))
-                steps[(layer, d)] = rec
-                outs.append(rec["h_t"])  # (T, N, P)
-                h_n.append(rec["h_t"][0 if d else T - 1])  # the reverse direction ends at t = 0
-                if cell == "LSTM":
-                    c_n.append(rec["c_t"][0 if d else T - 1])
-            layer_in = torch.cat(outs, dim=-1)  # (T, N, dirs*P): the next layer's x_t
+        steps, layer_in, h_n, c_n = _layers(module, x, h0, c0, params, edit)
         # torch's fused kernel, the reference for the reference
         state = (h0, c0) if cell == "LSTM" else h0
         out, hn = module(x.transpose(0, 1) if module.batch_first else x, state)
         out = out.transpose(0, 1) if module.batch_first else out  # (T, N, dirs*P)
         hn, cn = hn if cell == "LSTM" else (hn, None)
+    if edit is not None:  # the edited run differs from the fused kernel by design: check the same loop without edits
+        torch_steps(module, x, h0, c0)
+        out, hn, cn = layer_in, h_n, c_n
     atol, rtol = TOL.get(dtype, (1e-5, 1e-5))
-    ours = {"output": layer_in, "h_n": torch.stack(h_n)} | ({"c_n": torch.stack(c_n)} if cell == "LSTM" else {})
+    ours = {"output": layer_in, "h_n": h_n} | ({"c_n": c_n} if cell == "LSTM" else {})
     theirs = {"output": out, "h_n": hn} | ({"c_n": cn} if cell == "LSTM" else {})
     for name, ref in theirs.items():
         bound = atol + rtol * float(ref.abs().max())

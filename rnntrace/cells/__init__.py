@@ -56,10 +56,12 @@ def replay(
     direction: int,
     keep: frozenset[str] | None = None,
     hold: np.ndarray | None = None,
+    edit=None,
 ) -> Arrays:
     """One (layer, direction) of the cell ``spec`` describes: x (T, N, D) -> its ``spec.quantities``
-    (those ``keep`` names, and h_t always) plus the final states ``h_n`` (and ``c_n``), (N, ·)."""
-    return spec.forward(x, h0, c0, w, direction, keep, hold)
+    (those ``keep`` names, and h_t always) plus the final states ``h_n`` (and ``c_n``), (N, ·).
+    ``edit(name, t, row)`` overwrites edited entries where the cell computes them (see ``CellSpec.forward``)."""
+    return spec.forward(x, h0, c0, w, direction, keep, hold, edit)
 
 
 __all__ = [

@@ -17,7 +17,7 @@ differs between the input and the hidden term. Backward (d_* of pre-activations)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from ._kernels import (
     _state,
     _states,
     _through_blocks,
+    _time_order,
     _wanted,
     one_blas_thread,
 )
@@ -47,12 +48,19 @@ GATES = (
 
 
 def run_gru(
-    x: np.ndarray, h0: np.ndarray, w: Weights, direction: int, keep: frozenset[str] | None = None, hold: np.ndarray | None = None
+    x: np.ndarray,
+    h0: np.ndarray,
+    w: Weights,
+    direction: int,
+    keep: frozenset[str] | None = None,
+    hold: np.ndarray | None = None,
+    edit: Callable | None = None,
 ) -> Arrays:
     r"""GRU, see the module docstring.
 
     x: (T, N, D), h0: (N, H). Returns (T, N, ·) arrays incl. r_t, z_t, n_t (those ``keep``
-    names), and ``h_n`` (N, H).
+    names), and ``h_n`` (N, H). ``edit(name, t, row)`` overwrites the edited entries of r_t,
+    z_t, n_t and h_t as soon as they are computed: an edited r_t is the one inside n_t.
     """
     T, N, _ = x.shape
     H = w.W_hh.shape[1]
@@ -80,26 +88,34 @@ def run_gru(
     half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
     h_prev = _state(h0)
     rows = zip(
+        _time_order(T, direction),
         _input_rows(x, w, direction, input_term if want("input_term") else None),
         _rows(direction, *blocks, rz, r_all, z_all, n_all, h_all),
         _held(hold, T, direction),
         strict=True,
     )
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
-        for a_in, (hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t), held in rows:
+        for t, a_in, (hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t), held in rows:
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
             a_rz, a_n = a_in[..., : 2 * H], a_in[..., 2 * H :]
             hidden_term_of(h_prev, hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 3H)
             np.add(a_rz, hid_rz, out=p_rz)
             _activate(p_rz, half, half, out=g)  # [r_t | z_t] = σ(...)
+            if edit is not None:
+                edit("r_t", t, r_t)
+                edit("z_t", t, z_t)
             np.multiply(r_t, hid_n, out=p_n)  # r_t ⊙ (W_hn h_{t-1} + b_hn)
             p_n += a_n
             np.tanh(p_n, out=n_t)
+            if edit is not None:
+                edit("n_t", t, n_t)
             # h_t = (1 - z) n + z h_prev, written as n + z (h_prev - n) like torch's CPU kernel
             np.subtract(h_prev, n_t, out=h_t)
             h_t *= z_t
             h_t += n_t
+            if edit is not None:
+                edit("h_t", t, h_t)
             if held is not None:
                 np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
             h_prev = h_t
@@ -119,23 +135,44 @@ def run_gru(
     return out
 
 
-def forward(x, h0, c0, w, direction, keep=None, hold=None) -> Arrays:
-    return run_gru(x, h0, w, direction, keep, hold)
+def forward(x, h0, c0, w, direction, keep=None, hold=None, edit=None) -> Arrays:
+    return run_gru(x, h0, w, direction, keep, hold, edit)
+
+
+def step(ops, x_t, state, w, edit) -> tuple:
+    """One step, the torch docs' equations as written, in any array library (``ops``); see ``CellSpec.step``."""
+    (h_prev,) = state  # (N, H)
+    a_r, a_z, a_n = ops.chunk(x_t @ w.W_ih.T + w.b_ih, 3)  # [r | z | n] blocks of the input term
+    b_r, b_z, b_n = ops.chunk(h_prev @ w.W_hh.T + w.b_hh, 3)  # ... and of the hidden term, b_hn inside
+    r_t = edit("r_t", ops.sigmoid(a_r + b_r))
+    z_t = edit("z_t", ops.sigmoid(a_z + b_z))
+    n_t = edit("n_t", ops.tanh(a_n + r_t * b_n))
+    return (edit("h_t", (1 - z_t) * n_t + z_t * h_prev),)
 
 
 # --------------------------------------------------------------------------- backward
 
 
-def coefficients(a: Arrays, w: Weights) -> tuple[Coefficients, Arrays]:
-    """K_t = [d_r | d_z | d_n ⊙ r_t] / dh_t, ``(T, N, 3, H)``, and z_t; extra: kn = d_n / dh_t."""
+def coefficients(a: Arrays, w: Weights, cut: Mapping[str, np.ndarray] | None = None) -> tuple[Coefficients, Arrays]:
+    """K_t = [d_r | d_z | d_n ⊙ r_t] / dh_t, ``(T, N, 3, H)``, and z_t; extra: kn = d_n / dh_t.
+
+    ``cut``: an edited gate passes nothing back to its pre-activation (its block of K is zero
+    there); an edited n_t passes nothing to r_t either (kn is zero there).
+    """
     H = w.W_hh.shape[1]
     T, N, _ = a["h_t"].shape
     r, z, n, h_prev = a["r_t"], a["z_t"], a["n_t"], a["h_prev"]
     hid_n = a["hidden_term"][:, :, 2 * H :]  # h_{t-1} W_hnᵀ + b_hn
+    cut = cut or {}
     kn = (1 - z) * (1 - n * n)  # d_n = dh_t ⊙ kn
+    if "n_t" in cut:
+        kn[cut["n_t"]] = 0
     K = np.empty((T, N, 3, H), a["h_t"].dtype)
     np.multiply(kn * hid_n, r * (1 - r), out=K[:, :, 0])  # d_r
     np.multiply(h_prev - n, z * (1 - z), out=K[:, :, 1])  # d_z
+    for b, name in enumerate(("r_t", "z_t")):
+        if name in cut:
+            K[:, :, b][cut[name]] = 0
     np.multiply(kn, r, out=K[:, :, 2])  # d_n ⊙ r_t: the gradient of h_{t-1} W_hnᵀ + b_hn
     return (K, z), {"kn": kn}
 
@@ -225,4 +262,6 @@ SPEC = CellSpec(
     numbers=numbers,
     backward_equations=backward_equations,
     backward_numbers=backward_numbers,
+    editable=("x_t", "r_t", "z_t", "n_t", "h_t"),
+    step=step,
 )

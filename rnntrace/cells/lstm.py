@@ -18,7 +18,7 @@ Backward, with m_t = o_t ⊙ tanh(c_t) (h_t = m_t W_hrᵀ with a projection, els
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from ._kernels import (
     _state,
     _states,
     _through_blocks,
+    _time_order,
     _wanted,
     one_blas_thread,
 )
@@ -56,11 +57,13 @@ def run_lstm(
     direction: int,
     keep: frozenset[str] | None = None,
     hold: np.ndarray | None = None,
+    edit: Callable | None = None,
 ) -> Arrays:
     r"""LSTM, see the module docstring.
 
     x: (T, N, D), h0: (N, P or H), c0: (N, H). Returns (T, N, ·) arrays incl. the gates,
-    c_prev and c_t (those ``keep`` names), and ``h_n``, ``c_n`` (N, ·).
+    c_prev and c_t (those ``keep`` names), and ``h_n``, ``c_n`` (N, ·). ``edit(name, t, row)``
+    overwrites the edited entries of the gates, c_t and h_t (after W_hr) as soon as they are computed.
     """
     T, N, _ = x.shape
     H = w.W_ih.shape[0] // 4
@@ -90,20 +93,26 @@ def run_lstm(
     o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
     h_prev, c_prev = _state(h0), _state(c0)
     rows = zip(
+        _time_order(T, direction),
         _input_rows(x, w, direction, input_term if want("input_term") else None),
         _rows(direction, hidden_term, pre, gates, i_all, f_all, g_all, o_all, c_all, h_all),
         _held(hold, T, direction),
         strict=True,
     )
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
-        for a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
+        for t, a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
             hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
             _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
+            if edit is not None:
+                for name, gate in zip(("i_t", "f_t", "g_t", "o_t"), (i_t, f_t, g_t, o_t), strict=True):
+                    edit(name, t, gate)
             np.multiply(f_t, c_prev, out=c_t)
             c_t += np.multiply(i_t, g_t, out=i_g)
+            if edit is not None:
+                edit("c_t", t, c_t)
             if W_hrT is None:
                 np.tanh(c_t, out=h_t)
                 h_t *= o_t
@@ -111,6 +120,8 @@ def run_lstm(
                 np.tanh(c_t, out=o_tanh_c)
                 o_tanh_c *= o_t
                 np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
+            if edit is not None:
+                edit("h_t", t, h_t)
             if held is not None:  # a padded sample keeps its state
                 np.copyto(c_t, c_prev, where=held)
                 np.copyto(h_t, h_prev, where=held)
@@ -134,17 +145,33 @@ def run_lstm(
     return out
 
 
-def forward(x, h0, c0, w, direction, keep=None, hold=None) -> Arrays:
-    return run_lstm(x, h0, c0, w, direction, keep, hold)
+def forward(x, h0, c0, w, direction, keep=None, hold=None, edit=None) -> Arrays:
+    return run_lstm(x, h0, c0, w, direction, keep, hold, edit)
+
+
+def step(ops, x_t, state, w, edit) -> tuple:
+    """One step, the torch docs' equations as written, in any array library (``ops``); see ``CellSpec.step``."""
+    h_prev, c_prev = state  # (N, P or H), (N, H)
+    a_i, a_f, a_g, a_o = ops.chunk(x_t @ w.W_ih.T + w.b_ih + h_prev @ w.W_hh.T + w.b_hh, 4)  # [i | f | g | o]
+    i_t = edit("i_t", ops.sigmoid(a_i))
+    f_t = edit("f_t", ops.sigmoid(a_f))
+    g_t = edit("g_t", ops.tanh(a_g))
+    o_t = edit("o_t", ops.sigmoid(a_o))
+    c_t = edit("c_t", f_t * c_prev + i_t * g_t)
+    m_t = o_t * ops.tanh(c_t)  # (N, H)
+    return edit("h_t", m_t if w.W_hr is None else m_t @ w.W_hr.T), c_t
 
 
 # --------------------------------------------------------------------------- backward
 
 
-def coefficients(a: Arrays, w: Weights) -> tuple[Coefficients, Arrays]:
+def coefficients(a: Arrays, w: Weights, cut: Mapping[str, np.ndarray] | None = None) -> tuple[Coefficients, Arrays]:
     """K_t = [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], ``(T, N, 4, H)``, A_t and f_t.
 
     extra: tanh(c_t), and m_t = o_t ⊙ tanh(c_t) when the state is projected (for dW_hr).
+    ``cut``: an edited gate passes nothing back to its pre-activation (its block of K is zero
+    there); an edited c_t passes nothing to f_t, c_{t-1}, i_t, g_t (the i, f, g blocks and the
+    carry factor f_t are zero there), while dL/dc_t itself still reaches it.
     """
     i, f, g, o, c_prev = a["i_t"], a["f_t"], a["g_t"], a["o_t"], a["c_prev"]
     T, N, H = i.shape
@@ -154,6 +181,12 @@ def coefficients(a: Arrays, w: Weights) -> tuple[Coefficients, Arrays]:
     np.multiply(c_prev, f * (1 - f), out=K[:, :, 1])
     np.multiply(i, 1 - g * g, out=K[:, :, 2])
     np.multiply(tanh_c, o * (1 - o), out=K[:, :, 3])
+    for b, gate in enumerate(GATES):
+        if cut and gate.field in cut:
+            K[:, :, b][cut[gate.field]] = 0
+    if cut and "c_t" in cut:
+        K[:, :, :3][np.broadcast_to(cut["c_t"][:, :, None], (T, N, 3, H))] = 0
+        f = np.where(cut["c_t"], 0, f).astype(f.dtype, copy=False)  # dc_t ⊙ f_t carried to c_{t-1}
     A = o * (1 - tanh_c * tanh_c)  # ∂(o_t ⊙ tanh c_t)/∂c_t
     extra = {"tanh_c": tanh_c}
     if w.W_hr is not None:
@@ -278,4 +311,6 @@ SPEC = CellSpec(
     backward_numbers=backward_numbers,
     projection=PROJECTION,
     c_path=c_path,
+    editable=("x_t", "i_t", "f_t", "g_t", "o_t", "c_t", "h_t"),
+    step=step,
 )

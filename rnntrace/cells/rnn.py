@@ -10,7 +10,7 @@ Forward (``run_rnn``), backward step, Jacobian block and equations of the plain 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import numpy as np
@@ -26,6 +26,7 @@ from ._kernels import (
     _state,
     _states,
     _through_blocks,
+    _time_order,
     _wanted,
     one_blas_thread,
 )
@@ -43,12 +44,14 @@ def run_rnn(
     nonlinearity: str,
     keep: frozenset[str] | None = None,
     hold: np.ndarray | None = None,
+    edit: Callable | None = None,
 ) -> Arrays:
     r"""Elman RNN:  h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)  (relu instead of tanh if asked).
 
     x: (T, N, D), h0: (N, H). Returns x_t, h_prev, input_term, hidden_term,
     pre_activation and h_t, each (T, N, ·), those of them ``keep`` names (all when None),
-    and ``h_n`` (N, H), the final state.
+    and ``h_n`` (N, H), the final state. ``edit(name, t, row)`` overwrites the edited entries of
+    pre_activation and h_t as soon as they are computed (before a padded sample's state is held).
     """
     T, N, _ = x.shape
     H = w.W_hh.shape[0]
@@ -69,17 +72,22 @@ def run_rnn(
     h_prev = _state(h0)
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
         rows = zip(
+            _time_order(T, direction),
             _input_rows(x, w, direction, input_term if want("input_term") else None),
             _rows(direction, hidden_term, pre, h_all),
             _held(hold, T, direction),
             strict=True,
         )
-        for a_in, (a_hid, p, h_t), held in rows:
+        for t, a_in, (a_hid, p, h_t), held in rows:
             if b_ih is not None:
                 a_in += b_ih  # x_t W_ihᵀ + b_ih
             hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            if edit is not None:
+                edit("pre_activation", t, p)
             np.tanh(p, out=h_t) if nonlinearity == "tanh" else np.maximum(p, zero, out=h_t)
+            if edit is not None:
+                edit("h_t", t, h_t)
             if held is not None:
                 np.copyto(h_t, h_prev, where=held)  # a padded sample keeps its state
             h_prev = h_t
@@ -89,17 +97,26 @@ def run_rnn(
     return out
 
 
-def forward(x, h0, c0, w, direction, keep=None, hold=None, *, nonlinearity: str) -> Arrays:
-    return run_rnn(x, h0, w, direction, nonlinearity, keep, hold)
+def forward(x, h0, c0, w, direction, keep=None, hold=None, edit=None, *, nonlinearity: str) -> Arrays:
+    return run_rnn(x, h0, w, direction, nonlinearity, keep, hold, edit)
+
+
+def step(ops, x_t, state, w, edit, *, nonlinearity: str) -> tuple:
+    """One step, the torch docs' equation as written, in any array library (``ops``); see ``CellSpec.step``."""
+    (h_prev,) = state  # (N, H)
+    pre = edit("pre_activation", x_t @ w.W_ih.T + w.b_ih + h_prev @ w.W_hh.T + w.b_hh)  # (N, H)
+    return (edit("h_t", getattr(ops, nonlinearity)(pre)),)
 
 
 # --------------------------------------------------------------------------- backward
 
 
-def coefficients(a: Arrays, w: Weights, *, nonlinearity: str) -> tuple[Coefficients, Arrays]:
-    """act'(pre_t) for all t, ``(T, N, 1, H)``, read off h_t = act(pre_t)."""
+def coefficients(a: Arrays, w: Weights, cut: Mapping[str, np.ndarray] | None = None, *, nonlinearity: str) -> tuple[Coefficients, Arrays]:
+    """act'(pre_t) for all t, ``(T, N, 1, H)``, read off h_t = act(pre_t); zero where pre_t was edited."""
     h_t = a["h_t"]
     k = 1 - h_t * h_t if nonlinearity == "tanh" else (h_t > 0).astype(h_t.dtype)  # torch's relu': 0 at 0
+    if cut and "pre_activation" in cut:
+        k = np.where(cut["pre_activation"], 0, k).astype(h_t.dtype, copy=False)  # an edited pre_t passes nothing back
     return (k[:, :, None, :],), {}
 
 
@@ -191,6 +208,8 @@ def _spec(nonlinearity: str) -> CellSpec:
         numbers=partial(numbers, nonlinearity=nonlinearity),
         backward_equations=partial(backward_equations, nonlinearity=nonlinearity),
         backward_numbers=partial(backward_numbers, nonlinearity=nonlinearity),
+        editable=("x_t", "pre_activation", "h_t"),
+        step=partial(step, nonlinearity=nonlinearity),
     )
 
 

@@ -92,11 +92,14 @@ class CellSpec:
         states: ``("h",)`` or ``("h", "c")``.
         equations: LaTeX lines of the cell, in torch's notation.
         diagram: the boxes of the cell's picture, ``(field, label)`` from inputs to output.
-        forward: ``(x, h0, c0, w, direction, keep, hold) -> arrays``: one (layer, direction)
-            replayed over time (see ``rnntrace.cells.replay``).
-        coefficients: ``(arrays, w) -> (co, extra)``: the gradient-free factors of the
+        forward: ``(x, h0, c0, w, direction, keep, hold, edit) -> arrays``: one (layer, direction)
+            replayed over time (see ``rnntrace.cells.replay``); ``edit(name, t, row)``, when
+            given, overwrites entries of a quantity in place right after the step computes it.
+        coefficients: ``(arrays, w, cut) -> (co, extra)``: the gradient-free factors of the
             backward step for all t at once, and what the bookkeeping after the loop needs
-            (``extra["m_t"]`` for a projected state).
+            (``extra["m_t"]`` for a projected state). ``cut`` maps an edited quantity (a gate,
+            c_t, the RNN's pre-activation) to its edited entries ``(T, N, H)`` bool: an edited
+            entry is a constant, so the factors that pass gradient to what produced it are zero.
         backward_step: ``(dh, carry, co, w, hh, d_hid_g, dc) -> (dh_prev, carry)``: one step
             back in time (see ``rnntrace.bptt``).
         input_grad: ``(d_hid, dh, extra) -> d_in``: the gradient of the input term from the
@@ -109,6 +112,12 @@ class CellSpec:
         projection: the last equation line when the state is projected (``proj_size``), or None.
         c_path: ``value -> (T,)``: ‖∂c_t/∂c_{t-1}‖₂ per step, the cell state's own path (h fixed),
             from ``value(name)`` (T, N, ·) of the trace; None for a cell without a cell state.
+        editable: the quantities an ``Edit`` may replace, in the order a step computes them
+            (``x_t``, then what the cell computes: its gates, c_t, h_t).
+        step: ``(ops, x_t, state, w, edit) -> state``: one step written plainly, for any array
+            library whose ``ops`` give ``sigmoid``, ``tanh``, ``relu`` and ``chunk``; ``edit(name,
+            value) -> value`` replaces what an edit names right where it is computed. The torch
+            loop that ``validate(..., edits=...)`` compares with runs it in torch ops.
     """
 
     key: str
@@ -129,6 +138,8 @@ class CellSpec:
     backward_numbers: Callable = field(repr=False, compare=False)
     projection: str | None = None
     c_path: Callable | None = field(default=None, repr=False, compare=False)
+    editable: tuple[str, ...] = ()
+    step: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def blocks(self) -> int:
