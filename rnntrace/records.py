@@ -37,8 +37,8 @@ FRAME_COLUMNS = {
     "quantity": "category",
     "unit": "int32",
     "value": "float64",
-    "edited": "bool",  # True where an Edit replaced the value (trace(..., edits=...)); False in gradient tables
 }
+EDITED_COLUMN = {"edited": "bool"}  # a trace with edits adds it: True where an Edit replaced the value
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,8 +375,9 @@ class Trace:
     def to_frame(self, quantities: tuple[str, ...] | None = None) -> pd.DataFrame:
         """A tidy table, one row per (layer, direction, t, sample, quantity, unit).
 
-        Columns and dtypes are ``FRAME_COLUMNS``; ``edited`` marks the entries an ``Edit``
-        replaced. ``quantities`` limits the rows to those Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
+        Columns and dtypes are ``FRAME_COLUMNS``; a trace with edits adds ``EDITED_COLUMN``,
+        ``edited``, True on the entries an ``Edit`` replaced. ``quantities`` limits the rows to
+        those Step fields (default: all). Ready for Altair (``alt.Chart(trace.to_frame())``).
         Padded steps are left out (their values are NaN, not numbers of the model).
         """
         if isinstance(quantities, str):
@@ -397,7 +398,7 @@ class Trace:
                 if name == "y_t" and head_once:
                     keep = self.valid[:, :, None] & ~np.isnan(a)  # only the step the head was applied on
                 blocks.append((layer, direction, name, a, keep, edited.get(name)))
-        return tidy_frame(blocks)
+        return tidy_frame(blocks, edited=bool(self._placed))
 
 
 def layer_key(c: Config, layer: int, direction: int, what: str) -> tuple[int, int]:
@@ -409,18 +410,19 @@ def layer_key(c: Config, layer: int, direction: int, what: str) -> tuple[int, in
     return layer % c.num_layers, direction
 
 
-def tidy_frame(blocks: Iterable[tuple]) -> pd.DataFrame:
+def tidy_frame(blocks: Iterable[tuple], edited: bool = False) -> pd.DataFrame:
     """The one tidy-table builder of ``Trace.to_frame`` and ``Backprop.to_frame``.
 
     ``blocks``: ``(layer, direction, quantity, a, keep[, edited])`` with ``a`` of shape ``(T, N, U)``
     indexed by t, ``keep`` a mask broadcasting to it (``(T, N)`` or ``(T, N, U)``; None
-    keeps every row) and ``edited`` a ``(T, N, U)`` mask of edited entries (None: none).
-    One row per kept (layer, direction, t, sample, quantity, unit); columns and dtypes are
-    ``FRAME_COLUMNS``, in that order.
+    keeps every row) and, with ``edited=True``, a ``(T, N, U)`` mask of edited entries (None: none)
+    for the ``edited`` column. One row per kept (layer, direction, t, sample, quantity, unit);
+    columns and dtypes are ``FRAME_COLUMNS`` (then ``EDITED_COLUMN`` with ``edited``), in that order.
     """
+    columns = FRAME_COLUMNS | (EDITED_COLUMN if edited else {})
     parts = []
     for layer, direction, name, a, keep, *rest in blocks:
-        edited = rest[0] if rest else None
+        marks = rest[0] if rest else None
         T, N, U = a.shape
         t, n, u = np.meshgrid(np.arange(T, dtype="int32"), np.arange(N, dtype="int32"), np.arange(U, dtype="int32"), indexing="ij")
         if keep is None:
@@ -439,13 +441,14 @@ def tidy_frame(blocks: Iterable[tuple]) -> pd.DataFrame:
                     "quantity": name,
                     "unit": u.ravel()[rows],
                     "value": a.ravel()[rows].astype("float64"),
-                    "edited": np.zeros(size, bool) if edited is None else edited.ravel()[rows],
                 }
             )
         )
+        if edited:
+            parts[-1]["edited"] = np.zeros(size, bool) if marks is None else marks.ravel()[rows]
     if not parts:
-        return pd.DataFrame({col: pd.Series(dtype=dt) for col, dt in FRAME_COLUMNS.items()})
-    return pd.concat(parts, ignore_index=True).astype(FRAME_COLUMNS)
+        return pd.DataFrame({col: pd.Series(dtype=dt) for col, dt in columns.items()})
+    return pd.concat(parts, ignore_index=True).astype(columns)
 
 
 def trace(module, x, *, h0=None, head=None, lengths=None, part=None, record=None, edits=None) -> Trace:
