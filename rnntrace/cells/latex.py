@@ -69,6 +69,8 @@ class StepGrads:
         value: name -> (T, N, ·), ``Trace.quantity`` of this (layer, direction).
         param: kind -> this (layer, direction)'s parameter (``"weight_hh"``...).
         v: draws a vector.
+        cut: a truncation cut (``h.detach()``) lies between t and the step after, so nothing
+            comes back from it (``nxt`` is None then, as at the last step).
     """
 
     t: int
@@ -80,11 +82,17 @@ class StepGrads:
     value: Callable[[str], np.ndarray]
     param: Callable[[str], np.ndarray]
     v: Callable[[np.ndarray], str]
+    cut: bool = False
+
+    @property
+    def nothing(self) -> str:
+        """The label of the zero that comes back when nothing does: the last step, or a cut."""
+        return rf"\text{{0: h.detach() before step {self.t + 1}}}" if self.cut else r"\text{nothing after this step}"
 
     @property
     def after(self) -> str:
         """The label of what comes from the step after t."""
-        return r"\text{nothing after this step}" if self.nxt is None else rf"\text{{from step {self.nxt}}}"
+        return self.nothing if self.nxt is None else rf"\text{{from step {self.nxt}}}"
 
     def dh_line(self, from_after: np.ndarray, after: str | None = None) -> str:
         """dL/dh_t = g_t + (what the step after sends back) = the total."""

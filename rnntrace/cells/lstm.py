@@ -272,7 +272,7 @@ def backward_numbers(at) -> list[str]:
     dh = at.grad("dh_t")[t, n]
     dc = at.grad("dc_t")[t, n]
     carry = np.zeros_like(dc) if nxt is None else at.grad("dc_t")[nxt, n] * at.value("f_t")[nxt, n]
-    carry_label = r"\text{nothing after this step}" if nxt is None else d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
+    carry_label = at.nothing if nxt is None else d(f"c_{{{nxt}}}") + rf" \odot f_{{{nxt}}}"
     via = under(v(dc - carry), rf"\text{{via }} h_{{{t}}}")
     return [
         at.dh_line(dh - at.g),

@@ -14,6 +14,7 @@ non-zero value, and the tooltip says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import altair as alt
 import numpy as np
@@ -42,6 +43,7 @@ EXPLODING = 1e3  # above this multiple of the largest gradient fed into the recu
 BAND_COLOURS = {"vanishing": "#4c78a8", "exploding": "#e45756"}
 STATUS_COLOURS = {"vanishing": "#4c78a8", "in range": "#888888", "exploding": "#e45756"}
 NOT_REACHED = 0.2  # opacity of a step the backward pass has not reached yet
+CUT_COLOUR = "#9b59b6"  # h.detach(): a colour of its own, apart from the vanishing / exploding bands and the current step
 
 
 def _floor(values: np.ndarray) -> float:
@@ -77,6 +79,32 @@ def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int, reverse: bool = Fal
         .add_params(_pick("t"))
         .properties(name="steps")
     )
+
+
+def cut_steps(T: int, k: int | None) -> list[int]:
+    """The steps whose h_{t−1} entered detached with ``truncate=k``: k, 2k, … below T (none without k)."""
+    return list(range(k, T, k)) if k else []
+
+
+def _cut_rules(cuts: Sequence[int], scale: alt.Scale) -> list[alt.Chart]:
+    """A dashed rule between steps c−1 and c for each cut c: the backward pass stops there."""
+    if not cuts:
+        return []
+    frame = pd.DataFrame({"step": list(cuts), "x": [c - 0.5 for c in cuts]})
+    rule = (
+        alt.Chart(frame)
+        .mark_rule(color=CUT_COLOUR, strokeWidth=2.5, strokeDash=[6, 3])
+        .encode(x=alt.X("x:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("step:Q", title="h.detach() before step")])
+        .properties(name="cuts")
+    )
+    return [rule]
+
+
+def _cut_note(cuts: Sequence[int]) -> list[str]:
+    if not cuts:
+        return []
+    k = cuts[0]
+    return [f"dashed purple: h = h.detach() every {k} steps (before t = {', '.join(map(str, cuts[:6]))}{', …' if len(cuts) > 6 else ''})"]
 
 
 def _bucketed(values: np.ndarray, budget: int, how: str) -> pd.DataFrame:
@@ -116,6 +144,7 @@ def backward_heatmap(
     height: int = 200,
     reverse: bool = False,
     compact: bool = False,
+    cuts: Sequence[int] = (),
 ) -> alt.LayerChart:
     """dL/dh_t as a heatmap (unit × t, diverging colour) under a strip of ‖dL/dh_t‖ on a log colour scale.
 
@@ -126,6 +155,7 @@ def backward_heatmap(
         compact: no subtitle and no legends (a slide).
         max_t, max_units: budgets beyond which steps / units are averaged in buckets; the
             strip then shows the largest norm of each bucket of steps.
+        cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
     dh = _array(dh, "dh", 2, "(T, H): one sample's dL/dh_t over time")
     T, H = dh.shape
@@ -219,10 +249,12 @@ def backward_heatmap(
         *_merged(T, budget_t, "column", "steps"),
         *_merged(H, budget_units, "row", "units"),
         f"{_walk(T, reverse)}; black line: current t = {t}; greyed: steps it has not reached yet",
+        *_cut_note(cuts),
     ]
+    layers = [cells, band, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
     if compact:  # a slide: no subtitle, no legends
-        return _finish([cells, band, *_now(t, scale_t)], title, [], height).resolve_scale(color="independent")
-    return _finish([cells, band, *_now(t, scale_t)], title, notes, height, extra=40).resolve_scale(color="independent")
+        return _finish(layers, title, [], height).resolve_scale(color="independent")
+    return _finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
 
 
 # -- ‖dL/dh_t‖ per step, vanishing / exploding ---------------------------------------------------
@@ -255,6 +287,7 @@ def grad_norm_chart(
     max_t: int = 400,
     height: int = 170,
     compact: bool = False,
+    cuts: Sequence[int] = (),
 ) -> alt.LayerChart:
     """The gradient's norm at each step on a log scale, with the vanishing and exploding regions shaded and named.
 
@@ -267,6 +300,7 @@ def grad_norm_chart(
         vanishing, exploding: the thresholds' factors (see ``regions``).
         max_t: beyond this, each point is the max of a bucket of steps.
         compact: no subtitle (a slide).
+        cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
     d = _array(norms, "norms", 1, "(T,): one gradient norm per step")
     T = d.shape[0]
@@ -334,8 +368,9 @@ def grad_norm_chart(
         f"fed in: the largest gradient reaching h_t from outside the recurrence (the output or the layer above), {ref:.2e}",
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
+        *_cut_note(cuts),
     ]
-    layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_now(t, scale_t)]
+    layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
     return _finish(layers, title, [] if compact else notes, height).resolve_scale(color="independent")
 
 
@@ -349,6 +384,7 @@ def flow_chart(
     title: str = "Flow: ‖∂L_t/∂h_s‖, how each step's loss reaches the earlier states",
     max_cells: int = 80,
     height: int = 240,
+    cuts: Sequence[int] = (),
 ) -> alt.LayerChart:
     """``flow[t, s]`` as a heatmap: x = s (the state h_s reached), y = t (whose loss L_t), log colour; zeros (s > t) left blank.
 
@@ -356,6 +392,8 @@ def flow_chart(
         flow: (T, T) ``Backprop.flow``.
         t: the current step: a vertical rule at s = t and a horizontal one at row t.
         max_cells: budget per axis; beyond it each cell is the largest of its block.
+        cuts: the steps whose h_{t−1} entered detached (``cut_steps``): the block each cut
+            blanks (rows t of a chunk, columns s before it, exact zeros) is shaded and edged.
     """
     f = _array(flow, "flow", 2, "(T, T): Backprop.flow")
     T = f.shape[0]
@@ -400,7 +438,30 @@ def flow_chart(
         x=alt.X("s:Q", scale=scale_t, axis=s_axis), tooltip=[alt.Tooltip("s:Q", title="current t")]
     )
     rules += [column.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), column.mark_rule(color="#1a1a1a", strokeWidth=2)]
-    return _finish([cells, *rules], title, notes, height)
+    blocks, edges = _cut_blocks(cuts, T, scale_t, scale_row, s_axis)
+    return _finish([*blocks, cells, *edges, *rules], title, notes + _cut_note(cuts), height)
+
+
+def _cut_blocks(
+    cuts: Sequence[int], T: int, scale_s: alt.Scale, scale_row: alt.Scale, s_axis: alt.Axis
+) -> tuple[list[alt.Chart], list[alt.Chart]]:
+    """Where a cut stops the flow: for the chunk starting at c, rows c … (its end) and columns s < c shaded grey
+    (under the cells), and their right edge a dashed purple rule (over them)."""
+    if not cuts:
+        return [], []
+    ends = [*cuts[1:], T]
+    edges = [c - 0.5 for c in cuts]
+    frame = pd.DataFrame({"cut": list(cuts), "left": -0.5, "edge": edges, "top": edges, "bottom": [e - 0.5 for e in ends]})
+    base = alt.Chart(frame).encode(
+        tooltip=[alt.Tooltip("cut:Q", title="h.detach() before step"), alt.Tooltip("cut:Q", title="L_t of this chunk reaches back to s =")]
+    )
+    block = base.mark_rect(color="#a0a0a0", opacity=0.3).encode(
+        x=alt.X("left:Q", scale=scale_s, axis=s_axis), x2="edge:Q", y=alt.Y("top:Q", scale=scale_row), y2="bottom:Q"
+    )
+    edge = base.mark_rule(color=CUT_COLOUR, strokeWidth=2.5, strokeDash=[6, 3]).encode(
+        x=alt.X("edge:Q", scale=scale_s, axis=s_axis), y=alt.Y("top:Q", scale=scale_row), y2="bottom:Q"
+    )
+    return [block.properties(name="cut_blocks")], [edge]
 
 
 # -- each step's share of a parameter's gradient ---------------------------------------------------
@@ -417,6 +478,8 @@ def contributions_chart(
     max_t: int = 200,
     height: int = 150,
     reverse: bool | None = False,
+    full: tuple[np.ndarray, np.ndarray, float] | None = None,
+    cuts: Sequence[int] = (),
 ) -> alt.LayerChart:
     """One bar per step: the Frobenius norm of step t's share of dL/d(``name``); the tooltip adds the sum of its entries.
 
@@ -428,6 +491,9 @@ def contributions_chart(
         max_t: beyond this, each bar is the mean of a bucket of steps.
         reverse: the parameter belongs to a reverse direction (its backward pass walks up in
             t); None: to no recurrence (the head), nothing is greyed.
+        full: with truncation, the full graph's (norms, sums, total) beside it: two bars per
+            step, the full graph's (blue) left of the truncated one's (``norms``, purple).
+        cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
     n = _array(norms, "norms", 1, "(T,): one norm per step")
     s = _array(sums, "sums", 1, "(T,): one sum per step")
@@ -440,11 +506,24 @@ def contributions_chart(
     merged = bucket_size(T, max_t) > 1
     scale_t = _t_scale(0, T)
     mean = "mean " if merged else ""
+    colour = alt.value("#4c78a8")
+    if full is not None:  # two bars per step: the full graph's left, the truncated one's right
+        k = cuts[0] if cuts else T
+        graphs = ("full graph", f"h.detach() every {k}")
+        other = _bucketed(_array(full[0], "full norms", 1, "(T,)"), max_t, "mean").rename(columns={"value": "norm"})
+        other["sum"] = _bucketed(_array(full[1], "full sums", 1, "(T,)"), max_t, "mean")["value"].to_numpy()
+        frame = pd.concat([other.assign(graph=graphs[0], left=-0.4, right=0.0), frame.assign(graph=graphs[1], left=0.0, right=0.4)])
+        colour = alt.Color(
+            "graph:N", scale=alt.Scale(domain=list(graphs), range=["#4c78a8", CUT_COLOUR]), legend=alt.Legend(title=None, **LEGEND)
+        )
+    else:
+        frame = frame.assign(left=-0.4, right=0.4)
     bars = (
         alt.Chart(frame)
-        .transform_calculate(x0="datum.t0 - 0.4", x1="datum.t1 + 0.4")
-        .mark_rect(color="#4c78a8")
+        .transform_calculate(x0="datum.t0 + datum.left", x1="datum.t1 + datum.right")
+        .mark_rect()
         .encode(
+            color=colour,
             x=alt.X("x0:Q", scale=scale_t, axis=_t_axis()),
             x2="x1:Q",
             y=alt.Y("norm:Q", axis=alt.Axis(title="‖share‖", format="~g", **AXIS)),
@@ -453,18 +532,24 @@ def contributions_chart(
                 *_t_tooltip(merged),
                 alt.Tooltip("norm:Q", title=f"{mean}‖step t's share‖_F", format=".4~e"),
                 alt.Tooltip("sum:Q", title=f"{mean}sum of its entries", format=".4~e"),
+                *([alt.Tooltip("graph:N", title="graph")] if full is not None else []),
             ],
         )
     )
+    if full is None:
+        totals = f"‖dL/dW‖ = {total:.3e}; Σ_t ‖share‖ = {float(n.sum()):.3e}; the tooltip adds each share's sum of entries"
+    else:
+        totals = f"‖dL/dW‖: full graph {full[2]:.3e}, truncated {total:.3e}; blue: the full graph's share, purple: the truncated one's"
     notes = [
         "bars: the Frobenius norm of step t's term of the BPTT sum dL/dW = Σ_t (share at t), summed over the batch",
-        f"‖dL/dW‖ = {total:.3e}; Σ_t ‖share‖ = {float(n.sum()):.3e}; the tooltip adds each share's sum of entries",
+        totals,
         *_merged(T, max_t, "bar", "steps"),
         f"vertical line: current t = {t}",
     ]
     title = title or f"Each step's share of dL/d({name})"
     grey = [] if reverse is None else [_not_reached(0, T, scale_t, t, reverse)]
-    return _finish([*grey, bars, *_now(t, scale_t)], title, notes, height)
+    extra = 30 if full is not None else 0  # the legend
+    return _finish([*grey, bars, *_cut_rules(cuts, scale_t), *_now(t, scale_t)], title, notes, height, extra=extra)
 
 
 # -- ‖∂h_t/∂h_{t-1}‖ ----------------------------------------------------------------------------

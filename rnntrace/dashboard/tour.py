@@ -1,4 +1,4 @@
-"""The guided lesson: ``?tour=1`` … ``?tour=9`` in the URL, Back / Next, one idea per step.
+"""The guided lesson: ``?tour=1`` … ``?tour=10`` in the URL, Back / Next, one idea per step.
 
 Each step sets the configuration it needs (cell, sizes, input, view, t; everything else
 back to the lesson's defaults) when the student enters it, then leaves the controls to
@@ -99,10 +99,21 @@ TOUR: tuple[TourStep, ...] = (
         "the Task tab: the prediction beside the target, and the table of units sorted by how long they hold the bit.",
         {"view": "Task", "task": "memory", "cell": "LSTM", "t": 6},
     ),
+    TourStep(
+        "Why language models call h.detach()",
+        "A language model reads a long text in chunks of k steps and calls **h = h.detach()** between them (PyTorch's "
+        "word_language_model example: k = 35). The next chunk starts from h's value but not its history, so each update "
+        "backpropagates through k steps only: memory and time stay fixed however long the text, and a gradient can grow "
+        "or fade over at most k steps. The price: no step's loss reaches back past the start of its chunk, so W_hh never "
+        "learns from dependencies longer than k.",
+        "the dashed purple cuts on dL/dh_t and the shaded blocks of the flow matrix (exactly 0), the shares of weight_hh_l0 "
+        "with (purple) and without (blue) the cut, and the badge: torch's own detach loop agrees. Set k to 0 to compare.",
+        {"view": "Backward", "T": 24, "bp_truncate": 6, "bp_loss": "every step", "t": 11},
+    ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
 DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "task": "none"}
-DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0}
+DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0, "bp_loss": "last step", "bp_truncate": 0}
 
 
 def current() -> int | None:

@@ -221,6 +221,12 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
             default = "weight_hh_l0"
             out.drop("bp_param", raw["bp_param"], f"this model's parameters are {', '.join(names)}", f"{default} is shown")
 
+    if "bp_truncate" in raw:  # the Backward view's "h.detach() every k" (0: never): a cut needs k <= T - 1 and one direction
+        if task is None and out.values.get("bidirectional") == "true":
+            out.drop("bp_truncate", raw["bp_truncate"], "truncated backprop needs a one-direction layer", "the full graph is shown")
+        else:
+            _int_param(out, "bp_truncate", raw["bp_truncate"], 0, max(T - 1, 0), "0 (the full graph) is used")
+
     if tour_steps is not None and "tour" in raw:
         _int_param(out, "tour", raw["tour"], 1, tour_steps, "no lesson is opened")
     return out

@@ -44,17 +44,20 @@ NOT_PARAMS = ("x", "h0", "c0")
 
 
 @budget.shared(state.GRADS, "Backpropagating through time in NumPy, and in torch autograd…", kind="backprop")  # survives clear_cache
-def gradients(run_key: tuple, loss: str, _run: Run) -> GradValidation:
-    """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere)."""
+def gradients(run_key: tuple, loss: str, _run: Run, truncate: int | None = None) -> GradValidation:
+    """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere).
+
+    ``truncate`` k: h detached every k steps, checked against torch's loop that does it (``validate_grads``).
+    """
     top = _run.trace.output if _run.head is None else _run.trace.y
     grad_output = None if loss == "last step" else np.ones_like(top)
-    return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output)
+    return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output, truncate=truncate)
 
 
 @budget.shared(state.GRADS, "The flow matrix: each step's loss, backwards through time…", kind="flow")
-def flow(run_key: tuple, _run: Run) -> np.ndarray:
+def flow(run_key: tuple, _run: Run, truncate: int | None = None) -> np.ndarray:
     """``Backprop.flow`` for the loss on every step (row t is step t's own loss, whatever loss is chosen above)."""
-    return gradients(run_key, "every step", _run).backprop.flow
+    return gradients(run_key, "every step", _run, truncate).backprop.flow
 
 
 @budget.shared(state.GRADS, "Spectral norms of ∂h_t/∂h_{t−1}…", kind="Jacobian norms")
@@ -64,7 +67,7 @@ def jacobian_norms(run_key: tuple, layer: int, direction: int, _bp: Backprop) ->
 
 
 @budget.shared(state.GRADS, kind="per-step shares")
-def shares(run_key: tuple, loss: str, name: str, _bp: Backprop) -> tuple[np.ndarray, np.ndarray]:
+def shares(run_key: tuple, loss: str, name: str, _bp: Backprop, truncate: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T,) Frobenius norms and (T,) entry sums of each step's share of ``grads[name]`` (``Backprop.contributions``)."""
     flat = _bp.contributions(name).reshape(_bp.config.seq_len, -1)  # (T, param.size), in the module's dtype
     return np.linalg.norm(flat, axis=1).astype(np.float64), flat.sum(axis=1, dtype=np.float64)
@@ -81,6 +84,17 @@ def loss_text(loss: str, T: int, has_head: bool, N: int) -> str:
     if loss == "last step":
         return rf"$L = \sum {y}_{{{T - 1}}}$: the sum of the last step's {what}{samples}. Its error flows back through time."
     return rf"$L = \sum_t \sum {y}_t$: the sum of every step's {what}{samples}. Each step adds its own error."
+
+
+def truncate_text(k: int | None, T: int) -> str:
+    """What a cut does, in one sentence (empty without one)."""
+    if not k:
+        return ""
+    cuts = grad_charts.cut_steps(T, k)
+    return (
+        f" **Truncated:** h = h.detach() before t = {', '.join(map(str, cuts))}: the forward pass is the same, "
+        "the backward pass stops at each cut (dashed purple)."
+    )
 
 
 def grad_story(gv: GradValidation) -> tuple[str, str, str]:
@@ -129,14 +143,22 @@ def grad_story(gv: GradValidation) -> tuple[str, str, str]:
         "back multiplies it by ∂h_t/∂h_{t−1}, whose norm is above 1 here (an expanding recurrence), and it multiplies the "
         "last-bit rounding differences between torch and NumPy by the same factor."
     )
+    k = bp.truncate
+    cut = f" · k = {k}" if k else ""  # short: the badge shares a row with the controls at 1280 px
+    oracle = (
+        f" torch's side is its own truncated run: the module on chunks of {k} steps, h = h.detach() (and c) between them, "
+        "the chunks' losses summed, one backward."
+        if k
+        else ""
+    )
     if gv.ok:
-        text = f"= autograd ✓ {gv.max_abs_diff:.0e}"
+        text = f"= autograd ✓ {gv.max_abs_diff:.0e}{cut}"
         why = ("" if growth < 10 else grew) + " An exploding recurrence amplifies rounding in torch as in NumPy."
     elif growth >= 10:
-        text = f"= autograd ✗ {gv.max_abs_diff:.0e}: grew ×{growth:.0e} by t={peak}"
+        text = f"= autograd ✗ {gv.max_abs_diff:.0e}: grew ×{growth:.0e} by t={peak}{cut}"
         why = grew + " So they differ by more than the tolerance without either being wrong; reduce W_hh scale or T to see them agree."
     else:
-        text = f"= autograd ✗ disagrees {gv.max_abs_diff:.0e}"
+        text = f"= autograd ✗ disagrees {gv.max_abs_diff:.0e}{cut}"
         why = " The gradient did not grow through time here: this disagreement is not rounding. Please report it."
     return (
         "green" if gv.ok else "red",
@@ -146,7 +168,7 @@ def grad_story(gv: GradValidation) -> tuple[str, str, str]:
             f"{gv.max_abs_diff:.2e}, in {max(gv.diffs, key=gv.diffs.get)}. "
             f"Each gradient must be within atol + rtol·max|autograd| (atol = {gv.atol:g}, rtol = {gv.rtol:g} for float{bits}); "
             f"closest to its bound: {gv.worst} ({gv.diffs[gv.worst]:.1e} of {gv.bounds[gv.worst]:.1e}). "
-            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up." + why
+            "Looser than the forward's: a gradient sums T steps of products, so rounding adds up." + oracle + why
         ),
     )
 
@@ -197,10 +219,12 @@ def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool =
     """The backward equations at step t: the symbols (optional), then the same with this step's numbers (the cell's module writes both)."""
     spec, t, n, layer, d = ctx.spec, ctx.t, ctx.sample, ctx.layer, ctx.direction
     nxt = t + 1 if d == 0 else t - 1  # the step after t, in this direction's order
+    cut = bool(bp.truncate) and nxt % bp.truncate == 0  # h_t entered step t+1 detached (forward only: truncate refuses reverse)
     g_all, g_label = from_outside(ctx, bp)
     at = StepGrads(
         t=t,
-        nxt=nxt if 0 <= nxt < bp.config.seq_len else None,
+        nxt=nxt if 0 <= nxt < bp.config.seq_len and not cut else None,
+        cut=cut and nxt < bp.config.seq_len,
         n=n,
         g=g_all[t],
         g_label=g_label,
@@ -238,6 +262,26 @@ def _param_choice(names: list[str]) -> str:
     return st.selectbox("parameter", names, index=default, key="bp_param", bind="query-params", help="whose per-step shares the bars show")
 
 
+def _truncate_choice(ctx: Context) -> int | None:
+    """The "h.detach() every k steps" control (0: never), bound to the URL as ``bp_truncate``; None: the full graph.
+
+    A one-direction layer only (``backprop`` refuses a reverse direction: its pass over a chunk has no
+    one meaning); a value left from a longer T is reset to 0, and said so.
+    """
+    c = ctx.trace.config
+    hi = max(c.seq_len - 1, 0)  # k <= T-1: at least one cut (k >= T would be the full graph)
+    label, help_ = "detach every k", "truncated backprop: h (and c) detached before steps k, 2k, …, as a training loop does; 0: never"
+    if c.bidirectional:
+        st.number_input(label, 0, 0, 0, key="bp_truncate_off", disabled=True, help="truncated backprop needs a one-direction layer")
+        return None
+    k = st.session_state.get("bp_truncate")
+    if isinstance(k, int) and k > hi:
+        st.session_state["bp_truncate"] = 0
+        st.info(f"h.detach() every {k} steps is past T − 1 = {hi} here: set to 0 (the full graph).")
+    k = st.number_input(label, 0, hi, step=1, key="bp_truncate", bind="query-params", help=help_, value=0)
+    return int(k) if k else None
+
+
 def _c_path(ctx: Context) -> np.ndarray | None:
     """The cell state's own ‖∂c_t/∂c_{t−1}‖₂ per step, (T,) (the LSTM's: max of f_t), None for cells without c."""
     if ctx.spec.c_path is None:
@@ -255,20 +299,23 @@ def _work(ctx: Context) -> dict[str, float]:
 def render(ctx: Context) -> None:
     c, t, n = ctx.trace.config, ctx.t, ctx.sample
     T = c.seq_len
-    if ctx.present:  # a slide: the loss and the badge on one line, the loss chosen before (or the default)
+    if ctx.present:  # a slide: the loss and the badge on one line, the loss and the cut chosen before (or the defaults)
         loss = st.session_state.get("bp_loss") or LOSSES[0]
-        gv = gradients(ctx.run_key, loss, ctx.run)
+        k = st.session_state.get("bp_truncate") or None
+        k = k if isinstance(k, int) and 0 < k < T and not c.bidirectional else None
+        gv = gradients(ctx.run_key, loss, ctx.run, k)
         line, right = st.columns([6, 1.6], vertical_alignment="center", gap="small")
-        line.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
+        line.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size) + truncate_text(k, T))
     else:
-        left, pick, right = st.columns([5, 1.5, 1.6], vertical_alignment="center", gap="small")
+        left, pick, cut, right = st.columns([4.4, 1.3, 1.1, 1.9], vertical_alignment="bottom", gap="small")
         with pick:
-            loss = st.selectbox(
-                "loss", LOSSES, key="bp_loss", bind="query-params", label_visibility="collapsed", help="which outputs the loss L sums"
-            )
-        gv = gradients(ctx.run_key, loss, ctx.run)
-        left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size))
+            loss = st.selectbox("loss", LOSSES, key="bp_loss", bind="query-params", help="which outputs the loss L sums")
+        with cut:
+            k = _truncate_choice(ctx)
+        gv = gradients(ctx.run_key, loss, ctx.run, k)
+        left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size) + truncate_text(k, T))
     bp = gv.backprop
+    cuts = grad_charts.cut_steps(T, k)
     with right:
         badge(gv)
     dh = bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n]  # (T, H_out)
@@ -281,14 +328,15 @@ def render(ctx: Context) -> None:
         heat, equation = st.columns([3, 2], gap="medium", vertical_alignment="center")
         with heat:
             chart = grad_charts.backward_heatmap(
-                dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, **HEATMAP
+                dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, cuts=cuts, **HEATMAP
             )
             slide_chart(chart, "bw_dh")
         with equation:
             st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
         return
-    show(grad_charts.backward_heatmap(dh, t, title=f"dL/dh_t over time ({where}, sample {n})", reverse=reverse, **HEATMAP), "bw_dh")
-    show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse), "bw_norm")
+    title = f"dL/dh_t over time ({where}, sample {n})"
+    show(grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP), "bw_dh")
+    show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts), "bw_norm")
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
     for line in backward_lines(ctx, bp):
@@ -306,20 +354,31 @@ def render(ctx: Context) -> None:
     with col:
         name = _param_choice(names)
     size = T * bp.grads[name].size
-    if size <= BUDGET["contributions"]:
-        share_norms, share_sums = shares(ctx.run_key, loss, name, bp)
+    if size <= BUDGET["contributions"] * (2 if k else 1):
+        share_norms, share_sums = shares(ctx.run_key, loss, name, bp, k)
         whole = float(np.linalg.norm(bp.grads[name]))
+        full = None
+        if k:  # the full graph's shares beside the truncated ones
+            bp_full = gradients(ctx.run_key, loss, ctx.run).backprop
+            full = (*shares(ctx.run_key, loss, name, bp_full), float(np.linalg.norm(bp_full.grads[name])))
         m = PARAM.match(name)
         side = None if m is None else bool(m[3])  # the head's shares belong to no recurrence
-        show(grad_charts.contributions_chart(share_norms, share_sums, t, name=name, total=whole, reverse=side), "bw_share")
+        chart = grad_charts.contributions_chart(share_norms, share_sums, t, name=name, total=whole, reverse=side, full=full, cuts=cuts)
+        show(chart, "bw_share")
     else:
         st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
 
     if work["flow"] <= BUDGET["flow"]:
-        show(grad_charts.flow_chart(flow(ctx.run_key, ctx.run), t), "bw_flow")
+        show(grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts), "bw_flow")
+        blocks = (
+            f" Shaded blocks: h.detach() every {k} steps stops step t's loss at the start of its chunk; "
+            "those cells are exactly 0, in torch's truncated run as here."
+            if k
+            else ""
+        )
         st.caption(
             f"Top layer, forward direction, the loss of every step (row t alone, L_t = Σ y_t), whichever loss is chosen above: "
-            f"with 'last step' only row {T - 1} exists. RNNbow's picture (Cashman et al. 2019)."
+            f"with 'last step' only row {T - 1} exists.{blocks} RNNbow's picture (Cashman et al. 2019)."
         )
     else:
         st.info(f"The flow matrix skipped: {work['flow']:.1e} multiply-adds here (at most {BUDGET['flow']:.0e}); reduce T or M.")
