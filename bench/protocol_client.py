@@ -80,7 +80,7 @@ def user_key(element_id: str) -> str | None:
 
 
 def unpack(data: bytes) -> dict:
-    """A stage payload (``rnntrace.dashboard.stage_payload.unpack``, repeated: the load generator imports no torch)."""
+    """A stage payload (``rnntrace.stage.payload.unpack``, repeated: the load generator imports no torch)."""
     return json.loads(gzip.decompress(data))
 
 

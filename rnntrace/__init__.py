@@ -7,6 +7,7 @@ bp = rnntrace.backprop(model.rnn, x, head=model.fc) # the backward pass through 
 lm = rnntrace.load_model("model.pt")                # a user's saved model, never executed
 tt = rnntrace.train("memory", cell="lstm")          # a small task, trained in seconds
 v = rnntrace.validate(model.rnn, x, edits=[rnntrace.Edit("h_t", 0.0, unit=2)])  # what if: unit 2 silenced, checked against torch
+rnntrace.show(v)                                    # the stage in a notebook; to_html(v, "lesson.html"), to_svg(tr, t)
 """
 
 from .bptt import Backprop, GradValidation, backprop, validate_grads
@@ -16,6 +17,7 @@ from .loaders import LoadedModel, LoadedSequence, LoadError, load_model, load_se
 from .model import SimpleRNN
 from .records import Config, Step, Trace, steps, trace
 from .spec import SPECS, CellSpec, spec_for
+from .stage import show, to_html, to_png, to_svg
 from .tasks import TASKS, Task, TaskModel, Trained, train
 from .validation import Overflow, Validation, validate
 
@@ -45,8 +47,12 @@ __all__ = [
     "make_input",
     "read_sequence",
     "save",
+    "show",
     "spec_for",
     "steps",
+    "to_html",
+    "to_png",
+    "to_svg",
     "trace",
     "train",
     "validate",

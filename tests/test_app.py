@@ -55,7 +55,7 @@ def settle(at: AppTest, t: int) -> AppTest:
 
 def stage_payloads(at: AppTest) -> list[dict]:
     """The payloads of the browser stages on the page, as the browser receives them (unpacked)."""
-    from rnntrace.dashboard.stage_payload import unpack
+    from rnntrace.stage.payload import unpack
 
     return [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
 

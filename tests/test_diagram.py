@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import rnntrace
-from rnntrace.dashboard.diagram import BOX_W, CELL_H_MIN, MAX_HEIGHT, WIDTH, cell_diagram
+from rnntrace.stage.diagram import BOX_W, CELL_H_MIN, MAX_HEIGHT, WIDTH, cell_diagram
 
 SVG = "{http://www.w3.org/2000/svg}"
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[+-]\d+)?")

@@ -299,7 +299,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def stage_payload(at: AppTest) -> dict:
     """The browser stage's payload on the page (what the browser receives, unpacked): one stage per view."""
-    from rnntrace.dashboard.stage_payload import unpack
+    from rnntrace.stage.payload import unpack
 
     (payload,) = [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
     return payload

@@ -23,8 +23,8 @@ from browser_support import launch_chromium  # noqa: E402
 from oracle import torch_steps  # noqa: E402
 
 import rnntrace  # noqa: E402
-from rnntrace.dashboard import stage_payload  # noqa: E402
-from rnntrace.dashboard.stage import ASSETS  # noqa: E402
+from rnntrace.stage import payload as stage_payload  # noqa: E402
+from rnntrace.stage.payload import ASSETS  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 

@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 
 from ..spec import SPECS
+from ..stage.charts import AXIS, NOW, SUBTITLE, now_param
 
 MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
 FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
 FMT = ".3f"  # tooltip number format: 3 decimals, as the tables and equations show them
 PICK = "t_pick"  # the click selection on every time chart: clicking a step sets t (views/over_time.py)
-NOW = "t_now"  # the param every time chart reads as the current step; the browser stage moves it (assets/stage.js)
 
 # each gate's activation, from the cell specs: sigmoid gates are drawn on 0..1, tanh ones on -1..1
 _GATE_ACTIVATION = {g.field: g.activation for spec in SPECS.values() for g in spec.gates}
@@ -48,8 +48,6 @@ TANH = frozenset(f for f, a in _GATE_ACTIVATION.items() if a == "tanh")
 DIVERGING = "redblue"
 SEQUENTIAL = "viridis"
 CATEGORIES = "tableau10"
-SUBTITLE = "#787878"
-AXIS = {"labelFontSize": 13, "titleFontSize": 14}
 LEGEND = {"labelFontSize": 12, "titleFontSize": 13}
 
 
@@ -194,11 +192,6 @@ def _catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
         .add_params(_pick("t"))
         .properties(name="steps")
     )
-
-
-def now_param(t: int) -> alt.Parameter:
-    """The current step as a Vega param: the stage sets it at each step, so a chart moves without a rebuild."""
-    return alt.param(name=NOW, value=int(t))
 
 
 def _future(scale: alt.Scale) -> alt.Chart:
@@ -781,46 +774,3 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
         )
     notes = [f"grey {before} → blue {now}; red tick: torch's {now}"]
     return _finish(layers, f"How step t = {t} moved the state", notes, height)
-
-
-def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150) -> alt.LayerChart:
-    """``state_bars`` for every step at once: the rows of step ``t_now`` are shown.
-
-    Args:
-        frame: one row per (t, unit) with columns t, unit, prev (h_{t-1}), now (h_t) and torch (torch's h_t).
-    """
-    order = ["prev", "now"]
-    base = alt.Chart(frame).transform_filter(f"datum.t == {NOW}")
-    bars = (
-        base.transform_fold(order, as_=["state", "value"])
-        .mark_bar()
-        .encode(
-            x=alt.X("unit:O", axis=alt.Axis(title=None, labelAngle=0, labelExpr="'unit ' + datum.label", **AXIS)),
-            xOffset=alt.XOffset("state:N", sort=order),
-            y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
-            color=alt.Color("state:N", sort=order, scale=alt.Scale(domain=order, range=["#9aa5b1", "#1f77b4"]), legend=None),
-            tooltip=[
-                alt.Tooltip("t:Q"),
-                alt.Tooltip("state:N", title="h_{t-1} (prev) or h_t (now)"),
-                alt.Tooltip("unit:O"),
-                alt.Tooltip("value:Q", format=".4f"),
-            ],
-        )
-    )
-    ticks = (
-        base.mark_tick(color="#d62728", thickness=2, size=14)
-        .encode(
-            x="unit:O",
-            xOffset=alt.XOffset("state:N", sort=order),
-            y="torch:Q",
-            tooltip=[alt.Tooltip("unit:O"), alt.Tooltip("torch:Q", title="torch's h_t", format=".4f")],
-        )
-        .transform_calculate(state="'now'")
-    )
-    title = alt.TitleParams(
-        text=alt.ExprRef(f"'How step t = ' + {NOW} + ' moved the state'"),
-        subtitle="grey: before the step (h0 at t = 0) · blue: h_t · red tick: torch's h_t",
-        subtitleColor=SUBTITLE,
-        anchor="start",
-    )
-    return alt.layer(bars, ticks).add_params(now_param(0)).properties(title=title, height=height + 30 + 18 + 50, width="container")

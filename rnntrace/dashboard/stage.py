@@ -1,4 +1,4 @@
-"""The browser stage in Streamlit: ``assets/stage.js`` as a components-v2 component, fed one payload per configuration.
+"""The browser stage in Streamlit: ``rnntrace/stage/assets/stage.js`` as a components-v2 component, fed one payload per configuration.
 
 Stepping, keys, play, hovering and a click on a chart change t in the browser, with no script
 rerun. Python hears the settled t (``stage.js`` sends it about 250 ms after the last step), so
@@ -8,25 +8,22 @@ rerun of the stage fragment per pause, not one per step.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
-from . import stage_payload
+from ..stage import payload as stage_payload
 from .budget import ByteCache
 from .config import LIMITS
 from .context import Context
 
-ASSETS = Path(__file__).parent / "assets"
 PER_STEP = ByteCache("stage step size", 2**20, heavy=False, kind="stage")  # run -> compressed bytes per step (a float each)
 PAYLOADS = ByteCache("stage payload", LIMITS.stage_bytes, kind="stage")  # packed payloads, shared by every session
 
 # in the page's DOM, not a shadow root: vega-embed's own styles (tooltips) and the page's tests reach it; stage.css is scoped
 _component = st.components.v2.component(
     "rnntrace_stage",
-    js=(ASSETS / "stage.js").read_text(encoding="utf-8"),
-    css=(ASSETS / "stage.css").read_text(encoding="utf-8"),
+    js=stage_payload.stage_js(),
+    css=stage_payload.stage_css(),
     isolate_styles=False,
 )
 # Vega, Vega-Lite and vega-embed from vl-convert's wheel (no CDN); an unchanged element is sent once per session

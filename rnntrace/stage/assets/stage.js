@@ -1,13 +1,15 @@
 // The rnntrace stage: the cell diagram, the time charts and the t controls, stepped in the browser.
 //
-// One payload per configuration (built by rnntrace/dashboard/stage_payload.py) carries every
+// One payload per configuration (built by rnntrace/stage/payload.py) carries every
 // step's numbers: the diagram's SVG is drawn once and each step fills in its frame (numbers,
 // colours, hover formulas); each chart is a Vega view whose param `t_now` moves with t. No
-// step goes back to the server. Hosts: the Streamlit component (the default export), and
-// `mount(el, payload, host)` for a notebook widget or an offline lesson file.
+// step goes back to the server. Hosts: the Streamlit component and the anywidget notebook widget
+// (both through the default export, below), and `mount(el, payload, host)` for an offline lesson file.
 //
-// A host may pass { sync(t), fetch(t), present() }: sync hears the settled t (debounced),
-// fetch is asked for the steps around t when t leaves the payload's window.
+// A host may pass { sync(t), fetch(t), keys, url }: sync hears the settled t (debounced), fetch is
+// asked for the steps around t when t leaves the payload's window; keys: "page" (default: the keys
+// step the stage wherever the focus is, as on a lesson page) or "focus" (only while the stage has
+// the focus: a notebook's own keys stay the notebook's); url: false leaves the page's URL alone.
 
 const SETTLE_MS = 250; // Python hears t this long after the last step (the tables, the link, a reload)
 const TYPING = new Set(["TEXTAREA", "SELECT"]);
@@ -43,7 +45,7 @@ function installKeys(doc) {
       if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
       const action = KEYS[ev.key];
       page.stages = page.stages.filter((s) => s.root.isConnected);
-      const stage = page.stages.filter((s) => s.controls).at(-1);
+      const stage = page.stages.filter((s) => s.controls && s.host.keys !== "focus").at(-1);
       if (!action || !stage || typing(deepActive(doc))) return;
       ev.preventDefault();
       ev.stopPropagation();
@@ -55,7 +57,8 @@ function installKeys(doc) {
 
 // -- numbers ------------------------------------------------------------------------------------
 
-function fromUrl(T) {
+function fromUrl(T, host) {
+  if (host.url === false) return null;
   try {
     const raw = new URLSearchParams(window.location.search).get("t");
     const t = raw === null ? NaN : Number(raw);
@@ -65,7 +68,8 @@ function fromUrl(T) {
   }
 }
 
-function toUrl(t) {
+function toUrl(t, host) {
+  if (host.url === false) return;
   try {
     const url = new URL(window.location.href);
     url.searchParams.set("t", String(t));
@@ -79,7 +83,7 @@ function toUrl(t) {
 
 class Diagram {
   constructor(el, diagram) {
-    el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/dashboard/diagram.py)
+    el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/stage/diagram.py)
     this.svg = el.querySelector("svg");
     this.title = this.svg.querySelector("text.title");
     this.boxes = [...this.svg.querySelectorAll("g.box")].map((g) => ({
@@ -193,7 +197,16 @@ class Stage {
     this.charts = [];
     this.playing = false;
     this.load(payload);
-    installKeys(root.ownerDocument);
+    if (this.host.keys === "focus") {
+      root.tabIndex = 0; // a click on the stage gives it the keys; elsewhere they stay the page's
+      root.addEventListener("keydown", (ev) => {
+        const action = KEYS[ev.key];
+        if (!action || ev.ctrlKey || ev.metaKey || ev.altKey || typing(deepActive(root.ownerDocument))) return;
+        ev.preventDefault();
+        ev.stopPropagation();
+        this.act(action);
+      });
+    } else installKeys(root.ownerDocument);
     page.stages.push(this);
   }
 
@@ -251,7 +264,7 @@ class Stage {
     // stage), else the link's, else 0. Not a t inside the payload: payloads are shared by every session.
     const fresh = payload.seek && payload.seek[1] !== page.seekSeen;
     page.seekSeen = payload.seek ? payload.seek[1] : page.seekSeen;
-    const start = (fresh ? payload.seek[0] : null) ?? (page.t !== null && page.t < this.T ? page.t : null) ?? fromUrl(this.T) ?? 0;
+    const start = (fresh ? payload.seek[0] : null) ?? (page.t !== null && page.t < this.T ? page.t : null) ?? fromUrl(this.T, this.host) ?? 0;
     this.show(Math.min(Math.max(start, 0), this.T - 1), { quiet: true });
   }
 
@@ -290,7 +303,7 @@ class Stage {
     if (quiet) return;
     // stages without controls on the page (a slide's chart beside its diagram) follow this one
     for (const other of page.stages) if (other !== this && !other.controls && other.root.isConnected) other.show(t, { quiet: true });
-    toUrl(t);
+    toUrl(t, this.host);
     clearTimeout(this.settle);
     this.settle = setTimeout(() => this.host.sync && this.host.sync(this.t), SETTLE_MS);
   }
@@ -353,7 +366,8 @@ export function mount(el, payload, host) {
 
 // -- the Streamlit host (components v2): called on every render with the latest data -----------
 
-async function decode(data) {
+/** A payload from gzip-compressed JSON bytes (an ArrayBuffer or a view of one, e.g. a widget's DataView). */
+export async function unpack(data) {
   // Python sends gzip-compressed JSON bytes (stage_payload.pack): the wire carries the budgeted size
   if (!(data instanceof ArrayBuffer || ArrayBuffer.isView(data))) return data;
   const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -361,7 +375,47 @@ async function decode(data) {
   return JSON.parse(await new Response(stream).text());
 }
 
+// -- the notebook host (anywidget): the model's traits are the payload (gzip bytes), t and the Vega bundle -----
+
+function loadVega(source) {
+  // the bundle comes with the widget (a notebook has no file server of ours), imported once per page
+  if (window.vegaEmbed || !source) return Promise.resolve();
+  page.vega ||= import(URL.createObjectURL(new Blob([source], { type: "text/javascript" })));
+  return page.vega;
+}
+
+async function render({ model, el }) {
+  loadVega(model.get("_vega")); // the charts wait for it; the diagram does not
+  const host = {
+    keys: "focus",
+    url: false,
+    sync: (t) => {
+      if (model.get("t") === t) return;
+      model.set("t", t);
+      model.save_changes();
+    },
+    fetch: (t) => model.send({ fetch: t }), // Python answers with a new payload (the window around t)
+  };
+  const stage = mount(el, await unpack(model.get("payload")), host);
+  const onT = () => {
+    const t = model.get("t");
+    if (t !== stage.t) stage.go(t);
+  };
+  const onPayload = async () => stage.load(await unpack(model.get("payload")));
+  model.on("change:t", onT);
+  model.on("change:payload", onPayload);
+  onT();
+  return () => {
+    model.off("change:t", onT);
+    model.off("change:payload", onPayload);
+    stage.destroy();
+  };
+}
+
+// -- the default export: anywidget calls it with no argument (and wants { render }); Streamlit with its component
+
 export default function (component) {
+  if (component === undefined) return { render };
   const { data, parentElement, setStateValue } = component;
   let root = parentElement.querySelector(".rnntrace-stage");
   if (!root) {
@@ -376,7 +430,7 @@ export default function (component) {
   }
   // payloads are applied in the order they came, each after the previous one is decoded
   root.queue = root.queue
-    .then(() => decode(data))
+    .then(() => unpack(data))
     .then((payload) => {
       if (root.stage) root.stage.load(payload);
       else root.stage = new Stage(root, payload, root.host);

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Step
 from ..spec import CellSpec
+from ..step import Step
 
 WIDTH = 580  # natural width in px: the Step view's diagram column at 1280×720; at 1:1 every font is >= 13 px
 MAX_HEIGHT = 400  # rows get shorter (down to CELL_H_MIN) before the picture grows taller than this
@@ -912,3 +912,16 @@ def stage_frames(
             boxes.append([f"{b.field}: {b.scale()}", more, cells])
         frames.append({"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes})
     return svg, frames
+
+
+def trace_diagram(trace, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8) -> str:
+    """``cell_diagram`` of a trace's step t (layer and direction in 0..L-1 / 0..dirs-1, already checked).
+
+    The head's y_t is drawn with the top layer: a bidirectional model's y_t is on the reverse
+    step (it needs both directions), so the forward step's picture takes it from there.
+    """
+    c = trace.config
+    steps = trace.at(t)
+    step = steps[layer * c.num_directions + direction]
+    y_t = steps[-1].y_t if layer == c.num_layers - 1 and step.y_t is None else None
+    return cell_diagram(c.spec, step, sample, y_t=y_t, dark=dark, max_units=max_units)

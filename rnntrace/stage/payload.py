@@ -11,7 +11,8 @@ current step. This module decides what goes in, within a byte budget:
 - Numbers are the ones ``cell_diagram`` prints (3 decimals) and the charts' data keep 6
   significant digits: enough for every label and tooltip the page shows.
 
-No Streamlit here: the notebook widget and the offline lesson file build the same payload.
+No Streamlit here: the dashboard (``rnntrace/dashboard/stage.py``), the notebook widget (``widget.py``)
+and the offline lesson file (``lesson.py``) build the same payload.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -27,7 +29,9 @@ import pandas as pd
 
 from ..records import Trace
 from . import charts, diagram
+from .source import Part, Source
 
+ASSETS = Path(__file__).parent / "assets"  # stage.js (the one JS module every host runs) and stage.css
 PAYLOAD_BYTES = 2_000_000  # compressed bytes of one payload; beyond, a window of steps around t (README: "The stage")
 PREFETCH = 0.1  # fetch the next window when t is within this share of the window's end
 SPEEDS = (1, 2, 4, 8, 10, 15, 20, 30)  # steps per second when playing
@@ -96,24 +100,72 @@ def _digits(a: np.ndarray) -> list:
     return [None if not np.isfinite(v) else float(f"{v:.6g}") for v in out.ravel()]
 
 
-def state_chart(prev: np.ndarray, now: np.ndarray, torch_h: np.ndarray, lo: int, height: int) -> dict:
-    """``charts.state_bars`` for every step of a window, the step shown picked by the param ``t_now``.
+def state_chart(prev: np.ndarray, now: np.ndarray, torch_h: np.ndarray | None, lo: int, height: int) -> dict:
+    """``charts.state_bars_over_time`` for every step of a window, the step shown picked by the param ``t_now``.
 
     Args:
-        prev, now, torch_h: (steps, H) h_{t-1}, h_t and torch's h_t of steps lo, lo+1, ... (one sample).
+        prev, now, torch_h: (steps, H) h_{t-1}, h_t and torch's h_t of steps lo, lo+1, ... (one sample);
+            torch_h None: no torch ticks (a bare ``Trace`` holds no torch output).
     """
     steps, H = now.shape
-    frame = pd.DataFrame(
-        {
-            "t": np.repeat(np.arange(lo, lo + steps), H),
-            "unit": np.tile(np.arange(H), steps),
-            "prev": _digits(prev),
-            "now": _digits(now),
-            "torch": _digits(torch_h),
-        }
-    )
+    columns = {
+        "t": np.repeat(np.arange(lo, lo + steps), H),
+        "unit": np.tile(np.arange(H), steps),
+        "prev": _digits(prev),
+        "now": _digits(now),
+    }
+    if torch_h is not None:
+        columns["torch"] = _digits(torch_h)
     with alt.data_transformers.enable("default", max_rows=None):  # T·H rows; the window bounds them
-        return charts.state_bars_over_time(frame, height=height).to_dict()
+        return charts.state_bars_over_time(pd.DataFrame(columns), height=height, torch=torch_h is not None).to_dict()
+
+
+def grad_chart(dh: np.ndarray, lo: int, height: int) -> dict:
+    """dL/dh_t of every unit at step ``t_now`` (a ``Backprop``'s), for the steps of a window.
+
+    Args:
+        dh: (steps, H_out) dL/dh_t of steps lo, lo+1, ... (one sample).
+    """
+    steps, H = dh.shape
+    frame = pd.DataFrame({"t": np.repeat(np.arange(lo, lo + steps), H), "unit": np.tile(np.arange(H), steps), "dh": _digits(dh)})
+    with alt.data_transformers.enable("default", max_rows=None):
+        return charts.grad_bars_over_time(frame, height=height).to_dict()
+
+
+def source_charts(src: Source, p: Part, *, height: int = 130):
+    """``(lo, hi) -> specs``: the state chart (with torch's h_t for a ``Validation``), and dL/dh_t for a ``Backprop``."""
+    shown = Shown(p.layer, p.direction, p.sample)
+    H, n = src.trace.config.h_out, p.sample
+
+    def build_charts(lo: int, hi: int) -> list[dict]:
+        got = steps(src.trace, shown, lo, hi)
+        prev, now = np.stack([s.h_prev[n] for s in got]), np.stack([s.h_t[n] for s in got])  # (hi-lo, H_out)
+        torch_h = None
+        if src.torch_layers is not None:
+            torch_h = src.torch_layers[p.layer][lo:hi, n, p.direction * H : (p.direction + 1) * H]  # (hi-lo, H_out)
+        specs = [state_chart(prev, now, torch_h, lo, height=height)]
+        if src.backprop is not None:
+            specs.append(grad_chart(src.backprop.quantity("dh_t", p.layer, p.direction)[lo:hi, n], lo, height=height))
+        return specs
+
+    return build_charts
+
+
+def of_source(
+    src: Source, p: Part, *, key: object, window: tuple[int, int] | None = None, dark: bool = False, present: bool = False, seek=None
+) -> dict:
+    """The payload of a notebook widget or a lesson file: the diagram and the source's charts for one part."""
+    return build(
+        src.trace,
+        Shown(p.layer, p.direction, p.sample),
+        key=key,
+        window=window,
+        per_step=src.per_step,
+        chart_builder=source_charts(src, p, height=150 if present else 130),
+        dark=dark,
+        present=present,
+        seek=seek,
+    )
 
 
 def identity(*parts: object) -> str:
@@ -165,6 +217,16 @@ def build(
         "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark) if diagram_on else None,
         "charts": [{"name": s.get("name", f"chart{i}"), "spec": s} for i, s in enumerate(specs)],
     }
+
+
+def stage_js() -> str:
+    """The stage's JS module (``assets/stage.js``): the dashboard, the notebook widget and the lesson file run this text."""
+    return (ASSETS / "stage.js").read_text(encoding="utf-8")
+
+
+def stage_css() -> str:
+    """The stage's styles, every rule scoped under ``.rnntrace-stage``."""
+    return (ASSETS / "stage.css").read_text(encoding="utf-8")
 
 
 def vega_bundle() -> str:

@@ -1,0 +1,38 @@
+"""The stage anywhere: the same stage (``assets/stage.js``) in a notebook, in an offline lesson file, and as pictures.
+
+- ``show(obj)``: a notebook widget (anywidget) running the stage's JS module; its ``t`` is synced.
+- ``to_html(obj, path)``: one self-contained HTML file (stage, payload, Vega): opens from disk, no network.
+- ``to_svg(obj, t)`` / ``to_png(obj, t)``: the cell diagram as a standalone picture.
+
+``obj`` is a ``Trace``, a ``Validation`` (adds torch's h_t and |replay − torch| per step) or a
+``Backprop`` (adds dL/dh_t). Importing this package is light: Altair, vl-convert and anywidget
+load when a function needs them. No Streamlit anywhere here (the dashboard wraps the same pieces).
+"""
+
+from __future__ import annotations
+
+from .lesson import to_html
+from .picture import to_png, to_svg
+
+
+def show(obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False):
+    """The stage as a notebook widget: the cell diagram with hover formulas, the state chart, keys and play.
+
+    Steps in the browser (← → Home End, Space plays); ``widget.t`` is synced both ways: read it,
+    or set it from Python to move the stage. Everything it runs ships in the package (no CDN,
+    works offline). Works where anywidget does: JupyterLab, Jupyter Notebook, VS Code, Colab, marimo.
+
+    Args:
+        obj: a ``Trace``, a ``Validation`` or a ``Backprop``.
+        t: the step shown first; layer, direction, sample: which part (as ``Trace.quantity``).
+        dark: the stage on a dark background.
+
+    Returns:
+        a ``rnntrace.stage.widget.Stage`` (an ``anywidget.AnyWidget``).
+    """
+    from .widget import Stage  # anywidget and ipywidgets load here, not on ``import rnntrace``
+
+    return Stage.of(obj, t=t, layer=layer, direction=direction, sample=sample, dark=dark)
+
+
+__all__ = ["show", "to_html", "to_png", "to_svg"]
