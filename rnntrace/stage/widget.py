@@ -60,6 +60,23 @@ class Stage(anywidget.AnyWidget):
         src = source(obj, "rnntrace.show")
         return cls(src, part(src.trace, t, layer, direction, sample), dark=dark)
 
+    def __repr__(self) -> str:
+        c = self._src.trace.config
+        where = f"layer {self.layer} · {'reverse' if self.direction else 'forward'} · sample {self.sample}"
+        return f"rnntrace stage ({self._src.kind}: {c.cell}, T={self.T}, {where}) at t={self.t}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget, and for a page without a widget manager (a static export, GitHub) the diagram at the current t."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle
+        from .diagram import trace_diagram
+
+        data["text/html"] = trace_diagram(self._src.trace, self.t, layer=self.layer, direction=self.direction, sample=self.sample)
+        data["text/plain"] = repr(self)
+        return data, metadata
+
     def _load(self, t: int) -> None:
         """A payload holding step t (all steps when they fit the byte budget)."""
         lo_hi = stage_payload.window(self.T, t, self._per_step, self._budget)
