@@ -34,9 +34,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +42,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from timing import interleaved, one_thread
+
 import rnntrace
 from rnntrace.bptt import backprop
 
@@ -51,13 +51,6 @@ CELLS = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
 HEADLINE = {"T": 1000, "N": 1, "D": 32, "M": 256}
 SIZES = [HEADLINE, {"T": 100, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 8, "D": 32, "M": 256}]
 TARGET = 2.0  # backprop / torch forward+backward at the headline size
-PAUSE_S = 0.2
-
-
-def _time_ms(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
 
 
 def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: int, rounds: int) -> dict:
@@ -73,14 +66,6 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         xr = x.detach().requires_grad_(True)
         out, _ = module(xr)
         torch.autograd.grad((out * grad_output).sum(), [xr, *params])
-
-    def run_torch_1thread():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            run_torch()
-        finally:
-            torch.set_num_threads(threads)
 
     def run_backprop():
         backprop(module, x)
@@ -98,17 +83,8 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         float(np.abs(bp.grads[k] - r.numpy()).max() / max(np.abs(r.numpy()).max(), 1e-30)) for k, r in zip(ref_names, ref, strict=True)
     )
 
-    runs = {"torch": run_torch, "torch 1 thread": run_torch_1thread, "backprop": run_backprop, "trace": run_trace}
-    times = {name: [] for name in runs}
-    per_round = -(-repeats // rounds)
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            time.sleep(PAUSE_S)  # let the other library's worker threads stop spinning
-            for _ in range(warmup):
-                fn()
-            times[name].extend(_time_ms(fn) for _ in range(per_round))
-    ms = {name: statistics.median(v) for name, v in times.items()}
-    best = {name: min(v) for name, v in times.items()}
+    runs = {"torch": run_torch, "torch 1 thread": one_thread(run_torch), "backprop": run_backprop, "trace": run_trace}
+    ms, best = interleaved(runs, repeats, warmup, rounds)  # best: the least disturbed run, for a noisy machine
     headline = {"T": T, "N": N, "D": D, "M": M} == HEADLINE
     return {
         "cell": cell,

@@ -57,19 +57,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from timing import PAUSE_S, interleaved, one_thread
+
 import rnntrace
 
 CELLS = {"RNN": lambda D, M: nn.RNN(D, M), "GRU": lambda D, M: nn.GRU(D, M), "LSTM": lambda D, M: nn.LSTM(D, M)}
 HEADLINE = {"T": 1000, "N": 1, "D": 32, "M": 256}
 SIZES = [HEADLINE, {"T": 100, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 1, "D": 32, "M": 64}, {"T": 1000, "N": 8, "D": 32, "M": 256}]
 TARGETS = {"RNN": 0.6, "GRU": 1.0, "LSTM": 1.5}  # ours/torch at the headline size
-PAUSE_S = 0.2
-
-
-def _time_ms(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
 
 
 def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: int, rounds: int) -> dict:
@@ -82,31 +77,14 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         with torch.no_grad():
             module(x)
 
-    def run_torch_1thread():
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            run_torch()
-        finally:
-            torch.set_num_threads(threads)
-
     def run_trace():
         rnntrace.trace(module, x)
 
     def run_trace_steps():
         rnntrace.trace(module, x).steps  # noqa: B018 -- the access is what is timed
 
-    runs = {"torch": run_torch, "torch 1 thread": run_torch_1thread, "trace": run_trace, "trace+steps": run_trace_steps}
-    times = {name: [] for name in runs}
-    per_round = -(-repeats // rounds)
-    for _ in range(rounds):
-        for name, fn in runs.items():
-            time.sleep(PAUSE_S)  # let the other library's worker threads stop spinning
-            for _ in range(warmup):
-                fn()
-            times[name].extend(_time_ms(fn) for _ in range(per_round))
-    ms = {name: statistics.median(v) for name, v in times.items()}
-    best = {name: min(v) for name, v in times.items()}  # the least disturbed run, for a noisy machine
+    runs = {"torch": run_torch, "torch 1 thread": one_thread(run_torch), "trace": run_trace, "trace+steps": run_trace_steps}
+    ms, best = interleaved(runs, repeats, warmup, rounds)  # best: the least disturbed run, for a noisy machine
     return {
         "cell": cell,
         "T": T,
@@ -162,7 +140,9 @@ def _peak_extra_bytes(fn) -> int:
 def _held_bytes(tr) -> int:
     """Bytes of the memory blocks the Trace's arrays live in (each block once)."""
     blocks = {}
-    arrays = [a for per in tr._arrays.values() for a in per.values()] + [tr.output, tr.h_n, tr.c_n, tr.y]
+    c = tr.config
+    per_layer = [tr.arrays(layer, d) for layer in range(c.num_layers) for d in range(c.num_directions)]
+    arrays = [a for per in per_layer for a in per.values()] + [tr.output, tr.h_n, tr.c_n, tr.y]
     for a in arrays:
         if a is None:
             continue

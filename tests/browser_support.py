@@ -3,7 +3,7 @@
 Plain helpers first (``StreamlitServer``, ``launch_chromium``, ``wait_idle``, ``RunClock``,
 ``server_rss``); ``bench/`` and ``scripts/`` import them with ``tests/`` on ``sys.path``.
 The pytest fixtures at the end (``streamlit_server``, ``browser``, ``page``) are for
-``tests/test_browser.py``, which imports them with ``from browser_support import *``.
+``tests/browser/test_browser.py``, which imports them with ``from browser_support import *``.
 
 Skip rule: without Chromium the browser tests skip and say how to install it, unless
 ``RNNTRACE_REQUIRE_BROWSER=1`` (set by ``.ci/run``), which makes that a failure.
@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
@@ -167,6 +168,17 @@ def server_rss(pid: int) -> int:
 
 
 # ---------------------------------------------------------------- the browser
+def require(path: str | None, env: str, missing: str) -> str:
+    """The tool at ``path``; without it the test skips, or fails where ``env``=1 (CI: the tests must run)."""
+    import pytest
+
+    if path is None:
+        if os.environ.get(env) == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return path
+
+
 def chromium_path() -> str | None:
     """Debian's Chromium, or None if it is not installed."""
     if os.access("/usr/bin/chromium", os.X_OK):
@@ -337,6 +349,52 @@ class RunClock:
 
 
 # ---------------------------------------------------------------- screenshots
+# -- the page as a user drives it ---------------------------------------------------------------
+
+
+def open_app(page, server, query: str = "") -> RunClock:
+    """Load the app (``query`` like "?T=20"), wait until idle, check it drew no exception."""
+    clock = RunClock(page)
+    clock.install()
+    page.goto(f"{server.url}/{query}")
+    wait_idle(page, timeout=90)
+    assert not exceptions(page)
+    return clock
+
+
+def url_params(page) -> dict[str, str]:
+    href = page.evaluate("() => location.href")  # page.url lags history.replaceState (the stage writes t there)
+    return {k: v[-1] for k, v in parse_qs(urlparse(href).query).items()}
+
+
+def button(page, key: str):
+    """The button with widget key ``key`` (Streamlit also renders a hidden copy to measure it; role lookup skips that)."""
+    return page.locator(f".st-key-{key}").get_by_role("button")
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick ``option`` in the selectbox with widget key ``key`` (a react-aria combobox in Streamlit 1.67)."""
+    page.locator(f".st-key-{key} button[aria-label='Open']").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def type_number(page, key: str, value: int) -> None:
+    """Type ``value`` into the number_input with widget key ``key`` and commit it with Enter."""
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def main_text(page) -> str:
+    """All text of the main area (header, caption, metrics, ...), not the sidebar."""
+    return page.locator("[data-testid='stMain']").inner_text()
+
+
+def agrees(page) -> bool:
+    """The header's badge (replay vs torch, all steps) says the two agree."""
+    return "= torch ✓" in main_text(page)
+
+
 # Key states of the lesson, as URL queries (the app binds its state to the URL).
 STATES = {"first-load": "", "over-time": "?view=Over+time", "weights": "?view=Weights", "presentation": "?present=true"}
 
@@ -425,12 +483,7 @@ except ImportError:  # the helpers above work without pytest (bench/, scripts/)
 if pytest is not None:
 
     def _require_chromium() -> str:
-        path = chromium_path()
-        if path is None:
-            if os.environ.get("RNNTRACE_REQUIRE_BROWSER") == "1":
-                pytest.fail(MISSING_CHROMIUM)
-            pytest.skip(MISSING_CHROMIUM)
-        return path
+        return require(chromium_path(), "RNNTRACE_REQUIRE_BROWSER", MISSING_CHROMIUM)
 
     @pytest.fixture(scope="session")
     def streamlit_server(tmp_path_factory):

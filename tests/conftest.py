@@ -16,6 +16,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+import rnntrace
+
 _COMMON = {"deadline": None, "derandomize": True, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("default", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
@@ -31,3 +33,20 @@ def _fixed_seeds():
     np.random.seed(SEED)
     torch.manual_seed(SEED)
     yield
+
+
+@pytest.fixture
+def corrupt_rnn_h(monkeypatch):
+    """``corrupt_rnn_h(t, by)``: the plain RNN's replay made wrong at one step (h_t[t] += by), what validate must catch."""
+
+    def corrupt(t: int | slice, by: float = 1e-3) -> None:
+        run_rnn = rnntrace.cells.rnn.run_rnn
+
+        def wrong(*args, **kwargs):
+            arrays = run_rnn(*args, **kwargs)
+            arrays["h_t"][t] += by
+            return arrays
+
+        monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", wrong)
+
+    return corrupt

@@ -243,7 +243,7 @@ def apply(checked: Checked, params: dict) -> None:
     A bound widget seeds itself from the *initial* query parameters (``QueryParams._initial_query_params``),
     which ``st.query_params`` does not change; both are rewritten here, and the browser's address is
     corrected. Internal to Streamlit 1.67, so it falls back to ``st.query_params`` (enough for the
-    unbound ``tour``) when the layout changes; the tests fail loudly then (tests/test_url.py).
+    unbound ``tour``) when the layout changes; the tests fail loudly then (tests/dashboard/test_url.py).
     """
     import streamlit as st
     from streamlit.runtime.scriptrunner import get_script_run_ctx

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cases import MODES, OptionCase
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -33,12 +34,6 @@ import rnntrace
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 
 TOL = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-10, 1e-10)}  # dtype -> (atol, rtol)
-MODES = {
-    "RNN_TANH": (nn.RNN, {"nonlinearity": "tanh"}),
-    "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"}),
-    "GRU": (nn.GRU, {}),
-    "LSTM": (nn.LSTM, {}),
-}
 GATE_FIELDS = {
     "RNN": (),
     "GRU": ("r_t", "z_t", "n_t"),
@@ -52,65 +47,21 @@ STEP_FIELDS = ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(OptionCase):
     """One point of the option space; ``build()`` turns it into torch objects."""
 
-    mode: str  # torch's RNNBase.mode: RNN_TANH, RNN_RELU, GRU, LSTM
-    num_layers: int
-    bias: bool
-    batch_first: bool
-    bidirectional: bool
-    dtype: torch.dtype
-    D: int
-    H: int
-    proj_size: int
-    T: int
-    N: int
-    unbatched: bool
-    x_as_ndarray: bool
-    with_h0: bool
     h0_as_ndarray: bool
-    head: str | None  # None, "bias", "no-bias"
-    K: int
-    seed: int
-
-    @property
-    def cell(self) -> str:
-        return self.mode.split("_")[0]
-
-    @property
-    def dirs(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def h_out(self) -> int:
-        return self.proj_size or self.H
 
     def build(self):
         """-> module, x argument, h0 argument, head, x tensor (T, N, D), state tensors (h0, c0) as (L*dirs, N, ·)."""
-        cls, kwargs = MODES[self.mode]
-        if self.proj_size:
-            kwargs = {**kwargs, "proj_size": self.proj_size}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = cls(
-                self.D, self.H, num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
-                bidirectional=self.bidirectional, dtype=self.dtype, **kwargs,
-            )  # fmt: skip
-            head = None if self.head is None else nn.Linear(self.dirs * self.h_out, self.K, bias=self.head == "bias", dtype=self.dtype)
-        g = torch.Generator().manual_seed(self.seed)
-        x_tnd = torch.randn(self.T, self.N, self.D, generator=g, dtype=self.dtype)  # (T, N, D)
-        h0 = 0.5 * torch.randn(self.num_layers * self.dirs, self.N, self.h_out, generator=g, dtype=self.dtype)
-        c0 = 0.5 * torch.randn(self.num_layers * self.dirs, self.N, self.H, generator=g, dtype=self.dtype) if self.cell == "LSTM" else None
-        x = (
-            x_tnd[:, 0] if self.unbatched else x_tnd.transpose(0, 1).contiguous() if self.batch_first else x_tnd
-        )  # (T, D) | (N, T, D) | (T, N, D)
+        module, head = self.module_and_head()
+        x_tnd, h0, c0 = self.tensors(torch.Generator().manual_seed(self.seed))
+        x = self.layout(x_tnd)  # (T, D) | (N, T, D) | (T, N, D)
         state = None
         if self.with_h0:
-            states = [s[:, 0] if self.unbatched else s for s in (h0, c0) if s is not None]
+            state = self.state_arg(h0, c0)
             if self.h0_as_ndarray:
-                states = [s.numpy() for s in states]
-            state = tuple(states) if self.cell == "LSTM" else states[0]
+                state = tuple(s.numpy() for s in state) if self.cell == "LSTM" else state.numpy()
         x_arg = x.numpy() if self.x_as_ndarray else x
         if not self.with_h0:
             h0 = torch.zeros_like(h0)
@@ -410,19 +361,12 @@ def test_at_accepts_numpy_integers():
         tr.at(1.0)
 
 
-def test_validate_reports_a_wrong_replay(monkeypatch):
+def test_validate_reports_a_wrong_replay(corrupt_rnn_h):
     """validate() is not vacuous: corrupt h_t at t = 2 and it must say so, from t = 2 on."""
     module = nn.RNN(3, 4)
     x = torch.randn(6, 3)
     assert rnntrace.validate(module, x).ok
-    run_rnn = rnntrace.cells.rnn.run_rnn
-
-    def corrupted(*args, **kwargs):
-        arrays = run_rnn(*args, **kwargs)
-        arrays["h_t"][2] += 1e-3
-        return arrays
-
-    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", corrupted)
+    corrupt_rnn_h(2)
     v = rnntrace.validate(module, x)
     assert not v.ok
     assert np.all(v.per_step[:2] < v.tolerance) and v.per_step[2] > v.tolerance
@@ -497,11 +441,12 @@ def test_record_keeps_only_what_is_asked(mode, data):
 def test_record_holds_no_memory_for_what_it_drops():
     module = nn.LSTM(8, 16, num_layers=2)
     tr = rnntrace.trace(module, torch.randn(50, 4, 8), head=nn.Linear(16, 3), record=("h_t", "y_t"))
-    kept = {key: sorted(k for k in a if k not in ("h_n", "c_n")) for key, a in tr._arrays.items()}
+    per_layer = {(layer, 0): tr.arrays(layer, 0) for layer in range(2)}
+    kept = {key: sorted(k for k in a if k not in ("h_n", "c_n")) for key, a in per_layer.items()}
     assert kept == {(0, 0): ["h_t"], (1, 0): ["h_t", "y_t"]}
-    recorded = sum(a.nbytes for arrays in tr._arrays.values() for a in arrays.values())
+    recorded = sum(a.nbytes for arrays in per_layer.values() for a in arrays.values())
     assert recorded <= 2 * 51 * 4 * 16 * 4 + 50 * 4 * 3 * 4 + 4 * 2 * 4 * 16 * 4  # h_t (with h0's row), y_t, h_n, c_n
-    assert all(a.base is None or a.base.nbytes <= 51 * 4 * 16 * 4 for arrays in tr._arrays.values() for a in arrays.values())
+    assert all(a.base is None or a.base.nbytes <= 51 * 4 * 16 * 4 for arrays in per_layer.values() for a in arrays.values())
 
 
 @pytest.mark.parametrize("mode", list(MODES))

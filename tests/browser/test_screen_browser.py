@@ -7,7 +7,7 @@ columns (layer, direction, t, sample, quantity, unit, value) and their h_t and y
 be torch's numbers for the configuration (``tests/oracle.py``); the state_dict must load with
 ``torch.load(weights_only=True)`` into a model whose forward is torch's output for it.
 
-    python -m pytest tests/test_screen_browser.py
+    python -m pytest tests/browser/test_screen_browser.py
 """
 
 from __future__ import annotations

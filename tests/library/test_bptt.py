@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from cases import MODES, OptionCase
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
@@ -31,12 +32,6 @@ from rnntrace.records import FRAME_COLUMNS
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 
-MODES = {
-    "RNN_TANH": (nn.RNN, {"nonlinearity": "tanh"}),
-    "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"}),
-    "GRU": (nn.GRU, {}),
-    "LSTM": (nn.LSTM, {}),
-}
 GATES = {"RNN": (), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
 
 
@@ -53,54 +48,15 @@ def close(ours, ref, dtype, what: str) -> None:
 
 
 @dataclass(frozen=True)
-class Case:
-    mode: str
-    num_layers: int
-    bias: bool
-    batch_first: bool
-    bidirectional: bool
-    dtype: torch.dtype
-    D: int
-    H: int
-    proj_size: int
-    T: int
-    N: int
-    unbatched: bool
-    with_h0: bool
-    head: str | None  # None, "bias", "no-bias"
-    K: int
+class Case(OptionCase):
     grad_output: str  # "default", "tensor", "ndarray"
-    x_as_ndarray: bool
-    seed: int
-
-    @property
-    def cell(self) -> str:
-        return self.mode.split("_")[0]
-
-    @property
-    def dirs(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def h_out(self) -> int:
-        return self.proj_size or self.H
 
     def build(self):
         """-> module, head, x (caller's layout), h0 argument, h0/c0 as (L*dirs, N, ·), grad_output argument, go (T, N, ·)."""
-        cls, kwargs = MODES[self.mode]
-        if self.proj_size:
-            kwargs = {**kwargs, "proj_size": self.proj_size}
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = cls(
-                self.D, self.H, num_layers=self.num_layers, bias=self.bias, batch_first=self.batch_first,
-                bidirectional=self.bidirectional, dtype=self.dtype, **kwargs,
-            ).eval()  # fmt: skip
-            head = None if self.head is None else nn.Linear(self.dirs * self.h_out, self.K, bias=self.head == "bias", dtype=self.dtype)
+        module, head = self.module_and_head()
+        module.eval()
         g = torch.Generator().manual_seed(self.seed)
-        x_tnd = torch.randn(self.T, self.N, self.D, generator=g, dtype=self.dtype)
-        h0 = 0.5 * torch.randn(self.num_layers * self.dirs, self.N, self.h_out, generator=g, dtype=self.dtype)
-        c0 = 0.5 * torch.randn(self.num_layers * self.dirs, self.N, self.H, generator=g, dtype=self.dtype) if self.cell == "LSTM" else None
+        x_tnd, h0, c0 = self.tensors(g)
         units = self.K if head is not None else self.dirs * self.h_out
         if self.grad_output == "default":
             go = torch.zeros(self.T, self.N, units, dtype=self.dtype)
@@ -110,20 +66,11 @@ class Case:
         x = self.layout(x_tnd)
         state = None
         if self.with_h0:
-            states = [s[:, 0] if self.unbatched else s for s in (h0, c0) if s is not None]
-            state = tuple(states) if self.cell == "LSTM" else states[0]
+            state = self.state_arg(h0, c0)
         else:
             h0, c0 = torch.zeros_like(h0), None if c0 is None else torch.zeros_like(c0)
         go_arg = {"default": None, "tensor": self.layout(go), "ndarray": self.layout(go).numpy()}[self.grad_output]
         return module, head, x, state, h0, c0, go_arg, go
-
-    def layout(self, a: torch.Tensor) -> torch.Tensor:
-        """(T, N, ·) -> the caller's layout."""
-        return a[:, 0] if self.unbatched else a.transpose(0, 1).contiguous() if self.batch_first else a
-
-    def unlayout(self, a: torch.Tensor) -> torch.Tensor:
-        """The caller's layout -> (T, N, ·)."""
-        return a[:, None] if self.unbatched else a.swapaxes(0, 1) if self.batch_first else a
 
 
 @st.composite
@@ -310,12 +257,19 @@ def test_validate_grads_float32_longer_sequence():
 # --------------------------------------------------------------------------- flow, Jacobians
 
 
-FLOW_CASES = [
-    Case("RNN_TANH", 1, True, False, False, torch.float64, 3, 4, 0, 6, 2, False, True, None, 1, "tensor", False, 1),
-    Case("RNN_RELU", 2, True, True, False, torch.float64, 3, 4, 0, 5, 1, False, False, "bias", 2, "tensor", False, 2),
-    Case("GRU", 2, False, False, True, torch.float64, 2, 3, 0, 5, 2, False, True, None, 1, "ndarray", False, 3),
-    Case("LSTM", 1, True, False, True, torch.float64, 2, 4, 2, 6, 2, False, True, "no-bias", 3, "tensor", False, 4),
-    Case("LSTM", 2, True, True, False, torch.float64, 3, 3, 0, 4, 1, True, True, None, 1, "default", False, 5),
+def flow_case(
+    mode, num_layers, bias, batch_first, bidirectional, dtype, D, H, proj_size, T, N, unbatched, with_h0, head, K, grad_output, seed
+):
+    """A fixed case for the flow tests, its options in one row (x passed as a tensor)."""
+    return Case(**locals(), x_as_ndarray=False)
+
+
+FLOW_CASES = [  # mode, layers, bias, batch_first, bidirectional, dtype, D, H, proj_size, T, N, unbatched, with_h0, head, K, grad_output
+    flow_case("RNN_TANH", 1, True, False, False, torch.float64, 3, 4, 0, 6, 2, False, True, None, 1, "tensor", seed=1),
+    flow_case("RNN_RELU", 2, True, True, False, torch.float64, 3, 4, 0, 5, 1, False, False, "bias", 2, "tensor", seed=2),
+    flow_case("GRU", 2, False, False, True, torch.float64, 2, 3, 0, 5, 2, False, True, None, 1, "ndarray", seed=3),
+    flow_case("LSTM", 1, True, False, True, torch.float64, 2, 4, 2, 6, 2, False, True, "no-bias", 3, "tensor", seed=4),
+    flow_case("LSTM", 2, True, True, False, torch.float64, 3, 3, 0, 4, 1, True, True, None, 1, "default", seed=5),
 ]
 
 

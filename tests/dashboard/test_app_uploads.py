@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from apptest import agreement, frame_by_title, new_app, run_clean, settle, shown_t
 from bad_files import bad_model_files, bad_sequence_files, good_model_files, good_sequence_files, marker_path
-from test_app import agreement, frame_by_title, new_app, run_clean, settle, shown_t
 
 from rnntrace.inputs import make_input
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 import torch
-from test_app import agreement, new_app, run_clean, settle
+from apptest import agreement, new_app, run_clean, settle
 
 import rnntrace
 from rnntrace.dashboard import budget, state
@@ -80,7 +80,10 @@ def test_estimated_export_sizes_are_not_below_the_real_ones():
 def test_the_trace_cache_is_bounded_by_bytes_and_frees_what_it_evicts():
     one = _run(LessonConfig(cell="GRU", T=300, M=64))
     size = budget.nbytes(one)
-    trace_arrays = sum(a.nbytes for arrays in one.trace._arrays.values() for a in arrays.values())
+    c = one.trace.config
+    trace_arrays = sum(
+        a.nbytes for layer in range(c.num_layers) for d in range(c.num_directions) for a in one.trace.arrays(layer, d).values()
+    )
     assert size >= trace_arrays, "every array of the trace is counted"
     cache = budget.ByteCache("test", budget=int(2.5 * size), heavy=False)
     refs = []
@@ -203,7 +206,7 @@ def test_one_heavy_lane_and_busy_instead_of_an_endless_queue():
 
 
 def test_config_toml_caps_uploads_like_the_limits_block():
-    toml = (Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text()
+    toml = (Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text()
     assert f"maxUploadSize = {LIMITS.upload_mb}" in toml
 
 

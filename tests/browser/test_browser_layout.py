@@ -12,8 +12,7 @@ import pytest
 
 pytest.register_assert_rewrite("browser_support")
 from browser_support import _DONE_JS as DONE_JS  # noqa: E402
-from browser_support import RunClock, exceptions, slider_value, wait_charts, wait_idle  # noqa: E402
-from test_browser import button, choose, open_app  # noqa: E402
+from browser_support import RunClock, button, choose, exceptions, open_app, slider_value, wait_charts, wait_idle  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 pytestmark = pytest.mark.browser
@@ -144,3 +143,22 @@ def test_tour_3_opens_lesson_step_3(page, streamlit_server):
     button(page, "tour_next").click()
     page.get_by_text("Lesson 4 of").wait_for(timeout=30_000)
     assert page.evaluate("() => new URLSearchParams(location.search).get('tour')") == "4"
+
+
+@pytest.mark.browser
+def test_backward_tab_renders_and_fits_1280_wide(page, streamlit_server):
+    """At 1280×720: no exception, every chart drawn, nothing wider than the page; the slide fits one screen."""
+    open_app(page, streamlit_server, "?view=Backward&cell=LSTM&T=40&inputs=impulse&t=20")
+    drawn = wait_charts(page)
+    assert drawn >= 5, f"{drawn} charts drawn"
+    assert page.get_by_text("= autograd ✓").first.is_visible()
+    assert page.evaluate(_OVERFLOW_JS) == []
+    assert not exceptions(page)
+    open_app(page, streamlit_server, "?present=true&t=3")
+    page.get_by_role("tab", name="Backward", exact=True).click()
+    wait_idle(page)
+    wait_charts(page)
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    assert height <= 722, f"the Backward slide is {height} px tall on a 720 px screen"
+    assert page.evaluate(_OVERFLOW_JS) == []
+    assert not exceptions(page)

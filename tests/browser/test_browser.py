@@ -5,8 +5,8 @@ widgets, Vega charts drawn, uploads through the file input, the dark theme. One 
 for the session (``browser_support.streamlit_server``); every test opens fresh pages and
 ends by checking that no exception box was drawn.
 
-    python -m pytest tests/test_browser.py          # about 2 minutes here
-    RNNTRACE_REQUIRE_BROWSER=1 python -m pytest tests/test_browser.py   # no Chromium = failure
+    python -m pytest tests/browser/test_browser.py          # about 2 minutes here
+    RNNTRACE_REQUIRE_BROWSER=1 python -m pytest tests/browser/test_browser.py   # no Chromium = failure
 
 Screenshots of the key states land in artifacts/screenshots/ (git-ignored).
 """
@@ -14,7 +14,7 @@ Screenshots of the key states land in artifacts/screenshots/ (git-ignored).
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pytest
 
@@ -23,61 +23,24 @@ from browser_support import (  # noqa: E402
     EXCEPTION,
     SCREENSHOTS,
     RunClock,
+    agrees,
+    choose,
     exceptions,
+    main_text,
+    open_app,
     slider,
     slider_value,
     stage_button,
     stage_status,
     take_screenshots,
+    type_number,
+    url_params,
     wait_charts,
     wait_idle,
 )
 
 pytest_plugins = ["browser_support"]  # its fixtures: streamlit_server, browser, page
 pytestmark = pytest.mark.browser
-
-
-def open_app(page, server, query: str = "") -> RunClock:
-    """Load the app (``query`` like "?T=20"), wait until idle, check it drew no exception."""
-    clock = RunClock(page)
-    clock.install()
-    page.goto(f"{server.url}/{query}")
-    wait_idle(page, timeout=90)
-    assert not exceptions(page)
-    return clock
-
-
-def url_params(page) -> dict[str, str]:
-    href = page.evaluate("() => location.href")  # page.url lags history.replaceState (the stage writes t there)
-    return {k: v[-1] for k, v in parse_qs(urlparse(href).query).items()}
-
-
-def button(page, key: str):
-    """The button with widget key ``key`` (Streamlit also renders a hidden copy to measure it; role lookup skips that)."""
-    return page.locator(f".st-key-{key}").get_by_role("button")
-
-
-def choose(page, key: str, option: str) -> None:
-    """Pick ``option`` in the selectbox with widget key ``key`` (a react-aria combobox in Streamlit 1.67)."""
-    page.locator(f".st-key-{key} button[aria-label='Open']").click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def type_number(page, key: str, value: int) -> None:
-    """Type ``value`` into the number_input with widget key ``key`` and commit it with Enter."""
-    field = page.locator(f".st-key-{key} input")
-    field.fill(str(value))
-    field.press("Enter")
-
-
-def main_text(page) -> str:
-    """All text of the main area (header, caption, metrics, ...), not the sidebar."""
-    return page.locator("[data-testid='stMain']").inner_text()
-
-
-def agrees(page) -> bool:
-    """The header's badge (replay vs torch, all steps) says the two agree."""
-    return "= torch ✓" in main_text(page)
 
 
 def test_first_load_shows_the_lesson(page, streamlit_server):

@@ -22,35 +22,23 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import altair as alt
 import numpy as np
 import pytest
 import torch
+from apptest import CELL_CASES, charts, clean, dataset, new_app, run_clean, shown_params
+from latex_reader import parse_number, underbraces
 from oracle import lesson
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from rnntrace.bptt import backprop
 from rnntrace.dashboard import grad_charts
 
-pytest.register_assert_rewrite("browser_support")
-from browser_support import exceptions, wait_charts, wait_idle  # noqa: E402
-from test_browser import open_app  # noqa: E402
-from test_browser_layout import _OVERFLOW_JS as OVERFLOW_JS  # noqa: E402
-
-pytest_plugins = ["browser_support"]  # its fixtures: streamlit_server, browser, page (the browser test at the end)
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 GATES = {"RNN": (), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}  # torch's stacking order (torch docs)
 
-BASE = {"N": 2, "T": 6, "D": 3, "M": 5, "K": 4}
 CASES: dict[str, dict] = {
-    "rnn_tanh": {"cell": "RNN", **BASE, "seed": 1},
-    "rnn_relu": {"cell": "RNN", "nonlinearity": "relu", **BASE, "seed": 2},
-    "gru": {"cell": "GRU", **BASE, "seed": 3},
-    "lstm": {"cell": "LSTM", **BASE, "seed": 4},
+    **CELL_CASES,
     "lstm_bi2": {"cell": "LSTM", "N": 2, "T": 6, "D": 4, "M": 5, "K": 3, "layers": 2, "bidirectional": True, "seed": 5},
     "gru_bi2": {"cell": "GRU", "N": 1, "T": 5, "D": 2, "M": 4, "K": 2, "layers": 2, "bidirectional": True, "seed": 6},
 }
@@ -226,57 +214,19 @@ def flow_rows(module, head, X: np.ndarray) -> np.ndarray:
 # -- the app ------------------------------------------------------------------------------------
 
 
-def query(config: dict, **extra) -> dict[str, str]:
-    q = {**config, **extra}
-    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in q.items()}
-
-
 def render(config: dict, **extra) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in query(config, view="Backward", **extra).items():
-        at.query_params[k] = v
-    at.run()
-    return clean(at)
+    return run_clean(new_app(**config, view="Backward", **extra))
 
 
-def clean(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    failed = [e.value for e in at.error if "failed to render" in e.value]
-    assert not failed, failed
-    return at
-
-
-def shown_params(name: str) -> dict:
-    layer, direction, t, n = SHOWN[name]
-    extra = {"t": t} | ({"bp_loss": LOSS[name]} if LOSS[name] != "last step" else {})
-    if CASES[name]["N"] > 1:
-        extra["sample"] = n
-    if CASES[name].get("layers", 1) > 1:
-        extra["layer_sel"] = layer
-    if CASES[name].get("bidirectional"):
-        extra["direction"] = ["forward", "reverse"][direction]
-    return extra
-
-
-def charts(at: AppTest) -> dict[str, list]:
-    """Chart title -> its datasets (DataFrames)."""
-    found = {}
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
-        title = spec.get("title", {})
-        title = title.get("text") if isinstance(title, dict) else title
-        found[title] = [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in chart.proto.datasets]
-    return found
+def shown_here(name: str) -> dict:
+    """The link values for a case's shown step, with its loss."""
+    loss = {"bp_loss": LOSS[name]} if LOSS[name] != "last step" else {}
+    return shown_params(CASES[name], SHOWN[name]) | loss
 
 
 def chart(shown: dict, prefix: str) -> list:
     (title,) = [k for k in shown if k.startswith(prefix)]
     return shown[title]
-
-
-def dataset(frames: list, *columns: str):
-    (frame,) = [f for f in frames if all(c in f.columns for c in columns)]
-    return frame
 
 
 def series(frame, column: str, T: int) -> np.ndarray:
@@ -288,36 +238,11 @@ def series(frame, column: str, T: int) -> np.ndarray:
     return a
 
 
-# LaTeX as the view writes it: 3 significant digits, 1.23\!\times\!10^{-4} below 0.01
-NUMBER = re.compile(r"(-?\d+(?:\.(\d+))?)(?:\\!\\times\\!10\^\{(-?\d+)\})?")
-
-
-def parse_number(token: str) -> tuple[float, float]:
-    """A shown number and half a unit of its last digit."""
-    m = NUMBER.fullmatch(token.strip())
-    assert m is not None, f"not a number as the screen writes one: {token!r}"
-    scale = 10.0 ** int(m[3] or 0)
-    return float(m[1]) * scale, 0.5 * 10.0 ** -len(m[2] or "") * scale
-
-
-def _braced(s: str, i: int) -> tuple[str, int]:
-    assert s[i] == "{", s[i : i + 20]
-    depth = 0
-    for j in range(i, len(s)):
-        depth += {"{": 1, "}": -1}.get(s[j], 0)
-        if depth == 0:
-            return s[i + 1 : j], j + 1
-    raise AssertionError(f"unbalanced braces in {s!r}")
-
-
 def labelled(at: AppTest) -> dict[str, list[str]]:
     r"""Every ``\underbrace{bmatrix}_{label}`` on the page: label -> the vectors shown under it."""
     found: dict[str, list[str]] = {}
     for latex in at.latex:
-        line = latex.value
-        for m in re.finditer(r"\\underbrace\{", line):
-            body, end = _braced(line, m.end() - 1)
-            label, _ = _braced(line, end + 1)
+        for body, label, _ in underbraces(latex.value):
             found.setdefault(label.strip(), []).append(body)
     return found
 
@@ -360,7 +285,7 @@ def test_backward_view_shows_torchs_gradients(name):
     L = lesson(config)
     go = None if LOSS[name] == "last step" else np.ones(L.y.shape, L.X.dtype)
     ref = torch_reference(L.module, L.head, L.X, go)
-    at = render(config, **shown_params(name))
+    at = render(config, **shown_here(name))
     cell = config["cell"]
     q = ref.q[(layer, d)]
 
@@ -436,7 +361,7 @@ def _from_after(ref, L, cell, layer, d, nxt, n) -> np.ndarray:
 def test_choosing_a_parameter_and_the_loss_changes_the_charts_to_torchs():
     config = CASES["gru"]
     L = lesson(config)
-    at = render(config, **shown_params("gru"))
+    at = render(config, **shown_here("gru"))
     T = config["T"]
     ref = torch_reference(L.module, L.head, L.X, None)
     for name in ("weight_ih_l0", "bias_hh_l0"):
@@ -480,8 +405,7 @@ def test_jacobian_and_flow_charts_match_torch(name):
 
 
 def test_the_slide_shows_the_heatmap_and_the_equation():
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["present"] = "true"
+    at = new_app(present=True)
     at.run()
     at.session_state["view_present"] = "Backward"
     at.run()
@@ -523,25 +447,3 @@ def test_builders_survive_zeros_and_overflow():
         grad_charts.flow_chart(flow, 3).to_dict()
     with pytest.raises(ValueError, match="square"):
         grad_charts.flow_chart(np.ones((3, 4)), 0)
-
-
-# -- in a real browser ----------------------------------------------------------------------------
-
-
-@pytest.mark.browser
-def test_backward_tab_renders_and_fits_1280_wide(page, streamlit_server):
-    """At 1280×720: no exception, every chart drawn, nothing wider than the page; the slide fits one screen."""
-    open_app(page, streamlit_server, "?view=Backward&cell=LSTM&T=40&inputs=impulse&t=20")
-    drawn = wait_charts(page)
-    assert drawn >= 5, f"{drawn} charts drawn"
-    assert page.get_by_text("= autograd ✓").first.is_visible()
-    assert page.evaluate(OVERFLOW_JS) == []
-    assert not exceptions(page)
-    open_app(page, streamlit_server, "?present=true&t=3")
-    page.get_by_role("tab", name="Backward", exact=True).click()
-    wait_idle(page)
-    wait_charts(page)
-    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
-    assert height <= 722, f"the Backward slide is {height} px tall on a 720 px screen"
-    assert page.evaluate(OVERFLOW_JS) == []
-    assert not exceptions(page)

@@ -6,7 +6,7 @@ each number) are parsed and compared with torch's (``tests/oracle.py``) at the t
 says it shows. The websocket is watched: stepping sends nothing back (no rerun); Python
 hears the settled t once after a pause, and the equations under the stage follow it.
 
-    python -m pytest tests/test_stage_browser.py
+    python -m pytest tests/browser/test_stage_browser.py
 """
 
 from __future__ import annotations

@@ -16,34 +16,26 @@ written as m·10ᵉ) of torch's, plus 2e-6 + 1e-5·|torch| for float32 rounding.
 from __future__ import annotations
 
 import ast
-import json
 import math
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from apptest import CELL_CASES, charts, clean, dataset, new_app, run_clean, shown_params, stage_payload
+from latex_reader import ELISIONS, parse_number, underbraces
 from oracle import Lesson, lesson
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 import rnntrace
 from rnntrace.dashboard.views import NAMES
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-# The lesson's sizes, chosen pairwise distinct (N, T, D, M, K, L) so that a wrong symbol in a shape shows.
-BASE = {"N": 2, "T": 6, "D": 3, "M": 5, "K": 4}
 CASES: dict[str, dict] = {
-    "rnn_tanh": {"cell": "RNN", **BASE, "seed": 1},
-    "rnn_relu": {"cell": "RNN", "nonlinearity": "relu", **BASE, "seed": 2},
-    "gru": {"cell": "GRU", **BASE, "seed": 3},
-    "lstm": {"cell": "LSTM", **BASE, "seed": 4},
+    **CELL_CASES,
     "lstm_bi2": {"cell": "LSTM", "N": 3, "T": 6, "D": 4, "M": 5, "K": 7, "layers": 2, "bidirectional": True, "seed": 5},
 }
 # what each case shows: (layer, direction, t, sample); the bidirectional one its top layer's reverse direction
@@ -57,39 +49,15 @@ STEP_CASES = list(CASES)
 # -- the app -----------------------------------------------------------------------------------
 
 
-def query(config: dict, **extra) -> dict[str, str]:
-    """The URL query for a configuration (booleans as the app writes them)."""
-    q = {**config, **extra}
-    return {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in q.items()}
-
-
 def render(config: dict, view: str | None = None, *, choose: dict | None = None, **extra) -> AppTest:
     """The app opened on ``?config&view=...``, run once, with no exception and no failed view.
 
     ``choose``: sidebar select boxes to set by hand after the first run (widget key -> value).
     """
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in query(config, **({"view": view} if view else {}), **extra).items():
-        at.query_params[k] = v
-    at.run()
+    at = run_clean(new_app(**config, **({"view": view} if view else {}), **extra))
     for key, value in (choose or {}).items():
         at.selectbox(key=key).set_value(value).run()
-    assert not at.exception, [e.value for e in at.exception]
-    failed = [e.value for e in at.error if "failed to render" in e.value]
-    assert not failed, failed
-    return at
-
-
-def shown_params(name: str) -> dict:
-    layer, direction, t, n = SHOWN[name]
-    extra = {"t": t}
-    if CASES[name]["N"] > 1:
-        extra["sample"] = n
-    if CASES[name].get("layers", 1) > 1:
-        extra["layer_sel"] = layer
-    if CASES[name].get("bidirectional"):
-        extra["direction"] = ["forward", "reverse"][direction]
-    return extra
+    return clean(at)
 
 
 def table_with(at: AppTest, *columns: str):
@@ -101,18 +69,6 @@ def table_with(at: AppTest, *columns: str):
 
 
 # -- reading displayed numbers -----------------------------------------------------------------
-
-LATEX_NUMBER = re.compile(r"(-?\d+(?:\.(\d+))?)(?:\\!\\times\\!10\^\{(-?\d+)\})?")
-ELISIONS = {r"\vdots", r"\cdots", r"\ddots"}
-
-
-def parse_number(token: str) -> tuple[float, float]:
-    """A shown number and half a unit of its last digit: '0.123' -> (0.123, 5e-4); '1.23\\!\\times\\!10^{-4}' -> (1.23e-4, 5e-7)."""
-    m = LATEX_NUMBER.fullmatch(token.strip())
-    if m is None:
-        raise AssertionError(f"not a number as the screen writes one: {token!r}")
-    scale = 10.0 ** int(m[3] or 0)
-    return float(m[1]) * scale, 0.5 * 10.0 ** -len(m[2] or "") * scale
 
 
 def plain_number(token: str) -> tuple[float, float]:
@@ -126,28 +82,6 @@ def plain_number(token: str) -> tuple[float, float]:
 
 def close_enough(shown: float, half_unit: float, expected: float) -> bool:
     return abs(shown - expected) <= half_unit + 2e-6 + 1e-5 * abs(expected)
-
-
-def _braced(s: str, i: int) -> tuple[str, int]:
-    """The text inside the brace group opening at s[i] == '{', and the index after its '}'."""
-    assert s[i] == "{", s[i : i + 20]
-    depth = 0
-    for j in range(i, len(s)):
-        depth += {"{": 1, "}": -1}.get(s[j], 0)
-        if depth == 0:
-            return s[i + 1 : j], j + 1
-    raise AssertionError(f"unbalanced braces in {s!r}")
-
-
-def underbraces(line: str) -> list[tuple[str, str, int]]:
-    r"""Every ``\underbrace{body}_{label}`` of a LaTeX line: (body, label, start index)."""
-    found = []
-    for m in re.finditer(r"\\underbrace\{", line):
-        body, end = _braced(line, m.end() - 1)
-        assert line[end] == "_", line[end : end + 20]
-        label, _ = _braced(line, end + 1)
-        found.append((body, label, m.start()))
-    return found
 
 
 def grid(body: str, shape: tuple[int, ...]) -> list[tuple[tuple[int, int], str]]:
@@ -297,14 +231,6 @@ DIAGRAM |= {f"{g}t": f"{g}_t" for g in "rzniifgo"} | {"ct": "c_t", "ht": "h_t", 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def stage_payload(at: AppTest) -> dict:
-    """The browser stage's payload on the page (what the browser receives, unpacked): one stage per view."""
-    from rnntrace.stage.payload import unpack
-
-    (payload,) = [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
-    return payload
-
-
 def diagram_at(payload: dict, t: int) -> ET.Element:
     """The diagram as the stage draws it at t: its SVG with step t's frame filled in (numbers, as stage.js does)."""
     lo, hi = payload["window"]
@@ -349,7 +275,7 @@ def check_diagram(at: AppTest, L: Lesson, layer: int, d: int, t: int, n: int) ->
 def test_step_view_shows_torchs_numbers_under_their_labels(name):
     config, (layer, d, t, n) = CASES[name], SHOWN[name]
     L = lesson(config)
-    at = render(config, "Step", **shown_params(name))
+    at = render(config, "Step", **shown_params(CASES[name], SHOWN[name]))
     results = check_latex(at, L, layer, d, t, n)
     expected = {"RNN": {"h"}, "GRU": {"r", "z", "n", "h"}, "LSTM": {"i", "f", "g", "o", "c", "h"}}[L.ref.cell]
     expected |= {"y"} if layer == L.layers - 1 else set()
@@ -360,30 +286,6 @@ def test_step_view_shows_torchs_numbers_under_their_labels(name):
 
 
 # -- the Over time view ------------------------------------------------------------------------
-
-
-def charts(at: AppTest) -> dict[str, list]:
-    """Chart title -> its datasets (DataFrames), for every Vega-Lite chart on the page (the stage's and Streamlit's)."""
-    import pandas as pd
-
-    found = {}
-    specs = [
-        (json.loads(c.proto.spec), [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in c.proto.datasets])
-        for c in at.get("vega_lite_chart")
-    ]
-    payloads = [stage_payload(at)] if any(e.proto.component_name == "rnntrace_stage" for e in at.get("bidi_component")) else []
-    specs += [(c["spec"], [pd.DataFrame(rows) for rows in c["spec"].get("datasets", {}).values()]) for p in payloads for c in p["charts"]]
-    for spec, frames in specs:
-        title = spec.get("title", {})
-        title = title.get("text") if isinstance(title, dict) else title
-        assert title not in found, f"two charts titled {title!r}"
-        found[title] = frames
-    return found
-
-
-def dataset(frames: list, *columns: str):
-    (frame,) = [f for f in frames if all(c in f.columns for c in columns)]
-    return frame
 
 
 def heat(frame, row: str, col: str, shape: tuple[int, int]) -> np.ndarray:
@@ -399,7 +301,7 @@ def heat(frame, row: str, col: str, shape: tuple[int, int]) -> np.ndarray:
 def test_over_time_charts_plot_torchs_numbers(name):
     config, (layer, d, t, n) = CASES[name], SHOWN[name]
     L = lesson(config)
-    at = render(config, "Over time", **shown_params(name))
+    at = render(config, "Over time", **shown_params(CASES[name], SHOWN[name]))
     shown = charts(at)
     T, H = L.config["T"], L.config["M"]
     close = lambda a, b, what: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=what)  # noqa: E731
@@ -449,7 +351,7 @@ def test_over_time_charts_plot_torchs_numbers(name):
 def test_weights_view_draws_the_shown_layer_and_direction(name):
     config, (layer, d, _, _) = CASES[name], SHOWN[name]
     L = lesson(config)
-    at = render(config, "Weights", **shown_params(name))
+    at = render(config, "Weights", **shown_params(CASES[name], SHOWN[name]))
     shown = charts(at)
     params = {k: v.detach().numpy() for k, v in L.module.named_parameters()}
     H = L.config["M"]
@@ -577,7 +479,7 @@ def test_code_view_script_prints_torchs_y(name, scripts_run):
         np.testing.assert_allclose(values, L.y[0, t], rtol=1e-5, atol=5e-7 + 2e-6, err_msg=f"{name}: the script's y[{t}]")
 
 
-# -- the Export view (its files are downloaded and read in tests/test_screen_browser.py) --------
+# -- the Export view (its files are downloaded and read in tests/browser/test_screen_browser.py) --------
 
 
 @pytest.mark.parametrize("name", ["gru", "lstm_bi2"])
@@ -659,10 +561,10 @@ def test_header_agreement_is_the_largest_difference_from_torch():
 
 
 READ = ("Step", "Over time", "Weights", "Shapes", "Code", "Export")  # the views whose numbers these tests read (Export's files: browser)
-# Views whose numbers no test here reads yet, each with why; tests/test_app.py renders them for every cell kind.
+# Views whose numbers no test here reads yet, each with why; tests/dashboard/test_app.py renders them for every cell kind.
 UNREAD = {  # views read from the screen in a file of their own (each compares what it shows with torch)
-    "Task": "read in tests/test_task_view.py: predictions, top-5, held bit and heatmaps against the trained model's torch forward",
-    "Backward": "read in tests/test_backward_view.py: every labelled gradient, chart and badge against a torch replay with autograd",
+    "Task": "read in test_task_view.py: predictions, top-5, held bit and heatmaps against the trained model's torch forward",
+    "Backward": "read in test_backward_view.py: every labelled gradient, chart and badge against a torch replay with autograd",
 }
 
 

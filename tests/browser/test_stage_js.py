@@ -7,7 +7,7 @@ the keyboard. The numbers it draws are compared with torch's (``tests/oracle.py`
 byte budget the payload holds a window of steps: stepping to its end asks the host for the
 next window, and the numbers after it are torch's too.
 
-    python -m pytest tests/test_stage_js.py
+    python -m pytest tests/browser/test_stage_js.py
 """
 
 from __future__ import annotations

@@ -69,18 +69,11 @@ def test_overflow_in_a_stacked_bidirectional_module_is_found_in_its_first_layer(
     assert not np.isfinite(out.numpy()).all()
 
 
-def test_overflow_in_the_replay_only_is_not_ok(monkeypatch):
+def test_overflow_in_the_replay_only_is_not_ok(corrupt_rnn_h):
     module = exploding_rnn(gain=1.0)  # stays finite in torch
     x = torch.ones(10, 2)
     assert rnntrace.validate(module, x).overflow is None
-    run_rnn = rnntrace.cells.rnn.run_rnn
-
-    def broken(*args, **kwargs):
-        arrays = run_rnn(*args, **kwargs)
-        arrays["h_t"][4:] = np.inf
-        return arrays
-
-    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", broken)
+    corrupt_rnn_h(slice(4, None), by=np.inf)  # h_t = inf from t = 4 on, in the replay only
     v = rnntrace.validate(module, x)
     assert not v.ok
     assert (v.overflow.t, v.overflow.in_replay, v.overflow.in_torch) == (4, True, False)
@@ -88,7 +81,7 @@ def test_overflow_in_the_replay_only_is_not_ok(monkeypatch):
     assert v.max_abs_diff == np.inf and v.per_step[4] == np.inf and (v.per_step[:4] <= v.tolerances[:4]).all()
 
 
-def test_per_step_tolerance_catches_an_early_error_a_global_bound_hides(monkeypatch):
+def test_per_step_tolerance_catches_an_early_error_a_global_bound_hides(corrupt_rnn_h):
     """A growing run (x30 per step, finite): an error of 1e-3 at t = 1 is tiny next to the
     last step's magnitude, but 1000 times that step's own tolerance."""
     module = exploding_rnn(gain=30.0)
@@ -102,14 +95,7 @@ def test_per_step_tolerance_catches_an_early_error_a_global_bound_hides(monkeypa
     np.testing.assert_allclose(ok.tolerances, 1e-5 + 1e-5 * mags, rtol=1e-6)
     assert ok.tolerance == pytest.approx(max(ok.tolerances.max(), 1e-5 + 1e-5 * mags[-1]))
 
-    run_rnn = rnntrace.cells.rnn.run_rnn
-
-    def nudged(*args, **kwargs):
-        arrays = run_rnn(*args, **kwargs)
-        arrays["h_t"][1] += 1e-3
-        return arrays
-
-    monkeypatch.setattr(rnntrace.cells.rnn, "run_rnn", nudged)
+    corrupt_rnn_h(1)
     v = rnntrace.validate(module, x)
     assert v.per_step[1] < 1e-5 + 1e-5 * mags.max()  # within the old global bound...
     assert not v.ok  # ...but not within step 1's

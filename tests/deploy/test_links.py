@@ -6,7 +6,7 @@ changes. A widget leaves out a value equal to its *default*, so that default mus
 lesson's (bias on, T=10), not Streamlit's (False, the minimum): else ``bias=false`` or ``T=1``
 vanish from the link and opening it shows something else.
 
-    python -m pytest tests/test_links.py
+    python -m pytest tests/deploy/test_links.py
 """
 
 from __future__ import annotations

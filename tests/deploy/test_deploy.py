@@ -21,7 +21,6 @@ import base64
 import concurrent.futures
 import contextlib
 import hashlib
-import os
 import random
 import re
 import signal
@@ -34,9 +33,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy"))
 sys.path.insert(0, str(ROOT / "bench"))
+from browser_support import MISSING_CHROMIUM, chromium_path, exceptions, launch_chromium, require, wait_charts, wait_idle  # noqa: E402
 from protocol_client import ProtocolError, ProtocolSession, user_key, with_param  # noqa: E402
 from run_local import (  # noqa: E402
     COMPOSE_CONF,
@@ -55,12 +55,7 @@ SECURITY_HEADERS = ("X-Frame-Options", "X-Content-Type-Options", "Referrer-Polic
 
 
 def _require_nginx() -> str:
-    path = nginx_path()
-    if path is None:
-        if os.environ.get("RNNTRACE_REQUIRE_NGINX") == "1":
-            pytest.fail(MISSING_NGINX)
-        pytest.skip(MISSING_NGINX)
-    return path
+    return require(nginx_path(), "RNNTRACE_REQUIRE_NGINX", MISSING_NGINX)
 
 
 # ---------------------------------------------------------------- fast: the configuration
@@ -214,13 +209,7 @@ def test_route_cookie_pins_a_visitor_and_both_replicas_take_visitors(deployment)
 
 @pytest.mark.slow
 def test_browser_page_through_nginx_breaks_no_csp_rule(deployment):
-    sys.path.insert(0, str(ROOT / "tests"))
-    from browser_support import MISSING_CHROMIUM, chromium_path, exceptions, launch_chromium, wait_charts, wait_idle
-
-    if chromium_path() is None:
-        if os.environ.get("RNNTRACE_REQUIRE_BROWSER") == "1":
-            pytest.fail(MISSING_CHROMIUM)
-        pytest.skip(MISSING_CHROMIUM)
+    require(chromium_path(), "RNNTRACE_REQUIRE_BROWSER", MISSING_CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -5,14 +5,13 @@ Numbers on screen are checked against torch run here, independently of the app.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from apptest import agreement, frame_by_title, new_app, run_clean, settle, shown_t, stage_payloads
 from streamlit.testing.v1 import AppTest
 from test_screen import READ as SCREEN_READ
 
@@ -20,44 +19,6 @@ import rnntrace
 from rnntrace.dashboard.config import LessonConfig, build_input, build_model
 from rnntrace.dashboard.url import VIEWS
 from rnntrace.inputs import make_input
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def new_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = str(v)
-    return at
-
-
-def run_clean(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e for e in at.error if "failed to render" in e.value], [e.value for e in at.error]
-    return at
-
-
-def shown_t(at: AppTest) -> int:
-    """The t the page's equations and tables are for (the session's t, what the stage's sync sets)."""
-    return at.session_state["t"]
-
-
-def settle(at: AppTest, t: int) -> AppTest:
-    """What the browser stage does when stepping pauses (``stage._settled``): Python hears t, the fragment reruns.
-
-    AppTest runs no JavaScript; stepping itself (keys, play, slider, chart clicks) and the sync are
-    tested in Chromium (tests/test_stage_browser.py). Here: the page under the stage at a settled t.
-    """
-    at.session_state["t"] = t
-    return run_clean(at)
-
-
-def stage_payloads(at: AppTest) -> list[dict]:
-    """The payloads of the browser stages on the page, as the browser receives them (unpacked)."""
-    from rnntrace.stage.payload import unpack
-
-    return [unpack(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == "rnntrace_stage"]
 
 
 def torch_reference(config: LessonConfig):
@@ -68,22 +29,6 @@ def torch_reference(config: LessonConfig):
         out, _ = model.rnn(X)
         y = model.fc(out)
     return out.numpy(), y.numpy()
-
-
-def agreement(at: AppTest) -> float:
-    """The header's badge "= torch ✓ 1e-07": the largest |replay − torch| it shows (inf if it says they disagree)."""
-    for m in at.markdown:
-        found = re.search(r"= torch (✓|✗ disagrees) ([0-9.e+-]+|nan)", m.value)
-        if found:
-            return float(found[2]) if found[1] == "✓" else float("inf")
-    raise AssertionError(f"no agreement badge among {[m.value[:60] for m in at.markdown]}")
-
-
-def frame_by_title(at: AppTest, column: str):
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
-    raise AssertionError(f"no table with column {column!r}: {[list(d.value.columns) for d in at.dataframe]}")
 
 
 def test_first_screen_is_the_lesson_and_agrees_with_torch():
@@ -114,7 +59,7 @@ def test_settled_steps_update_the_numbers_and_clamp():
     np.testing.assert_allclose(frame_by_title(at, "h_t")["h_t"].to_numpy(), out[0, 9], atol=1e-5)
 
 
-# The numbers of the views that tests/test_screen.py reads (READ) are checked there, under their
+# The numbers of the views that tests/dashboard/test_screen.py reads (READ) are checked there, under their
 # labels, against torch; here every other view of the registry renders cleanly for every cell kind.
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
 @pytest.mark.parametrize("view", [v for v in VIEWS if v not in SCREEN_READ])

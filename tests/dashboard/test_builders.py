@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pytest
 import torch
+from latex_reader import underbraces
 from oracle import lesson
-from test_screen import LHS, assert_shows, evaluate, expected_for, underbraces
+from test_screen import LHS, assert_shows, evaluate, expected_for
 
 import rnntrace
 from rnntrace.dashboard import equations, tables

@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import altair as alt
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from apptest import dataset, new_app
 from oracle import torch_steps
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
@@ -32,7 +32,6 @@ from rnntrace.dashboard.views import NAMES
 from rnntrace.dashboard.views.task import _text_html, task_line
 from rnntrace.tasks import TASKS
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PREDICTION = {"sine": "Prediction vs target", "memory": "P(marked bit = 1)", "chars": "Probability of the actual next character"}
 # one cell per task; chars at H = 16 to keep the file fast (training is most of its time)
 CASES = {
@@ -54,9 +53,7 @@ def screens() -> dict:
     def get(name: str):
         if name not in cache:
             q = CASES[name]
-            at = AppTest.from_file(APP, default_timeout=300)
-            for k, v in {**q, "view": "Task"}.items():
-                at.query_params[k] = str(v)
+            at = new_app(**q, view="Task", timeout=300)
             at.run()
             assert not at.exception, [e.value for e in at.exception]
             assert not [e.value for e in at.error], [e.value for e in at.error]
@@ -87,11 +84,6 @@ def charts(at: AppTest) -> dict[str, list[pd.DataFrame]]:
 def titled(shown: dict, start: str) -> list[pd.DataFrame]:
     (title,) = [k for k in shown if k.startswith(start)]
     return shown[title]
-
-
-def dataset(frames: list[pd.DataFrame], *columns: str) -> pd.DataFrame:
-    (frame,) = [f for f in frames if all(c in f.columns for c in columns)]
-    return frame
 
 
 def rule_at(frames: list[pd.DataFrame]) -> set[int]:
@@ -258,9 +250,7 @@ SLIDE = {"sine": "Training loss", "memory": "The 3 units that hold the bit longe
 @pytest.mark.parametrize("name", list(CASES))
 def test_slide_shows_the_prediction_beside_the_tasks_picture(screens, name):
     _, trained = screens(name)  # trained once, for the module
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in {**CASES[name], "present": "true"}.items():
-        at.query_params[k] = str(v)
+    at = new_app(**CASES[name], present=True)
     at.session_state["view_present"] = "Task"
     at.run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
@@ -274,8 +264,7 @@ def test_slide_shows_the_prediction_beside_the_tasks_picture(screens, name):
 
 def test_without_a_task_the_tab_says_how_to_pick_one():
     assert NAMES[:2] == ("Step", "Task"), "Step stays the first tab"
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["view"] = "Task"
+    at = new_app(view="Task")
     at.run()
     assert not at.exception
     (info,) = [i.value for i in at.info if "trained model" in i.value]

@@ -196,28 +196,36 @@ def test_load_model_does_not_touch_the_global_rng():
     assert torch.equal(before, torch.get_rng_state())
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cell=st.sampled_from(["RNN", "GRU", "LSTM"]),
-    D=st.integers(1, 4),
-    H=st.integers(2, 5),
-    num_layers=st.integers(1, 3),
-    bidirectional=st.booleans(),
-    bias=st.booleans(),
-    proj=st.booleans(),
-    nonlinearity=st.sampled_from(["tanh", "relu"]),
-    dtype=st.sampled_from([torch.float32, torch.float64]),
-    head=st.booleans(),
-    fmt=st.sampled_from([".safetensors", ".pt"]),
-)
-def test_round_trip_over_the_option_space(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head, fmt):
+# The options a saved layer varies (hypothesis strategies), shared by the load and the save round trips.
+LAYER_OPTIONS = {
+    "cell": st.sampled_from(["RNN", "GRU", "LSTM"]),
+    "D": st.integers(1, 4),
+    "H": st.integers(2, 5),
+    "bidirectional": st.booleans(),
+    "bias": st.booleans(),
+    "proj": st.booleans(),
+    "nonlinearity": st.sampled_from(["tanh", "relu"]),
+    "dtype": st.sampled_from([torch.float32, torch.float64]),
+    "head": st.booleans(),
+}
+
+
+def seeded_layer(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head, batch_first=True):
+    """torch's layer with these options (seeded from D and H) and, with ``head``, a Linear over its output."""
     kwargs = {"nonlinearity": nonlinearity} if cell == "RNN" else {"proj_size": H - 1} if cell == "LSTM" and proj else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(D * 100 + H)
         module = getattr(nn, cell)(
-            D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=True, dtype=dtype, **kwargs
+            D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=batch_first, dtype=dtype, **kwargs
         )
         fc = nn.Linear((2 if bidirectional else 1) * (module.proj_size or H), 2, dtype=dtype) if head else None
+    return module, fc
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**LAYER_OPTIONS, num_layers=st.integers(1, 3), fmt=st.sampled_from([".safetensors", ".pt"]))
+def test_round_trip_over_the_option_space(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head, fmt):
+    module, fc = seeded_layer(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head)
     state = dict(module.state_dict())
     if fc is not None:
         state = {f"rnn.{k}": v for k, v in state.items()} | {f"fc.{k}": v for k, v in fc.state_dict().items()}
@@ -456,34 +464,18 @@ def test_samples_keep_their_rows_file_order_over_random_layouts():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cell=st.sampled_from(["RNN", "GRU", "LSTM"]),
-    D=st.integers(1, 4),
-    H=st.integers(2, 5),
-    num_layers=st.integers(1, 2),
-    bidirectional=st.booleans(),
-    bias=st.booleans(),
-    proj=st.booleans(),
-    nonlinearity=st.sampled_from(["tanh", "relu"]),
-    batch_first=st.booleans(),
-    dtype=st.sampled_from([torch.float32, torch.float64]),
-    head=st.booleans(),
-    embedding=st.booleans(),
-)
+@given(**LAYER_OPTIONS, num_layers=st.integers(1, 2), batch_first=st.booleans(), embedding=st.booleans())
 def test_save_round_trip_over_the_option_space(
     cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, batch_first, dtype, head, embedding
 ):
-    kwargs = {"nonlinearity": nonlinearity} if cell == "RNN" else {"proj_size": H - 1} if cell == "LSTM" and proj else {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(D * 100 + H)
-        model = nn.Module()
-        if embedding:
+    model = nn.Module()
+    if embedding:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(D * 100 + H)
             model.emb = nn.Embedding(7, D, dtype=dtype)
-        model.rnn = getattr(nn, cell)(
-            D, H, num_layers=num_layers, bidirectional=bidirectional, bias=bias, batch_first=batch_first, dtype=dtype, **kwargs
-        )
-        if head:
-            model.out = nn.Linear((2 if bidirectional else 1) * (model.rnn.proj_size or H), 2, dtype=dtype)
+    model.rnn, fc = seeded_layer(cell, D, H, num_layers, bidirectional, bias, proj, nonlinearity, dtype, head, batch_first)
+    if fc is not None:
+        model.out = fc
     buffer = io.BytesIO()
     save(model, buffer)
     lm = load_model(buffer.getvalue(), "m.safetensors")

@@ -21,16 +21,11 @@ from hypothesis import strategies as st
 from test_trace_torch import TOL, assert_close
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from tutorials import CharRNN, D2LRNNModel, LSTMTagger, Stacked, TakeOutput, seeded
 
 import rnntrace
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
-
-
-def seeded(build, seed: int = 0) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build().eval()
 
 
 def ids(*shape: int, V: int, seed: int = 0) -> torch.Tensor:
@@ -38,58 +33,6 @@ def ids(*shape: int, V: int, seed: int = 0) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- the tutorials' classes
-
-
-class CharRNN(nn.Module):
-    """PyTorch tutorial "Classifying Names with a Character-Level RNN": nn.RNN + h2o on the final hidden state."""
-
-    def __init__(self, input_size: int, hidden_size: int, output_size: int):
-        super().__init__()
-        self.rnn = nn.RNN(input_size, hidden_size)
-        self.h2o = nn.Linear(hidden_size, output_size)
-        self.softmax = nn.LogSoftmax(dim=1)
-
-    def forward(self, line_tensor):  # (T, 1, n_letters)
-        _, hidden = self.rnn(line_tensor)
-        return self.softmax(self.h2o(hidden[0]))
-
-
-class LSTMTagger(nn.Module):
-    """PyTorch tutorial "Sequence Models and LSTM Networks": word_embeddings + lstm + hidden2tag."""
-
-    def __init__(self, embedding_dim: int, hidden_dim: int, vocab_size: int, tagset_size: int):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(vocab_size, embedding_dim)
-        self.lstm = nn.LSTM(embedding_dim, hidden_dim)
-        self.hidden2tag = nn.Linear(hidden_dim, tagset_size)
-
-    def forward(self, sentence):  # (T,) token ids
-        embeds = self.word_embeddings(sentence)
-        lstm_out, _ = self.lstm(embeds.view(len(sentence), 1, -1))
-        tag_space = self.hidden2tag(lstm_out.view(len(sentence), -1))
-        return F.log_softmax(tag_space, dim=1)
-
-
-class D2LRNNModel(nn.Module):
-    """Dive into Deep Learning, concise RNN: one-hot inputs, forward(inputs, state), linear on Y.reshape(-1, F)."""
-
-    def __init__(self, rnn_layer: nn.RNNBase, vocab_size: int):
-        super().__init__()
-        self.rnn = rnn_layer
-        self.vocab_size = vocab_size
-        self.linear = nn.Linear(rnn_layer.hidden_size * (2 if rnn_layer.bidirectional else 1), vocab_size)
-
-    def forward(self, inputs, state):  # inputs (N, T) token ids
-        X = F.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)  # (T, N, V)
-        Y, state = self.rnn(X, state)
-        return self.linear(Y.reshape((-1, Y.shape[-1]))), state
-
-
-class TakeOutput(nn.Module):
-    """The usual glue to put a recurrent layer inside nn.Sequential: keep ``output``, drop the state."""
-
-    def forward(self, pair):
-        return pair[0]
 
 
 class PackedClassifier(nn.Module):
@@ -115,19 +58,6 @@ class PackedClassifier(nn.Module):
         if self.on == "h_n":
             return self.fc(h_n[-1])
         return self.fc(torch.cat((h_n[-2], h_n[-1]), dim=1))  # "final": both directions' final states
-
-
-class Stacked(nn.Module):
-    """Two recurrent modules in a row: part= picks one."""
-
-    def __init__(self):
-        super().__init__()
-        self.rnn1 = nn.LSTM(3, 8, batch_first=True)
-        self.rnn2 = nn.GRU(8, 6, batch_first=True)
-        self.fc = nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.fc(self.rnn2(self.rnn1(x)[0])[0])
 
 
 # ---------------------------------------------------------------------------- tests

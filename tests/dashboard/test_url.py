@@ -8,7 +8,7 @@ while it was used, now gets a notice that says exactly what happened.
 from __future__ import annotations
 
 import pytest
-from test_app import agreement, new_app, run_clean
+from apptest import agreement, new_app, run_clean
 
 from rnntrace.dashboard.tour import TOUR
 from rnntrace.dashboard.url import check, parse_float, parse_int
