@@ -257,6 +257,121 @@ def backward_heatmap(
     return _finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
 
 
+# -- which inputs mattered: ‖dL/dx_t‖ over the input ------------------------------------------------
+
+
+def input_strip_chart(
+    x: np.ndarray,
+    dx: np.ndarray,
+    t: int,
+    *,
+    title: str = "Which inputs mattered: ‖dL/dx_t‖ over the input x_t",
+    max_t: int = 120,
+    max_units: int = 48,
+    cuts: Sequence[int] = (),
+) -> alt.LayerChart:
+    """The input x_t as a heatmap (feature × t, diverging colour) under a strip of ‖dL/dx_t‖ on a log colour scale.
+
+    Args:
+        x: (T, D) one sample's input to the layer (an embedding's output for a model with one).
+        dx: (T, D) dL/dx_t, ``Backprop.grads["x"]`` of that sample: how much each step's input
+            moves the loss; the strip is its norm per step, the tooltip gives each feature's.
+        cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
+        max_t, max_units: budgets beyond which steps / features are averaged in buckets (the
+            strip then shows the largest norm of each bucket of steps).
+    """
+    x = _array(x, "x", 2, "(T, D): one sample's input over time")
+    dx = _array(dx, "dx", 2, "(T, D): dL/dx_t of that sample")
+    if x.shape != dx.shape:
+        raise ValueError(f"x {x.shape} and dx {dx.shape} must have the same (T, D) shape.")
+    T, D = x.shape
+    t = _step(t, T)
+    norms = np.sqrt(np.einsum("td,td->t", dx, dx))  # (T,) exact, before any bucketing
+    budget_units = min(D, max_units)
+    budget_t = max(1, min(max_t, MAX_ROWS // (budget_units + 1)))
+    heat = bounded(x, max_rows=budget_t, max_cols=budget_units, names=("t", "unit"))
+    heat["grad"] = bounded(dx, max_rows=budget_t, max_cols=budget_units, names=("t", "unit"))["value"].to_numpy()
+    strip = _bucketed(norms, budget_t, "max")
+    floor = _floor(norms)
+    strip["log10"] = np.log10(np.maximum(strip["value"].to_numpy(), floor))
+    total = float(norms.sum())
+    strip["share"] = strip["value"] / total if total > 0 else 0.0
+    merged_t, merged_u = bucket_size(T, budget_t) > 1, bucket_size(D, budget_units) > 1
+
+    S = max(1.0, 0.25 * D)  # rows: the strip on top (S features tall), a gap, then features 0..D-1
+    gap = max(0.4, 0.25 * S)
+    strip_top, strip_bottom = -0.5 - gap - S, -0.5 - gap
+    height = int(min(200, max(70, 14 * (D + gap + S))))
+    scale_t = _t_scale(0, T)
+    scale_y = alt.Scale(domain=[strip_top, D - 0.5], nice=False, zero=False, reverse=True)
+    centre = (strip_top + strip_bottom) / 2
+    step = max(1, math.ceil((D + gap + S) * 18 / height))
+    y_axis = alt.Axis(
+        title="x_t",
+        values=[centre, *range(0, D, step)],
+        labelExpr=f"datum.value == {centre!r} ? '‖dL/dx_t‖' : format(datum.value, 'd')",
+        labelOverlap=False,
+        grid=False,
+        **AXIS,
+    )
+    x_enc = alt.X("x0:Q", scale=scale_t, axis=_t_axis())
+    mean = "mean " if merged_t or merged_u else ""
+    unit_tips = (
+        [alt.Tooltip("unit0:Q", title="feature from"), alt.Tooltip("unit1:Q", title="feature to")]
+        if merged_u
+        else [alt.Tooltip("unit0:Q", title="feature")]
+    )
+    cells = (
+        alt.Chart(heat)
+        .transform_calculate(x0="datum.t0 - 0.5", x1="datum.t1 + 0.5", y0="datum.unit0 - 0.5", y1="datum.unit1 + 0.5")
+        .mark_rect()
+        .encode(
+            x=x_enc,
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
+            y2="y1:Q",
+            color=alt.Color("value:Q", scale=_signed_scale(heat["value"].to_numpy()), legend=_legend(f"x_t, ±{np.abs(x).max():.2g}")),
+            tooltip=[
+                *_t_tooltip(merged_t),
+                *unit_tips,
+                alt.Tooltip("value:Q", title=f"{mean}x_t[feature]", format=".4~g"),
+                alt.Tooltip("grad:Q", title=f"{mean}dL/dx_t[feature]", format=".4~e"),
+            ],
+        )
+        .add_params(_pick("t0"))
+    )
+    band = (
+        alt.Chart(strip)
+        .transform_calculate(
+            x0="datum.t0 - 0.5", x1="datum.t1 + 0.5", y0=repr(strip_top), y1=repr(strip_bottom), note=_note_drawn_at(floor)
+        )
+        .mark_rect()
+        .encode(
+            x=x_enc,
+            x2="x1:Q",
+            y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
+            y2="y1:Q",
+            color=alt.Color("log10:Q", scale=alt.Scale(scheme=SEQUENTIAL), legend=_legend("log10 ‖dL/dx_t‖ (strip)")),
+            tooltip=[
+                *_t_tooltip(merged_t),
+                alt.Tooltip("value:Q", title=("largest " if merged_t else "") + "‖dL/dx_t‖", format=".4~e"),
+                alt.Tooltip("share:Q", title="of Σ_t ‖dL/dx_t‖", format=".1%"),
+                alt.Tooltip("note:N", title="note"),
+            ],
+        )
+    )
+    peak = int(np.nanargmax(norms)) if np.isfinite(norms).any() else 0
+    notes = [
+        "top strip: ‖dL/dx_t‖, how much the loss moves with each step's input (log colour); below: the input x_t itself",
+        f"the largest: t = {peak}, {norms[peak]:.3e}; vertical line: current t = {t}",
+        *_merged(T, budget_t, "column", "steps"),
+        *_merged(D, budget_units, "row", "features"),
+        *_cut_note(cuts),
+    ]
+    layers = [cells, band, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
+    return _finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
+
+
 # -- ‖dL/dh_t‖ per step, vanishing / exploding ---------------------------------------------------
 
 
@@ -632,6 +747,7 @@ __all__ = [
     "contributions_chart",
     "flow_chart",
     "grad_norm_chart",
+    "input_strip_chart",
     "jacobian_chart",
     "regions",
 ]

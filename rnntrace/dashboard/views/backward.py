@@ -2,7 +2,8 @@ r"""Backward: backpropagation through time with real numbers, checked against to
 
 The loss is ``L = Σ y ⊙ grad_output`` (``output`` without a head) with ``grad_output`` ones
 at the last step (the default of ``rnntrace.bptt.backprop``) or at every step. The view
-shows dL/dh_t over time, its norm per step with the vanishing / exploding regions, the
+shows dL/dh_t over time, its norm per step with the vanishing / exploding regions, which
+inputs mattered (‖dL/dx_t‖ over the input; the chars task's text coloured by it), the
 Jacobian norms ‖∂h_t/∂h_{t−1}‖, each step's share of a chosen parameter's gradient, the
 T × T flow matrix, and at step t the backward equations with the step's numbers::
 
@@ -10,11 +11,14 @@ T × T flow matrix, and at step t the backward equations with the step's numbers
 
 where g_t is what reaches h_t from outside the recurrence (dL/dy_t W_o from the head, or the
 layer above) and δ = dL/d(pre-activation). Everything comes from one ``validate_grads`` per
-(run, loss), cached: a step change only redraws.
+(run, loss, cut), cached: a step change only redraws. "detach every k" (``bp_truncate``) is
+truncated BPTT, ``backprop(..., truncate=k)``, checked against torch's own detach loop; the cuts
+are drawn on every chart over t and the full graph's shares beside the truncated ones.
 """
 
 from __future__ import annotations
 
+import html
 from functools import partial
 
 import numpy as np
@@ -282,6 +286,53 @@ def _truncate_choice(ctx: Context) -> int | None:
     return int(k) if k else None
 
 
+def inputs_mattered(ctx: Context, bp: Backprop, cuts: list[int]) -> None:
+    """Which inputs mattered: ‖dL/dx_t‖ over the input; for the chars task, the text coloured by it."""
+    n, t = ctx.sample, ctx.t
+    dx = bp.grads["x"][n]  # (T, D): dL/d(the layer's input), batch-first as the dashboard runs every module
+    show(grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts), "bw_dx")
+    if ctx.trained is None or ctx.trained.task.name != "chars":
+        return
+    task = ctx.trained.task
+    ids, _ = ctx.trained.example()
+    text = task.decode(ids)  # the T characters read, x_0 .. x_{T-1}
+    norms = np.sqrt(np.einsum("td,td->t", dx, dx, dtype=np.float64))  # (T,)
+    st.markdown(chars_html(text, norms, t, ctx.dark, cuts), unsafe_allow_html=True)
+    peak = int(norms.argmax())
+    st.caption(
+        f"Each character's background: ‖dL/dx_t‖, the gradient of L (the loss chosen above, a sum of outputs, not the "
+        f"training's cross-entropy) with respect to that character's embedding; linear, strongest = the largest, "
+        f"{norms[peak]:.3e} at t = {peak}. Outlined: the current t = {t}."
+        + (" Dashed purple: h.detach() before that character." if cuts else "")
+        + " Hover a character for its number."
+    )
+
+
+def chars_html(text: str, norms: np.ndarray, t: int, dark: bool = False, cuts: list[int] = ()) -> str:
+    """The text, escaped (it is data), each character's background orange with an opacity ‖dL/dx_t‖ / max; t outlined,
+    a dashed purple bar before each cut.
+
+    Each span carries ``data-t`` and ``data-grad`` (the norm, full precision) and a title for hovering.
+    """
+    top = float(norms.max(initial=0.0))
+    spans = []
+    for i, (c, g) in enumerate(zip(text, norms, strict=True)):
+        alpha = 0.0 if top <= 0 or not np.isfinite(g) else float(g) / top
+        ink = "color:#1a1a1a;" if alpha > 0.5 or not dark else ""  # dark letters on a strong background, whatever the theme
+        ring = "outline:2px solid #1a1a1a;" if i == t else ""
+        ring += f"border-left:2px dashed {grad_charts.CUT_COLOUR};" if i in cuts else ""
+        tip = html.escape(f"t = {i}, {c!r}: ‖dL/dx_t‖ = {g:.3e}", quote=True)
+        spans.append(
+            f'<span data-t="{i}" data-grad="{float(g)!r}" title="{tip}" '
+            f'style="background:rgba(245,133,24,{alpha:.3f});{ink}{ring}border-radius:2px">{html.escape(c)}</span>'
+        )
+    return (
+        '<div style="font-family:monospace;font-size:1.15rem;line-height:1.7;white-space:pre-wrap;word-break:break-all">'
+        + "".join(spans)
+        + "</div>"
+    )
+
+
 def _c_path(ctx: Context) -> np.ndarray | None:
     """The cell state's own ‖∂c_t/∂c_{t−1}‖₂ per step, (T,) (the LSTM's: max of f_t), None for cells without c."""
     if ctx.spec.c_path is None:
@@ -337,6 +388,7 @@ def render(ctx: Context) -> None:
     title = f"dL/dh_t over time ({where}, sample {n})"
     show(grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP), "bw_dh")
     show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts), "bw_norm")
+    inputs_mattered(ctx, bp, cuts)
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
     for line in backward_lines(ctx, bp):
