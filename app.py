@@ -34,9 +34,14 @@ def guarded(view, ctx: Context) -> None:
 
 
 def context(choice: sidebar.Choice, run_key: tuple, present: bool) -> Context:
-    """The views' context at t = 0; its run comes from the shared cache (computed on a miss)."""
+    """The views' context at t = 0; its runs come from the shared cache (computed on a miss)."""
+    original = None
+    if choice.config.edits:  # the same model and X without the edits: the charts' ghost
+        plain = dataclasses.astuple(dataclasses.replace(choice.config, edits=()))
+        original = state.run(plain, *run_key[1:], _X=choice.X, _loaded=choice.loaded, _trained=choice.trained)
     return Context(
         config=choice.config,
+        original=original,
         run=state.run(*run_key, _X=choice.X, _loaded=choice.loaded, _trained=choice.trained),
         run_key=run_key,
         present=present,

@@ -126,6 +126,31 @@ def _one_direction(
     return {k: torch.stack(v) for k, v in rec.items()}
 
 
+def _select(index, n: int) -> np.ndarray:
+    """What an edit's t / unit / sample picks out of range(n), read the way Python indexing reads it (None: all)."""
+    return np.arange(n) if index is None else np.atleast_1d(np.arange(n)[index])
+
+
+def edits_callback(edits, num_layers: int, T: int):
+    """``edit(layer, direction, name, t, value) -> value`` for ``torch_steps`` / ``edited_graph`` from ``rnntrace.Edit``s.
+
+    Read by plain indexing of their fields (quantity, value, t, unit, layer, direction, sample), in
+    list order, not by ``rnntrace.edits``: the oracle's own reading of what an edit means.
+    """
+
+    def edit(layer, d, name, t, value):
+        for e in edits:
+            if e.quantity != name or (e.layer % num_layers, e.direction) != (layer, d) or t not in _select(e.t, T):
+                continue
+            value = value.clone()
+            samples, units = _select(e.sample, value.shape[0]), _select(e.unit, value.shape[1])
+            v = torch.as_tensor(np.broadcast_to(np.asarray(e.value), (len(samples), len(units))).copy(), dtype=value.dtype)
+            value[np.ix_(samples, units)] = v
+        return value
+
+    return edit
+
+
 def _layers(module: nn.RNNBase, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, params: dict, edit=None):
     """Every layer and direction of ``module`` on x (T, N, D), step by step -> (steps, output (T, N, dirs*P), h_n, c_n).
 

@@ -514,12 +514,15 @@ def output_chart(
     max_t: int = 500,
     max_outputs: int = 10,
     height: int = 200,
+    original: np.ndarray | None = None,
 ) -> alt.LayerChart:
     """Our replay's outputs as lines, torch's as points on them, same colour per output k.
 
     Args:
         y_manual, y_torch: (T, K) outputs of one sample (1-D: K = 1), same shape.
         t: the current step, drawn as a vertical rule.
+        original: (T, K) the outputs of the same model without the what-if edits, drawn as a
+            dashed ghost of each line (the edited run is ``y_manual`` / ``y_torch``), or None.
     """
     y_manual = _array(y_manual, "y_manual", 2, "(T, K): one sample's outputs over time")
     y_torch = _array(y_torch, "y_torch", 2, "(T, K): one sample's outputs over time")
@@ -542,6 +545,10 @@ def output_chart(
     ]
     if shown < K:
         notes.append(f"showing outputs 0..{shown - 1} of {K}")
+    if original is not None:
+        original = _array(original, "original", 2, "(T, K): the unedited run's outputs")
+        frame["original"] = bounded(original[lo:hi, :shown], max_rows=max_t, max_cols=shown)["value"].to_numpy()
+        notes.append("dashed: the same model without the edits")
     notes.append("vertical line: the current t")
     scale_t = _t_scale(lo, hi)
     mean = "mean " if merged else ""
@@ -565,7 +572,19 @@ def output_chart(
     points = base.mark_point(filled=True, size=60 if few else 18, opacity=0.9).encode(
         x=x, y=alt.Y("torch:Q", axis=y_axis), color=color, tooltip=tooltip
     )
-    return _finish([_catcher(lo, hi, scale_t, t), _future(scale_t), lines, points, *_now(t, scale_t)], title, notes, height)
+    ghost = []
+    if original is not None:  # the unedited run, faint and dashed under the edited one
+        ghost_tip = [
+            *_t_tooltips(merged),
+            alt.Tooltip("k:Q", title="output k"),
+            alt.Tooltip("original:Q", title="without edits", format=FMT),
+        ]
+        ghost = [
+            base.mark_line(strokeWidth=1.5, strokeDash=[4, 3], opacity=0.55).encode(
+                x=x, y=alt.Y("original:Q", axis=y_axis), color=color, detail="k:N", tooltip=ghost_tip
+            )
+        ]
+    return _finish([_catcher(lo, hi, scale_t, t), _future(scale_t), *ghost, lines, points, *_now(t, scale_t)], title, notes, height)
 
 
 def diff_chart(

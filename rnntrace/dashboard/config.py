@@ -14,8 +14,10 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
+from ..edits import Edit, check_edits
 from ..inputs import MAX_ELEMENTS, make_input
 from ..model import SimpleRNN
+from ..prepare import Config
 from ..spec import CELLS as CELL_KINDS
 from ..spec import NONLINEARITIES, SPECS, spec_for
 
@@ -133,6 +135,10 @@ class LessonConfig:
             ~1.5 a relu RNN's state and gradients explode; below 1 memory fades faster.
         f_bias: added to the LSTM's forget-gate rows of every b_ih (0: torch's init). A
             positive bias keeps f_t near 1, so c_t (and the gradient through it) is kept.
+        edits: what-if edits, each ``(quantity, unit, t_from, t_to, value, layer, direction)``:
+            ``quantity`` of ``unit`` (None: every unit) replaced by ``value`` at t_from..t_to
+            (t_to None: to the end; t_from None: every t), on every sample. The link writes them
+            as ``f_t:u2:t3-:1`` (``url.edits_text``); ``edit_list`` makes them ``rnntrace.Edit``.
     """
 
     cell: str = "RNN"
@@ -150,6 +156,7 @@ class LessonConfig:
     inputs: str = "normal"
     w_scale: float = 1.0
     f_bias: float = 0.0
+    edits: tuple = ()
 
     @property
     def gates(self) -> int:
@@ -218,6 +225,40 @@ def check_config(c: LessonConfig) -> list[str]:
             "Reduce T, N, M or the number of layers."
         )
     return problems
+
+
+def edit_list(c: LessonConfig) -> list[Edit]:
+    """The config's what-if edits as ``rnntrace.Edit`` (see ``LessonConfig.edits``)."""
+    out = []
+    for quantity, unit, t_from, t_to, value, layer, direction in c.edits:
+        t = None if t_from is None else t_from if t_to == t_from else slice(t_from, None if t_to is None else t_to + 1)
+        out.append(Edit(quantity, value, t=t, unit=unit, layer=layer, direction=direction))
+    return out
+
+
+def edit_problem(c: LessonConfig) -> str | None:
+    """Why the config's edits do not fit its model (rnntrace's own check, with its message), or None."""
+    config = Config(
+        cell=c.cell,
+        nonlinearity=c.nonlinearity if c.cell == "RNN" else None,
+        input_size=c.D,
+        hidden_size=c.M,
+        proj_size=0,
+        num_layers=c.layers,
+        bidirectional=c.bidirectional,
+        bias=c.bias,
+        batch_first=True,
+        batch_size=c.N,
+        seq_len=c.T,
+        unbatched=False,
+        dtype=c.dtype,
+        output_size=c.K,
+    )
+    try:
+        check_edits(edit_list(c), config)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def config_from_mapping(values: dict) -> LessonConfig:

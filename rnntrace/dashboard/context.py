@@ -74,6 +74,8 @@ class Context:
         trained: the task's trained model (``rnntrace.tasks.Trained``: ``.task``, ``.losses``, ``.initial``),
             or None for random / uploaded weights.
         target: the task example's target, (1, T) (chars: int ids; memory: NaN where nothing is asked), or None.
+        original: with what-if edits (``config.edits``), the run of the same model and X without them
+            (the ghost the charts draw beside the edited run); None otherwise.
     """
 
     config: LessonConfig
@@ -89,6 +91,7 @@ class Context:
     x_source: str = "preset"
     trained: Trained | None = None
     target: np.ndarray | None = None
+    original: Run | None = None
 
     @property
     def trace(self) -> Trace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..validation import Validation
-from . import keys, state, tour
+from . import keys, state, tour, url
 from .sidebar import Choice
 from .text import escape
 
@@ -70,15 +70,22 @@ def render(choice: Choice, lesson_step: int | None = None):
             tr = choice.trained
             source = f"trained on '{tr.task.name}' ({tr.steps} steps, seed {tr.seed}; loss fell to {tr.loss_ratio:.2f}× its start)"
         if present:  # a slide: the title and sizes on one short line
-            st.markdown(f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}")
+            st.markdown(f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}" + (f" · ✏️ {edited(c)}" if c.edits else ""))
             return present, badge
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
+        if c.edits:
+            st.caption(f"✏️ What if: **{edited(c)}**: replayed with these edits and checked against torch running the same edits.")
         private = [w for w, on in (("your model", choice.loaded is not None), ("your X", choice.x_source == "upload"),
                                    ("your edits to X", choice.x_source == "edited")) if on]  # fmt: skip
         if private:
             st.caption(f"⚠️ This page's link does not carry {' and '.join(private)}: it opens the seed's lesson for anyone else.")
     return present, badge
+
+
+def edited(c) -> str:
+    """The config's what-if edits in words: ``f_t[2] = 1 for t ≥ 3; h_t[0] = 0``."""
+    return "; ".join(escape(url.edit_words(e)) for e in c.edits)
 
 
 def agreement(slot, v: Validation) -> None:
@@ -88,10 +95,17 @@ def agreement(slot, v: Validation) -> None:
         return
     mark = "✓" if v.ok else "✗ disagrees"
     colour = "green" if v.ok else "red"
+    edits = v.trace.edits
     slot.markdown(
-        f":{colour}-badge[= torch {mark} {v.max_abs_diff:.0e}]",
+        f":{colour}-badge[= torch {mark} {v.max_abs_diff:.0e}" + (" ✏️" if edits else "") + "]",
         help=(
-            f"Largest difference between rnntrace's NumPy replay and torch's own forward pass, over every number torch shows "
+            (
+                "Edited run: torch runs the same edits, as a loop of torch ops with the module's own weights (that loop "
+                "agrees with torch's fused module without edits). "
+                if edits
+                else ""
+            )
+            + f"Largest difference between rnntrace's NumPy replay and torch's own forward pass, over every number torch shows "
             f"(each layer's h_t at every step, output, h_n, c_n and y): {v.max_abs_diff:.2e}. Each step is judged against its "
             f"own bound, atol + rtol·max|torch at that step| (up to {v.tolerance:.1e} here): the last bits of "
             f"float{'32' if v.atol > 1e-8 else '64'} rounding differ between any two implementations, so 'equal' means within "

@@ -16,7 +16,9 @@ import torch
 
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
+from ..spec import spec_for
 from ..tasks import TASKS, Trained
+from . import url
 from .config import (
     CELL_KINDS,
     DTYPES,
@@ -30,7 +32,7 @@ from .config import (
     follow_input,
     follow_model,
 )
-from .state import parse_upload
+from .state import add_edit, clear_edits, parse_upload
 from .text import escape
 
 SIZE_LABELS = {"N": "N (batch)", "T": "T (time steps)", "D": "D (inputs)", "M": "M (hidden)", "K": "K (outputs)", "layers": "layers"}
@@ -98,7 +100,11 @@ def with_task(choice: Choice, trained: Trained) -> Choice:
     with torch.no_grad():
         X = model.rnn_input(x).numpy()  # (1, T, D): floats, or a chars model's embedded ids
     config = follow_input(follow_model(choice.config, model.rnn, model.fc), X)
-    return replace(choice, config=config, trained=trained, target=target.numpy(), X=X, x_source="task", problems=check_config(config))
+    problems = check_config(config)
+    if not problems:
+        with st.sidebar:
+            config = replace(config, edits=what_if(config))
+    return replace(choice, config=config, trained=trained, target=target.numpy(), X=X, x_source="task", problems=problems)
 
 
 def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
@@ -340,12 +346,69 @@ def render() -> Choice:
         X, x_source = embed(loaded, token_ids(loaded, config)), "tokens"
         config = follow_input(config, X)
     problems = check_config(config)
+    if not problems:
+        with st.sidebar:
+            config = replace(config, edits=what_if(config))
     from_tokens = loaded is not None and loaded.embedding is not None  # X is the embedding of token ids: edit the ids, not X
     if not problems and not from_tokens and config.T * config.D <= LIMITS.edit_cells:
         edited = _x_editor(config, X if X is not None else build_input(config))
         if edited is not None:
             X, x_source = edited, "edited"
     return Choice(config, loaded, model_name, model_digest, X, x_source, problems)
+
+
+PRESETS_WHAT_IF = (  # (label, the edit in the link's form, the cells it applies to); "silence unit k" has its own unit picker
+    ("f = 1: forget gate stuck open", "f_t:1", ("LSTM",)),
+    ("f = 0: forget gate shut", "f_t:0", ("LSTM",)),
+    ("r = 0: reset gate closed", "r_t:0", ("GRU",)),
+    ("no input after t = 0", "x_t:t1-:0", ("RNN", "GRU", "LSTM")),
+)
+
+
+def what_if(config: LessonConfig) -> tuple:
+    """The "What if" section: the edits as the link writes them, presets, a small editor, clear. Returns the checked edits.
+
+    The text field is bound to the link (``edit=``); presets and the editor append to it. What it
+    says is read by ``url.read_edits`` (the link's one grammar, and rnntrace's own check against the
+    model): a value that does not fit gives one notice here and the model runs without edits.
+    """
+    st.header("What if")
+    spec = spec_for(config.cell, config.nonlinearity)
+    text = st.text_input(
+        "edits (as in the link)",
+        key="edit",
+        bind="query-params",
+        placeholder="e.g. f_t:u2:t3-:1",
+        help="Numbers replaced inside the cell, right where it computes them: quantity[:u<unit>][:t<step>|:t<from>-|:t<from>-<to>]"
+        "[:l<layer>][:d1]:value, several separated by commas, applied in order. f_t:u2:t3-:1 is unit 2 of the forget "
+        "gate stuck at 1 from t = 3 on. The replay and torch (a loop of torch ops with the same weights) both run them.",
+    )
+    edits, why = url.read_edits(text, config)
+    if why:
+        st.warning(f"Edits ignored: {escape(why, 300)}", icon="⚠️")
+    for label, edit, cells in PRESETS_WHAT_IF:
+        if config.cell in cells:
+            st.button(label, key=f"what_if_{edit}", on_click=add_edit, args=(edit,), use_container_width=True)
+    unit_col, silence_col = st.columns([1, 2], vertical_alignment="bottom")
+    k = unit_col.number_input("unit k", 0, config.M - 1, 0, key="what_if_unit")
+    silence_col.button(
+        f"silence unit {k} (h = 0)", key="what_if_silence", on_click=add_edit, args=(f"h_t:u{k}:0",), use_container_width=True
+    )
+    with st.expander("Edit a number", key="what_if_open"):
+        quantity = st.selectbox("quantity", spec.editable, key="what_if_q", help="as Step names it")
+        units = config.D if quantity == "x_t" else config.M
+        unit = st.selectbox("unit", ("all", *range(units)), key="what_if_u")
+        a, b = st.columns(2)
+        t = a.number_input("t", 0, config.T - 1, 0, key="what_if_t")
+        value = b.number_input("value", -1e6, 1e6, 0.0, step=0.1, key="what_if_v")
+        onwards = st.toggle("from this t on", key="what_if_onwards", value=True)
+        layer = st.number_input("layer", 0, config.layers - 1, 0, key="what_if_l") if config.layers > 1 else 0
+        edit = (quantity, None if unit == "all" else int(unit), int(t), None if onwards else int(t), float(value), int(layer), 0)
+        st.button(f"add {url.edit_words(edit)}", key="what_if_add", on_click=add_edit, args=(url.edit_text(edit),))
+    if edits:
+        st.caption("Editing: " + "; ".join(escape(url.edit_words(e)) for e in edits))
+    st.button("Clear all edits", key="what_if_clear", on_click=clear_edits, disabled=not text.strip(), icon=":material/undo:")
+    return edits
 
 
 def token_ids(loaded: LoadedModel, config: LessonConfig) -> np.ndarray:

@@ -25,7 +25,7 @@ from ..loaders import load_model, read_sequence
 from ..tasks import TASKS, Trained, train
 from ..validation import validate
 from .budget import MISSING, Busy, ByteCache, TooBig, nbytes
-from .config import LIMITS, LessonConfig, build_input, build_model
+from .config import LIMITS, LessonConfig, build_input, build_model, edit_list
 from .context import Run
 
 # Everything the server keeps for visitors, each store with its share of LIMITS.server_bytes (see budget.py).
@@ -65,7 +65,7 @@ def _compute_run(config: LessonConfig, X, loaded, trained) -> Run:
         model = build_model(config)
         module, head = model.rnn, model.fc
     X = (build_input(config) if X is None else X).astype(config.dtype)  # (N, T, D)
-    return Run(module, head, X, validate(module, X, head=head))
+    return Run(module, head, X, validate(module, X, head=head, edits=edit_list(config)))  # with edits: torch runs them too
 
 
 @st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
@@ -196,3 +196,14 @@ def _admit_gradients(arguments: dict) -> None:
 # ---------------------------------------------------------------- callbacks (on_click)
 def toggle_present() -> None:
     st.session_state.present = not st.session_state.get("present", False)
+
+
+def add_edit(text: str) -> None:
+    """Append one edit (the link's form, ``f_t:u2:t3-:1``) to the page's edits, unless it is there already."""
+    current = [e for e in st.session_state.get("edit", "").split(",") if e.strip()]
+    if text not in current:
+        st.session_state.edit = ",".join([*current, text])
+
+
+def clear_edits() -> None:
+    st.session_state.edit = ""

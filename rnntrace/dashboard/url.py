@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass, field
 
 from ..inputs import KINDS
+from ..spec import SPECS
 from ..tasks import TASKS
-from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE
+from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE, LessonConfig, edit_problem
 from .text import escape
 from .views import NAMES as VIEWS
 
@@ -44,6 +45,94 @@ _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)  # ASCII digits: int() also takes "�
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _PLAIN = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,6})?", re.ASCII)  # "2.5": kept as written; "25e-1" is read as 2.5
 STREAMLIT_OWN = ("embed", "embed_options")  # Streamlit's own parameters: never ours to check
+
+
+EDITABLE = tuple(dict.fromkeys(q for spec in SPECS.values() for q in spec.editable))  # every cell's, for the grammar
+MAX_EDITS = 12
+_EDIT_T = re.compile(r"t([0-9]{1,5})(-([0-9]{1,5})?)?", re.ASCII)  # t3 (that step), t3- (from it on), t3-7 (3..7)
+_EDIT_PART = re.compile(r"([uld])([0-9]{1,4})", re.ASCII)  # u2: unit 2; l1: layer 1; d1: the reverse direction
+
+
+def parse_edits(text: str) -> tuple[tuple, ...]:
+    """``"f_t:u2:t3-:1,h_t:u0:0"`` -> ``LessonConfig.edits`` tuples; a ``ValueError`` saying what is wrong.
+
+    One edit: ``quantity[:u<unit>][:t<from>[-[<to>]]][:l<layer>][:d<direction>]:value``; no ``u``: every
+    unit, no ``t``: every step; edits separated by commas, applied in that order. Whether the
+    quantity, unit, step and layer fit the model is ``config.edit_problem``'s to say.
+    """
+    text = text.strip()
+    if len(text) > 40 * MAX_EDITS:
+        raise ValueError(f"too long ({len(text)} characters)")
+    parts = [p for p in text.split(",") if p.strip()]
+    if len(parts) > MAX_EDITS:
+        raise ValueError(f"{len(parts)} edits; at most {MAX_EDITS}")
+    out = []
+    for part in parts:
+        fields = [f.strip() for f in part.split(":")]
+        if len(fields) < 2:
+            raise ValueError(f"'{part}' is not quantity:…:value (e.g. f_t:u2:t3-:1)")
+        quantity, *middle, raw_value = fields
+        if quantity not in EDITABLE:
+            raise ValueError(f"'{quantity}' is not an editable quantity ({', '.join(EDITABLE)})")
+        value, why = parse_float(raw_value, -1e6, 1e6)
+        if value is None:
+            raise ValueError(f"the value '{raw_value}' of {quantity} is {why}")
+        found = {"u": None, "l": 0, "d": 0}
+        t_from = t_to = None
+        for f in middle:
+            if m := _EDIT_T.fullmatch(f):
+                t_from = int(m[1])
+                t_to = t_from if m[2] is None else None if m[3] is None else int(m[3])
+                if t_to is not None and t_to < t_from:
+                    raise ValueError(f"'{f}' runs backwards (write t{t_to}-{t_from})")
+            elif m := _EDIT_PART.fullmatch(f):
+                found[m[1]] = int(m[2])
+            else:
+                raise ValueError(f"'{f}' in '{part}' is none of u<unit>, t<step>, t<from>-, t<from>-<to>, l<layer>, d<direction>")
+        out.append((quantity, found["u"], t_from, t_to, value, found["l"], found["d"]))
+    return tuple(out)
+
+
+def edit_text(edit: tuple) -> str:
+    """One ``LessonConfig.edits`` tuple as the link writes it: ``f_t:u2:t3-:1``."""
+    quantity, unit, t_from, t_to, value, layer, direction = edit
+    parts = [quantity]
+    if unit is not None:
+        parts.append(f"u{unit}")
+    if t_from is not None:
+        parts.append(f"t{t_from}" + ("" if t_to == t_from else "-" if t_to is None else f"-{t_to}"))
+    parts += [f"l{layer}"] * (layer != 0) + [f"d{direction}"] * (direction != 0)
+    return ":".join([*parts, f"{value:g}"])
+
+
+def edits_text(edits: tuple[tuple, ...]) -> str:
+    return ",".join(edit_text(e) for e in edits)
+
+
+def edit_words(edit: tuple) -> str:
+    """One edit for a reader: ``f_t[2] = 1 for t ≥ 3``."""
+    quantity, unit, t_from, t_to, value, layer, direction = edit
+    where = quantity + ("" if unit is None else f"[{unit}]")
+    if t_from is None:
+        when = ""
+    elif t_to == t_from:
+        when = f" at t = {t_from}"
+    else:
+        when = f" for t ≥ {t_from}" if t_to is None else f" for t = {t_from}..{t_to}"
+    place = "" if (layer, direction) == (0, 0) else f" (layer {layer}" + (", reverse" if direction else "") + ")"
+    return f"{where} = {value:g}{when}{place}"
+
+
+def read_edits(text: str, config: LessonConfig) -> tuple[tuple[tuple, ...], str | None]:
+    """The edits ``text`` says, checked against ``config``'s model: (edits, None), or ((), why they are ignored)."""
+    if not text.strip():
+        return (), None
+    try:
+        edits = parse_edits(text)
+    except ValueError as err:
+        return (), str(err)
+    problem = edit_problem(LessonConfig(**{**config.__dict__, "edits": edits}))
+    return ((), problem) if problem else (edits, None)
 
 
 def _show(raw: str) -> str:
@@ -227,9 +316,37 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
         else:
             _int_param(out, "bp_truncate", raw["bp_truncate"], 0, max(T - 1, 0), "0 (the full graph) is used")
 
+    if "edit" in raw:
+        _edit_param(out, raw, task, sizes)
+
     if tour_steps is not None and "tour" in raw:
         _int_param(out, "tour", raw["tour"], 1, tour_steps, "no lesson is opened")
     return out
+
+
+def _edit_param(out: Checked, raw: dict, task: str | None, sizes: dict) -> None:
+    """``edit=``: the grammar always; whether the edits fit the model when the link's own values fix it (no task)."""
+    values = out.values
+    if task is None:
+        config = LessonConfig(
+            cell=values.get("cell", "RNN"),
+            nonlinearity=values.get("nonlinearity", "tanh"),
+            bidirectional=values.get("bidirectional") == "true",
+            bias=values.get("bias", "true") == "true",
+            **{k: sizes[k] for k in ("N", "T", "D", "M", "K", "layers")},
+        )
+        edits, why = read_edits(raw["edit"], config)
+    else:
+        try:
+            edits, why = parse_edits(raw["edit"]), None
+        except ValueError as err:
+            edits, why = (), str(err)
+    if why:
+        out.drop("edit", raw["edit"], escape(why.rstrip("."), 300), "the model runs without edits")
+    elif edits:
+        out.read_as("edit", raw["edit"], edits_text(edits))
+    else:
+        out.values.pop("edit", None)
 
 
 def url_notices(params: dict, inputs: tuple[str, ...] = ()) -> list[str]:

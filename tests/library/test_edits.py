@@ -14,7 +14,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from oracle import edited_graph, torch_steps
+from oracle import edited_graph, edits_callback, torch_steps
 from torch import nn
 
 import rnntrace
@@ -27,27 +27,6 @@ EDITABLE = {  # the quantities the issue names, per torch class (written here, n
 }
 TOL = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-10, 1e-10)}
 GRAD_TOL = (1e-10, 1e-9)  # float64 gradients, as tests/test_truncate.py
-
-
-def select(index, n: int) -> np.ndarray:
-    """What an Edit's t / unit / sample picks out of range(n), read the way Python indexing reads it."""
-    return np.arange(n) if index is None else np.atleast_1d(np.arange(n)[index])
-
-
-def oracle_edit(edits, dims):
-    """``edit(layer, direction, name, t, value) -> value`` for tests/oracle.py: each Edit in list order, by indexing."""
-
-    def edit(layer, d, name, t, value):
-        for e in edits:
-            if e.quantity != name or (e.layer % dims["L"], e.direction) != (layer, d) or t not in select(e.t, dims["T"]):
-                continue
-            value = value.clone()
-            samples, units = select(e.sample, value.shape[0]), select(e.unit, value.shape[1])
-            v = torch.as_tensor(np.broadcast_to(np.asarray(e.value), (len(samples), len(units))).copy(), dtype=value.dtype)
-            value[np.ix_(samples, units)] = v
-        return value
-
-    return edit
 
 
 @st.composite
@@ -119,7 +98,7 @@ def test_edited_run_matches_torch_running_the_same_edits(case):
     assert tr.edits == tuple(edits) and "edited" in repr(tr)
     if lengths is None:  # the independent oracle has no padding; validate covered the packed case against the loop
         c = tr.config
-        ref = torch_steps(module, x_tnd, edit=oracle_edit(edits, {"L": c.num_layers, "T": c.seq_len}))
+        ref = torch_steps(module, x_tnd, edit=edits_callback(edits, c.num_layers, c.seq_len))
         for (layer, d), rec in ref.steps.items():
             for name in EDITABLE[c.cell] + ("h_prev",):
                 close(tr.quantity(name, layer, d), rec[name], x_tnd.dtype, f"{name} layer {layer} dir {d}")
@@ -140,7 +119,7 @@ def test_edited_gradients_match_autograd_on_the_edited_loop(case):
     L, dirs, H = c.num_layers, c.num_directions, c.hidden_size
     h0 = torch.zeros(L * dirs, c.batch_size, c.h_out, dtype=torch.float64, requires_grad=True)
     c0 = torch.zeros(L * dirs, c.batch_size, H, dtype=torch.float64, requires_grad=True) if c.cell == "LSTM" else None
-    out, _, _ = edited_graph(module, leaf, h0, c0, oracle_edit(edits, {"L": L, "T": c.seq_len}))
+    out, _, _ = edited_graph(module, leaf, h0, c0, edits_callback(edits, L, c.seq_len))
     go = torch.as_tensor(bp.grad_output)
     go = go[:, None] if unbatched else go.transpose(0, 1) if module.batch_first else go  # (T, N, ·)
     named = dict(module.named_parameters()) | {"x": leaf, "h0": h0} | ({"c0": c0} if c0 is not None else {})

@@ -47,7 +47,8 @@ def specs(ctx: Context) -> list[dict]:
     if gates:
         shown.append(spec(charts.gates_chart(gates, t, **GATES), "gates"))
     if tr.y is not None:
-        shown.append(spec(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, **LINES), "y_t"))
+        original = None if ctx.original is None else ctx.original.trace.y[n]  # the unedited run's y: a dashed ghost
+        shown.append(spec(charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, original=original, **LINES), "y_t"))
     v = ctx.validation
     shown.append(spec(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), "diff"))
     return shown
