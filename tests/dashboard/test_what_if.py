@@ -13,9 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from apptest import charts, dataset
 from oracle import edits_callback, lesson, torch_steps
 from streamlit.testing.v1 import AppTest
-from test_screen import charts, check_diagram, check_latex, check_tables, dataset, render
+from test_screen import check_diagram, check_latex, check_tables, render
 
 from rnntrace import Edit
 
