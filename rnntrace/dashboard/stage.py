@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from ..stage import payload as stage_payload
+from . import downloads
 from .budget import ByteCache
 from .config import LIMITS
 from .context import Context
@@ -100,7 +101,7 @@ def show(
         lo_hi = stage_payload.window(ctx.T, t, per, LIMITS.stage_payload_bytes)
     cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, tuple(lo_hi), seek_to, diagram, state_chart, controls)
 
-    def build() -> tuple[bytes, tuple[int, int]]:
+    def build() -> tuple[bytes, tuple[int, int], tuple[str, ...]]:
         payload = stage_payload.build(
             ctx.trace,
             shown,
@@ -115,8 +116,12 @@ def show(
             seek=seek_to,
             controls=controls,
         )
-        return stage_payload.pack(payload), tuple(payload["window"])
+        return stage_payload.pack(payload), tuple(payload["window"]), tuple(c["name"] for c in payload["charts"])
 
-    data, _ = PAYLOADS.get(cache_key, build)
+    data, _, names = PAYLOADS.get(cache_key, build)
     st.session_state[f"_{key}_window"] = tuple(lo_hi)
     _component(key=key, data=data, default={"t": t}, on_t_change=lambda: _settled(key))
+    if controls and not ctx.present:  # a slide stays clean; its stage's downloads are one click away without P
+        rows = ctx.trace.config.h_out  # the lesson file: the diagram's frames and the state chart's rows
+        lesson_step = PER_STEP.get((ctx.run_key, shown, True, rows), lambda: _per_step(ctx, shown, head_W, True, rows))
+        downloads.menu(ctx, key, diagram=diagram, packed=data, charts=list(names), per_step=lesson_step)

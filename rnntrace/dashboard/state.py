@@ -93,16 +93,21 @@ def export_bytes(run_key: tuple, fmt: str) -> bytes:
     when the seed alone defines it; an upload's or a task's must be reopened.
     """
 
-    def build() -> bytes:
-        kept = RUNS.lookup(run_key)
-        if kept is not MISSING:
-            return _build_export(fmt, kept)
-        config_key, x_digest, model_digest = run_key
-        if x_digest or model_digest:
-            raise Busy("this trace left the server's cache; reload the page (your upload is still there) and download again.")
-        return _build_export(fmt, RUNS.get(run_key, lambda: _compute_run(LessonConfig(*config_key), None, None, None)))
+    return EXPORTS.get((run_key, fmt), lambda: _build_export(fmt, kept_run(run_key)))
 
-    return EXPORTS.get((run_key, fmt), build)
+
+def kept_run(run_key: tuple) -> Run:
+    """The run of ``run_key`` for a download: the cached one, else rebuilt when the seed alone defines it.
+
+    An upload's or a task's run that left the cache must be reopened (``Busy`` says so).
+    """
+    kept = RUNS.lookup(run_key)
+    if kept is not MISSING:
+        return kept
+    config_key, x_digest, model_digest = run_key
+    if x_digest or model_digest:
+        raise Busy("this trace left the server's cache; reload the page (your upload is still there) and download again.")
+    return RUNS.get(run_key, lambda: _compute_run(LessonConfig(*config_key), None, None, None))
 
 
 def _build_export(fmt: str, run: Run) -> bytes:

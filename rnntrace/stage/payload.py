@@ -117,7 +117,8 @@ def state_chart(prev: np.ndarray, now: np.ndarray, torch_h: np.ndarray | None, l
     if torch_h is not None:
         columns["torch"] = _digits(torch_h)
     with alt.data_transformers.enable("default", max_rows=None):  # T·H rows; the window bounds them
-        return charts.state_bars_over_time(pd.DataFrame(columns), height=height, torch=torch_h is not None).to_dict()
+        spec = charts.state_bars_over_time(pd.DataFrame(columns), height=height, torch=torch_h is not None).to_dict()
+    return {**spec, "name": "state"}
 
 
 def grad_chart(dh: np.ndarray, lo: int, height: int) -> dict:
@@ -129,7 +130,8 @@ def grad_chart(dh: np.ndarray, lo: int, height: int) -> dict:
     steps, H = dh.shape
     frame = pd.DataFrame({"t": np.repeat(np.arange(lo, lo + steps), H), "unit": np.tile(np.arange(H), steps), "dh": _digits(dh)})
     with alt.data_transformers.enable("default", max_rows=None):
-        return charts.grad_bars_over_time(frame, height=height).to_dict()
+        spec = charts.grad_bars_over_time(frame, height=height).to_dict()
+    return {**spec, "name": "dh_t"}
 
 
 def source_charts(src: Source, p: Part, *, height: int = 130):
