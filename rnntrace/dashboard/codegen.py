@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import LessonConfig
+from .config import LessonConfig, edit_list
 
 _CELL_CODE = {
     "RNN": '''\
@@ -168,4 +168,26 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         cell_code=_CELL_CODE[c.cell].format(
             act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
         ),
+    )
+
+
+def edits_code(c: LessonConfig) -> str:
+    """The config's what-if edits as the library takes them: ``rnntrace.trace(..., edits=[rnntrace.Edit(...)])``."""
+    lines = []
+    for e in edit_list(c):
+        t = e.t if not isinstance(e.t, slice) else f"slice({e.t.start}, {e.t.stop})"
+        where = [f"t={t}"] * (e.t is not None) + [f"unit={e.unit}"] * (e.unit is not None)
+        where += [f"layer={e.layer}"] * (e.layer != 0) + [f"direction={e.direction}"] * (e.direction != 0)
+        lines.append(f"    rnntrace.Edit({e.quantity!r}, {e.value!r}" + "".join(f", {w}" for w in where) + "),")
+    return "\n".join(
+        [
+            "import rnntrace",
+            "",
+            "edits = [",
+            *lines,
+            "]",
+            "v = rnntrace.validate(rnn, torch.from_numpy(X), head=fc, edits=edits)  # torch runs the same edits",
+            "print(v.message)",
+            "print(v.trace.y[0])  # y_t of sample 0, edited",
+        ]
     )

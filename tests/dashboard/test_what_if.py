@@ -134,3 +134,19 @@ def test_presets_the_editor_the_link_and_clear():
 def test_presentation_mode_shows_the_edits():
     at = render({"cell": "GRU", **BASE, "seed": 3}, None, edit="r_t:0", present="true")
     assert any("✏️ r_t = 0" in m.value for m in at.markdown), [m.value[:80] for m in at.markdown]
+
+
+def test_the_backward_view_differentiates_the_edited_graph():
+    """Its badge is validate_grads with the edits: autograd on torch's loop running them (tests/library/test_edits.py checks that loop)."""
+    config, link, _ = LINKS["lstm_forget_open"]
+    edited, plain = render(config, "Backward", edit=link), render(config, "Backward")
+    badges = [m.value for m in edited.markdown if "= autograd" in m.value]
+    assert badges and all("= autograd ✓" in b for b in badges), badges
+    data = lambda at: {k: [f.to_numpy().tolist() for f in v] for k, v in charts(at).items() if k}  # noqa: E731
+    assert data(edited) != data(plain), "the edited run's gradients are drawn, not the original's"
+
+
+def test_the_code_view_gives_the_edits_as_library_calls():
+    config, link, _ = LINKS["gru_reset_closed"]
+    at = render(config, "Code", edit=link)
+    assert any("rnntrace.Edit('r_t', 0.0)" in c.value and "edits=edits" in c.value for c in at.code), [c.value[:200] for c in at.code]

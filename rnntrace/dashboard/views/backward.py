@@ -55,7 +55,8 @@ def gradients(run_key: tuple, loss: str, _run: Run, truncate: int | None = None)
     """
     top = _run.trace.output if _run.head is None else _run.trace.y
     grad_output = None if loss == "last step" else np.ones_like(top)
-    return validate_grads(_run.module, _run.X, head=_run.head, grad_output=grad_output, truncate=truncate)
+    edits = list(_run.trace.edits) or None  # an edited run's graph: an edited entry passes no gradient back
+    return validate_grads(_run.module, _run.X, head=_run.head, edits=edits, grad_output=grad_output, truncate=truncate)
 
 
 @budget.shared(state.GRADS, "The flow matrix: each step's loss, backwards through time…", kind="flow")

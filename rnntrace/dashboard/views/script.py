@@ -30,6 +30,12 @@ def render(ctx: Context) -> None:
         st.info(f"This X has {X.size:,} numbers, too many to write into a script (at most {LIMITS.code_x_numbers:,}).")
         return
     script = _script(ctx.run_key, ctx)
+    if ctx.config.edits:  # the hand-written loop is the model as it is; the library applies the edits
+        st.info(
+            "This page shows an edited run. The script below computes the model as it is; to apply the edits, "
+            "append these lines (rnntrace replays them and torch runs the same edits):"
+        )
+        st.code(codegen.edits_code(ctx.config), language="python")
     st.markdown(
         "The forward pass by hand, for this configuration: a standalone script "
         "that rebuilds the model from the seed and prints the same numbers."
