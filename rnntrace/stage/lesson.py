@@ -52,7 +52,8 @@ body.slides p.about {{ font-size: 18px; }}
 <script type="module">
 {js}
 const data = Uint8Array.from(atob("{payload}"), (c) => c.charCodeAt(0));
-window.rnntraceStage = mount(document.getElementById("stage"), await unpack(data), {{}});
+const stage = (window.rnntraceStage = mount(document.getElementById("stage"), await unpack(data), {{}}));
+if (!new URLSearchParams(location.search).has("t")) stage.go({t});  // a link's ?t= wins over the step it was saved at
 </script>
 </body>
 </html>
@@ -71,7 +72,7 @@ def html_text(
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None; got {type(title).__name__}.")
     c = src.trace.config
-    built = payload.of_source(src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides), seek=(p.t, 1))
+    built = payload.of_source(src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides))
     packed = payload.pack(built)
     if len(packed) > MAX_PAYLOAD_BYTES:
         raise ValueError(
@@ -83,6 +84,8 @@ def html_text(
     where = f"layer {p.layer} · {'reverse' if p.direction else 'forward'} · sample {p.sample}"
     default = f"{c.cell}{act}, T = {c.seq_len}, H = {c.hidden_size} · {where}"
     about = f"A {src.kind} by rnntrace. ← → step, Home / End, Space plays; hover a number for the formula that made it."
+    if src.trace.edits:  # a what-if: say so, as the dashboard's header does
+        about += f" What if: {'; '.join(str(e) for e in src.trace.edits)}."
     if src.per_step is not None:
         about += f" Checked against torch: max |replay − torch| = {float(src.per_step.max()):.1e}."
     theme = THEMES[bool(dark)]
@@ -98,6 +101,7 @@ def html_text(
         vega=payload.vega_bundle(),
         js=payload.stage_js(),
         payload=base64.b64encode(packed).decode("ascii"),
+        t=p.t,
     )
 
 

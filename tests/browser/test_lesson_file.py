@@ -127,8 +127,19 @@ def test_slides_fill_a_projector_screen_and_open_at_t(browser, tmp_path):
     assert fit["present"] and fit["sw"] <= fit["cw"], fit
     assert fit["bottom"] <= fit["h"], f"the diagram ends at {fit['bottom']} px, below the 720 px screen"
     page.screenshot(path=str(ROOT / "artifacts" / "screenshots" / "lesson_slides_1280x720.png"))
+    page.goto(path.as_uri() + "?t=2")  # a link's step wins over the one the file was saved at
+    painted = "() => document.querySelector('.rnntrace-stage')?.dataset.painted === '2'"
+    page.wait_for_function(painted)
+    np.testing.assert_allclose(page.evaluate(READ)["h"], ref.steps[(0, 0)]["h_t"][2, 0], atol=SHOWN, rtol=0)
     assert blocked == [] and errors == [], (blocked, errors)
     context.close()
+
+
+def test_an_edited_lesson_says_what_was_edited(tmp_path):
+    module, x, _ = lstm_case()
+    v = rnntrace.validate(module, x, edits=[rnntrace.Edit("f_t", 1.0, unit=2)])
+    text = rnntrace.to_html(v, tmp_path / "what_if.html").read_text(encoding="utf-8")
+    assert "What if: f_t[unit 2] = 1 at every t." in text
 
 
 def test_the_file_holds_no_url_to_load(tmp_path):
