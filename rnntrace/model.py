@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .spec import takes_nonlinearity
+
 _CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
@@ -40,12 +42,13 @@ class SimpleRNN(nn.Module):
             raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity={nonlinearity!r}; expected 'tanh' or 'relu'.")
-        if cell.lower() != "rnn" and nonlinearity != "tanh":
+        takes = takes_nonlinearity(_CELLS[cell.lower()].__name__)  # the plain RNN's choice; the gated cells' are fixed
+        if not takes and nonlinearity != "tanh":
             raise ValueError(f"nonlinearity={nonlinearity!r} only applies to cell='rnn'; GRU and LSTM have fixed activations.")
         for name, value in (("n_inputs", n_inputs), ("n_hidden", n_hidden), ("n_outputs", n_outputs), ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}; expected a positive integer.")
-        kwargs = {"nonlinearity": nonlinearity} if cell.lower() == "rnn" else {}
+        kwargs = {"nonlinearity": nonlinearity} if takes else {}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.rnn = _CELLS[cell.lower()](

@@ -8,7 +8,7 @@ are defined in ``rnntrace/cells/spec.py``, each cell's spec in its own module
 
 from __future__ import annotations
 
-from .cells import CELLS, NONLINEARITIES, SPECS, equations, spec_for
+from .cells import CELLS, NONLINEARITIES, SPECS, equations, gate_block, spec_for, takes_nonlinearity, takes_projection
 from .cells.spec import ACT_LATEX, ACTIVATIONS, PARAM, CellSpec, Gate, param_name
 
 __all__ = [
@@ -21,6 +21,9 @@ __all__ = [
     "CellSpec",
     "Gate",
     "equations",
+    "gate_block",
     "param_name",
     "spec_for",
+    "takes_nonlinearity",
+    "takes_projection",
 ]

@@ -32,6 +32,22 @@ CELLS: tuple[str, ...] = tuple(dict.fromkeys(s.cell for s in SPECS.values()))  #
 NONLINEARITIES: tuple[str, ...] = tuple(s.nonlinearity for s in SPECS.values() if s.nonlinearity)
 
 
+def takes_nonlinearity(cell: str) -> bool:
+    """Whether torch's class ``cell`` takes ``nonlinearity=`` (the plain RNN: tanh or relu)."""
+    return any(s.nonlinearity for s in SPECS.values() if s.cell == cell)
+
+
+def gate_block(cell: str, name: str) -> int | None:
+    """The row block of gate ``name`` in torch's stacking of ``cell``'s W_ih (LSTM ``"f"`` -> 1), or None if it has none."""
+    names = spec_for(cell).gate_names
+    return names.index(name) if name in names else None
+
+
+def takes_projection(cell: str) -> bool:
+    """Whether torch's class ``cell`` takes ``proj_size=`` (the LSTM)."""
+    return spec_for(cell).projection is not None
+
+
 def spec_for(cell: str, nonlinearity: str | None = None) -> CellSpec:
     """The spec of torch class ``cell`` (``"RNN"``, ``"GRU"``, ``"LSTM"``; the RNN's nonlinearity picks tanh or relu)."""
     kinds = [s for s in SPECS.values() if s.cell == cell]
@@ -78,6 +94,7 @@ __all__ = [
     "Gate",
     "Weights",
     "equations",
+    "gate_block",
     "one_blas_thread",
     "param_name",
     "replay",
@@ -85,4 +102,6 @@ __all__ = [
     "run_lstm",
     "run_rnn",
     "spec_for",
+    "takes_nonlinearity",
+    "takes_projection",
 ]

@@ -245,6 +245,26 @@ def backward_numbers(at) -> list[str]:
     return [at.dh_line(dh - at.g), at.gates_line(SPEC)]
 
 
+NUMPY_CODE = '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """torch's GRU: gate blocks stacked [r | z | n]; b_hn stays inside r * (...)."""
+    M = h_prev.shape[1]
+    input_term = x_t @ W_ih.T + b_ih          # (N, 3M)
+    hidden_term = h_prev @ W_hh.T + b_hh      # (N, 3M)
+    r_t = sigmoid(input_term[:, :M] + hidden_term[:, :M])
+    z_t = sigmoid(input_term[:, M:2*M] + hidden_term[:, M:2*M])
+    n_t = np.tanh(input_term[:, 2*M:] + r_t * hidden_term[:, 2*M:])
+    h_t = (1 - z_t) * n_t + z_t * h_prev
+    return h_t, None
+'''  # the step as the Code view's standalone script writes it (str.format fields in braces)
+
+
+def h_hover(row, k: int, f) -> tuple[str, str]:
+    """h_t[k] for the picture's hover: (1 − z)·n + z·h_{t-1}, in symbols and in numbers."""
+    z, n, h = row("z_t")[k], row("n_t")[k], row("h_prev")[k]
+    return f"(1 − z[{k}])·n[{k}] + z[{k}]·h_prev[{k}] = (1 − {f(z)})·{f(n)} + {f(z)}·{f(h)}", ""
+
+
 SPEC = CellSpec(
     key="GRU",
     cell="GRU",
@@ -264,4 +284,8 @@ SPEC = CellSpec(
     backward_numbers=backward_numbers,
     editable=("x_t", "r_t", "z_t", "n_t", "h_t"),
     step=step,
+    picture="GRU",
+    numpy_code=NUMPY_CODE,
+    picture_gates=("z", "r", "n"),
+    h_hover=h_hover,
 )

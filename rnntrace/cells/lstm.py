@@ -281,6 +281,33 @@ def backward_numbers(at) -> list[str]:
     ]
 
 
+NUMPY_CODE = '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """torch's LSTM: gate blocks stacked [i | f | g | o]."""
+    M = c_prev.shape[1]
+    gates = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh   # (N, 4M)
+    i_t = sigmoid(gates[:, :M])
+    f_t = sigmoid(gates[:, M:2*M])
+    g_t = np.tanh(gates[:, 2*M:3*M])
+    o_t = sigmoid(gates[:, 3*M:])
+    c_t = f_t * c_prev + i_t * g_t
+    h_t = o_t * np.tanh(c_t)
+    return h_t, c_t
+'''  # the step as the Code view's standalone script writes it (str.format fields in braces)
+
+
+def h_hover(row, k: int, f) -> tuple[str, str]:
+    """h_t[k] for the picture's hover: o·tanh(c), or its projection by W_hr (P < H), in symbols and in numbers."""
+    o_t, c_t = row("o_t"), row("c_t")
+    m = o_t * np.tanh(c_t)  # (H,) o_t ⊙ tanh(c_t)
+    if row("h_t").size == m.size:
+        o, c = o_t[k], c_t[k]
+        return f"o[{k}]·tanh(c[{k}]) = {f(o)}·tanh({f(c)}) = {f(o)}·{f(np.tanh(c))}", ""
+    shown = ", ".join(f(x) for x in m[:8]) + (", …" if m.size > 8 else "")
+    note = f"with o_t ⊙ tanh(c_t) = [{shown}] (H = {m.size}), projected to P = {row('h_t').size} by W_hr"
+    return f"((o_t ⊙ tanh(c_t)) W_hrᵀ)[{k}]", note
+
+
 SPEC = CellSpec(
     key="LSTM",
     cell="LSTM",
@@ -313,4 +340,8 @@ SPEC = CellSpec(
     c_path=c_path,
     editable=("x_t", "i_t", "f_t", "g_t", "o_t", "c_t", "h_t"),
     step=step,
+    picture="LSTM",
+    numpy_code=NUMPY_CODE,
+    picture_gates=("f", "i", "g", "o"),
+    h_hover=h_hover,
 )

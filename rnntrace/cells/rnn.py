@@ -188,6 +188,24 @@ def backward_numbers(at, *, nonlinearity: str) -> list[str]:
     ]
 
 
+NUMPY_CODE = '''\
+def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
+    """h_t = {act}(W_ih x_t + b_ih + W_hh h_prev + b_hh)"""
+    input_term = x_t @ W_ih.T + b_ih          # (N, M)
+    hidden_term = h_prev @ W_hh.T + b_hh      # (N, M)
+    pre_activation = input_term + hidden_term
+    h_t = {act_code}
+    return h_t, None
+'''  # the step as the Code view's standalone script writes it (str.format fields in braces)
+
+
+def h_hover(row, k: int, f, *, nonlinearity: str) -> tuple[str, str]:
+    """h_t[k] for the picture's hover: act(pre[k]), in symbols and in numbers."""
+    p = row("pre_activation")[k]
+    inner = f"max(0, {f(p)})" if nonlinearity == "relu" else f"tanh({f(p)})"
+    return f"{nonlinearity}(pre[{k}]) = {inner}", ""
+
+
 def _spec(nonlinearity: str) -> CellSpec:
     """The plain RNN's spec for one nonlinearity: the functions above with it bound (``partial``: a spec pickles)."""
     act = ACT_LATEX[nonlinearity]
@@ -210,6 +228,9 @@ def _spec(nonlinearity: str) -> CellSpec:
         backward_numbers=partial(backward_numbers, nonlinearity=nonlinearity),
         editable=("x_t", "pre_activation", "h_t"),
         step=partial(step, nonlinearity=nonlinearity),
+        picture="RNN",
+        numpy_code=NUMPY_CODE,
+        h_hover=partial(h_hover, nonlinearity=nonlinearity),
     )
 
 

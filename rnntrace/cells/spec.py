@@ -114,6 +114,14 @@ class CellSpec:
             from ``value(name)`` (T, N, ·) of the trace; None for a cell without a cell state.
         editable: the quantities an ``Edit`` may replace, in the order a step computes them
             (``x_t``, then what the cell computes: its gates, c_t, h_t).
+        picture: which of the stage diagram's layouts draws the cell (``"RNN"``, ``"GRU"``,
+            ``"LSTM"``); a new kind drawn like one of them names it here (a peephole LSTM: ``"LSTM"``).
+        picture_gates: the gates' names left to right in the picture (Olah's order, not torch's).
+        h_hover: ``(row, k, f) -> (formula, note)``: h_t[k] for the picture's hover, in symbols and
+            then in numbers (``row(field)`` is the step's (units,) row, ``f`` formats a number); the
+            note, if not empty, is a line under it (a projected state's W_hr).
+        numpy_code: the step as standalone NumPy source, ``def cell(x_t, h_prev, c_prev, W_ih, W_hh,
+            b_ih, b_hh) -> (h_t, c_t)``, for the Code view's script (``{act}``/``{act_code}`` fields).
         step: ``(ops, x_t, state, w, edit) -> state``: one step written plainly, for any array
             library whose ``ops`` give ``sigmoid``, ``tanh``, ``relu`` and ``chunk``; ``edit(name,
             value) -> value`` replaces what an edit names right where it is computed. The torch
@@ -140,6 +148,10 @@ class CellSpec:
     c_path: Callable | None = field(default=None, repr=False, compare=False)
     editable: tuple[str, ...] = ()
     step: Callable | None = field(default=None, repr=False, compare=False)
+    picture: str = ""
+    picture_gates: tuple[str, ...] = ()
+    h_hover: Callable | None = field(default=None, repr=False, compare=False)
+    numpy_code: str = ""
 
     @property
     def blocks(self) -> int:

@@ -10,44 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec import spec_for, takes_nonlinearity
 from .config import LessonConfig, edit_list
-
-_CELL_CODE = {
-    "RNN": '''\
-def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    """h_t = {act}(W_ih x_t + b_ih + W_hh h_prev + b_hh)"""
-    input_term = x_t @ W_ih.T + b_ih          # (N, M)
-    hidden_term = h_prev @ W_hh.T + b_hh      # (N, M)
-    pre_activation = input_term + hidden_term
-    h_t = {act_code}
-    return h_t, None
-''',
-    "GRU": '''\
-def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    """torch's GRU: gate blocks stacked [r | z | n]; b_hn stays inside r * (...)."""
-    M = h_prev.shape[1]
-    input_term = x_t @ W_ih.T + b_ih          # (N, 3M)
-    hidden_term = h_prev @ W_hh.T + b_hh      # (N, 3M)
-    r_t = sigmoid(input_term[:, :M] + hidden_term[:, :M])
-    z_t = sigmoid(input_term[:, M:2*M] + hidden_term[:, M:2*M])
-    n_t = np.tanh(input_term[:, 2*M:] + r_t * hidden_term[:, 2*M:])
-    h_t = (1 - z_t) * n_t + z_t * h_prev
-    return h_t, None
-''',
-    "LSTM": '''\
-def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    """torch's LSTM: gate blocks stacked [i | f | g | o]."""
-    M = c_prev.shape[1]
-    gates = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh   # (N, 4M)
-    i_t = sigmoid(gates[:, :M])
-    f_t = sigmoid(gates[:, M:2*M])
-    g_t = np.tanh(gates[:, 2*M:3*M])
-    o_t = sigmoid(gates[:, 3*M:])
-    c_t = f_t * c_prev + i_t * g_t
-    h_t = o_t * np.tanh(c_t)
-    return h_t, c_t
-''',
-}
 
 _TEMPLATE = '''\
 """rnntrace lesson: {title}.
@@ -123,8 +87,8 @@ def _tweaks(c: LessonConfig) -> str:
     lines = []
     if c.w_scale != 1.0:
         lines.append(f"        if name.startswith('weight_hh'):\n            p.mul_({c.w_scale!r})  # the dashboard's W_hh scale")
-    if c.cell == "LSTM" and c.f_bias and c.bias:
-        rows = f"p[{c.M}:{2 * c.M}]"  # the f block of [i | f | g | o]
+    if c.forget_rows is not None and c.f_bias and c.bias:
+        rows = f"p[{c.forget_rows.start}:{c.forget_rows.stop}]"  # the f block of [i | f | g | o]
         lines.append(f"        if name.startswith('bias_ih'):\n            {rows} += {c.f_bias!r}  # the dashboard's forget-gate bias")
     if not lines:
         return ""
@@ -144,7 +108,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
     X is written out as a literal when small, or when ``literal_x`` (an edited or uploaded
     X that no seed reproduces); a large standard-normal X is regenerated from the seed.
     """
-    act = c.nonlinearity if c.cell == "RNN" else "tanh"
+    act = c.act
     title = f"{c.cell}, N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
     return _TEMPLATE.format(
         title=title,
@@ -157,7 +121,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         N=c.N,
         T=c.T,
         layers=c.layers,
-        nonlin=f' nonlinearity="{act}",' if c.cell == "RNN" else "",
+        nonlin=f' nonlinearity="{act}",' if takes_nonlinearity(c.cell) else "",
         bias=c.bias,
         bidirectional=c.bidirectional,
         dtype=c.dtype,
@@ -165,7 +129,7 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         dirs_m=c.directions * c.M,
         x_code=_x_code(c, X, literal_x),
         tweaks=_tweaks(c),
-        cell_code=_CELL_CODE[c.cell].format(
+        cell_code=spec_for(c.cell, c.nonlinearity).numpy_code.format(  # the cell's own step (rnntrace/cells)
             act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
         ),
     )

@@ -19,7 +19,7 @@ from ..inputs import MAX_ELEMENTS, make_input
 from ..model import SimpleRNN
 from ..prepare import Config
 from ..spec import CELLS as CELL_KINDS
-from ..spec import NONLINEARITIES, SPECS, spec_for
+from ..spec import NONLINEARITIES, SPECS, gate_block, spec_for, takes_nonlinearity
 
 DTYPES = ("float32", "float64")
 
@@ -164,6 +164,17 @@ class LessonConfig:
         return spec_for(self.cell, self.nonlinearity).blocks
 
     @property
+    def act(self) -> str:
+        """The nonlinearity the cell applies to h_t's pre-activation: the RNN's choice, tanh for the gated cells."""
+        return self.nonlinearity if takes_nonlinearity(self.cell) else "tanh"
+
+    @property
+    def forget_rows(self) -> slice | None:
+        """The forget gate's rows of b_ih (where ``f_bias`` goes), or None for a cell without one."""
+        j = gate_block(self.cell, "f")
+        return None if j is None else slice(j * self.M, (j + 1) * self.M)
+
+    @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
 
@@ -275,7 +286,7 @@ def build_model(c: LessonConfig) -> SimpleRNN:
         c.K,
         cell=c.cell.lower(),
         num_layers=c.layers,
-        nonlinearity=c.nonlinearity if c.cell == "RNN" else "tanh",
+        nonlinearity=c.act,
         bidirectional=c.bidirectional,
         bias=c.bias,
         dtype=getattr(torch, c.dtype),
@@ -285,8 +296,8 @@ def build_model(c: LessonConfig) -> SimpleRNN:
         for name, p in model.rnn.named_parameters():
             if name.startswith("weight_hh") and c.w_scale != 1.0:
                 p.mul_(c.w_scale)
-            if name.startswith("bias_ih") and c.cell == "LSTM" and c.f_bias:
-                p[c.M : 2 * c.M] += c.f_bias  # rows [i | f | g | o]: the f block
+            if name.startswith("bias_ih") and c.forget_rows is not None and c.f_bias:
+                p[c.forget_rows] += c.f_bias  # the f block of the LSTM's rows [i | f | g | o]
     return model
 
 
@@ -310,7 +321,7 @@ def follow_model(c: LessonConfig, module, head) -> LessonConfig:
         bidirectional=module.bidirectional,
         bias=module.bias,
         dtype=dtype,
-        nonlinearity=getattr(module, "nonlinearity", "tanh") if cell == "RNN" else "tanh",
+        nonlinearity=SPECS[module.mode].nonlinearity or "tanh",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..spec import takes_nonlinearity
 from ..validation import Validation
 from . import keys, state, tour, url
 from .sidebar import Choice
@@ -36,7 +37,7 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 def title(choice: Choice) -> str:
     """What the page shows, in one line: the torch modules and the sizes."""
     c = choice.config
-    act = f"({c.nonlinearity})" if c.cell == "RNN" else ""
+    act = f"({c.nonlinearity})" if takes_nonlinearity(c.cell) else ""
     head = " + nn.Linear" if choice.loaded is None or choice.loaded.head is not None else ""
     return f"nn.{c.cell}{act}{head}"
 

@@ -16,7 +16,7 @@ import torch
 
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
-from ..spec import spec_for
+from ..spec import gate_block, spec_for, takes_nonlinearity
 from ..tasks import TASKS, Trained
 from . import url
 from .config import (
@@ -247,7 +247,12 @@ def render() -> Choice:
             for i, name in enumerate(("D", "M", "K", "layers")):
                 ints[name] = _int_input(cols[i % 2], name)
             nonlinearity = st.selectbox(
-                "nonlinearity", NONLINEARITIES, key="nonlinearity", bind="query-params", disabled=cell != "RNN", help="RNN only"
+                "nonlinearity",
+                NONLINEARITIES,
+                key="nonlinearity",
+                bind="query-params",
+                disabled=not takes_nonlinearity(cell),
+                help="RNN only",
             )
             w_scale = st.number_input(
                 "W_hh scale",
@@ -269,7 +274,7 @@ def render() -> Choice:
                 format="%.1f",
                 key="f_bias",
                 bind="query-params",
-                disabled=cell != "LSTM",
+                disabled=gate_block(cell, "f") is None,
                 help="LSTM only: added to the forget gate's rows of b_ih. Positive keeps f_t near 1, so c_t and its gradient last.",
                 **_default("f_bias", F_BIAS[2]),
             )
@@ -314,13 +319,13 @@ def render() -> Choice:
 
     config = LessonConfig(
         cell=cell,
-        nonlinearity=nonlinearity if cell == "RNN" else "tanh",
+        nonlinearity=nonlinearity if takes_nonlinearity(cell) else "tanh",
         bidirectional=bidirectional,
         bias=bias,
         dtype=dtype,
         inputs=inputs,
         w_scale=float(w_scale),
-        f_bias=float(f_bias) if cell == "LSTM" and bias else 0.0,
+        f_bias=float(f_bias) if gate_block(cell, "f") is not None and bias else 0.0,
         **{k: int(v) for k, v in ints.items()},
     )
     model_name, model_digest = None, ""

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
-from ..spec import PARAM, SPECS
+from ..spec import PARAM, SPECS, takes_nonlinearity, takes_projection
 from .files import (
     ACCEPTED_MODELS,
     MAX_MODEL_BYTES,
@@ -543,7 +543,7 @@ def _infer(params: dict[str, torch.Tensor], label: str, prefix: str) -> _Sizes:
     else:
         P, H = 0, H_out
     G, rest = divmod(W_ih.shape[0], H)
-    if rest or G not in GATES or W_hh.shape[0] != W_ih.shape[0] or (P and GATES[G] != "LSTM"):
+    if rest or G not in GATES or W_hh.shape[0] != W_ih.shape[0] or (P and not takes_projection(GATES[G])):
         kinds = [f"{blocks} ({cell})" for blocks, cell in sorted(GATES.items())]
         counts = f"G = {', '.join(kinds[:-1])} or {kinds[-1]}"
         raise LoadError(
@@ -611,7 +611,7 @@ def _build(choice: _Choice, label: str, *, nonlinearity: str | None, batch_first
     kwargs: dict[str, object] = {}
     options = [f"D={s.D}", f"H={s.H}"] + ([f"proj_size={s.P}"] if s.P else []) + [f"layers={s.L}"]
     options += (["bidirectional"] if s.dirs == 2 else []) + ([] if s.bias else ["bias=False"])
-    if s.cell == "RNN":
+    if takes_nonlinearity(s.cell):
         nl, guessed = _setting(nonlinearity, choice.stack_meta.get("nonlinearity"), ("tanh", "relu"), "tanh")
         kwargs["nonlinearity"] = nl
         if guessed:
@@ -622,7 +622,7 @@ def _build(choice: _Choice, label: str, *, nonlinearity: str | None, batch_first
             )
         else:
             options.append(f"nonlinearity={nl}")
-    elif s.cell == "LSTM":
+    elif takes_projection(s.cell):
         kwargs["proj_size"] = s.P
     bf, guessed = _setting(batch_first, choice.stack_meta.get("batch_first"), (True, False), True)
     if guessed:

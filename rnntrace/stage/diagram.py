@@ -9,9 +9,10 @@ The layout follows the textbook pictures (C. Olah, "Understanding LSTM Networks"
 - GRU: the hidden state runs along the top, h_t = (1 − z_t)⊙n_t + z_t⊙h_{t-1}, and
   r_t enters the candidate n_t = tanh(x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn)).
 
-Gate names, their stacking order and activations come from the ``CellSpec``; the only
-per-cell knowledge here is where a gate's box goes (``_POSITIONS``, keyed by gate name)
-and how the state update combines the gates (the cell's last equations).
+Everything about a cell comes from its ``CellSpec`` (``rnntrace/cells``): gate names, stacking
+order, activations, the gates' order left to right (``picture_gates``), the h_t formula of
+the hover (``h_hover``) and which of the three layouts below draws it (``picture``). What is
+drawn here is the picture's geometry, one layout per picture, keyed by that name.
 
 Every box is a vertical heat strip, one cell per unit, coloured on the range its values
 can take (σ: 0..1 on viridis; tanh: −1..1 and everything else ±max|v| on red–white–blue,
@@ -73,9 +74,6 @@ DIVERGING = ("#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#d1e5f0", "
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725")
 NAN_COLOUR = "#9a9a9a"
 SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "relu"}
-
-# where each gate's box goes, left to right in the gate row (Olah's order, not torch's stacking order)
-_POSITIONS = {"LSTM": {"f": 0, "i": 1, "g": 2, "o": 3}, "GRU": {"z": 0, "r": 1, "n": 2}}
 
 
 # -- input checks (the drawing below trusts its inputs) --------------------------------------
@@ -358,9 +356,9 @@ class _Says:
         col = j * self.H + k
         a, b, p = self.rows["input_term"][col], self.rows["hidden_term"][col], self.rows["pre_activation"][col]
         act, g, v = SYMBOL[gate.activation], gate.name, self.rows[gate.field][k]
-        if self.spec.cell == "GRU" and g == "n":  # torch: b_hn sits inside r_t ⊙ (...)
-            r = self.gate_row("r")[k]
-            terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + r[{k}]·(h_prev W_h{g}ᵀ + b_h{g})[{k}]"
+        if gate.scaled_by:  # the GRU's n: torch keeps b_hn inside r_t ⊙ (...)
+            r, by = self.rows[gate.scaled_by][k], gate.scaled_by.removesuffix("_t")  # scaled_by names a field (r_t)
+            terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + {by}[{k}]·(h_prev W_h{g}ᵀ + b_h{g})[{k}]"
             numbers = f"{self.f(a)} + {self.f(r)}·{self.f(b)}"
         else:
             terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + (h_prev W_h{g}ᵀ + b_h{g})[{k}]"
@@ -379,28 +377,9 @@ class _Says:
         )
 
     def h_t(self, field: str, k: int) -> str:
-        r, v, name = self.rows, self.rows[field][k], f"h_{self.t}[{k}]"
-        if self.spec.cell == "RNN":
-            p, act = r["pre_activation"][k], self.spec.nonlinearity
-            inner = f"max(0, {self.f(p)})" if act == "relu" else f"tanh({self.f(p)})"
-            return f"{name} = {act}(pre[{k}]) = {inner} = {self.f(v)}\n{self.at(field, k)}"
-        if self.spec.cell == "GRU":
-            z, n_, h = self.gate_row("z")[k], self.gate_row("n")[k], r["h_prev"][k]
-            return (
-                f"{name} = (1 − z[{k}])·n[{k}] + z[{k}]·h_prev[{k}] = (1 − {self.f(z)})·{self.f(n_)} + {self.f(z)}·{self.f(h)}"
-                f" = {self.f(v)}\n{self.at(field, k)}"
-            )
-        o_t = self.gate_row("o")
-        m = o_t * np.tanh(r["c_t"])  # (H,) o_t ⊙ tanh(c_t)
-        if r["h_t"].size == m.size:
-            o, c = o_t[k], r["c_t"][k]
-            numbers = f"{self.f(o)}·tanh({self.f(c)}) = {self.f(o)}·{self.f(np.tanh(c))}"
-            return f"{name} = o[{k}]·tanh(c[{k}]) = {numbers} = {self.f(v)}\n{self.at(field, k)}"
-        shown = ", ".join(self.f(x) for x in m[:8]) + (", …" if m.size > 8 else "")
-        return (
-            f"{name} = ((o_t ⊙ tanh(c_t)) W_hrᵀ)[{k}] = {self.f(v)}\nwith o_t ⊙ tanh(c_t) = [{shown}] (H = {m.size}),"
-            f" projected to P = {r['h_t'].size} by W_hr\n{self.at(field, k)}"
-        )
+        formula, note = self.spec.h_hover(self.rows.__getitem__, k, self.f)  # the cell's own formula (rnntrace/cells)
+        lines = [f"h_{self.t}[{k}] = {formula} = {self.f(self.rows[field][k])}", note, self.at(field, k)]
+        return "\n".join(line for line in lines if line)
 
     def y_t(self, field: str, k: int) -> str:
         v = self.rows[field][k]
@@ -649,7 +628,7 @@ def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) ->
 def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> None:
     cp, hp, x, c, h, yb = b["c_prev"], b["h_prev"], b["x_t"], b["c_t"], b["h_t"], b.get("y_t")
     gates = {g.name: b[g.field] for g in spec.gates}
-    row = [gates[name] for name in sorted(gates, key=_POSITIONS["LSTM"].__getitem__)]
+    row = [gates[name] for name in sorted(gates, key=spec.picture_gates.index)]
     f, i, gg, o = row
     projected = h.values.size != c.values.size
     parts = [(16, BOX_W), (8, BOX_W), (12, BOX_W), (6, BOX_W), (6, BOX_W), (6, BOX_W), (10, 2 * R), (40 if projected else 16, BOX_W)]
@@ -703,7 +682,7 @@ def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -
 def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: _Says) -> None:
     hp, x, h, yb = b["h_prev"], b["x_t"], b["h_t"], b.get("y_t")
     gates = {g.name: b[g.field] for g in spec.gates}
-    row = [gates[name] for name in sorted(gates, key=_POSITIONS["GRU"].__getitem__)]
+    row = [gates[name] for name in sorted(gates, key=spec.picture_gates.index)]
     z, r, n = row
     parts = [(16, BOX_W), (8, BOX_W), (12, BOX_W), (8, BOX_W), (28, BOX_W), (24, BOX_W)]
     xs = _place(parts + ([(30, BOX_W)] if yb else []), _room(yb, hp))
@@ -763,7 +742,7 @@ LEGEND = (
 def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: _Says, theme: dict[str, str], digits: int, max_units: int) -> _Canvas:
     """Lay out and draw everything at the boxes' current row height."""
     cv = _Canvas(theme)
-    _LAYOUTS[spec.cell](cv, boxes, spec, says)
+    _LAYOUTS[spec.picture](cv, boxes, spec, says)  # the layout the cell's spec names
     for box in boxes.values():
         cv.box(box, min(box.values.size, max_units), box.values.size, digits)
     cut = sorted({b.values.size for b in boxes.values() if b.values.size > max_units})

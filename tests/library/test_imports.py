@@ -110,6 +110,34 @@ def test_the_cell_modules_sit_on_the_ground_floor():
         assert outside <= GROUND_FLOOR, f"{name} imports {sorted(outside - GROUND_FLOOR)}"
 
 
+CELL_NAMES = {"rnn", "gru", "lstm", "rnn_tanh", "rnn_relu"}
+
+
+def cell_name_tests(path: Path, root: Path = ROOT) -> list[str]:
+    """Every comparison of a value with a cell kind's name (``cell == "LSTM"``, ``x in ("GRU", ...)``): line and source."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        constants = [c for side in sides for c in ast.walk(side) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+        if any(c.value.lower() in CELL_NAMES for c in constants):
+            found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_branch_on_a_cell_name_outside_the_cells():
+    """A cell kind is one file: outside ``rnntrace/cells/`` nothing asks ``if cell == "LSTM"``; it asks the spec."""
+    found = [hit for name, path in modules().items() if not name.startswith("rnntrace.cells") for hit in cell_name_tests(path)]
+    assert found == [], "branches on a cell's name outside rnntrace/cells (ask the spec or the registry instead):\n" + "\n".join(found)
+
+
+def test_a_branch_on_a_cell_name_is_found(tmp_path):
+    (tmp_path / "m.py").write_text('def f(c):\n    return 1 if c.cell == "LSTM" else 2 if c.mode in ("GRU",) else 3\n')
+    assert cell_name_tests(tmp_path / "m.py", tmp_path) == ["m.py:2: c.cell == 'LSTM'", "m.py:2: c.mode in ('GRU',)"]
+
+
 @pytest.mark.parametrize("where", ["top", "function"])
 def test_a_cycle_is_found_and_named(tmp_path, where):
     """The check is not vacuous: a circle through a function-level import is found too."""
