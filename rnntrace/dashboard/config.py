@@ -251,7 +251,7 @@ def edit_problem(c: LessonConfig) -> str | None:
     """Why the config's edits do not fit its model (rnntrace's own check, with its message), or None."""
     config = Config(
         cell=c.cell,
-        nonlinearity=c.nonlinearity if c.cell == "RNN" else None,
+        nonlinearity=c.nonlinearity if takes_nonlinearity(c.cell) else None,
         input_size=c.D,
         hidden_size=c.M,
         proj_size=0,
