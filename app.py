@@ -10,12 +10,13 @@ in ``rnntrace/dashboard``; the numbers come from ``rnntrace.validate``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 import streamlit as st
 import torch
 
-from rnntrace.dashboard import controls, header, sidebar, state, tour, url
+from rnntrace.dashboard import budget, controls, header, sidebar, state, tour, url
 from rnntrace.dashboard import stage as browser_stage
 from rnntrace.dashboard.budget import Busy, Declined
 from rnntrace.dashboard.context import Context
@@ -28,6 +29,8 @@ def guarded(view, ctx: Context) -> None:
         view.render(ctx)
     except Declined as declined:  # busy, or too big for the server's budget: say so, in place
         st.warning(f"Not now: {declined}", icon="⏳")
+        if isinstance(declined, Busy):
+            st.button("Try again", key="busy_retry", type="primary")
     except Exception as err:  # a bug must not cost the user the page (nor show them a traceback)
         logging.getLogger("rnntrace.app").exception("view %s failed", view.TITLE)
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
@@ -91,6 +94,9 @@ def main() -> None:
         layout="wide",
         initial_sidebar_state="collapsed" if st.query_params.get("present") == "true" else "expanded",
     )
+    if st.query_params.get(url.HEALTH) == "1":  # hidden: the budget's totals for an operator (README, Deploy)
+        st.code(json.dumps(budget.health(), indent=1), language="json")
+        st.stop()
     url.check_link(len(tour.TOUR))  # every link value parsed once, before any widget reads it; one notice
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()

@@ -137,6 +137,8 @@ class Run:
         messages: ForwardMsgs received for the run.
         exceptions: texts of exception elements the run drew (should be none).
         error_alerts: texts of ``st.error`` boxes the run drew.
+        warnings: texts of ``st.warning`` boxes the run drew (notices, "busy, try again").
+        texts: texts of the run's Markdown and code elements, in the order drawn.
     """
 
     ms: float
@@ -146,6 +148,8 @@ class Run:
     messages: int
     exceptions: list[str]
     error_alerts: list[str]
+    warnings: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -313,6 +317,14 @@ class ProtocolSession:
             self._ws = None
             raise ProtocolError(f"{type(err).__name__}: {err}") from err
 
+    async def clear_cache(self) -> None:
+        """Send ``BackMsg.clear_cache``, what the page menu's "Clear cache" sends (any client can: the server answers nothing)."""
+        if self._ws is None:
+            raise ProtocolError("not connected")
+        msg = BackMsg()
+        msg.clear_cache = True
+        await self._ws.send(msg.SerializeToString())
+
     async def _read_run(self, start: float) -> Run:
         """Messages up to the ``script_finished`` of the run this request started.
 
@@ -328,6 +340,8 @@ class ProtocolSession:
         tab_labels: dict[tuple[int, ...], list[str]] = {}
         exceptions: list[str] = []
         alerts: list[str] = []
+        warnings: list[str] = []
+        texts: list[str] = []
         while True:
             data = await self._ws.recv()
             nbytes += len(data)
@@ -351,10 +365,10 @@ class ProtocolSession:
                 run_id = fwd.metadata.run.script_run_id
                 run_fragments = list(fwd.metadata.run.fragment_ids)
                 fragment_run = bool(run_fragments)
-                seen, tab_labels, exceptions, alerts, deltas = {}, {}, [], [], 0
+                seen, tab_labels, exceptions, alerts, warnings, texts, deltas = {}, {}, [], [], [], [], 0
             elif kind == "delta":
                 deltas += 1
-                self._read_delta(fwd, seen, tab_labels, exceptions, alerts)
+                self._read_delta(fwd, seen, tab_labels, exceptions, alerts, warnings, texts)
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
             elif kind == "script_finished":
@@ -370,7 +384,7 @@ class ProtocolSession:
                     self._finish(seen, tab_labels, run_fragments)
                 self._age_cache(run_fragments)
                 self.last_run = {"run_id": run_id, "status": fwd.script_finished, "fragment": fragment_run, "messages": count}
-                return Run(ms, fwd.script_finished, fragment_run, nbytes, count, exceptions, alerts)
+                return Run(ms, fwd.script_finished, fragment_run, nbytes, count, exceptions, alerts, warnings, texts)
 
     @staticmethod
     def _restore(original: ForwardMsg, ref: ForwardMsg) -> ForwardMsg:
@@ -379,7 +393,9 @@ class ProtocolSession:
         msg.metadata.CopyFrom(ref.metadata)  # the reference carries this run's position
         return msg
 
-    def _read_delta(self, fwd: ForwardMsg, seen: dict, tab_labels: dict, exceptions: list, alerts: list) -> None:
+    def _read_delta(
+        self, fwd: ForwardMsg, seen: dict, tab_labels: dict, exceptions: list, alerts: list, warnings: list, texts: list
+    ) -> None:
         delta = fwd.delta
         path = tuple(fwd.metadata.delta_path)
         which = delta.WhichOneof("type")
@@ -390,6 +406,12 @@ class ProtocolSession:
                 exceptions.append(f"{el.type}: {el.message}")
             elif el_kind == "alert" and el.format == el.ERROR:
                 alerts.append(el.body)
+            elif el_kind == "alert" and el.format == el.WARNING:
+                warnings.append(el.body)
+            elif el_kind == "markdown":
+                texts.append(el.body)
+            elif el_kind == "code":
+                texts.append(el.code_text)
             key = user_key(getattr(el, "id", ""))
             if key is not None:
                 qp = getattr(el, "query_param_key", "")

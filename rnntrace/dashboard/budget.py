@@ -121,13 +121,14 @@ class Lane:
         self.slots = slots
         self.limit = LIMITS.wait_seconds if limit is None else limit
         self.expected: dict[str, float] = {}  # kind -> average seconds (exponential, weight 0.3 for the newest)
+        self.first: dict[str, float] = {}  # kind -> its guess before any was timed (``slot(first_guess=)``)
         self._cond = threading.Condition()
         self._running: dict[int, tuple[str, float]] = {}  # thread id -> (kind, start)
         self._queue: collections.deque[tuple[int, str]] = collections.deque()
         self._local = threading.local()
 
     def guess(self, kind: str) -> float:
-        return self.expected.get(kind, LIMITS.first_guess_seconds)
+        return self.expected.get(kind, self.first.get(kind, LIMITS.first_guess_seconds))
 
     def wait_estimate(self, kind: str | None = None) -> float:
         """Seconds a new request would wait now: the running work's remainder, then the queue's (call with the lock held or not)."""
@@ -151,8 +152,16 @@ class Lane:
         return len(self._running)
 
     @contextlib.contextmanager
-    def slot(self, kind: str, what: str | None = None) -> Iterator[None]:
+    def slot(self, kind: str, what: str | None = None, *, first_guess: float | None = None) -> Iterator[None]:
+        """Hold one of the lane's slots for ``kind`` of work (``what``: the visitor's words for it).
+
+        ``first_guess``: seconds this kind takes before one was timed (else ``LIMITS.first_guess_seconds``):
+        a light kind many visitors queue for at once (a Task page drawn from kept charts) is not
+        estimated as a training would be.
+        """
         me = threading.get_ident()
+        if first_guess is not None:
+            self.first.setdefault(kind, first_guess)
         if getattr(self._local, "depth", 0):  # nested: this thread holds a slot already
             self._local.depth += 1
             try:
@@ -241,6 +250,7 @@ class ByteCache:
         self._key_locks: dict[Hashable, threading.Lock] = {}
         self.used = 0
         self.evictions = 0
+        self.computed = 0  # values computed (misses); a computation shared by visitors who asked at once counts once
         STORES.append(self)
 
     def __len__(self) -> int:
@@ -278,6 +288,7 @@ class ByteCache:
                 # in the lane already (a cached computation calling another) while the key's holder may be queued for
                 # the lane: waiting could deadlock, so compute it here (rare: the same thing asked for twice at once)
                 value = compute()
+                self.computed += 1
                 self._store(key, value)
                 return value
             with _notice(f"Another visitor asked for the same {self.name} a moment ago: it is computed once, for both; waiting…"):
@@ -290,6 +301,7 @@ class ByteCache:
                     self._items.move_to_end(key)
                     return self._items[key][0]
             value = self._compute(compute, what, kind or self.kind)
+            self.computed += 1
             self._store(key, value)
         finally:
             key_lock.release()
@@ -341,9 +353,22 @@ MISSING = object()
 
 def report() -> dict[str, dict[str, int]]:
     """Every store's bytes used and allowed, entries and evictions, and the total against ``LIMITS.server_bytes``."""
-    stores = {s.name: {"used": s.used, "budget": s.budget, "entries": len(s), "evictions": s.evictions} for s in STORES}
+    stores = {
+        s.name: {"used": s.used, "budget": s.budget, "entries": len(s), "evictions": s.evictions, "computed": s.computed} for s in STORES
+    }
     total = {"used": sum(s.used for s in STORES), "budget": LIMITS.server_bytes, "entries": sum(len(s) for s in STORES)}
     return stores | {"total": total | {"evictions": sum(s.evictions for s in STORES)}}
+
+
+def health() -> dict:
+    """``report()``, the lane (running, waiting, each kind's average seconds) and the process's resident memory: ``?health=1``."""
+    rss = None
+    with contextlib.suppress(OSError, ValueError, IndexError):  # Linux: /proc/self/statm's second field, resident pages
+        import os
+
+        rss = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")  # noqa: SIM115 (read once)
+    lane = {"running": LANE.running, "waiting": LANE.waiting, "limit_s": LANE.limit, "expected_s": dict(LANE.expected)}
+    return {"stores": report(), "lane": lane, "rss_bytes": rss}
 
 
 def summary() -> str:

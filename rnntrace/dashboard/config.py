@@ -66,6 +66,8 @@ class Limits:
         task_trace_bytes: the Task page's extra traces (before training, with the bit flipped).
         trained_bytes, trained_count: trained task models kept (each new seed or size trains one).
         stage_bytes: the browser stage's packed payloads kept (gzip JSON, shared by every session).
+        upload_cache_bytes: parsed uploads kept (models and sequences, on their digest).
+        chart_bytes: the time charts Streamlit draws (Task, Backward), built once per configuration and kept as sent.
         stage_payload_bytes: one stage payload at most, compressed; past it the payload is a window of
             steps around t and the stage fetches the next window as t nears its end.
         wait_seconds: the longest a visitor is kept waiting for the heavy lane; beyond it "busy, try again in ~N s".
@@ -84,20 +86,29 @@ class Limits:
     export_numbers: int = 2_000_000
     edit_cells: int = 400
     code_x_numbers: int = 20_000
-    server_bytes: int = 1344 * 2**20
+    server_bytes: int = 1408 * 2**20
     grad_bytes: int = 384 * 2**20
     grad_entry_bytes: int = 192 * 2**20
     task_trace_bytes: int = 64 * 2**20
     trained_bytes: int = 96 * 2**20
     trained_count: int = 24
     stage_bytes: int = 64 * 2**20
+    chart_bytes: int = 32 * 2**20
+    upload_cache_bytes: int = 32 * 2**20
     stage_payload_bytes: int = 2_000_000
     wait_seconds: float = 20.0
     first_guess_seconds: float = 2.0
 
     def __post_init__(self):
         shares = (
-            self.trace_bytes + self.export_cache_bytes + self.grad_bytes + self.task_trace_bytes + self.trained_bytes + self.stage_bytes
+            self.trace_bytes
+            + self.export_cache_bytes
+            + self.grad_bytes
+            + self.task_trace_bytes
+            + self.trained_bytes
+            + self.stage_bytes
+            + self.chart_bytes
+            + self.upload_cache_bytes
         )
         if shares > self.server_bytes:
             raise ValueError(f"the stores' shares add up to {shares / 2**20:.0f} MB, over server_bytes: {self.server_bytes / 2**20:.0f} MB")

@@ -4,8 +4,7 @@ Caches are keyed on small hashable configuration and the uploads' SHA-256 digest
 on arrays (unhashable tensors, sampled hashes of big arrays). What every session shares (traces,
 gradients, the Task page's traces, trained models, downloads) lives in ``budget.ByteCache``
 stores, module globals that a visitor's "Clear cache" message cannot empty, each bounded by
-its share of ``LIMITS.server_bytes``; only the uploads' parsing stays in ``st.cache_resource``
-(a session's own file, cheap to parse again). Shared objects are never mutated.
+its share of ``LIMITS.server_bytes`` (the parsed uploads too). Shared objects are never mutated.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ EXPORTS = ByteCache("download", LIMITS.export_cache_bytes, kind="export")
 GRADS = ByteCache("gradients", LIMITS.grad_bytes, kind="backprop", admit=lambda arguments: _admit_gradients(arguments))
 TASK_TRACES = ByteCache("task page trace", LIMITS.task_trace_bytes, kind="task page")
 TRAINED = ByteCache("trained model", LIMITS.trained_bytes, max_entries=LIMITS.trained_count, kind="training")
+UPLOADS = ByteCache("upload", LIMITS.upload_cache_bytes, heavy=False, kind="upload")  # parsed files, on their digest
 # bytes per row of the tidy table, measured on a GRU trace (T=200, M=32: 42, 7.8 and 98 bytes; rounded up)
 EXPORT_ROW_BYTES = {"csv": 45, "parquet": 8, "json": 100}
 
@@ -68,16 +68,25 @@ def _compute_run(config: LessonConfig, X, loaded, trained) -> Run:
     return Run(module, head, X, validate(module, X, head=head, edits=edit_list(config)))  # with edits: torch runs them too
 
 
-@st.cache_resource(max_entries=16, ttl=3600, show_spinner="Reading the upload…")
 def parse_upload(kind: str, digest: str, name: str, option: str | None, _data: bytes, _model=None):
-    """A checked upload (never executed: see ``rnntrace.loaders``), cached on its digest.
+    """A checked upload (never executed: see ``rnntrace.loaders``), kept in ``UPLOADS`` on its digest.
 
     ``option``: for a model, the nonlinearity the user chose (None: the file's, else assumed);
     for a sequence, the digest of the model it is read for (token ids need its embedding).
+    Not in the heavy lane: a file is at most ``LIMITS.upload_mb`` and reads in milliseconds.
     """
+    key = (kind, digest, name, option)
+    hit = UPLOADS.lookup(key)
+    if hit is not MISSING:
+        return hit
+    with st.spinner("Reading the upload…"):
+        return UPLOADS.get(key, lambda: _parse_upload(kind, name, option, _data, _model))
+
+
+def _parse_upload(kind: str, name: str, option: str | None, data: bytes, model):
     if kind == "sequence":
-        return read_sequence(_data, name, model=_model, max_bytes=LIMITS.upload_bytes, max_samples=LIMITS.sizes["N"][1])
-    return load_model(_data, name, nonlinearity=option, max_bytes=LIMITS.upload_bytes)
+        return read_sequence(data, name, model=model, max_bytes=LIMITS.upload_bytes, max_samples=LIMITS.sizes["N"][1])
+    return load_model(data, name, nonlinearity=option, max_bytes=LIMITS.upload_bytes)
 
 
 def export_size(fmt: str, rows: int) -> int:

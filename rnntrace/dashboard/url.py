@@ -12,6 +12,7 @@ value this module did not accept. One warning lists every notice.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)  # ASCII digits: int() also takes "Â
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _PLAIN = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,6})?", re.ASCII)  # "2.5": kept as written; "25e-1" is read as 2.5
 STREAMLIT_OWN = ("embed", "embed_options")  # Streamlit's own parameters: never ours to check
+HEALTH = "health"  # ``?health=1``: the server's budget totals as JSON text (app.py), nothing else
+# every parameter the page reads; any other is dropped with a notice (a typo must not pass for a setting)
+KNOWN = (*CHOICES, *LIMITS.sizes, *FLOATS, *BOOLS, "task_hidden", "t", "sample", "layer_sel", "bp_param", "tour", HEALTH)
 
 
 EDITABLE = tuple(dict.fromkeys(q for spec in SPECS.values() for q in spec.editable))  # every cell's, for the grammar
@@ -193,11 +197,11 @@ class Checked:
     def read_as(self, name: str, raw: str, value: str) -> None:
         self.values[name] = value
         if value != raw:
-            self.notices.append(f"URL parameter {name}={_show(raw)} read as {escape(value, 40)}.")
+            self.notices.append(f"URL parameter {escape(name, 40)}={_show(raw)} read as {escape(value, 40)}.")
 
     def drop(self, name: str, raw: str, why: str, used: str) -> None:
         self.values.pop(name, None)
-        self.notices.append(f"URL parameter {name}={_show(raw)} ignored: {why}; {used}.")
+        self.notices.append(f"URL parameter {escape(name, 40)}={_show(raw)} ignored: {why}; {used}.")
 
 
 def _int_param(out: Checked, name: str, raw: str, lo: int, hi: int, used: str) -> int | None:
@@ -239,7 +243,7 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
         if name not in STREAMLIT_OWN:
             out.values[name] = value
         if count > 1:
-            out.notices.append(f"URL parameter {name} given {count} times: the last, {_show(value)}, is used.")
+            out.notices.append(f"URL parameter {escape(name, 40)} given {count} times: the last, {_show(value)}, is used.")
     task = raw.get("task", "none")
     task = task if task in TASKS else task.lower() if task.lower() in TASKS else None  # the task the page will run
 
@@ -277,6 +281,11 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
                 out.read_as(name, raw[name], raw[name].lower())
             else:
                 out.drop(name, raw[name], "expected true or false", "false is used" if name != "bias" else "true is used")
+
+    if "direction" in out.values and out.values["direction"] == "reverse":
+        bidirectional = task is None and out.values.get("bidirectional") == "true"
+        if not bidirectional:
+            out.drop("direction", raw["direction"], "this layer runs one direction (bidirectional=false)", "forward is shown")
 
     if "task_hidden" in raw:
         if task is None:
@@ -321,6 +330,14 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
 
     if tour_steps is not None and "tour" in raw:
         _int_param(out, "tour", raw["tour"], 1, tour_steps, "no lesson is opened")
+    if HEALTH in raw and raw[HEALTH] != "1":
+        out.drop(HEALTH, raw[HEALTH], "expected 1 (the server's budget as JSON)", "the page is shown")
+    for name in raw:
+        if name not in KNOWN and name not in STREAMLIT_OWN:
+            listed = [k for k in KNOWN if k != HEALTH]
+            close = [k for k in listed if k.lower() == name.lower()] or difflib.get_close_matches(name, listed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"the page reads {', '.join(listed)}"
+            out.drop(name, raw[name], f"not a parameter of this page ({hint})", "nothing is changed by it")
     return out
 
 

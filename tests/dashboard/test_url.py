@@ -56,6 +56,12 @@ def test_a_notice_says_exactly_what_was_used():
         ({"task": "memory", "t": "1999"}, "t='1999' ignored: outside 0..11; 0 is used"),
         ({"task": "chars", "cell": "LSTM", "M": "512"}, "M='512' ignored: task=chars trains its own model"),
         ({"T": ["5", "6"]}, "T given 2 times: the last, '6', is used"),
+        ({"direction": "reverse"}, "direction='reverse' ignored: this layer runs one direction (bidirectional=false); forward is shown"),
+        ({"task": "sine", "direction": "reverse"}, "direction='reverse' ignored"),
+        ({"Cell": "GRU"}, "Cell='GRU' ignored: not a parameter of this page (did you mean cell?)"),
+        ({"zzz": "red"}, "zzz='red' ignored: not a parameter of this page (the page reads cell, dtype,"),
+        ({"[x](https://evil.example)": "1"}, "URL parameter \\[x\\](https:/\u200b/evil.example)='1' ignored"),
+        ({"health": "yes"}, "health='yes' ignored: expected 1"),
     ],
 )
 def test_every_parameter_the_app_reads_is_checked_never_dropped_silently(query, says):

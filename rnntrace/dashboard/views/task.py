@@ -17,12 +17,14 @@ from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
 from .. import budget, charts, state, task_charts
 from ..context import Context, describe_task
-from ..time_charts import show
+from ..time_charts import kept_chart, show
 
 TITLE = "Task"
 IN_PRESENTATION = True
 TOP_K = 5  # next characters listed for the chars task
 TOP_UNITS = 3  # units drawn in the memory task's "who holds the bit" chart
+# seconds a Task page takes in the lane before one was timed: from kept charts about 0.1 s, building them 0.6 s
+FIRST_GUESS = 0.3
 PROBABILITY = (-0.04, 1.04)  # y range of a probability chart: a target at 0 or 1 shows whole
 LINKS = (
     ("sine", "?task=sine&view=Task"),
@@ -55,6 +57,11 @@ def _flipped_trace(run_key: tuple, mark: int, _X: np.ndarray, _trained: Trained)
 
 
 # ------------------------------------------------------------------ the pieces
+def _shared(ctx: Context, *more) -> tuple:
+    """What a chart of this page depends on but t: its charts are built once per this for every visitor (``time_charts``)."""
+    return (ctx.run_key, ctx.layer, ctx.direction, ctx.sample, ctx.present, ctx.dark, *more)
+
+
 def _no_task() -> None:
     links = " · ".join(f"[{label}]({href})" for label, href in LINKS)
     st.info(
@@ -78,7 +85,7 @@ def _header(ctx: Context) -> None:
 def _losses(ctx: Context) -> None:
     tr = ctx.trained
     title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
-    st.altair_chart(task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130), width="stretch")
+    kept_chart("task_loss", _shared(ctx, 130), lambda: task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130))
 
 
 def _prediction(ctx: Context, height: int = 220) -> dict:
@@ -86,32 +93,36 @@ def _prediction(ctx: Context, height: int = 220) -> dict:
     tr, task, T = ctx.trained, ctx.trained.task, ctx.T
     y = task.readout(ctx.trace.y[0])  # (T,) or (T, V): our replay's y_t, read as the task's answer
     y_torch = task.readout(ctx.validation.torch_y[0])  # the same from torch's forward
-    y_before = task.readout(_initial_trace(ctx.run_key, tr).y[0])
     target = np.asarray(ctx.target, dtype=np.float64).reshape(T)  # (T,): values, bits (NaN: not asked) or next-char ids
-    kw: dict = {"before": y_before, "height": height}
-    if task.name == "chars":
-        nxt = target.astype(int)
-        rows = np.arange(T)
-        pred, pred_torch, kw["before"] = y[rows, nxt], y_torch[rows, nxt], y_before[rows, nxt]
-        kw |= {
-            "target": None,
-            "y_domain": PROBABILITY,
-            "y_title": "P(actual next char)",
-            "title": "Probability of the actual next character",
-        }
-    elif task.name == "memory":
-        pred, pred_torch = y, y_torch
-        kw |= {
-            "target": target,
-            "y_domain": PROBABILITY,
-            "y_title": task.output_label,
-            "mark": _mark(ctx),
-            "title": "P(marked bit = 1) vs the bit",
-        }
-    else:
-        pred, pred_torch = y, y_torch
-        kw |= {"target": target, "x": ctx.run.X[0, :, 0], "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
-    show(task_charts.prediction_chart(pred, pred_torch, ctx.t, **kw), "task_pred")
+
+    def chart():
+        y_before = task.readout(_initial_trace(ctx.run_key, tr).y[0])
+        kw: dict = {"before": y_before, "height": height}
+        if task.name == "chars":
+            nxt = target.astype(int)
+            rows = np.arange(T)
+            pred, pred_torch, kw["before"] = y[rows, nxt], y_torch[rows, nxt], y_before[rows, nxt]
+            kw |= {
+                "target": None,
+                "y_domain": PROBABILITY,
+                "y_title": "P(actual next char)",
+                "title": "Probability of the actual next character",
+            }
+        elif task.name == "memory":
+            pred, pred_torch = y, y_torch
+            kw |= {
+                "target": target,
+                "y_domain": PROBABILITY,
+                "y_title": task.output_label,
+                "mark": _mark(ctx),
+                "title": "P(marked bit = 1) vs the bit",
+            }
+        else:
+            pred, pred_torch = y, y_torch
+            kw |= {"target": target, "x": ctx.run.X[0, :, 0], "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
+        return task_charts.prediction_chart(pred, pred_torch, ctx.t, **kw)
+
+    show("task_pred", ctx.t, _shared(ctx, height), chart)
     return {"y": y, "target": target}
 
 
@@ -163,9 +174,9 @@ def _text(ctx: Context, target: np.ndarray, *, caption: bool = True) -> None:
 def _top(ctx: Context, y: np.ndarray, target: np.ndarray, *, height: int = 160) -> None:
     """The TOP_K likeliest next characters at t: the softmax of our replay's y_t."""
     task, t = ctx.trained.task, ctx.t
-    top = task.top(y[t], TOP_K)
-    chart = task_charts.top_chart(top, actual=task.vocab[int(target[t])], title=f"Next character after t = {t}", height=height)
-    st.altair_chart(chart, width="stretch")
+    actual, title = task.vocab[int(target[t])], f"Next character after t = {t}"
+    chart = lambda: task_charts.top_chart(task.top(y[t], TOP_K), actual=actual, title=title, height=height)  # noqa: E731
+    kept_chart("task_top", _shared(ctx, t, height), chart)
 
 
 def _chars(ctx: Context, y: np.ndarray, target: np.ndarray) -> None:
@@ -180,7 +191,8 @@ def _memory(ctx: Context) -> None:
     tr, t, T = ctx.trained, ctx.t, ctx.T
     s = _mark(ctx)
     flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
-    show(task_charts.bits_chart(ctx.run.X[0, :, 0], s, np.asarray(ctx.target, dtype=np.float64).reshape(T), t), "task_bits")
+    bits = ctx.run.X[0, :, 0]  # (T,)
+    show("task_bits", t, _shared(ctx), lambda: task_charts.bits_chart(bits, s, np.asarray(ctx.target, dtype=np.float64).reshape(T), t))
     h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]  # (T, H)
     hold = task_charts.bit_hold(h, h2, s)
     order = hold["unit"].to_numpy()  # units, the longest holder first
@@ -206,19 +218,24 @@ def _memory(ctx: Context) -> None:
     columns = {c: number for c in table.columns if "held" not in c and c != "unit"}
     st.dataframe(table, hide_index=True, width="stretch", column_config=columns, key="task_hold")
     units = order[:TOP_UNITS]
-    show(task_charts.held_units_chart(h, h2, units, s, t, title=f"h_t of the {len(units)} units that hold the bit longest"), "task_units")
+    title = f"h_t of the {len(units)} units that hold the bit longest"
+    show("task_units", t, _shared(ctx), lambda: task_charts.held_units_chart(h, h2, units, s, t, title=title))
 
 
-def _before_after(ctx: Context, height: int | None = None) -> None:
-    before = _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, 0]  # (T, H)
-    after = ctx.trace.quantity("h_t", 0, 0)[:, 0]
-    height = height or 120 + 2 * min(after.shape[1], 64)  # a few px per unit: 64 units still read as rows
+def _before_after(ctx: Context) -> None:
+    after = ctx.trace.quantity("h_t", 0, 0)[:, 0]  # (T, H)
+    height = 120 + 2 * min(after.shape[1], 64)  # a few px per unit: 64 units still read as rows
     st.markdown("**h_t before and after training**, same example, same colour scale (±1, tanh's range)")
+
+    def heatmap(h: np.ndarray, title: str):
+        return charts.hidden_heatmap(h, ctx.t, title=title, bound=1.0, height=height, max_units=64)
+
     left, right = st.columns(2, gap="medium")
     with left:
-        show(charts.hidden_heatmap(before, ctx.t, title="h_t before training", bound=1.0, height=height, max_units=64), "task_h_before")
+        before = lambda: _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, 0]  # noqa: E731 (only on a miss)
+        show("task_h_before", ctx.t, _shared(ctx), lambda: heatmap(before(), "h_t before training"))
     with right:
-        show(charts.hidden_heatmap(after, ctx.t, title="h_t after training", bound=1.0, height=height, max_units=64), "task_h_after")
+        show("task_h_after", ctx.t, _shared(ctx), lambda: heatmap(after, "h_t after training"))
 
 
 def _slide(ctx: Context) -> None:
@@ -239,24 +256,26 @@ def _slide(ctx: Context) -> None:
             flipped = _flipped_trace(ctx.run_key, s, ctx.run.X, tr)
             h, h2 = ctx.trace.quantity("h_t", 0, 0)[:, 0], flipped.quantity("h_t", 0, 0)[:, 0]
             units = task_charts.bit_hold(h, h2, s)["unit"].to_numpy()[:TOP_UNITS]
-            chart = task_charts.held_units_chart(
-                h, h2, units, s, ctx.t, title=f"The {len(units)} units that hold the bit longest", height=150
-            )
-            show(chart, "task_units")
+            title = f"The {len(units)} units that hold the bit longest"
+            show("task_units", ctx.t, _shared(ctx), lambda: task_charts.held_units_chart(h, h2, units, s, ctx.t, title=title, height=150))
         else:
             title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
-            st.altair_chart(task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=120), width="stretch")
+            curve = lambda: task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=120)  # noqa: E731
+            kept_chart("task_loss", _shared(ctx, 120), curve)
     if name == "chars":
         _text(ctx, seen["target"], caption=False)
 
 
 def render(ctx: Context) -> None:
+    """The page, drawn in the heavy lane (``budget.LANE``): a visitor who would wait past the limit is told "busy"."""
     if ctx.trained is None or ctx.trace.y is None:
         _no_task()
         return
-    if ctx.present:
-        _slide(ctx)
-        return
+    with budget.LANE.slot("task page", "your Task page", first_guess=FIRST_GUESS):
+        _slide(ctx) if ctx.present else _page(ctx)
+
+
+def _page(ctx: Context) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
         _header(ctx)
