@@ -24,8 +24,10 @@ from rnntrace.dashboard.views import VIEWS
 
 
 def guarded(view, ctx: Context) -> None:
-    """Draw one view; if it fails, say so in place and keep the rest of the page working."""
+    """Draw one view (and its stage); if it fails, say so in place and keep the rest of the page working."""
     try:
+        if not getattr(view, "OWN_STAGE", False):  # the view draws no step picture: the stage is its t controls
+            browser_stage.show(ctx, f"stage_{view.__name__.rsplit('.', 1)[-1]}")
         view.render(ctx)
     except Declined as declined:  # busy, or too big for the server's budget: say so, in place
         st.warning(f"Not now: {declined}", icon="⏳")
@@ -63,6 +65,11 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
     browser. It is handed the recipe (the choice and the cache key), not the trace: Streamlit keeps a
     fragment's arguments for the session's life, and they must not pin a trace in memory.
     """
+    with budget.LANE.visit():  # inside a full run, that run's visit; a fragment's own rerun, a visit of its own
+        _stage(choice, run_key, present)
+
+
+def _stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
     try:
         base = context(choice, run_key, present)
     except Busy as busy:
@@ -81,12 +88,15 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
     for tab, view in zip(tabs, shown, strict=True):
         if tab.open:
             with tab:
-                if not getattr(view, "OWN_STAGE", False):  # the view draws no step picture: the stage is its t controls
-                    browser_stage.show(ctx, f"stage_{view.__name__.rsplit('.', 1)[-1]}")
                 guarded(view, ctx)
 
 
 def main() -> None:
+    with budget.LANE.visit():  # every wait for the heavy lane in this run, together, within LIMITS.wait_seconds
+        page()
+
+
+def page() -> None:
     torch.set_num_threads(1)  # one core per process: a hosted demo serves many sessions at once
     st.set_page_config(
         page_title="rnntrace: inside a recurrent layer",

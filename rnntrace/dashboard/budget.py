@@ -121,14 +121,13 @@ class Lane:
         self.slots = slots
         self.limit = LIMITS.wait_seconds if limit is None else limit
         self.expected: dict[str, float] = {}  # kind -> average seconds (exponential, weight 0.3 for the newest)
-        self.first: dict[str, float] = {}  # kind -> its guess before any was timed (``slot(first_guess=)``)
         self._cond = threading.Condition()
         self._running: dict[int, tuple[str, float]] = {}  # thread id -> (kind, start)
         self._queue: collections.deque[tuple[int, str]] = collections.deque()
         self._local = threading.local()
 
     def guess(self, kind: str) -> float:
-        return self.expected.get(kind, self.first.get(kind, LIMITS.first_guess_seconds))
+        return self.expected.get(kind, LIMITS.first_guess_seconds)
 
     def wait_estimate(self, kind: str | None = None) -> float:
         """Seconds a new request would wait now: the running work's remainder, then the queue's (call with the lock held or not)."""
@@ -138,6 +137,30 @@ class Lane:
             return 0.0
         queued = sum(self.guess(k) for _, k in self._queue)
         return (left[0] if left else 0.0) + queued / self.slots
+
+    @contextlib.contextmanager
+    def visit(self) -> Iterator[None]:
+        """One script run of one visitor: all its waits for the lane together stay within ``limit``.
+
+        Without it a visitor could wait the limit for a training, then again for the trace, then again for
+        the page (43 s measured for a 20 s limit). Nested visits (the page's fragment inside a full run) share
+        the outer one's deadline; a fragment's own rerun starts a new visit.
+        """
+        depth = getattr(self._local, "visits", 0)
+        if depth == 0:
+            self._local.visit_deadline = time.monotonic() + self.limit
+        self._local.visits = depth + 1
+        try:
+            yield
+        finally:
+            self._local.visits = depth
+            if depth == 0:
+                self._local.visit_deadline = None
+
+    def _allowance(self) -> float:
+        """Seconds this thread may still wait: the limit, or what its visit has left of it."""
+        deadline = getattr(self._local, "visit_deadline", None)
+        return self.limit if deadline is None else min(self.limit, deadline - time.monotonic())
 
     def holding(self) -> bool:
         """Whether this thread holds a slot (then ``slot`` passes through)."""
@@ -152,16 +175,9 @@ class Lane:
         return len(self._running)
 
     @contextlib.contextmanager
-    def slot(self, kind: str, what: str | None = None, *, first_guess: float | None = None) -> Iterator[None]:
-        """Hold one of the lane's slots for ``kind`` of work (``what``: the visitor's words for it).
-
-        ``first_guess``: seconds this kind takes before one was timed (else ``LIMITS.first_guess_seconds``):
-        a light kind many visitors queue for at once (a Task page drawn from kept charts) is not
-        estimated as a training would be.
-        """
+    def slot(self, kind: str, what: str | None = None) -> Iterator[None]:
+        """Hold one of the lane's slots for ``kind`` of work (``what``: the visitor's words for it)."""
         me = threading.get_ident()
-        if first_guess is not None:
-            self.first.setdefault(kind, first_guess)
         if getattr(self._local, "depth", 0):  # nested: this thread holds a slot already
             self._local.depth += 1
             try:
@@ -170,12 +186,13 @@ class Lane:
                 self._local.depth -= 1
             return
         what = what or kind
+        allowance = self._allowance()
         with self._cond:
             wait = self.wait_estimate(kind)
-            if wait > self.limit:
+            if wait > max(allowance, 0.0):  # a free lane serves even a visitor whose allowance is spent
                 raise Busy(self._busy_text(what, wait))
             self._queue.append((me, kind))
-        deadline = time.monotonic() + self.limit
+        deadline = time.monotonic() + allowance
         try:
             ahead = len(self._running) + len(self._queue) - 1
             shown = f"Waiting for the server: {ahead} heavy computation(s) ahead of {what}, about {math.ceil(wait)} s…"
@@ -277,7 +294,10 @@ class ByteCache:
             self._items.move_to_end(key)
             return self._items[key][0]
 
-    def get(self, key: Hashable, compute: Callable[[], T], *, what: str | None = None, kind: str | None = None) -> T:
+    def get(
+        self, key: Hashable, compute: Callable[[], T], *, what: str | None = None, kind: str | None = None, heavy: bool | None = None
+    ) -> T:
+        """The kept value for ``key``, else ``compute()`` once, in the lane unless ``heavy`` (default: the store's) is False."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -300,7 +320,7 @@ class ByteCache:
                 if key in self._items:  # computed by another session while we waited
                     self._items.move_to_end(key)
                     return self._items[key][0]
-            value = self._compute(compute, what, kind or self.kind)
+            value = self._compute(compute, what, kind or self.kind, self.heavy if heavy is None else heavy)
             self.computed += 1
             self._store(key, value)
         finally:
@@ -310,8 +330,8 @@ class ByteCache:
                     self._key_locks.pop(key, None)
         return value
 
-    def _compute(self, compute: Callable[[], T], what: str | None, kind: str) -> T:
-        if not self.heavy:
+    def _compute(self, compute: Callable[[], T], what: str | None, kind: str, heavy: bool) -> T:
+        if not heavy:
             return compute()
         with self.lane.slot(kind, what or f"your {self.name}"):
             return compute()

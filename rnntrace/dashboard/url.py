@@ -48,7 +48,21 @@ _PLAIN = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,6})?", re.ASCII)  # "2.5": kep
 STREAMLIT_OWN = ("embed", "embed_options")  # Streamlit's own parameters: never ours to check
 HEALTH = "health"  # ``?health=1``: the server's budget totals as JSON text (app.py), nothing else
 # every parameter the page reads; any other is dropped with a notice (a typo must not pass for a setting)
-KNOWN = (*CHOICES, *LIMITS.sizes, *FLOATS, *BOOLS, "task_hidden", "t", "sample", "layer_sel", "bp_param", "tour", HEALTH)
+KNOWN = (
+    *CHOICES,
+    *LIMITS.sizes,
+    *FLOATS,
+    *BOOLS,
+    "task_hidden",
+    "t",
+    "sample",
+    "layer_sel",
+    "bp_param",
+    "bp_truncate",
+    "edit",
+    "tour",
+    HEALTH,
+)
 
 
 EDITABLE = tuple(dict.fromkeys(q for spec in SPECS.values() for q in spec.editable))  # every cell's, for the grammar

@@ -118,3 +118,19 @@ def test_a_value_read_another_way_is_the_value_used():
     assert at.warning[0].value.startswith("URL parameter T='1e2' read as 100.")
     assert at.number_input(key="T").value == 100
     assert "T=100" in at.caption[0].value
+
+
+def test_every_parameter_a_widget_binds_to_the_url_is_known():
+    """A bound widget's parameter missing from url.KNOWN would be dropped as unknown from every link."""
+    import re
+    from pathlib import Path
+
+    import rnntrace
+    from rnntrace.dashboard.url import KNOWN
+
+    source = "\n".join(p.read_text() for p in (Path(rnntrace.__file__).parent / "dashboard").rglob("*.py"))
+    bound = set(re.findall(r'key="(\w+)"[^()]*?bind="query-params"', source)) | set(
+        re.findall(r'bind="query-params"[^()]*?key="(\w+)"', source)
+    )
+    assert {"cell", "task", "bp_truncate", "direction"} <= bound, bound
+    assert bound <= set(KNOWN), bound - set(KNOWN)

@@ -28,9 +28,9 @@ from ...bptt import Backprop, GradValidation, validate_grads
 from ...cells import PARAM, CellSpec
 from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
-from .. import budget, charts, equations, grad_charts, state
+from .. import budget, equations, grad_charts, state
 from ..context import Context, Run
-from ..time_charts import Y_AXIS_WIDTH, picked, show
+from ..time_charts import show
 
 TITLE = "Backward"
 IN_PRESENTATION = True
@@ -253,12 +253,6 @@ def symbolic(spec: CellSpec, direction: int = 0) -> str:
 # -- the view -------------------------------------------------------------------------------------
 
 
-def slide_chart(chart, key: str) -> None:
-    """A time chart on a slide: as ``time_charts.show`` (aligned y axis, click sets t), without room for a legend."""
-    aligned = chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH)
-    st.altair_chart(aligned, width="stretch", key=key, on_select=partial(picked, key), selection_mode=charts.PICK)
-
-
 def _param_choice(names: list[str]) -> str:
     """The parameter whose per-step shares are drawn (default: weight_hh_l0)."""
     if st.session_state.get("bp_param") not in names:
@@ -368,6 +362,7 @@ def render(ctx: Context) -> None:
         left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size) + truncate_text(k, T))
     bp = gv.backprop
     cuts = grad_charts.cut_steps(T, k)
+    shared = (ctx.run_key, ctx.layer, ctx.direction, n, ctx.present, ctx.dark, loss, k)  # what the charts depend on but t
     with right:
         badge(gv)
     dh = bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n]  # (T, H_out)
@@ -378,17 +373,20 @@ def render(ctx: Context) -> None:
     where = f"layer {ctx.layer}" + (f", {['forward', 'reverse'][ctx.direction]}" if c.bidirectional else "")
     if ctx.present:  # the slide: the gradient over time (its norm in the strip), beside this step's equation
         heat, equation = st.columns([3, 2], gap="medium", vertical_alignment="center")
-        with heat:
-            chart = grad_charts.backward_heatmap(
-                dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, cuts=cuts, **HEATMAP
-            )
-            slide_chart(chart, "bw_dh")
+        with heat:  # a slide's chart: no room for a legend on top
+
+            def heatmap():
+                return grad_charts.backward_heatmap(
+                    dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, cuts=cuts, **HEATMAP
+                )
+
+            show("bw_dh", t, shared, heatmap, legend=False)
         with equation:
             st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
         return
     title = f"dL/dh_t over time ({where}, sample {n})"
-    show(grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP), "bw_dh")
-    show(grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts), "bw_norm")
+    show("bw_dh", t, shared, lambda: grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP))
+    show("bw_norm", t, shared, lambda: grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts))
     inputs_mattered(ctx, bp, cuts)
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
@@ -398,7 +396,7 @@ def render(ctx: Context) -> None:
     work = _work(ctx)
     if work["jacobian"] <= BUDGET["jacobian"]:
         J = jacobian_norms(ctx.run_key, ctx.layer, ctx.direction, bp)
-        show(grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse), "bw_jac")
+        show("bw_jac", t, shared, lambda: grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse))
     else:
         st.info(f"‖∂h_t/∂h_{{t−1}}‖ skipped: T·N·M³ = {work['jacobian']:.1e} here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M.")
 
@@ -416,13 +414,15 @@ def render(ctx: Context) -> None:
             full = (*shares(ctx.run_key, loss, name, bp_full), float(np.linalg.norm(bp_full.grads[name])))
         m = PARAM.match(name)
         side = None if m is None else bool(m[3])  # the head's shares belong to no recurrence
-        chart = grad_charts.contributions_chart(share_norms, share_sums, t, name=name, total=whole, reverse=side, full=full, cuts=cuts)
-        show(chart, "bw_share")
+        chart = partial(
+            grad_charts.contributions_chart, share_norms, share_sums, t, name=name, total=whole, reverse=side, full=full, cuts=cuts
+        )
+        show("bw_share", t, (*shared, name), chart)
     else:
         st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
 
     if work["flow"] <= BUDGET["flow"]:
-        show(grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts), "bw_flow")
+        show("bw_flow", t, shared, lambda: grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts))
         blocks = (
             f" Shaded blocks: h.detach() every {k} steps stops step t's loss at the start of its chunk; "
             "those cells are exactly 0, in torch's truncated run as here."

@@ -23,8 +23,6 @@ TITLE = "Task"
 IN_PRESENTATION = True
 TOP_K = 5  # next characters listed for the chars task
 TOP_UNITS = 3  # units drawn in the memory task's "who holds the bit" chart
-# seconds a Task page takes in the lane before one was timed: from kept charts about 0.1 s, building them 0.6 s
-FIRST_GUESS = 0.3
 PROBABILITY = (-0.04, 1.04)  # y range of a probability chart: a target at 0 or 1 shows whole
 LINKS = (
     ("sine", "?task=sine&view=Task"),
@@ -267,15 +265,16 @@ def _slide(ctx: Context) -> None:
 
 
 def render(ctx: Context) -> None:
-    """The page, drawn in the heavy lane (``budget.LANE``): a visitor who would wait past the limit is told "busy"."""
+    """The page. Its heavy work (the traces before training and with the bit flipped, each chart) is computed once
+    for every visitor, in the heavy lane (``budget``, ``time_charts``); what is left per visitor is reading them
+    (about 40 ms). A visitor who would wait for the lane past the limit is told "busy, try again in ~N s".
+    """
     if ctx.trained is None or ctx.trace.y is None:
         _no_task()
         return
-    with budget.LANE.slot("task page", "your Task page", first_guess=FIRST_GUESS):
-        _slide(ctx) if ctx.present else _page(ctx)
-
-
-def _page(ctx: Context) -> None:
+    if ctx.present:
+        _slide(ctx)
+        return
     left, right = st.columns([3, 2], gap="medium")
     with left:
         _header(ctx)
