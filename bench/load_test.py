@@ -349,10 +349,10 @@ TASK_PAGE_LINK = "?task=memory&cell=LSTM&view=Task"
 async def run_task_page(args, target: Target, result: dict) -> None:
     """``--task-page``: ``--sessions`` visitors open a task page at once on a fresh server (no warm-up).
 
-    The first visitor's model is trained while the others wait for it (it is trained once: the
-    server's CPU-seconds say so); then every visitor's Task page is drawn. Reports each visitor's
-    wait (socket open to the page's ``script_finished``), how many were told "busy, try again"
-    (the page's ``busy_retry`` button) and errors.
+    The first visitor's model is trained while the others wait for it, then every visitor's Task
+    page is drawn from charts built once. Reports each visitor's wait (socket open to the page's
+    ``script_finished``), how many were told "busy, try again" (the warning, and its retry button),
+    errors, and from the server's ``?health=1`` how many models were trained and charts built.
     """
     link = (args.link or [TASK_PAGE_LINK])[0]
     clock0 = time.perf_counter()
@@ -375,8 +375,8 @@ async def run_task_page(args, target: Target, result: dict) -> None:
         finally:
             rec["wait_s"] = round(time.perf_counter() - start, 3)
         rec["ok"] = run.ok
-        rec["busy"] = "busy_retry" in session.widgets
-        rec["task_page"] = "task_hold" in session.widgets or "task_units" in session.widgets or session.view == "Task"
+        rec["busy"] = "busy_retry" in session.widgets or any("busy, try again in ~" in w for w in run.warnings)
+        rec["task_page"] = "task_pred" in session.widgets  # the prediction chart: the page was drawn
         if not run.ok:
             rec["errors"].append(f"open: {(run.exceptions + run.error_alerts)[:1]}")
         await session.close()
@@ -390,6 +390,10 @@ async def run_task_page(args, target: Target, result: dict) -> None:
         stop_sampling.set()
         await sampler
     result["visits"] = visits
+    health = ProtocolSession(target.url, "?health=1", timeout=args.step_timeout)  # the server's own counts (app.py)
+    page = await health.open()
+    await health.close()
+    result["health"] = json.loads(page.texts[-1]) if page.ok and page.texts else None
 
 
 def print_task_page(result: dict, args) -> dict:
@@ -406,6 +410,7 @@ def print_task_page(result: dict, args) -> dict:
         "errors": len(errors),
         "wait_s": {"p50": pct(waits, 0.5), "p95": pct(waits, 0.95), "max": max(waits)} if waits else None,
         "busy_told_after_s": {"max": max(busy)} if busy else None,
+        "drawn": sum(1 for v in visits if v.get("task_page")),
         "server_cpu_s": round(cpu, 1),
         "rss_mb": {"idle": result["memory"]["idle"], "peak": round(max(rss), 1)},
         "wall_s": round(result["wall_s"], 1),
@@ -419,6 +424,15 @@ def print_task_page(result: dict, args) -> dict:
         print(f"wait to a drawn Task page: p50 {w['p50']:.1f} s, p95 {w['p95']:.1f} s, max {w['max']:.1f} s")
     if busy:
         print(f"'busy, try again' told within {max(busy):.1f} s")
+    health = result.get("health") or {}
+    stores = health.get("stores", {})
+    if stores:  # with several replicas, the one that answered the health page
+        summary["trained"] = stores["trained model"]["computed"]
+        summary["charts_built"] = stores["time chart"]["computed"]
+        print(
+            f"the model trained {summary['trained']} time(s) for all; {summary['charts_built']} chart(s) built for all; "
+            f"{summary['drawn']} Task pages drawn; lane averages {health['lane']['expected_s']}"
+        )
     print(f"server CPU {summary['server_cpu_s']} s in all (the training included), peak RSS {summary['rss_mb']['peak']} MB")
     print(f"wall {summary['wall_s']} s")
     for e in errors[:5]:

@@ -281,11 +281,14 @@ def _truncate_choice(ctx: Context) -> int | None:
     return int(k) if k else None
 
 
-def inputs_mattered(ctx: Context, bp: Backprop, cuts: list[int]) -> None:
-    """Which inputs mattered: ‖dL/dx_t‖ over the input; for the chars task, the text coloured by it."""
+def inputs_mattered(ctx: Context, bp: Backprop, cuts: list[int], shared: tuple) -> None:
+    """Which inputs mattered: ‖dL/dx_t‖ over the input; for the chars task, the text coloured by it.
+
+    ``shared``: what the chart depends on but t (the run, the sample, the loss, the cut): built once for everyone.
+    """
     n, t = ctx.sample, ctx.t
     dx = bp.grads["x"][n]  # (T, D): dL/d(the layer's input), batch-first as the dashboard runs every module
-    show(grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts), "bw_dx")
+    show("bw_dx", t, shared, lambda: grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts))
     if ctx.trained is None or ctx.trained.task.name != "chars":
         return
     task = ctx.trained.task
@@ -387,7 +390,7 @@ def render(ctx: Context) -> None:
     title = f"dL/dh_t over time ({where}, sample {n})"
     show("bw_dh", t, shared, lambda: grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP))
     show("bw_norm", t, shared, lambda: grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts))
-    inputs_mattered(ctx, bp, cuts)
+    inputs_mattered(ctx, bp, cuts, shared)
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
     for line in backward_lines(ctx, bp):
