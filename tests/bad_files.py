@@ -305,8 +305,8 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("junk.safetensors", _junk(400, 3), "could not be read as .safetensors"),
         ("model.onnx", _junk(100, 4), "accepted: .safetensors, .pt, .pth"),
         ("model.h5", b"\x89HDF\r\n\x1a\n" + bytes(100), "accepted: .safetensors, .pt, .pth"),
-        ("model.pkl", pickle.dumps(_System(marker), protocol=2), "accepted: .safetensors, .pt, .pth"),
-        ("model", good_pt, "no extension"),
+        ("model.pkl", pickle.dumps(_System(marker), protocol=2), not_zip),  # read by content: a pickle, refused unread
+        ("model", _junk(100, 5, first=b"J"), "has no extension and its first bytes"),
         ("text.pt", b"hello world, this is not a model\n", not_zip),
         ("truncated.safetensors", good_st[: len(good_st) // 2], "could not be read as .safetensors"),
         ("truncated.pt", good_pt[: len(good_pt) // 2], "corrupt or truncated zip"),
@@ -325,7 +325,7 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("archive.pth.tar", _tar({"model.pt": good_pt}), "tar archive: extract it"),
         ("raw_pickle.ckpt", pickle.dumps(_System(marker), protocol=2), not_zip),
         ("lightning_hparams.ckpt", _torch_bytes({"state_dict": rnn, "hyper_parameters": _Hparams()}), "torch.save(ckpt['state_dict']"),
-        ("model.tar", good_pt, "accepted: .safetensors, .pt, .pth, .pth.tar, .ckpt, .bin"),
+        ("model.tar", _tar({"model.pt": good_pt}), "tar archive: extract it"),
         ("empty_dict.safetensors", st({}), "empty state_dict"),
         ("too_many_keys.safetensors", st({f"w{i}": torch.zeros(1) for i in range(600)}), "at most 512"),
         (
@@ -374,7 +374,7 @@ def bad_model_files(tmp_path: Path) -> list[tuple[str, bytes, str]]:
         ("evil_open_zip.pt", _torch_bytes(_Open(marker)), refused),
         ("evil_exec_zip_p5.pt", _with_pickle(good_pt, pickle.dumps(_Exec(marker), protocol=5)), refused),
         ("evil_system_zip_p2.pth", _with_pickle(good_pt, pickle.dumps({"weight_ih_l0": _System(marker)}, protocol=2)), refused),
-        ("evil.safetensors", pickle.dumps(_System(marker), protocol=2), "could not be read as .safetensors"),
+        ("evil.safetensors", pickle.dumps(_System(marker), protocol=2), "a raw pickle (protocol 2)"),  # read by content, not by its name
     ]
 
 

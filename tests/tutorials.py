@@ -158,3 +158,33 @@ class LitModel(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.model = net
+
+
+class EncoderRNN(nn.Module):
+    """PyTorch tutorial "NLP From Scratch: Translation with a Sequence to Sequence Network": the encoder alone."""
+
+    def __init__(self, input_size: int, hidden_size: int, dropout_p: float = 0.1):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.embedding = nn.Embedding(input_size, hidden_size)
+        self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, input):  # (N, T) token ids
+        embedded = self.dropout(self.embedding(input))
+        output, hidden = self.gru(embedded)
+        return output, hidden
+
+
+class BiLSTMTagger(nn.Module):
+    """The usual BiLSTM sequence tagger (NER / POS tutorials): embedding + bidirectional LSTM + hidden2tag per token."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, tagset_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim // 2, num_layers=1, bidirectional=True, batch_first=True)
+        self.hidden2tag = nn.Linear(hidden_dim, tagset_size)
+
+    def forward(self, sentences):  # (N, T) token ids
+        lstm_out, _ = self.lstm(self.embedding(sentences))
+        return self.hidden2tag(lstm_out)  # (N, T, tags)

@@ -8,6 +8,7 @@ A model's weights do not say everything: an ``nn.RNN``'s nonlinearity and every 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,11 @@ from .files import (
     ACCEPTED_MODELS,
     MAX_MODEL_BYTES,
     MAX_PARAMETERS,
-    MODEL_EXTENSIONS,
     LoadError,
     _check_container,
     _check_values,
     _list_keys,
-    _read,
+    _read_model_bytes,
     _read_safetensors,
     _read_torch,
     _state_dict,
@@ -83,8 +83,11 @@ def load_model(
 ) -> LoadedModel:
     """Rebuild a user's ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (with its embedding and head) from a file, never executing it.
 
-    Formats: ``.safetensors`` and the zip that ``torch.save`` writes, as ``.pt``, ``.pth``,
-    ``.pth.tar``, ``.ckpt`` or ``.bin``. Content: a state_dict, or a checkpoint dict holding one
+    Formats: ``.safetensors`` and the zip that ``torch.save`` writes (``.pt``, ``.pth``,
+    ``.pth.tar``, ``.ckpt``, ``.bin``), told apart by their content as ``torch.load`` and
+    safetensors do, whether the source is a path, bytes or a file object, named or not; the
+    name's extension only decides when the content is neither (a disagreeing name is noted).
+    Content: a state_dict, or a checkpoint dict holding one
     under ``state_dict``, ``model_state_dict``, ``model``, ``net``, ``module`` or ``weights``
     (other entries are listed in ``ignored``).
 
@@ -97,8 +100,8 @@ def load_model(
     like fc/head/out/linear/decoder/classifier/h2o/hidden2tag) becomes ``head``.
 
     Args:
-        source: a path, the file's bytes (then ``name`` gives the extension) or a binary file object.
-        name: the file name; needed with bytes.
+        source: a path, the file's bytes or a binary file object (``open(path, 'rb')``, ``io.BytesIO``).
+        name: the file name, optional: used in messages, and for the format only when the content does not tell it.
         nonlinearity: ``"tanh"`` or ``"relu"`` for an nn.RNN (not in its weights); ignored for GRU/LSTM.
         batch_first: the layout the model takes, ``(N, T, D)`` when True (not in its weights).
         part: the prefix of the stack to load (``"rnn2"``, ``"encoder.lstm"``, ``""`` for bare keys).
@@ -121,7 +124,7 @@ def load_model(
         if value is not None and not isinstance(value, str) and not (arg != "part" and value is False):
             allowed = "a prefix str" if arg == "part" else "a prefix str or False"
             raise TypeError(f"{arg}={value!r}; expected {allowed} (or None).")
-    raw, ext, label = _read(source, name, max_bytes, MODEL_EXTENSIONS)
+    raw, ext, label, read_notes = _read_model_bytes(source, name, max_bytes)
     if ext == ".safetensors":
         state, ignored, meta = _read_safetensors(raw, label)
     else:
@@ -130,7 +133,8 @@ def load_model(
     _check_container(state, label, max_parameters)
     layout = _Layout.of(state, ordered=ext != ".safetensors")
     choice = _choose(layout, label, part=part, head=head, embedding=embedding, meta=meta)
-    return _build(choice, label, nonlinearity=nonlinearity, batch_first=batch_first, ignored=ignored)
+    loaded = _build(choice, label, nonlinearity=nonlinearity, batch_first=batch_first, ignored=ignored)
+    return dataclasses.replace(loaded, notes=(*read_notes, *loaded.notes)) if read_notes else loaded
 
 
 # ---------------------------------------------------------------------------- models: where the parts sit

@@ -73,8 +73,8 @@ def _extension(name: str, accepted: tuple[str, ...]) -> str:
     return "." + lower.rsplit(".", 1)[-1] if "." in lower else ""
 
 
-def _read(source: object, name: str | None, max_bytes: int, accepted: tuple[str, ...]) -> tuple[bytes, str, str]:
-    """The file's bytes, its extension and a label for messages; a path's size is checked before reading it."""
+def _read_bytes(source: object, name: str | None, max_bytes: int) -> tuple[bytes, str | None]:
+    """The file's bytes and its name if known (given, a path's, or a file object's); a path's size is checked before reading it."""
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be the file name as a str, got {type(name).__name__}.")
     if isinstance(source, str | Path):
@@ -84,32 +84,97 @@ def _read(source: object, name: str | None, max_bytes: int, accepted: tuple[str,
         size = path.stat().st_size
         if size > max_bytes:
             raise LoadError(f"the file is too large: {size:,} bytes; at most {max_bytes:,} are accepted.")
-        name = path.name if name is None else name
-        data = path.read_bytes()
-    elif isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-    elif hasattr(source, "read"):  # an open binary file, io.BytesIO, Streamlit's UploadedFile
+        return path.read_bytes(), path.name if name is None else name
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), name
+    if hasattr(source, "read"):  # an open binary file, io.BytesIO, Streamlit's UploadedFile
         data = source.read(max_bytes + 1)
         if not isinstance(data, bytes | bytearray):
             raise TypeError(f"the file object returned {type(data).__name__} from read(); open the file in binary mode: open(path, 'rb').")
-        data = bytes(data)
         if name is None and isinstance(getattr(source, "name", None), str):
             name = Path(source.name).name
-    else:
-        raise TypeError(
-            f"source must be bytes or a path (str or Path) or a binary file object, got {type(source).__name__}. "
-            "Pass the file's path, e.g. load_model('model.pt')."
-        )
+        return bytes(data), name
+    raise TypeError(
+        f"source must be bytes or a path (str or Path) or a binary file object, got {type(source).__name__}. "
+        "Pass the file's path, e.g. load_model('model.pt')."
+    )
+
+
+def _check_size(data: bytes, label: str, max_bytes: int) -> None:
+    if len(data) == 0:
+        raise LoadError(f"{label} is empty (0 bytes).")
+    if len(data) > max_bytes:
+        raise LoadError(f"{label} is too large: {len(data):,} bytes; at most {max_bytes:,} are accepted.")
+
+
+def _read(source: object, name: str | None, max_bytes: int, accepted: tuple[str, ...]) -> tuple[bytes, str, str]:
+    """The file's bytes, its extension (which tells the format) and a label for messages."""
+    data, name = _read_bytes(source, name, max_bytes)
     if name is None:
         raise LoadError(f"pass name=... (the file name) with the bytes: its extension tells the format, one of {', '.join(accepted)}.")
     ext = _extension(name, accepted)
     if ext not in accepted:
         raise LoadError(f"{_short(name)} has {'extension ' + _short(ext) if ext else 'no extension'}; accepted: {', '.join(accepted)}.")
-    if len(data) == 0:
-        raise LoadError(f"{_short(name)} is empty (0 bytes).")
-    if len(data) > max_bytes:
-        raise LoadError(f"{_short(name)} is too large: {len(data):,} bytes; at most {max_bytes:,} are accepted.")
+    _check_size(data, _short(name), max_bytes)
     return data, ext, _short(name)
+
+
+def _model_format(raw: bytes) -> str | None:
+    """What the first bytes say, as torch.load and safetensors decide: ".pt", ".safetensors", "pickle", "tar" or None.
+
+    torch.save writes a zip (``PK\\x03\\x04``); a safetensors file starts with its header's length
+    (8 bytes, little-endian) and then that header, a JSON object (``{``); the legacy torch format,
+    and any pickle of protocol 2 or more, starts with the PROTO opcode ``\\x80`` and the protocol.
+    """
+    if raw[:4] == b"PK\x03\x04":
+        return ".pt"
+    if len(raw) >= 10 and raw[8:9] == b"{":
+        (n,) = struct.unpack("<Q", raw[:8])
+        if 2 <= n <= len(raw) - 8:
+            return ".safetensors"
+    if raw[:1] == b"\x80" and raw[1:2] and 2 <= raw[1] <= 5:
+        return "pickle"
+    if raw[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def _read_model_bytes(source: object, name: str | None, max_bytes: int) -> tuple[bytes, str, str, list[str]]:
+    """A model file's bytes, its format read from its content (the name's extension only breaks a tie), a label and notes.
+
+    Bytes, a file object and a path are read alike: by what they hold, as ``torch.load`` and
+    ``safetensors`` do. The name decides only when the content is none of the formats (its
+    reader then says what is wrong); a name that disagrees with the content is noted.
+    """
+    data, name = _read_bytes(source, name, max_bytes)
+    label = _short(name) if name is not None else f"the {len(data):,} bytes given"
+    _check_size(data, label, max_bytes)
+    ext = _extension(name, MODEL_EXTENSIONS) if name is not None else ""
+    found = _model_format(data)
+    notes: list[str] = []
+    if found in (".pt", ".safetensors"):
+        said = ".safetensors" if ext == ".safetensors" else ".pt" if ext in MODEL_EXTENSIONS else None
+        if ext and said != found:  # a name without an extension says nothing to disagree with
+            what = "a zip written by torch.save" if found == ".pt" else "a safetensors file"
+            notes.append(f"{_short(name)} was read by its content, {what}, not by its extension {_short(ext)}.")
+        return data, found if said is None or said != found else ext, label, notes
+    if found == "pickle":  # refused here, before torch sees it: it is how pickled code usually arrives
+        raise LoadError(
+            f"{label} is a raw pickle (protocol {data[1]}), not a zip archive written by torch.save (torch >= 1.6) nor a safetensors "
+            "file; raw pickle files (the legacy format) are refused unread. Re-save the weights with "
+            "torch.save(model.state_dict(), 'model.pt'), or use .safetensors."
+        )
+    if found == "tar":
+        return data, ".pt", label, notes  # _read_torch refuses it with the fix
+    if ext in MODEL_EXTENSIONS:  # the content is none of them: the name says which reader explains what is wrong
+        return data, ext, label, notes
+    start = data[:8].hex(" ")
+    named = f"{_short(name)} has {'extension ' + _short(ext) if ext else 'no extension'} and its" if name is not None else "Its"
+    raise LoadError(
+        f"{label} is not a model file torch or safetensors can read: {named} first bytes ({start}) are neither a zip written by "
+        f"torch.save nor a safetensors header. Accepted: {', '.join(MODEL_EXTENSIONS)}. Save the weights with "
+        "torch.save(model.state_dict(), 'model.pt') or safetensors.torch.save_file(model.state_dict(), 'model.safetensors')."
+    )
 
 
 # ---------------------------------------------------------------------------- tensor containers: read, never executed
