@@ -38,7 +38,7 @@ def guarded(view, ctx: Context) -> None:
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
 
 
-def context(choice: sidebar.Choice, run_key: tuple, present: bool) -> Context:
+def context(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> Context:
     """The views' context at t = 0; its runs come from the shared cache (computed on a miss)."""
     original = None
     if choice.config.edits:  # the same model and X without the edits: the charts' ghost
@@ -55,10 +55,11 @@ def context(choice: sidebar.Choice, run_key: tuple, present: bool) -> Context:
         x_source=choice.x_source,
         trained=choice.trained,
         target=choice.target,
+        exercise=exercise,
     )
 
 
-def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
+def stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> None:
     """The picks and the views: a fragment, so a settled step (the browser stage tells it) reruns only this.
 
     Stepping itself never reruns anything: the stage (``rnntrace/dashboard/stage.py``) steps in the
@@ -66,12 +67,12 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
     fragment's arguments for the session's life, and they must not pin a trace in memory.
     """
     with budget.LANE.visit():  # inside a full run, that run's visit; a fragment's own rerun, a visit of its own
-        _stage(choice, run_key, present)
+        _stage(choice, run_key, present, exercise)
 
 
-def _stage(choice: sidebar.Choice, run_key: tuple, present: bool) -> None:
+def _stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> None:
     try:
-        base = context(choice, run_key, present)
+        base = context(choice, run_key, present, exercise)
     except Busy as busy:
         st.warning(f"Not now: {busy}", icon="⏳")
         return
@@ -110,6 +111,7 @@ def page() -> None:
     url.check_link(len(tour.TOUR))  # every link value parsed once, before any widget reads it; one notice
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
+    exercise = sidebar.exercise_switch()
     if choice.task is not None:
         try:
             choice = sidebar.with_task(choice, state.trained(*choice.task))
@@ -134,7 +136,7 @@ def page() -> None:
     header.agreement(slot, run.validation)
     del run  # the fragment fetches it again from the cache: no local reference outlives this run
     browser_stage.load_vega()
-    st.fragment(stage)(choice, run_key, present)
+    st.fragment(stage)(choice, run_key, present, exercise)
 
 
 main()

@@ -76,6 +76,7 @@ class Context:
         target: the task example's target, (1, T) (chars: int ids; memory: NaN where nothing is asked), or None.
         original: with what-if edits (``config.edits``), the run of the same model and X without them
             (the ghost the charts draw beside the edited run); None otherwise.
+        exercise: exercise mode (``?exercise=1``): the picture hides one number per step for the student to compute.
     """
 
     config: LessonConfig
@@ -92,6 +93,7 @@ class Context:
     trained: Trained | None = None
     target: np.ndarray | None = None
     original: Run | None = None
+    exercise: bool = False
 
     @property
     def trace(self) -> Trace:

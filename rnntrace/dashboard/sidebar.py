@@ -197,6 +197,18 @@ def _default(key: str, value) -> dict:
     return {"value": value}
 
 
+def exercise_switch() -> bool:
+    """Exercise mode (``?exercise=1``): the Step view's picture hides one number per step for the student to compute."""
+    with st.sidebar:
+        return st.toggle(
+            "Exercise mode",
+            key="exercise",
+            bind="query-params",
+            help="The picture hides one number per step (chosen from the seed and t: a link gives everyone the same one); "
+            "type it in its box, check it, or ask to be shown the worked formula.",
+        )
+
+
 def _int_input(where, name: str, help: str | None = None) -> int:
     lo, hi, default = LIMITS.sizes[name]
     label = SIZE_LABELS.get(name, name)

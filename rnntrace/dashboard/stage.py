@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ..stage import exercise as stage_exercise
 from ..stage import payload as stage_payload
 from . import downloads
 from .budget import ByteCache
@@ -65,7 +66,15 @@ def _settled(key: str) -> None:
 
 
 def show(
-    ctx: Context, key: str, *, diagram: bool = False, state_chart: bool = False, chart_builder=None, rows_per_step=0, controls: bool = True
+    ctx: Context,
+    key: str,
+    *,
+    diagram: bool = False,
+    state_chart: bool = False,
+    chart_builder=None,
+    rows_per_step=0,
+    controls: bool = True,
+    exercise: int | None = None,
 ) -> None:
     """The stage for this view: controls, and the diagram and charts the view asks for.
 
@@ -76,6 +85,7 @@ def show(
         chart_builder: ``(lo, hi) -> [specs]`` for charts whose data follow the payload's window.
         rows_per_step: data rows those charts add per step (for the byte budget).
         controls: False for a stage that follows the page's other stage (a slide's chart beside its diagram).
+        exercise: a seed: exercise mode, one number of each step's picture hidden (``rnntrace.stage.exercise``).
     """
     shown = stage_payload.Shown(ctx.layer, ctx.direction, ctx.sample)
     head = ctx.run.head
@@ -99,7 +109,7 @@ def show(
     if lo_hi is None or not (lo_hi[0] <= t < lo_hi[1]) or lo_hi[1] > ctx.T:
         per = PER_STEP.get((ctx.run_key, shown, diagram, rows), lambda: _per_step(ctx, shown, head_W, diagram, rows))
         lo_hi = stage_payload.window(ctx.T, t, per, LIMITS.stage_payload_bytes)
-    cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, tuple(lo_hi), seek_to, diagram, state_chart, controls)
+    cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, tuple(lo_hi), seek_to, diagram, state_chart, controls, exercise)
 
     def build() -> tuple[bytes, tuple[int, int], tuple[str, ...]]:
         payload = stage_payload.build(
@@ -116,6 +126,8 @@ def show(
             seek=seek_to,
             controls=controls,
         )
+        if exercise is not None:
+            stage_exercise.mark(payload, exercise, ctx.spec)
         return stage_payload.pack(payload), tuple(payload["window"]), tuple(c["name"] for c in payload["charts"])
 
     data, _, names = PAYLOADS.get(cache_key, build)

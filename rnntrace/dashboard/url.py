@@ -37,7 +37,8 @@ CHOICES = {
     "direction": ("forward", "reverse"),
 }
 FLOATS = {"w_scale": W_SCALE, "f_bias": F_BIAS}
-BOOLS = ("bidirectional", "bias", "present")
+BOOLS = ("bidirectional", "bias", "present", "exercise")
+BOOL_ALIASES = {"exercise": {"1": "true", "0": "false"}}  # ?exercise=1, as the lesson's links write it
 TASK_HIDDEN = (1, 64)  # the task's M (hidden) control
 # What a task's model and example fix: with a task these come from it, not from the link.
 TASK_FIXED = ("N", "T", "D", "M", "K", "layers", "nonlinearity", "bidirectional", "bias", "dtype", "inputs", "w_scale", "f_bias")
@@ -291,7 +292,10 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
                 out.read_as(name, raw[name], raw[name].strip() if plain else f"{v:g}")
     for name in BOOLS:
         if name in raw:
-            if raw[name].lower() in ("true", "false"):
+            alias = BOOL_ALIASES.get(name, {}).get(raw[name])
+            if alias is not None:
+                out.values[name] = alias  # documented spelling: no notice
+            elif raw[name].lower() in ("true", "false"):
                 out.read_as(name, raw[name], raw[name].lower())
             else:
                 out.drop(name, raw[name], "expected true or false", "false is used" if name != "bias" else "true is used")

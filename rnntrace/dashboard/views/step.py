@@ -45,6 +45,11 @@ def numbers(ctx: Context) -> None:
         st.latex(equations.output_equation(ctx.y_step, ctx.sample, W_o, b_o, ctx.trace.output[ctx.sample, ctx.t], full=full))
 
 
+def _exercise(ctx: Context) -> int | None:
+    """The seed that picks the hidden numbers in exercise mode (the configuration's: a link, the same exercise), else None."""
+    return ctx.config.seed if ctx.exercise else None
+
+
 def render(ctx: Context) -> None:
     step, spec, n = ctx.step, ctx.spec, ctx.sample
     line = task_line(ctx)
@@ -54,12 +59,21 @@ def render(ctx: Context) -> None:
     if ctx.present:  # the slide: the picture, and beside it the state chart (following the picture's t) and the equations
         left, right = st.columns([1.25, 1], gap="medium")
         with left:
-            stage.show(ctx, "stage_step", diagram=True)
+            stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
         with right:
             stage.show(ctx, "stage_step_chart", state_chart=True, controls=False)
             st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
         return
-    stage.show(ctx, "stage_step", diagram=True, state_chart=True)
+    if ctx.exercise:  # the numbers below would give the answer away: the equations in symbols only
+        stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
+        st.caption(
+            "Exercise mode: the picture hides one number at each step; compute it from the numbers shown (hover them for "
+            "their formulas) and type it in its box. The equations' numbers, the tables and the state chart are hidden "
+            "meanwhile; switch exercise mode off in the sidebar to see them."
+        )
+        st.latex(equations.symbolic(spec, ctx.trace.config.proj_size))
+        return
+    stage.show(ctx, "stage_step", diagram=True, state_chart=True, exercise=_exercise(ctx))
     st.caption(
         "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
         "torch computes the same numbers as the rows of an (N, ·) batch. The equations and tables below follow t when stepping pauses."

@@ -82,7 +82,7 @@ function toUrl(t, host) {
 // -- the diagram: the SVG once, then each step's frame ------------------------------------------
 
 class Diagram {
-  constructor(el, diagram) {
+  constructor(el, diagram, exercisePanel) {
     el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/stage/diagram.py)
     this.svg = el.querySelector("svg");
     this.title = this.svg.querySelector("text.title");
@@ -95,6 +95,7 @@ class Diagram {
         text: c.querySelector("text.v"),
       })),
     }));
+    this.exercise = exercisePanel ? new Exercise(exercisePanel) : null;
   }
 
   paint(frame) {
@@ -115,6 +116,96 @@ class Diagram {
         } else cell.text.removeAttribute("textLength");
       });
     });
+    if (this.exercise) this.exercise.show(frame, this.boxes);
+  }
+}
+
+// -- exercise mode: one number hidden (chosen in Python, rnntrace/stage/exercise.py), an answer box in its place --
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function numberIn(text) {
+  // the number the picture prints, not a longer one containing it ("0.666" is not in "10.6661")
+  return new RegExp(`(?<![0-9.])${text.replace(/[.+]/g, "\\$&")}(?![0-9])`, "g");
+}
+
+class Exercise {
+  constructor(el) {
+    this.panel = document.createElement("div");
+    this.panel.className = "exercise";
+    this.prompt = document.createElement("p");
+    const check = document.createElement("button");
+    check.type = "button";
+    check.textContent = "Check";
+    check.addEventListener("click", () => this.check());
+    const reveal = document.createElement("button");
+    reveal.type = "button";
+    reveal.textContent = "Show me";
+    reveal.addEventListener("click", () => this.reveal());
+    this.message = document.createElement("p");
+    this.message.className = "message";
+    this.message.setAttribute("role", "status"); // read out when it changes
+    this.panel.append(this.prompt, check, reveal, this.message);
+    el.append(this.panel);
+  }
+
+  show(frame, boxes) {
+    // paint() has just written every number and hover text of this step: hide one, put the box there
+    if (this.slot) this.slot.remove();
+    this.slot = null;
+    this.hide = frame.hide;
+    this.message.textContent = "";
+    this.panel.hidden = !this.hide;
+    if (!this.hide) return;
+    const h = this.hide;
+    const cell = boxes[h.box].cells[h.cell];
+    this.shown = cell.text.textContent;
+    this.worked = cell.title.textContent;
+    const hidden = numberIn(this.shown);
+    for (const box of boxes) for (const c of box.cells) c.title.textContent = c.title.textContent.replace(hidden, "?"); // no hover gives it away
+    cell.text.textContent = "";
+    cell.title.textContent = `${h.formula}\n(your exercise: type it in the box)`;
+    const r = cell.rect;
+    this.slot = document.createElementNS(SVG_NS, "foreignObject");
+    for (const a of ["x", "y", "width", "height"]) this.slot.setAttribute(a, r.getAttribute(a));
+    this.input = document.createElement("input");
+    this.input.type = "text";
+    this.input.inputMode = "decimal";
+    this.input.className = "answer";
+    this.input.setAttribute("aria-label", h.label);
+    this.input.placeholder = "?";
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") this.check();
+    });
+    this.slot.append(this.input);
+    r.parentNode.append(this.slot);
+    const decimals = (this.shown.split("e")[0].split(".")[1] || "").length;
+    this.prompt.textContent =
+      `Exercise: compute ${h.label} = ${h.formula.split(" = ").slice(1).join(" = ")} from the numbers on the picture ` +
+      `(hover them for their formulas) and type it in its box. Checked to the ${decimals} decimals the picture shows ` +
+      `(within ±${h.half}).`;
+  }
+
+  check() {
+    const h = this.hide;
+    const raw = this.input.value.trim().replace(/\u2212/g, "-").replace(",", ".");
+    const v = Number(raw);
+    const target = Number(this.shown);
+    const slack = h.half * (1 + 1e-9);
+    let text;
+    if (!raw || !Number.isFinite(v)) text = `not yet: type a number, e.g. ${(0.123).toFixed(3)}`;
+    else if (Math.abs(v - target) <= slack) text = `correct: ${h.label} = ${this.shown} (checked to the rounding shown, ±${h.half})`;
+    else if (target !== 0 && Math.abs(v + target) <= slack) text = `not yet: check the sign of ${h.label}`;
+    else if (h.range && (v < h.range[0] || v > h.range[1])) text = `not yet: ${h.range_text}`;
+    else text = `not yet: ${raw} is not ${h.label}; work through ${h.formula} with the numbers on the picture`;
+    this.message.textContent = text;
+    this.message.dataset.verdict = text.startsWith("correct") ? "correct" : "not yet";
+  }
+
+  reveal() {
+    // the worked solution: the hover text the number had, the formula with its numbers
+    this.message.textContent = `Worked: ${this.worked}`;
+    this.message.dataset.verdict = "shown";
   }
 }
 
@@ -234,16 +325,17 @@ class Stage {
       this.root.append(this.controls.bar, this.controls.slider);
     } else this.controls = null;
     const body = document.createElement("div");
-    body.className = payload.diagram && payload.charts.length ? "body split" : "body";
+    const exercise = payload.diagram && payload.exercise; // its panel goes beside the picture, where the charts would be
+    body.className = payload.diagram && (payload.charts.length || exercise) ? "body split" : "body";
     this.root.append(body);
+    const side = document.createElement("div");
+    side.className = "charts";
     if (payload.diagram) {
       const el = document.createElement("div");
       el.className = "diagram";
       body.append(el);
-      this.view = new Diagram(el, payload.diagram);
+      this.view = new Diagram(el, payload.diagram, exercise ? side : null);
     } else this.view = {};
-    const side = document.createElement("div");
-    side.className = "charts";
     body.append(side);
     this.charts = [];
     this.chartsReady = Promise.all(
