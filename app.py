@@ -66,6 +66,8 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool 
     browser. It is handed the recipe (the choice and the cache key), not the trace: Streamlit keeps a
     fragment's arguments for the session's life, and they must not pin a trace in memory.
     """
+    if "_what_if_pick" in st.session_state:  # a number of the picture was clicked: the sidebar's editor opens on it
+        st.rerun(scope="app")
     with budget.LANE.visit():  # inside a full run, that run's visit; a fragment's own rerun, a visit of its own
         _stage(choice, run_key, present, exercise)
 

@@ -307,6 +307,7 @@ def render() -> Choice:
             # the options are the plain words: a bound select box matches the URL against what it shows
             inputs = st.selectbox("input X", KINDS, key="inputs", bind="query-params", help="Deterministic from the seed.")
             st.caption(PRESET_LABELS[inputs])
+        what_if_slot = st.container()  # filled once the configuration is known (its units, steps, cell)
         st.header("Your own X or model")
         # No `type=` filter: a wrong file reaches rnntrace.loaders, which says what is accepted
         # (Streamlit's own filter would raise before the script could explain).
@@ -364,7 +365,7 @@ def render() -> Choice:
         config = follow_input(config, X)
     problems = check_config(config)
     if not problems:
-        with st.sidebar:
+        with what_if_slot:
             config = replace(config, edits=what_if(config))
     from_tokens = loaded is not None and loaded.embedding is not None  # X is the embedding of token ids: edit the ids, not X
     if not problems and not from_tokens and config.T * config.D <= LIMITS.edit_cells:
@@ -391,6 +392,7 @@ def what_if(config: LessonConfig) -> tuple:
     """
     st.header("What if")
     spec = spec_for(config.cell, config.nonlinearity)
+    _take_pick(config, spec)
     text = st.text_input(
         "edits (as in the link)",
         key="edit",
@@ -411,7 +413,8 @@ def what_if(config: LessonConfig) -> tuple:
     silence_col.button(
         f"silence unit {k} (h = 0)", key="what_if_silence", on_click=add_edit, args=(f"h_t:u{k}:0",), use_container_width=True
     )
-    with st.expander("Edit a number", key="what_if_open"):
+    focus = st.session_state.get("_what_if_focus")  # a number clicked on the picture: the editor opens on it
+    with st.expander(f"Edit {focus}" if focus else "Edit a number (or click one on the picture)", expanded=bool(focus)):
         quantity = st.selectbox("quantity", spec.editable, key="what_if_q", help="as Step names it")
         units = config.D if quantity == "x_t" else config.M
         unit = st.selectbox("unit", ("all", *range(units)), key="what_if_u")
@@ -420,12 +423,49 @@ def what_if(config: LessonConfig) -> tuple:
         value = b.number_input("value", -1e6, 1e6, 0.0, step=0.1, key="what_if_v")
         onwards = st.toggle("from this t on", key="what_if_onwards", value=True)
         layer = st.number_input("layer", 0, config.layers - 1, 0, key="what_if_l") if config.layers > 1 else 0
-        edit = (quantity, None if unit == "all" else int(unit), int(t), None if onwards else int(t), float(value), int(layer), 0)
+        direction = (
+            st.selectbox("direction", (0, 1), key="what_if_d", format_func=("forward", "reverse").__getitem__)
+            if config.bidirectional
+            else 0
+        )
+        edit = (
+            quantity,
+            None if unit == "all" else int(unit),
+            int(t),
+            None if onwards else int(t),
+            float(value),
+            int(layer),
+            int(direction),
+        )
         st.button(f"add {url.edit_words(edit)}", key="what_if_add", on_click=add_edit, args=(url.edit_text(edit),))
     if edits:
         st.caption("Editing: " + "; ".join(escape(url.edit_words(e)) for e in edits))
     st.button("Clear all edits", key="what_if_clear", on_click=clear_edits, disabled=not text.strip(), icon=":material/undo:")
     return edits
+
+
+def _take_pick(config: LessonConfig, spec) -> None:
+    """A number clicked on the picture (``stage._picked``): the editor's quantity, unit, t and layer set to it, the editor open.
+
+    h_{t-1} (c_{t-1}) is the state the step before computed: the editor takes h_t (c_t) at that step.
+    """
+    pick = st.session_state.pop("_what_if_pick", None)
+    if pick is None:
+        return
+    field, unit, t, layer, direction = pick
+    if field in ("h_prev", "c_prev"):  # the state this step started from: the step before computed it
+        field, t = field.replace("prev", "t"), t - 1 if direction == 0 else t + 1
+    if field not in spec.editable or not 0 <= t < config.T:
+        st.toast(f"{field} at t = {t} is not a number this model computes in a step; pick x_t, a gate, c_t or h_t.", icon="⚠️")
+        return
+    st.session_state.update(
+        what_if_q=field, what_if_u=unit, what_if_t=t, what_if_onwards=False, _what_if_focus=f"{field}[{unit}] at t = {t}"
+    )
+    st.toast(f"Editing {field}[{unit}] at t = {t}: set its value under What if, in the sidebar.", icon="✏️")
+    if config.layers > 1:
+        st.session_state.what_if_l = layer
+    if config.bidirectional:
+        st.session_state.what_if_d = direction
 
 
 def token_ids(loaded: LoadedModel, config: LessonConfig) -> np.ndarray:

@@ -65,6 +65,18 @@ def _settled(key: str) -> None:
         st.query_params["t"] = str(value)
 
 
+def _picked(key: str, layer: int, direction: int) -> None:
+    """A click on a number of the diagram: the What if editor opens on it (quantity, unit, t), after a rerun of the page."""
+    pick = st.session_state[key].get("pick")
+    if (
+        isinstance(pick, dict)
+        and isinstance(pick.get("field"), str)
+        and isinstance(pick.get("unit"), int)
+        and isinstance(pick.get("t"), int)
+    ):
+        st.session_state._what_if_pick = (pick["field"], pick["unit"], pick["t"], layer, direction)
+
+
 def show(
     ctx: Context,
     key: str,
@@ -132,7 +144,13 @@ def show(
 
     data, _, names = PAYLOADS.get(cache_key, build)
     st.session_state[f"_{key}_window"] = tuple(lo_hi)
-    _component(key=key, data=data, default={"t": t}, on_t_change=lambda: _settled(key))
+    _component(
+        key=key,
+        data=data,
+        default={"t": t},
+        on_t_change=lambda: _settled(key),
+        on_pick_change=lambda: _picked(key, ctx.layer, ctx.direction),
+    )
     if controls and not ctx.present:  # a slide stays clean; its stage's downloads are one click away without P
         rows = ctx.trace.config.h_out  # the lesson file: the diagram's frames and the state chart's rows
         lesson_step = PER_STEP.get((ctx.run_key, shown, True, rows), lambda: _per_step(ctx, shown, head_W, True, rows))

@@ -216,6 +216,7 @@ def toggle_present() -> None:
 
 def add_edit(text: str) -> None:
     """Append one edit (the link's form, ``f_t:u2:t3-:1``) to the page's edits, unless it is there already."""
+    st.session_state.pop("_what_if_focus", None)  # the editor's label goes back to its own
     current = [e for e in st.session_state.get("edit", "").split(",") if e.strip()]
     if text not in current:
         st.session_state.edit = ",".join([*current, text])

@@ -9,7 +9,8 @@
 // A host may pass { sync(t), fetch(t), keys, url }: sync hears the settled t (debounced), fetch is
 // asked for the steps around t when t leaves the payload's window; keys: "page" (default: the keys
 // step the stage wherever the focus is, as on a lesson page) or "focus" (only while the stage has
-// the focus: a notebook's own keys stay the notebook's); url: false leaves the page's URL alone.
+// the focus: a notebook's own keys stay the notebook's); url: false leaves the page's URL alone;
+// pick({ field, unit, t }) hears a click on a number of the diagram (the dashboard's what-if editor).
 
 const SETTLE_MS = 250; // Python hears t this long after the last step (the tables, the link, a reload)
 const TYPING = new Set(["TEXTAREA", "SELECT"]);
@@ -82,9 +83,17 @@ function toUrl(t, host) {
 // -- the diagram: the SVG once, then each step's frame ------------------------------------------
 
 class Diagram {
-  constructor(el, diagram, exercisePanel) {
+  constructor(el, diagram, exercisePanel, onPick) {
     el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/stage/diagram.py)
     this.svg = el.querySelector("svg");
+    if (onPick) {
+      el.classList.add("pickable"); // a number can be clicked: the host edits it
+      this.svg.addEventListener("click", (ev) => {
+        const cell = ev.target.closest("g.cell");
+        const box = cell && cell.closest("g.box");
+        if (box) onPick(box.dataset.field, Number(cell.dataset.unit));
+      });
+    }
     this.title = this.svg.querySelector("text.title");
     this.boxes = [...this.svg.querySelectorAll("g.box")].map((g) => ({
       title: g.querySelector(":scope > title"),
@@ -334,7 +343,8 @@ class Stage {
       const el = document.createElement("div");
       el.className = "diagram";
       body.append(el);
-      this.view = new Diagram(el, payload.diagram, exercise ? side : null);
+      const pick = !exercise && this.host.pick && ((field, unit) => this.host.pick({ field, unit, t: this.t })); // an exercise's clicks are its own
+      this.view = new Diagram(el, payload.diagram, exercise ? side : null, pick);
     } else this.view = {};
     body.append(side);
     this.charts = [];
@@ -517,6 +527,7 @@ export default function (component) {
     root.host = {
       sync: (t) => setStateValue("t", t),
       fetch: (t) => setStateValue("t", t),
+      pick: (p) => setStateValue("pick", { ...p, at: Date.now() }), // a second click on the same number is news too
     };
     root.queue = Promise.resolve();
   }
