@@ -2,8 +2,12 @@
 
 The stage (``assets/stage.js``) draws a box with an answer field (``<input aria-label="h_3[2]">``,
 the quantity as its hover text names it) in place of the hidden number, checks the answer
-within the rounding the picture prints (3 decimals: ±0.0005), and on "show me" reveals the
-number's hover text: the formula with its numbers, the worked solution.
+within the rounding of the numbers shown, and on "show me" reveals the number's hover text: the
+formula with its numbers, the worked solution.
+
+The rounding: the picture prints 3 decimals, so the answer is known to ±0.0005, and a student
+who starts from the printed (rounded) inputs of a sum or a product of up to four of them can be
+another ±0.0015 away: an answer within ``SLACK`` half-units (±0.002) of the printed one counts.
 
 Which number: among those the step computes (not its inputs x_t, h_{t-1}, c_{t-1}), one
 chosen by a generator seeded with (seed, t), so a link gives a class the same exercise and
@@ -20,6 +24,7 @@ import numpy as np
 from ..spec import CellSpec
 
 INPUTS = ("x_t", "h_prev", "c_prev")  # given on the picture: what the student computes from
+SLACK = 4  # half-units of the last printed digit: the answer's own rounding and that of the (up to 4) numbers it uses
 RANGES = {"sigmoid": ([0.0, 1.0], "a σ gate lies between 0 and 1"), "tanh": ([-1.0, 1.0], "tanh lies between −1 and 1")}
 
 
@@ -33,6 +38,21 @@ def formula(title: str) -> str:
     return " = ".join(title.split("\n", 1)[0].split(" = ")[:2]).strip()
 
 
+def chain(title: str, name: str) -> list[str]:
+    """A hover text's equation as its parts: ["h_3[2]", "tanh(pre[2])", "tanh(0.804)", "0.666"] (prose lines left out)."""
+    kept = [line for line in title.split("\n") if line.startswith(name + " = ") or line.startswith("= ")]
+    return [p.strip() for p in " ".join(kept).split(" = ")]
+
+
+def question(title: str) -> str:
+    """The equation with its numbers put in and the result left out: "g_4[4] = tanh(...) = tanh(-0.086 + -0.446) = ?".
+
+    A number whose equation has no numbers in it (a projected LSTM's h_t) keeps its symbols only.
+    """
+    parts = chain(title, label(title))
+    return " = ".join(parts[:3] if len(parts) >= 4 else parts[:2]) + " = ?"
+
+
 def half_unit(shown: str) -> float:
     """Half a unit in the last printed digit of a number as the picture prints it ("0.666" -> 0.0005; "1.23e+05" -> 500)."""
     mantissa, _, exponent = shown.partition("e")
@@ -43,9 +63,11 @@ def half_unit(shown: str) -> float:
 def choose(frame: dict, seed: int, spec: CellSpec) -> dict | None:
     """The number hidden in one step's frame (``diagram.stage_frames``), or None when it has none to hide.
 
-    Returns ``{"box", "cell", "label", "formula", "half", "range", "range_text"}``: where it is on the
-    picture, its name, its formula in symbols, the rounding the answer is checked within, and the
-    range its activation allows (None for a sum or a state), for the "not yet" hint.
+    Returns ``{"box", "cell", "label", "formula", "question", "half", "tolerance", "range", "range_text"}``:
+    where it is on the picture, its name, its formula in symbols, the same with its numbers put in and
+    the result left out (what the student works from: a gate's two terms are not on the picture), half a unit of its last printed digit, the
+    distance from the printed number an answer may be (``SLACK`` halves), and the range its
+    activation allows (None for a sum or a state), for the "not yet" hint.
     """
     candidates = []
     for b, (scale, _more, cells) in enumerate(frame["boxes"]):
@@ -64,7 +86,9 @@ def choose(frame: dict, seed: int, spec: CellSpec) -> dict | None:
         "cell": k,
         "label": label(title),
         "formula": formula(title),
+        "question": question(title),
         "half": half_unit(shown),
+        "tolerance": float(f"{SLACK * half_unit(shown):.6g}"),
         "range": bounds,
         "range_text": text,
     }

@@ -37,7 +37,9 @@ def test_the_hidden_number_is_one_the_step_computes_chosen_from_the_seed_and_t()
         assert field not in exercise.INPUTS, "x_t, h_{t-1} and c_{t-1} are given, never asked"
         title = frame["boxes"][h["box"]][2][h["cell"]][3]
         assert title.startswith(h["label"] + " = ") and h["formula"].startswith(h["label"] + " = ")
-        assert h["half"] == 0.0005
+        assert h["half"] == 0.0005 and h["tolerance"] == 0.002
+        assert h["question"].startswith(h["formula"] + " = ") and h["question"].endswith(" = ?"), "its numbers put in, the result out"
+        assert frame["boxes"][h["box"]][2][h["cell"]][0] not in h["question"].split(" = ")[-2:], h["question"]
         if field in ("i_t", "f_t", "o_t"):
             assert h["range"] == [0.0, 1.0]
     assert exercise.half_unit("1.23e+05") == 500.0
@@ -56,5 +58,6 @@ def test_the_step_view_in_exercise_mode_shows_no_numbers_below_the_picture():
     assert len(at.dataframe) == 0, "the tables would give the answer"
     assert len(at.latex) == 1 and "begin{bmatrix}" not in at.latex[0].value, "the equations in symbols only"
     assert any("Exercise mode" in c.value for c in at.caption)
+    assert [b.proto.label for b in at.get("download_button") if b.proto.label.startswith("Worksheet")], "the worksheet, one click away"
     at.toggle(key="exercise").set_value(False).run()
     assert len(at.dataframe) > 0 and len(at.latex) > 1

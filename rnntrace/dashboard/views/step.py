@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
+from ...stage import worksheet
+from ...stage.payload import Shown
 from .. import equations, stage, tables
 from ..context import Context
 from .task import task_line
@@ -13,6 +17,7 @@ IN_PRESENTATION = True
 OWN_STAGE = True  # draws its own stage: the diagram and the state chart
 NUMBER = st.column_config.NumberColumn(format="%.4f")
 TINY = st.column_config.NumberColumn(format="%.0e")
+WORKSHEET = 10  # exercises on the printable worksheet
 
 
 def _by_hand_weights(ctx: Context) -> dict | None:
@@ -45,6 +50,14 @@ def numbers(ctx: Context) -> None:
         st.latex(equations.output_equation(ctx.y_step, ctx.sample, W_o, b_o, ctx.trace.output[ctx.sample, ctx.t], full=full))
 
 
+def _worksheet(ctx: Context) -> str:
+    """The printable worksheet of this configuration's shown part (``rnntrace.stage.worksheet``)."""
+    head = ctx.run.head
+    head_W = None if head is None or not ctx.is_top else head.weight.detach().numpy()
+    shown = Shown(ctx.layer, ctx.direction, ctx.sample)
+    return worksheet.worksheet_html(ctx.trace, WORKSHEET, ctx.config.seed, shown=shown, head_W=head_W)
+
+
 def _exercise(ctx: Context) -> int | None:
     """The seed that picks the hidden numbers in exercise mode (the configuration's: a link, the same exercise), else None."""
     return ctx.config.seed if ctx.exercise else None
@@ -72,6 +85,15 @@ def render(ctx: Context) -> None:
             "meanwhile; switch exercise mode off in the sidebar to see them."
         )
         st.latex(equations.symbolic(spec, ctx.trace.config.proj_size))
+        st.download_button(
+            f"Worksheet: {WORKSHEET} exercises and their answer key (HTML, printable)",
+            partial(_worksheet, ctx),
+            file_name=f"rnntrace_{ctx.config.cell.lower()}_worksheet_seed{ctx.config.seed}.html",
+            mime="text/html",
+            key="worksheet",
+            on_click="ignore",
+            help="The exercise this page hides at each of 10 steps (chosen from the seed), the answers on a page of their own.",
+        )
         return
     stage.show(ctx, "stage_step", diagram=True, state_chart=True, exercise=_exercise(ctx))
     st.caption(

@@ -173,7 +173,7 @@ class Exercise {
     const hidden = numberIn(this.shown);
     for (const box of boxes) for (const c of box.cells) c.title.textContent = c.title.textContent.replace(hidden, "?"); // no hover gives it away
     cell.text.textContent = "";
-    cell.title.textContent = `${h.formula}\n(your exercise: type it in the box)`;
+    cell.title.textContent = `${h.question}\n(your exercise: type it in the box)`;
     const r = cell.rect;
     this.slot = document.createElementNS(SVG_NS, "foreignObject");
     for (const a of ["x", "y", "width", "height"]) this.slot.setAttribute(a, r.getAttribute(a));
@@ -190,9 +190,9 @@ class Exercise {
     r.parentNode.append(this.slot);
     const decimals = (this.shown.split("e")[0].split(".")[1] || "").length;
     this.prompt.textContent =
-      `Exercise: compute ${h.label} = ${h.formula.split(" = ").slice(1).join(" = ")} from the numbers on the picture ` +
-      `(hover them for their formulas) and type it in its box. Checked to the ${decimals} decimals the picture shows ` +
-      `(within ±${h.half}).`;
+      `Exercise: compute ${h.question.replace(/ = \?$/, "")} (hover the picture's numbers for their formulas) ` +
+      `and type it in its box. Checked to the rounding of the ${decimals} decimals the ` +
+      `picture shows: within ±${h.tolerance} of its printed value (its own rounding, and that of the numbers you start from).`;
   }
 
   check() {
@@ -200,10 +200,10 @@ class Exercise {
     const raw = this.input.value.trim().replace(/\u2212/g, "-").replace(",", ".");
     const v = Number(raw);
     const target = Number(this.shown);
-    const slack = h.half * (1 + 1e-9);
+    const slack = h.tolerance * (1 + 1e-9);
     let text;
     if (!raw || !Number.isFinite(v)) text = `not yet: type a number, e.g. ${(0.123).toFixed(3)}`;
-    else if (Math.abs(v - target) <= slack) text = `correct: ${h.label} = ${this.shown} (checked to the rounding shown, ±${h.half})`;
+    else if (Math.abs(v - target) <= slack) text = `correct: ${h.label} = ${this.shown} (checked to the rounding shown, ±${h.tolerance})`;
     else if (target !== 0 && Math.abs(v + target) <= slack) text = `not yet: check the sign of ${h.label}`;
     else if (h.range && (v < h.range[0] || v > h.range[1])) text = `not yet: ${h.range_text}`;
     else text = `not yet: ${raw} is not ${h.label}; work through ${h.formula} with the numbers on the picture`;
