@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-page", action="store_true", help="capture the whole scrollable page, not just the viewport")
     parser.add_argument("--scheme", choices=["light", "dark"], action="append", help="only this colour scheme (repeatable)")
     parser.add_argument("--readme", action="store_true", help="write README's pictures to docs/screenshots/ instead")
+    parser.add_argument("--only", action="append", help="with --readme: only this picture (e.g. what-if.png; repeatable)")
     args = parser.parse_args(argv)
     if args.readme:
-        return readme(args.url)
+        return readme(args.url, args.only)
 
     from playwright.sync_api import sync_playwright
 
@@ -63,10 +64,11 @@ README_SHOTS = {  # file -> (query, colour scheme): what README shows, at the pr
     "slide-gru.png": ("?present=true&cell=GRU&t=4", "dark"),
     "over-time.png": ("?view=Over+time&cell=LSTM&T=40&t=20&inputs=step", "light"),
     "lesson.png": ("?tour=4", "light"),
+    "what-if.png": ("?view=Over+time&cell=LSTM&T=12&seed=1&t=11&edit=f_t:u2:t3-:1", "light", "y_t"),  # scrolled to the y_t chart
 }
 
 
-def readme(url: str | None) -> int:
+def readme(url: str | None, only: list[str] | None = None) -> int:
     """README's screenshots, regenerated from the running code (docs/screenshots/, committed)."""
     from browser_support import wait_charts, wait_idle
     from playwright.sync_api import sync_playwright
@@ -77,13 +79,17 @@ def readme(url: str | None) -> int:
     try:
         with sync_playwright() as p:
             browser = launch_chromium(p)
-            for name, (query, scheme) in README_SHOTS.items():
+            for name, (query, scheme, *chart) in README_SHOTS.items():
+                if only and name not in only:
+                    continue
                 page = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme).new_page()
                 page.goto((url or server.url) + "/" + query)
                 wait_idle(page, timeout=120, settle=0.5)
                 wait_charts(page)
-                page.wait_for_timeout(800)
-                page.screenshot(path=str(out / name))
+                if chart:  # a stage chart below the fold (by its name): that chart alone, title to axis
+                    page.locator(f".rnntrace-stage .chart[data-name='{chart[0]}']").first.screenshot(path=str(out / name))
+                else:
+                    page.screenshot(path=str(out / name))
                 page.context.close()
                 print(out / name)
             browser.close()

@@ -9,6 +9,9 @@ gradients are autograd's on that loop: an edited entry is a constant of the grap
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -257,3 +260,18 @@ def test_edits_must_be_edits():
     with pytest.raises(TypeError, match=r"rnntrace\.Edit"):
         rnntrace.trace(module, x, edits=[("f_t", 1.0)])
     assert "f_t[unit 2] = 1 for t >= 3" == str(Edit("f_t", 1.0, t=slice(3, None), unit=2))
+
+
+def test_the_readme_what_if_example_runs_and_says_what_it_prints():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### What if: edit a number inside the cell") :]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # as a reader runs it
+    v, plain = scope["v"], scope["plain"]
+    assert "edited: f_t = 1 for t >= 3; i_t = 0 for t >= 3)" in repr(v.trace) and v.ok
+    for name, tr in (("original", plain), ("edited: c_2 kept", v.trace)):
+        line = next(row for row in code.splitlines() if row.rstrip().endswith(name))
+        shown = np.array([float(n) for n in re.search(r"# \[([^\]]*)\]", line)[1].split()])
+        np.testing.assert_allclose(tr.quantity("c_t")[:, 0, 0], shown, atol=5e-4)
+    assert f"the {int(v.trace.to_frame().edited.sum())} replaced entries" in code
