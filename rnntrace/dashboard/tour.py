@@ -1,4 +1,4 @@
-"""The guided lesson: ``?tour=1`` … ``?tour=10`` in the URL, Back / Next, one idea per step.
+"""The guided lesson: ``?tour=1`` … ``?tour=11`` in the URL, Back / Next, one idea per step.
 
 Each step sets the configuration it needs (cell, sizes, input, view, t; everything else
 back to the lesson's defaults) when the student enters it, then leaves the controls to
@@ -110,10 +110,19 @@ TOUR: tuple[TourStep, ...] = (
         "with (purple) and without (blue) the cut, and the badge: torch's own detach loop agrees. Set k to 0 to compare.",
         {"view": "Backward", "T": 24, "bp_truncate": 6, "bp_loss": "every step", "t": 11},
     ),
+    TourStep(
+        "Your turn: compute a number",
+        "Exercise mode hides one number of the picture at each step and puts a box in its place. Compute it from the "
+        "equation it shows with its numbers (hover the picture's numbers for theirs), type it, press Enter: the answer "
+        "is checked to the rounding of the numbers shown. **Show me** gives the worked formula; → gives a new exercise. "
+        "The same link gives the whole class the same numbers.",
+        "the orange box on the picture and the exercise beside it; under the picture, a printable worksheet of ten.",
+        {"view": "Step", "exercise": True, "t": 2},
+    ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
 DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "task": "none"}
-DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0, "bp_loss": "last step", "bp_truncate": 0}
+DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0, "bp_loss": "last step", "bp_truncate": 0, "exercise": False}
 
 
 def current() -> int | None:

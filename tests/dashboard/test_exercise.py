@@ -61,3 +61,16 @@ def test_the_step_view_in_exercise_mode_shows_no_numbers_below_the_picture():
     assert [b.proto.label for b in at.get("download_button") if b.proto.label.startswith("Worksheet")], "the worksheet, one click away"
     at.toggle(key="exercise").set_value(False).run()
     assert len(at.dataframe) > 0 and len(at.latex) > 1
+
+
+def test_the_lesson_step_opens_exercise_mode_and_the_others_close_it():
+    from rnntrace.dashboard.tour import TOUR
+
+    (k,) = [i + 1 for i, s in enumerate(TOUR) if s.setup.get("exercise")]
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["tour"] = str(k)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="exercise").value and len(at.dataframe) == 0
+    at.button(key="tour_back").click().run()
+    assert not at.toggle(key="exercise").value
