@@ -16,7 +16,7 @@ import logging
 import streamlit as st
 import torch
 
-from rnntrace.dashboard import budget, controls, header, sidebar, state, tour, url
+from rnntrace.dashboard import budget, controls, downloads, header, sidebar, state, tour, url
 from rnntrace.dashboard import stage as browser_stage
 from rnntrace.dashboard.budget import Busy, Declined
 from rnntrace.dashboard.context import Context
@@ -36,6 +36,8 @@ def guarded(view, ctx: Context) -> None:
     except Exception as err:  # a bug must not cost the user the page (nor show them a traceback)
         logging.getLogger("rnntrace.app").exception("view %s failed", view.TITLE)
         st.error(f"This view failed to render ({type(err).__name__}). The other views still work; please report it.", icon="🐞")
+    finally:
+        downloads.shelf(ctx)  # the charts Streamlit drew in the view, into the stage's Download popover
 
 
 def context(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> Context:

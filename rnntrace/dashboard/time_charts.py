@@ -24,7 +24,7 @@ import streamlit as st
 # Streamlit's own Altair -> Vega-Lite conversion (datasets as Arrow bytes), what st.altair_chart runs (streamlit is pinned)
 from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
 
-from . import charts, stage
+from . import charts, downloads, stage
 from .budget import ByteCache
 from .config import LIMITS
 
@@ -97,12 +97,14 @@ def show(key: str, t: int, shared: Hashable, build: Callable[[], alt.LayerChart]
 
     kept = CHARTS.get((key, legend, shared, int(t)), make, what="your charts")
     st.vega_lite_chart(spec=drawn(kept), width="stretch", key=key, on_select=partial(picked, key), selection_mode=charts.PICK)
+    downloads.shelve(key, downloads.title_of(json.loads(kept.spec)), partial(downloads.kept_spec, kept))
 
 
 def kept_chart(key: str, shared: Hashable, build: Callable[[], alt.TopLevelMixin]) -> None:
     """A chart that is not clicked for t (a loss curve, the next characters), built once per ``(key, shared)`` for every visitor."""
     kept = CHARTS.get((key, None, shared), lambda: streamlit_spec(build()), what="your charts")
     st.vega_lite_chart(spec=drawn(kept), width="stretch")
+    downloads.shelve(key, downloads.title_of(json.loads(kept.spec)), partial(downloads.kept_spec, kept))
 
 
 def spec(chart: alt.LayerChart, name: str) -> dict:

@@ -48,6 +48,9 @@ def test_the_step_view_offers_the_lesson_the_picture_and_the_state_chart():
     assert labels == ["Download this lesson (HTML)", "SVG", "PNG 2×", "SVG", "PNG 2×"], labels
     at = app({"present": "true"})
     assert not at.get("download_button"), "a slide stays clean"
+    at = app({"exercise": "1"})
+    assert not at.get("download_button"), "in exercise mode every download would give the hidden numbers away"
+    assert any("Exercise mode: the downloads would give the hidden numbers away" in c.value for c in at.caption)
     at = app({"view": "Over time"})
     labels = [e.proto.label for e in at.get("download_button")]
     assert labels == ["Download this lesson (HTML)"] + ["SVG", "PNG 2×"] * 4, "h_t, x_t, y_t and |Δ| (an RNN has no gates) each have both"
@@ -104,3 +107,31 @@ def test_the_size_estimate_is_close_to_the_file():
     per = stage_payload.step_bytes(v.trace, stage_payload.Shown()) + stage_payload.ROW_BYTES * 8
     built = len(lesson_file.html_text(v).encode())
     assert downloads.lesson_size(per, 60) == pytest.approx(built, rel=0.25)
+
+
+def test_the_views_streamlit_draws_offer_each_chart():
+    """Task, Backward and Weights draw their charts with Streamlit; each is on the view's Download popover."""
+    for view, query, charts in (("Backward", {}, 6), ("Weights", {}, 3), ("Task", {"task": "sine"}, 4)):
+        at = app({"view": view, **query})
+        labels = [e.proto.label for e in at.get("download_button")]
+        assert labels == ["Download this lesson (HTML)"] + ["SVG", "PNG 2×"] * charts, f"{view}: {labels}"
+    at = app({"view": "Backward", "present": "true"})
+    assert not at.get("download_button"), "a slide stays clean"
+
+
+def test_a_chart_streamlit_drew_downloads_with_torchs_numbers():
+    """A chart kept as Streamlit sends it (Arrow datasets) comes back with its data inline; its cells are torch's h_t."""
+    from rnntrace.dashboard import charts, time_charts
+    from rnntrace.stage.picture import chart_svg
+
+    ls = lesson({})
+    h = ls.ref.steps[(0, 0)]["h_t"][:, 0]  # (T, M) torch's h_t
+    kept = time_charts.streamlit_spec(time_charts.aligned(charts.hidden_heatmap(h, 3, title="h_t over time")))
+    spec = downloads.kept_spec(kept)
+    assert downloads.title_of(spec) == "h_t over time"
+    svg = chart_svg(spec)
+    ET.fromstring(svg.encode())
+    cells = re.findall(r'aria-label="[^"]*?t: (\d+); unit: (\d+); h_t: (−?[\d.]+)', svg)
+    assert len(cells) == h.size, f"{len(cells)} cells drawn for {h.size} numbers"
+    for t, unit, value in cells:
+        assert abs(float(value.replace("−", "-")) - h[int(t), int(unit)]) <= 0.5e-3 + 1e-6, (t, unit, value)

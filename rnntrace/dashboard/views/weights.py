@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ...spec import param_name
-from .. import charts
+from .. import charts, downloads
 from ..context import Context
 
 TITLE = "Weights"
@@ -18,19 +18,17 @@ def render(ctx: Context) -> None:
     for col, kind, label in ((c1, "weight_ih", "input"), (c2, "weight_hh", "h unit")):
         name = param_name(kind, ctx.layer, ctx.direction)
         symbol = "W_ih" if kind == "weight_ih" else "W_hh"
-        col.altair_chart(
-            charts.weights_heatmap(ctx.run.params[name], title=f"{symbol} = rnn.{name}", row_blocks=blocks, col_label=label),
-            width="stretch",
-        )
+        chart = charts.weights_heatmap(ctx.run.params[name], title=f"{symbol} = rnn.{name}", row_blocks=blocks, col_label=label)
+        col.altair_chart(chart, width="stretch")
+        downloads.shelve_altair(symbol, chart)
     head = ctx.run.head
     if head is not None:
-        st.altair_chart(
-            charts.weights_heatmap(
-                head.weight.detach().numpy(),
-                title="W_o = fc.weight",
-                row_label="output k",
-                col_label="h unit",
-                height=max(120, min(300, 40 * head.out_features)),
-            ),
-            width="stretch",
+        chart = charts.weights_heatmap(
+            head.weight.detach().numpy(),
+            title="W_o = fc.weight",
+            row_label="output k",
+            col_label="h unit",
+            height=max(120, min(300, 40 * head.out_features)),
         )
+        st.altair_chart(chart, width="stretch")
+        downloads.shelve_altair("W_o", chart)
