@@ -375,7 +375,7 @@ async def run_task_page(args, target: Target, result: dict) -> None:
         finally:
             rec["wait_s"] = round(time.perf_counter() - start, 3)
         rec["ok"] = run.ok
-        rec["busy"] = "busy_retry" in session.widgets or any("busy, try again in ~" in w for w in run.warnings)
+        rec["busy"] = "busy_retry" in session.widgets or any("try again in ~" in w for w in run.warnings)
         rec["task_page"] = "task_pred" in session.widgets  # the prediction chart: the page was drawn
         if not run.ok:
             rec["errors"].append(f"open: {(run.exceptions + run.error_alerts)[:1]}")

@@ -314,7 +314,7 @@ class ByteCache:
             with _notice(f"Another visitor asked for the same {self.name} a moment ago: it is computed once, for both; waiting…"):
                 if not key_lock.acquire(timeout=self.lane.limit + self.lane.guess(self.kind)):
                     again = math.ceil(self.lane.guess(self.kind))
-                    raise Busy(f"the server is still computing this {self.name} for another visitor; try again in ~{again} s.")
+                    raise Busy(f"the server is busy computing this {self.name} for another visitor; try again in ~{again} s.")
         try:
             with self._lock:
                 if key in self._items:  # computed by another session while we waited

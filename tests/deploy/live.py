@@ -18,7 +18,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench")]
 
 from protocol_client import ProtocolError, ProtocolSession  # noqa: E402
 
-BUSY = "busy, try again in ~"  # what budget.Busy says (the lane's and a shared computation's)
+BUSY = "try again in ~"  # what every budget.Busy says (the lane's, and a shared computation's that takes too long)
 
 
 def run(coro):
@@ -52,7 +52,8 @@ class Visit:
 
     @property
     def busy(self) -> bool:
-        return any(BUSY in w for w in self.warnings)
+        """Told to come back: the warning, and its Try again button."""
+        return any(BUSY in w for w in self.warnings) and "busy_retry" in self.keys
 
 
 async def visit(url: str, query: str, timeout: float = 120.0) -> Visit:
