@@ -1,4 +1,4 @@
-"""The guided lesson: ``?tour=1`` … ``?tour=11`` in the URL, Back / Next, one idea per step.
+"""The guided lesson: ``?tour=1`` … ``?tour=12`` in the URL, Back / Next, one idea per step.
 
 Each step sets the configuration it needs (cell, sizes, input, view, t; everything else
 back to the lesson's defaults) when the student enters it, then leaves the controls to
@@ -119,10 +119,20 @@ TOUR: tuple[TourStep, ...] = (
         "the orange box on the picture and the exercise beside it; under the picture, a printable worksheet of ten.",
         {"view": "Step", "exercise": True, "t": 2},
     ),
+    TourStep(
+        "What if the forget gate were stuck open?",
+        "The impulse again, into an LSTM, and this time we **edit the cell**: from t = 1 on, **f_t = 1** and **i_t = 0** "
+        "(the link says it: edit=f_t:t1-:1,i_t:t1-:0). Then c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t = c_{t-1}: the memory of t = 0 "
+        "stays exactly, however long the sequence. torch runs the same edits and agrees (the badge, ✏️). Press Clear all "
+        "edits in the sidebar to watch the same memory fade.",
+        "the picture's c_{t-1} and c_t (equal at every step after t = 0), f_t and i_t pinned at 1 and 0, and the header "
+        "naming the edits; Over time draws the unedited outputs as dashed ghosts.",
+        {"view": "Step", "cell": "LSTM", "inputs": "impulse", "T": 30, "edit": "f_t:t1-:1,i_t:t1-:0", "t": 20},
+    ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}
 DEFAULTS |= {"bidirectional": False, "dtype": "float32", "inputs": "normal", "view": "Step", "t": 0, "task": "none"}
-DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0, "bp_loss": "last step", "bp_truncate": 0, "exercise": False}
+DEFAULTS |= {"w_scale": 1.0, "f_bias": 0.0, "bp_loss": "last step", "bp_truncate": 0, "exercise": False, "edit": ""}
 
 
 def current() -> int | None:

@@ -150,3 +150,18 @@ def test_the_code_view_gives_the_edits_as_library_calls():
     config, link, _ = LINKS["gru_reset_closed"]
     at = render(config, "Code", edit=link)
     assert any("rnntrace.Edit('r_t', 0.0)" in c.value and "edits=edits" in c.value for c in at.code), [c.value[:200] for c in at.code]
+
+
+def test_the_lesson_step_a_forget_gate_stuck_open_keeps_c_exactly():
+    from rnntrace.dashboard.tour import TOUR
+
+    k = next(i for i, s in enumerate(TOUR, 1) if s.title.startswith("What if the forget gate"))
+    at = render({}, None, tour=k)
+    assert "f_t = 1 for t ≥ 1; i_t = 0 for t ≥ 1" in caption_edits(at)
+    config = {"cell": "LSTM", "inputs": "impulse", "T": 30}
+    E = edited_lesson(config, [Edit("f_t", 1.0, t=slice(1, None)), Edit("i_t", 0.0, t=slice(1, None))])
+    check_tables(at, E, 0, 0, 20, 0)
+    np.testing.assert_array_equal(E.ref.q("c_t")[20], E.ref.q("c_t")[0])  # torch's own: the memory of t = 0, kept
+    at.button(key="what_if_clear").click().run()
+    assert np.abs(lesson(config).ref.q("c_t")[20] - E.ref.q("c_t")[20]).max() > 1e-3  # without the edits it faded
+    check_tables(at, lesson(config), 0, 0, 20, 0)
