@@ -48,7 +48,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from . import edits as what_if
-from . import torch_loop
+from . import reparam, torch_loop
 from .cells import PARAM, CellSpec, Coefficients, Weights, param_name
 from .cells._kernels import _recurrent, _rows, _state
 from .prepare import Config, Prepared, prepare, to_numpy
@@ -659,7 +659,8 @@ def torch_grads(p: Prepared, grad_output: np.ndarray, truncate: int | None = Non
     training loop runs it, on chunks of k steps with ``h = h.detach()`` (and c) between
     them, the chunks' outputs concatenated into one loss.
     """
-    c, module = p.config, p.module
+    c = p.config
+    module = reparam.plain_twin(p.module)  # weight norm: autograd on the weight torch's forward computes, as backprop does
     first = next(module.parameters())
     device = first.device
     T, N, dirs = c.seq_len, c.batch_size, c.num_directions

@@ -132,6 +132,23 @@ def _call(model: nn.Module, x) -> None:
         model(x)
 
 
+def floats_for_embedding(x, where: str, emb: nn.Embedding) -> ValueError:
+    """Float x fed to a model that starts with an embedding: it takes token ids; say how to pass them."""
+    shape = tuple(x.shape)
+    dtype = str(x.dtype).removeprefix("torch.")
+    values = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    V, D = emb.num_embeddings, emb.embedding_dim
+    whole = values.size > 0 and np.isfinite(values).all() and (values == np.round(values)).all() and values.min() >= 0 and values.max() < V
+    said = f"Its values are whole numbers in 0..{V - 1}: token ids stored as floats. " if whole else ""
+    convert = "x.long()" if isinstance(x, torch.Tensor) else "x.astype(np.int64)"
+    return ValueError(
+        f"this model takes token ids (int64), you passed {dtype} x of shape {shape}: {where} is an nn.Embedding "
+        f"(V={V} tokens of D={D} features). {said}Pass the ids as integers, {convert}, shaped like the model's input "
+        f"(e.g. (N, T)), each in 0..{V - 1}; or, to skip the embedding, pass already-embedded float vectors with {D} features "
+        "to the recurrent layer itself."
+    )
+
+
 def _time_major(out: torch.Tensor | PackedSequence, layer: nn.RNNBase) -> torch.Tensor:
     """The layer's output as (T, N, F), zeros past each sample's end for a PackedSequence."""
     if isinstance(out, PackedSequence):
@@ -224,12 +241,20 @@ def capture(model: nn.Module, x, *, part: str | None = None, head: nn.Linear | N
 
         return hook
 
+    def ids_only(ename: str):
+        def hook(mod, args):
+            if args and isinstance(args[0], torch.Tensor) and args[0].dtype.is_floating_point:
+                raise floats_for_embedding(args[0], _path(ename), mod)  # before torch's "Expected tensor for argument #1 'indices'"
+
+        return hook
+
     handles = [layer.register_forward_hook(on_layer, with_kwargs=True)]
     for lname, m in model.named_modules():
         if isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(on_linear(lname)))
         elif isinstance(m, nn.Embedding):
             handles.append(m.register_forward_hook(on_embedding(lname)))
+            handles.append(m.register_forward_pre_hook(ids_only(lname)))
     try:
         with torch.no_grad():
             _call(model, x)

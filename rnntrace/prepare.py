@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import hooks
+from . import hooks, reparam
 from .cells import SPECS, CellSpec, Weights, param_name, spec_for
 from .edits import Placed, check_edits
 from .hooks import Reference
@@ -184,8 +184,11 @@ def _ids_refused(x, module: nn.RNNBase, dtype: np.dtype) -> TypeError:
     )
 
 
-def _module_weights(module: nn.RNNBase, spec: CellSpec, dtype: np.dtype) -> tuple[tuple[Weights, ...], ...]:
-    params = {name: p.detach().cpu().numpy() for name, p in module.named_parameters()}
+def _module_weights(
+    params: dict[str, torch.Tensor], module: nn.RNNBase, spec: CellSpec, dtype: np.dtype
+) -> tuple[tuple[Weights, ...], ...]:
+    """torch's parameters (as its forward uses them: ``reparam.effective_parameters``) as Weights per layer and direction."""
+    params = {name: p.cpu().numpy() for name, p in params.items()}
     gh = spec.blocks * module.hidden_size
     layers = []
     for layer in range(module.num_layers):
@@ -362,9 +365,11 @@ def _embed(lm, x) -> tuple[object, list[str]]:
     """A LoadedModel's input: int ids through ``lm.embedding``; floats as they are (already embedded)."""
     emb = lm.embedding
     if not _is_integer(x):
-        if emb is not None:
-            return x, [f"embedding: x is float, taken as already embedded ({emb.embedding_dim} features); pass int token ids to embed them"]
-        return x, []
+        if emb is None:
+            return x, []
+        if getattr(x, "ndim", 0) < 2 or x.shape[-1] != emb.embedding_dim:  # not vectors of the embedding's width: ids as floats?
+            raise hooks.floats_for_embedding(x if isinstance(x, torch.Tensor) else np.asarray(x), "lm.embedding", emb)
+        return x, [f"embedding: x is float, taken as already embedded ({emb.embedding_dim} features); pass int token ids to embed them"]
     if emb is None:
         raise TypeError(
             f"x holds integers (dtype {x.dtype}), but this model has no embedding: its recurrent layer takes "
@@ -508,9 +513,11 @@ def prepare(module, x, h0=None, head=None, lengths=None, *, part=None, record=No
         embedding=embedded,
         record=None if record is None else ((record,) if isinstance(record, str) else tuple(record)),
     )
+    params, rewritten = reparam.effective_parameters(module)  # weight norm: W = g * v / ||v||, as torch's forward computes it
+    notes += rewritten
     return Prepared(
         config=config,
-        weights=_module_weights(module, spec, dtype),
+        weights=_module_weights(params, module, spec, dtype),
         x=np.ascontiguousarray(x_tnd),
         h0=h0,
         c0=c0,

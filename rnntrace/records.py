@@ -290,8 +290,10 @@ class Trace:
     def at(self, t: int) -> tuple[Step, ...]:
         """The steps at time t (every layer and direction), in computation order."""
         T = self.config.seq_len
-        if not isinstance(t, int | np.integer) or not -T <= t < T:
-            raise IndexError(f"t={t!r} is out of range for a sequence of T={T} steps; use 0..{T - 1} (or negative from the end).")
+        if not isinstance(t, int | np.integer):
+            raise TypeError(f"t={t!r} is a {type(t).__name__}; a time step is an int in 0..{T - 1} (or negative from the end).")
+        if not -T <= t < T:
+            raise ValueError(f"t={t!r} is out of range for a sequence of T={T} steps; use 0..{T - 1} (or negative from the end).")
         t = int(t) % T
         if "steps" in self.__dict__:  # already built: hand out those very records
             # stored per (layer, direction) block of T, reverse blocks in t = T-1..0 order

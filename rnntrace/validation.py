@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from . import torch_loop
+from . import reparam, torch_loop
 from .prepare import Prepared, prepare
 from .records import Trace, trace_prepared
 from .spec import PARAM, param_name
@@ -140,7 +140,7 @@ def _run_torch(module: nn.RNNBase, x: torch.Tensor, state, lengths: np.ndarray |
 def _layer_outputs(module: nn.RNNBase, p: Prepared) -> list[np.ndarray]:
     """torch's output of each layer but the top alone, (T, N, dirs*H_out), chained on torch's own outputs."""
     c = p.config
-    params = {k: v.detach() for k, v in module.named_parameters()}
+    params, _ = reparam.effective_parameters(module)  # the weights its forward uses (weight norm computed)
     device = next(module.parameters()).device
     dirs = c.num_directions
     x = _tensor(p.x, device)  # (T, N, D), NaN on padding (never read by the packed forward)
@@ -256,7 +256,7 @@ def _edited_results(p: Prepared) -> tuple[tuple[np.ndarray, ...], np.ndarray, np
     device = next(module.parameters()).device
     x = _tensor(np.nan_to_num(p.x), device)  # NaN marks padding, which the loop never uses
     states = (_tensor(p.h0, device),) + (() if p.c0 is None else (_tensor(p.c0, device),))
-    params = {k: v.detach() for k, v in module.named_parameters()}
+    params, _ = reparam.effective_parameters(module)  # the weights its forward uses (weight norm computed)
     with torch.no_grad():
         plain, h_n, c_n = torch_loop.forward(p, x, states, params)
         layers, e_h, e_c = torch_loop.forward(p, x, states, params, p.edits)
