@@ -211,6 +211,24 @@ def _future(scale: alt.Scale) -> alt.Chart:
     )
 
 
+def with_padding(chart: alt.LayerChart, length: int, T: int) -> alt.LayerChart:
+    """``chart`` with the steps t >= ``length`` (this sample's padding) under a grey hatch-free band labelled "padding".
+
+    Added under the data (first layer), so the steps stay clickable; the chart keeps its title and size.
+    """
+    if length >= T:
+        return chart
+    frame = pd.DataFrame({"start": [length - 0.5], "end": [T - 0.5], "label": [f"padding (t ≥ {length})"]})
+    band = alt.Chart(frame).encode(x=alt.X("start:Q", axis=_t_axis()), x2="end:Q")
+    layers = [
+        band.mark_rect(color="#5a5a5a", opacity=0.28).encode(tooltip=[alt.Tooltip("label:N", title="not computed")]),
+        band.mark_text(align="left", baseline="top", dx=4, dy=4, color="#3a3a3a", fontSize=12).encode(text="label:N", y=alt.value(0)),
+    ]
+    out = chart.copy(deep=False)
+    out.layer = [*layers, *chart.layer]
+    return out
+
+
 def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
     """The current step: a dark rule over a light halo, readable on light and dark themes."""
     base = (

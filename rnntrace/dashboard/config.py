@@ -150,6 +150,8 @@ class LessonConfig:
             ``quantity`` of ``unit`` (None: every unit) replaced by ``value`` at t_from..t_to
             (t_to None: to the end; t_from None: every t), on every sample. The link writes them
             as ``f_t:u2:t3-:1`` (``url.edits_text``); ``edit_list`` makes them ``rnntrace.Edit``.
+        lengths: each sample's real length (an uploaded X's ``length`` column), steps ``t >= L_n``
+            padding, as ``pack_padded_sequence`` takes them; () when every sample has all T steps.
     """
 
     cell: str = "RNN"
@@ -168,6 +170,7 @@ class LessonConfig:
     w_scale: float = 1.0
     f_bias: float = 0.0
     edits: tuple = ()
+    lengths: tuple = ()
 
     @property
     def gates(self) -> int:
@@ -229,6 +232,8 @@ def check_config(c: LessonConfig) -> list[str]:
         v = getattr(c, name)
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             problems.append(f"{name}={v!r} is outside {lo}..{hi}.")
+    if c.lengths and (len(c.lengths) != c.N or not all(isinstance(L, int) and 1 <= L <= c.T for L in c.lengths)):
+        problems.append(f"lengths={list(c.lengths)} must give each of the N={c.N} samples a length in 1..{c.T}.")
     if problems:
         return problems
     if c.N * c.T * c.D > LIMITS.input_numbers:
@@ -336,7 +341,8 @@ def follow_model(c: LessonConfig, module, head) -> LessonConfig:
     )
 
 
-def follow_input(c: LessonConfig, X: np.ndarray) -> LessonConfig:
-    """``c`` with N, T, D of an uploaded X (N, T, D)."""
+def follow_input(c: LessonConfig, X: np.ndarray, lengths: np.ndarray | None = None) -> LessonConfig:
+    """``c`` with N, T, D of an uploaded X (N, T, D), and its samples' lengths when some are padded."""
     N, T, D = X.shape
-    return replace(c, N=N, T=T, D=D, inputs="upload")
+    padded = () if lengths is None or all(int(L) == T for L in lengths) else tuple(int(L) for L in lengths)
+    return replace(c, N=N, T=T, D=D, inputs="upload", lengths=padded)

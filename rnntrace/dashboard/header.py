@@ -75,6 +75,8 @@ def render(choice: Choice, lesson_step: int | None = None):
             return present, badge
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
+        if c.lengths:
+            st.caption(f"⬜ {padded(c)}")
         if c.edits:
             st.caption(f"✏️ What if: **{edited(c)}**: replayed with these edits and checked against torch running the same edits.")
         private = [w for w, on in (("your model", choice.loaded is not None), ("your X", choice.x_source == "upload"),
@@ -82,6 +84,15 @@ def render(choice: Choice, lesson_step: int | None = None):
         if private:
             st.caption(f"⚠️ This page's link does not carry {' and '.join(private)}: it opens the seed's lesson for anyone else.")
     return present, badge
+
+
+def padded(c) -> str:
+    """The padded samples in words: which steps are padding, greyed, and what torch runs on them."""
+    short = ", ".join(f"sample {n} has {L} of {c.T} steps (t ≥ {L} is padding)" for n, L in enumerate(c.lengths) if L < c.T)
+    return (
+        f"Padded batch, lengths {list(c.lengths)}: {short}. Padded steps are greyed and not computed; torch runs "
+        "pack_padded_sequence with these lengths, and h_n is each sample's state at its own last step."
+    )
 
 
 def edited(c) -> str:

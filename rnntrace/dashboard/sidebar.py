@@ -358,7 +358,7 @@ def render() -> Choice:
             )
             X = None
         else:
-            config = follow_input(config, X)
+            config = follow_input(config, X, custom_x[1].lengths)
             x_source = "upload"
     elif loaded is not None and loaded.embedding is not None:
         X, x_source = embed(loaded, token_ids(loaded, config)), "tokens"

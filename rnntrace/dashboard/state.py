@@ -67,7 +67,8 @@ def _compute_run(config: LessonConfig, X, loaded, trained) -> Run:
         model = build_model(config)
         module, head = model.rnn, model.fc
     X = (build_input(config) if X is None else X).astype(config.dtype)  # (N, T, D)
-    return Run(module, head, X, validate(module, X, head=head, edits=edit_list(config)))  # with edits: torch runs them too
+    lengths = list(config.lengths) or None  # padded samples: torch runs pack_padded_sequence on them
+    return Run(module, head, X, validate(module, X, head=head, lengths=lengths, edits=edit_list(config)))  # with edits: torch too
 
 
 def parse_upload(kind: str, digest: str, name: str, option: str | None, _data: bytes, _model=None):

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .checkpoints import LoadedModel
 
 INDEX_COLUMNS = ("", "index", "t", "time", "step", "timestep", "time_step", "unnamed: 0")
+LENGTH_COLUMNS = ("length", "lengths")  # a CSV column of each sample's real length (the rest of its rows: padding)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,11 +45,15 @@ class LoadedSequence:
         notes: what was interpreted (an index column dropped, a 1-D array's shape, the
             delimiter, the .npz member read, ...).
         description: e.g. ``(N=2, T=5, D=3) from 'x.csv'``.
+        lengths: (N,) int64, each sample's real length (steps ``t >= lengths[n]`` are padding),
+            from a CSV's ``length`` column; None when every sample has all T steps. Pass it on:
+            ``trace(model, seq.x, lengths=seq.lengths)``.
     """
 
     x: np.ndarray
     notes: tuple[str, ...]
     description: str
+    lengths: np.ndarray | None = None
 
 
 def load_sequence(
@@ -93,7 +98,9 @@ def read_sequence(
         optional ``sample`` column (needs the header) splits the rows into N samples of equal
         length, in id order, each keeping its rows' file order; a first column that counts
         0..T-1 (or 1..T) headed ``""`` (pandas' index), ``index``, ``t``, ``time`` or ``step``
-        is dropped, with a note.
+        is dropped, with a note; an optional ``length`` column (or ``lengths``) gives each
+        sample's real length L_n (the same on all its rows, 1..T): samples padded to T rows,
+        steps ``t >= L_n`` padding, as ``pack_padded_sequence``'s ``lengths`` (``.lengths``).
         ``.npy``: ``(T, D)``, ``(N, T, D)`` or 1-D ``(T,)`` (read as ``(1, T, 1)``, with a note).
         ``.npz``: one array like an ``.npy``; with several, ``key=`` names the one to read.
 
@@ -114,8 +121,9 @@ def read_sequence(
     if key is not None and ext != ".npz":
         raise LoadError(f"key={key!r} names an array inside an .npz; {label} is a {ext} file, which holds one array: drop key=.")
     notes: list[str] = []
+    found: dict[str, np.ndarray] = {}
     if ext == ".csv":
-        array = _parse_csv(raw, label, max_elements, max_samples, notes)  # (N, T, D) float64
+        array = _parse_csv(raw, label, max_elements, max_samples, notes, found)  # (N, T, D) float64
     elif ext == ".npz":
         array = _parse_npz(raw, label, key, max_elements, notes)
     else:
@@ -132,7 +140,15 @@ def read_sequence(
         description = f"(N={N}, T={T}, D={D}) from {label}"
     if max_samples is not None and x.shape[0] > max_samples:
         raise LoadError(f"{label} holds N={x.shape[0]:,} samples; at most {max_samples:,} are accepted.")
-    return LoadedSequence(x=x, notes=tuple(notes), description=description)
+    lengths = found.get("lengths")
+    if lengths is not None:
+        description += f", lengths {lengths.tolist()}"
+        short = [f"sample {n}: {L} of {x.shape[1]}" for n, L in enumerate(lengths.tolist()) if L < x.shape[1]]
+        notes.append(
+            f"lengths from the 'length' column: {', '.join(short[:6]) or 'every sample has all its steps'}"
+            + (" (steps t >= length are padding)" if short else "")
+        )
+    return LoadedSequence(x=x, notes=tuple(notes), description=description, lengths=lengths)
 
 
 def _features(array: np.ndarray, label: str, notes: list[str]) -> np.ndarray:
@@ -240,7 +256,10 @@ def _delimiter(text: str) -> str:
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$")
 
 
-def _parse_csv(raw: bytes, label: str, max_elements: int, max_samples: int | None, notes: list[str]) -> np.ndarray:
+def _parse_csv(
+    raw: bytes, label: str, max_elements: int, max_samples: int | None, notes: list[str], found: dict[str, np.ndarray]
+) -> np.ndarray:
+    """(N, T, D) float64; a ``length`` column's per-sample lengths go to ``found["lengths"]``."""
     if b"\x00" in raw:
         raise LoadError(f"{label} is not a text file (it contains NUL bytes); a .csv must be UTF-8 text.")
     try:
@@ -306,6 +325,14 @@ def _parse_csv(raw: bytes, label: str, max_elements: int, max_samples: int | Non
         header = header[:s] + header[s + 1 :]
         if not np.all(np.isfinite(sample) & (sample == np.round(sample))):
             raise LoadError(f"{label}: the 'sample' column must hold integer sample ids (0, 1, ...).")
+    length = None
+    named = [name for name in LENGTH_COLUMNS if header is not None and name in header]
+    if named:
+        j = header.index(named[0])
+        length, table = table[:, j], np.delete(table, j, axis=1)  # (rows,), (rows, D)
+        header = header[:j] + header[j + 1 :]
+        if table.shape[1] == 0:
+            raise LoadError(f"{label} holds a {named[0]!r} column and no feature column; add the features, one column each.")
     if header is not None and table.shape[1] > 1 and header[0] in INDEX_COLUMNS:
         if _is_counter(table[:, 0], sample):
             notes.append(
@@ -319,6 +346,8 @@ def _parse_csv(raw: bytes, label: str, max_elements: int, max_samples: int | Non
                 "is it an index or a feature? Save with df.to_csv(path, index=False) to leave the index out, or name the column."
             )
     if sample is None:
+        if length is not None:
+            found["lengths"] = _lengths(length[None], label)
         return table[None]  # (1, T, D)
 
     ids, inverse, counts = np.unique(sample, return_inverse=True, return_counts=True)  # ids sorted
@@ -327,9 +356,31 @@ def _parse_csv(raw: bytes, label: str, max_elements: int, max_samples: int | Non
     if counts.min() != counts.max():
         lengths = ", ".join(f"sample {int(i)}: {c}" for i, c in list(zip(ids, counts, strict=True))[:6])
         raise LoadError(
-            f"{label}: the samples have different lengths ({lengths} rows); every sample needs the same number of time steps T."
+            f"{label}: the samples have different lengths ({lengths} rows); every sample needs the same number of time steps T. "
+            "For a batch of different lengths, pad each sample to T rows (any number) and give its real length in a 'length' column."
         )
+    if length is not None:
+        found["lengths"] = _lengths(_group_by_sample(length[:, None], inverse, len(ids), int(counts[0]))[..., 0], label)
     return _group_by_sample(table, inverse, len(ids), int(counts[0]))
+
+
+def _lengths(per_row: np.ndarray, label: str) -> np.ndarray:
+    """A ``length`` column grouped by sample ``(N, T)`` -> ``(N,)`` int64: one whole number per sample, in 1..T."""
+    N, T = per_row.shape
+    for n in range(N):
+        values = np.unique(per_row[n])
+        if len(values) != 1:
+            raise LoadError(
+                f"{label}: sample {n}'s 'length' column holds {len(values)} different values ({', '.join(f'{v:g}' for v in values[:4])}); "
+                "it must repeat the sample's real length on each of its rows."
+            )
+        L = values[0]
+        if not (np.isfinite(L) and L == round(L) and 1 <= L <= T):
+            raise LoadError(
+                f"{label}: sample {n} has length {L:g}; a length is a whole number of steps in 1..{T} (T, the rows per sample): "
+                "the steps t >= length are padding, and torch's pack_padded_sequence refuses empty samples."
+            )
+    return per_row[:, 0].astype(np.int64)
 
 
 def _group_by_sample(table: np.ndarray, inverse: np.ndarray, n: int, T: int) -> np.ndarray:

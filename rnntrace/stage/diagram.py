@@ -147,9 +147,16 @@ def _where(step: Step, n: int) -> str:
     return f"t = {step.t} · layer {step.layer} · {'reverse' if step.direction else 'forward'} · sample {n}"
 
 
+def _padding(step: Step, n: int) -> bool:
+    """Step t of sample n is padding (t >= its length): the trace holds NaN there, nothing was computed."""
+    h_t = np.asarray(step.h_t)[n] if step.h_t is not None else None
+    return h_t is not None and bool(np.isnan(h_t).all())
+
+
 def _headline(spec: CellSpec, step: Step, n: int) -> str:
     act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
-    return f"{spec.cell}{act} · {_where(step, n)}"
+    pad = " · padding (not computed)" if _padding(step, n) else ""
+    return f"{spec.cell}{act} · {_where(step, n)}{pad}"
 
 
 def cell_diagram(

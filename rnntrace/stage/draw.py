@@ -59,6 +59,8 @@ SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "relu"}
 
 def _num(v: float, digits: int) -> str:
     """A value as the diagram prints it: ``digits`` decimals, scientific when huge; never "-0.000"."""
+    if math.isnan(v):
+        return "—"  # padding (a step past a sample's length) or an overflow: the headline and the badge say which
     if not math.isfinite(v):
         return str(v)
     if abs(v) >= 1e4:

@@ -40,6 +40,14 @@ def numbers(ctx: Context) -> None:
     """The step's equations: symbols in torch's notation, then the same with this step's numbers."""
     c = ctx.trace.config
     st.latex(equations.symbolic(ctx.spec, c.proj_size))
+    if not ctx.trace.valid[ctx.t, ctx.sample]:  # padding: nothing was computed, there are no numbers to put in
+        L = c.lengths[ctx.sample]
+        st.info(
+            f"t = {ctx.t} is padding for sample {ctx.sample}: it has {L} real steps (t = 0..{L - 1}). Neither torch's packed "
+            f"forward nor the replay computes this step; sample {ctx.sample}'s h_n is its h_t at t = {L - 1}.",
+            icon="⬜",
+        )
+        return
     full = 5 if ctx.present else 8
     for line in equations.numeric(ctx.step, ctx.spec, ctx.sample, weights=_by_hand_weights(ctx), full=full):
         st.latex(line)
