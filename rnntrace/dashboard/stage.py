@@ -8,6 +8,8 @@ rerun of the stage fragment per pause, not one per step.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
@@ -149,7 +151,7 @@ def show(
         data=data,
         default={"t": t},
         on_t_change=lambda: _settled(key),
-        on_pick_change=lambda: _picked(key, ctx.layer, ctx.direction),
+        on_pick_change=partial(_picked, key, ctx.layer, ctx.direction),  # not a closure over ctx: the session keeps it, and the trace
     )
     if controls and not ctx.present:  # a slide stays clean; its stage's downloads are one click away without P
         rows = ctx.trace.config.h_out  # the lesson file: the diagram's frames and the state chart's rows
