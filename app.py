@@ -126,6 +126,8 @@ def page() -> None:
     present, slot = header.render(choice, lesson_step)
     if lesson_step is not None:
         tour.panel(lesson_step)
+    else:
+        tour.focus(None)  # no lesson: no target marked
     if choice.problems:
         st.error("This configuration is refused: " + " ".join(choice.problems), icon="🚫")
         st.stop()

@@ -284,7 +284,8 @@ class MemoryTask(Task):
             "Input x_t: two numbers per step, a random bit b_t (0 or 1) and a mark m_t, which is 1 at one step only: "
             f"the bit to remember. Output: from {k} steps after the mark to the end, the probability that the marked bit "
             "was a 1 (sigmoid of the head's output y_t); before that nothing is asked. The other bits are distractions: "
-            "h_t has to store the marked bit when the mark comes and keep it, unchanged, while the rest go by."
+            "the state has to store the marked bit when the mark comes and keep it, unchanged, while the rest go by: "
+            "h_t in an RNN or a GRU; in an LSTM above all the cell state c_t, which h_t = o_t ⊙ tanh(c_t) reads out."
         )
 
     def batch(self, g: torch.Generator, n: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,7 +69,7 @@ def render(choice: Choice, lesson_step: int | None = None):
         source = f"seed {c.seed}" if choice.loaded is None else f"weights from {escape(choice.model_name)}"
         if choice.trained is not None:
             tr = choice.trained
-            source = f"trained on '{tr.task.name}' ({tr.steps} steps, seed {tr.seed}; loss fell to {tr.loss_ratio:.2f}× its start)"
+            source = f"trained on '{tr.task.name}' ({tr.steps} steps, seed {tr.seed}; loss fell to {tr.loss_ratio:.2g}× its start)"
         if present:  # a slide: the title and sizes on one short line
             st.markdown(f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}" + (f" · ✏️ {edited(c)}" if c.edits else ""))
             return present, badge

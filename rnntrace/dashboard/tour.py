@@ -7,12 +7,26 @@ them, and says what to look at. ``TOUR`` is the one list of steps.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from . import stage
 from .config import LessonConfig
+
+# What a lesson step points at: the stage's picture, one of its charts (by name), a keyed Streamlit element
+PICTURE = ".rnntrace-stage .diagram"
+
+
+def chart(name: str) -> str:
+    """The stage chart ``name`` (``"h_t"``, ``"gates"``, ``"diff"``: the names the views give ``time_charts.spec``)."""
+    return f'.rnntrace-stage .chart[data-name="{name}"]'
+
+
+def keyed(key: str) -> str:
+    """The Streamlit element (or container) with widget key ``key``."""
+    return f".st-key-{key}"
 
 
 @dataclass(frozen=True)
@@ -24,12 +38,15 @@ class TourStep:
         text: what to understand (Markdown, a few sentences).
         look: where to look on the page.
         setup: widget key -> value to set on entering (``cell``, ``T``, ``inputs``, ``nonlinearity``, ``view``, ``t`` …).
+        target: the CSS selector of the one element ``look`` names: on entering the step the page
+            scrolls it into view, outlines it and points its ``aria-describedby`` at the look line.
     """
 
     title: str
     text: str
     look: str
     setup: dict = field(default_factory=dict)
+    target: str = PICTURE
 
 
 TOUR: tuple[TourStep, ...] = (
@@ -39,6 +56,7 @@ TOUR: tuple[TourStep, ...] = (
         "The layer keeps a hidden state h_t of **M = 5** numbers and the head turns it into **K = 2** outputs per step.",
         "the Shapes table: every tensor with its shape, and torch's name beside the lesson's (torch stores W_ih as (M, D)).",
         {"view": "Shapes"},
+        keyed("shapes_table"),
     ),
     TourStep(
         "One step by hand",
@@ -58,8 +76,11 @@ TOUR: tuple[TourStep, ...] = (
         "Memory: an impulse",
         "Now X is **1 at t = 0 and 0 afterwards**. Whatever the layer still shows later is memory of that one input. "
         "With tanh and these small random weights it fades within a few steps.",
-        "the h_t heatmap: colour at t = 0, fading to white; press Play (Space) to watch it happen.",
+        "the h_t heatmap: the column at t = 0 stands out; within a few steps each unit's colour settles to the value it "
+        "keeps with no input at all (its biases' resting point, not always white): the impulse is forgotten. Play (Space) "
+        "to watch it happen.",
         {"view": "Over time", "inputs": "impulse", "T": 30, "t": 0},
+        chart("h_t"),
     ),
     TourStep(
         "tanh versus relu",
@@ -67,6 +88,7 @@ TOUR: tuple[TourStep, ...] = (
         "pre-activations: units switch off, and with larger recurrent weights the state could grow instead of fading.",
         "the h_t heatmap again: zeros where relu cut a unit off; compare with the previous step (Back).",
         {"view": "Over time", "inputs": "impulse", "T": 30, "nonlinearity": "relu", "t": 0},
+        chart("h_t"),
     ),
     TourStep(
         "The output head",
@@ -82,6 +104,7 @@ TOUR: tuple[TourStep, ...] = (
         "bit can differ. The tolerance, atol + rtol·max|torch|, says how close is 'equal'.",
         "the badge at the top (= torch ✓) and the last chart: |replay − torch| per step against the dashed tolerance.",
         {"view": "Over time", "t": 9},
+        chart("diff"),
     ),
     TourStep(
         "Gates as valves (LSTM)",
@@ -90,14 +113,17 @@ TOUR: tuple[TourStep, ...] = (
         "Here X steps from 0 to 1 halfway: watch which gates open.",
         "the gates chart (bands i, f, g, o on their true ranges) around t = 10, and c_t in the picture on the Step tab.",
         {"view": "Over time", "cell": "LSTM", "inputs": "step", "T": 20, "t": 10},
+        chart("gates"),
     ),
     TourStep(
         "A model that has learned something",
         "Random weights compute numbers that mean nothing. This LSTM was **trained here, in seconds**, to remember one "
         "marked bit while other bits go by. Now a unit's h_t (or c_t) holds the bit: the Task tab finds which one, by "
         "replaying the sequence with the bit flipped.",
-        "the Task tab: the prediction beside the target, and the table of units sorted by how long they hold the bit.",
+        "the plot P(marked bit = 1): from the mark on, the model's answer moves to the marked bit and stays there while "
+        "other bits go by (the dotted line: the same model before training). Below it: which units hold the bit.",
         {"view": "Task", "task": "memory", "cell": "LSTM", "t": 6},
+        keyed("task_pred"),
     ),
     TourStep(
         "Why language models call h.detach()",
@@ -109,6 +135,7 @@ TOUR: tuple[TourStep, ...] = (
         "the dashed purple cuts on dL/dh_t and the shaded blocks of the flow matrix (exactly 0), the shares of weight_hh_l0 "
         "with (purple) and without (blue) the cut, and the badge: torch's own detach loop agrees. Set k to 0 to compare.",
         {"view": "Backward", "T": 24, "bp_truncate": 6, "bp_loss": "every step", "t": 11},
+        keyed("bw_dh"),
     ),
     TourStep(
         "Your turn: compute a number",
@@ -175,15 +202,77 @@ def prepare() -> int | None:
     return k
 
 
+LOOK_ID = "rnntrace-lesson-look"  # the look line's id: the target's aria-describedby points at it
+
+# On entering a step: find the target (it may render later), outline it, point its aria-describedby at
+# the look line, and keep it whole in view for the first seconds while the page above it still grows
+# ("nearest": as little scrolling as possible, so the lesson line stays in sight when it can); after
+# that the student scrolls freely. Later reruns redraw elements: an observer puts the marks back.
+_FOCUS = """
+<script>
+(() => {
+  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  const win = doc.defaultView || window;
+  const L = (win.__rnntraceLesson ||= { want: null, scrolled: null, until: 0, observer: null });
+  L.want = %s;
+  const apply = () => {
+    for (const old of doc.querySelectorAll(".rnntrace-lesson-target")) {
+      if (!L.want || !old.matches(L.want.selector)) {
+        old.classList.remove("rnntrace-lesson-target");
+        old.removeAttribute("aria-describedby");
+      }
+    }
+    if (!L.want) return;
+    const el = doc.querySelector(L.want.selector);
+    if (!el || !doc.getElementById(L.want.look) || el.getBoundingClientRect().height === 0) return;
+    if (el.getAttribute("aria-describedby") !== L.want.look) el.setAttribute("aria-describedby", L.want.look);
+    el.classList.add("rnntrace-lesson-target");
+    if (L.scrolled !== L.want.step) {  // a new step: settle it in view while the page still grows around it
+      L.scrolled = L.want.step;
+      L.until = Date.now() + 6000;
+      const tick = win.setInterval(() => { apply(); if (Date.now() > L.until) win.clearInterval(tick); }, 200);
+    }
+    const r = el.getBoundingClientRect();
+    const whole = r.top >= 0 && r.bottom <= win.innerHeight;
+    if (!whole && Date.now() < L.until) el.scrollIntoView({ block: "nearest", inline: "nearest", behavior: "instant" });
+  };
+  if (!L.observer) {
+    L.observer = new win.MutationObserver(apply);
+    L.observer.observe(doc.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-painted"] });
+  }
+  if (!L.want) L.scrolled = null;
+  apply();
+})();
+</script>
+"""
+STYLE = """<style>
+.rnntrace-lesson-target { outline: 3px solid #f59e0b; outline-offset: 2px; border-radius: 4px; scroll-margin: 12px; }
+.st-key-tour_panel p { margin-bottom: 0.1rem; }
+.st-key-tour_panel [data-testid="stExpander"] details summary { padding-top: 0.1rem; padding-bottom: 0.1rem; }
+</style>"""
+
+
+def focus(k: int | None) -> None:
+    """Point the page at step k's target (see ``TourStep.target``); None: no lesson, no mark."""
+    want = None if k is None else {"step": k, "selector": TOUR[k - 1].target, "look": LOOK_ID}
+    with st.container(key="tour_focus"):
+        st.html(_FOCUS % json.dumps(want), unsafe_allow_javascript=True)
+
+
 def panel(k: int) -> None:
-    """The lesson box: where we are, what to see, Back / Next."""
+    """The lesson box, compact: where we are and what to look at on one line, the explanation one click away."""
     step = TOUR[k - 1]
+    st.markdown(STYLE, unsafe_allow_html=True)
     with st.container(border=True, key="tour_panel"):
-        text, back, nxt = st.columns([8, 1.3, 1.3], vertical_alignment="center", gap="small")
-        text.markdown(f"**Lesson {k} of {len(TOUR)}: {step.title}** · {step.text}  \n**Look at** {step.look}")
+        title, back, nxt, leave_ = st.columns([5.6, 1.2, 2.2, 1.9], vertical_alignment="center", gap="small")
+        title.markdown(f"**Lesson {k} of {len(TOUR)} · {step.title}**")
         back.button("Back", key="tour_back", icon=":material/arrow_back:", on_click=enter, args=(k - 1,), disabled=k == 1, width="stretch")
         nxt.button(
-            "Next", key="tour_next", icon=":material/arrow_forward:", on_click=enter, args=(k + 1,), disabled=k == len(TOUR),
-            type="primary", width="stretch",
+            "Next lesson step", key="tour_next", icon=":material/arrow_forward:", on_click=enter, args=(k + 1,), disabled=k == len(TOUR),
+            type="primary", width="stretch", help="the lesson's next idea (→ steps t)",
         )  # fmt: skip
-        back.button("Leave", key="tour_leave", on_click=leave, type="tertiary", help="leave the lesson")
+        leave_.button("Leave lesson", key="tour_leave", icon=":material/close:", on_click=leave, width="stretch")
+        st.markdown(f"<span id='{LOOK_ID}'>**Look at** {step.look}</span>", unsafe_allow_html=True)
+        with st.expander("Read the explanation", expanded=False):
+            st.markdown(step.text)
+    focus(k)

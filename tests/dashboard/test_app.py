@@ -200,7 +200,7 @@ def test_the_guided_lesson_opens_at_a_step_from_the_url_and_sets_its_configurati
     assert shown_t(at) == TOUR[2].setup["t"]
     at.button(key="tour_next").click()
     run_clean(at)
-    assert any(f"Lesson 4 of {len(TOUR)}: {TOUR[3].title}" in m.value for m in at.markdown)
+    assert any(f"Lesson 4 of {len(TOUR)} · {TOUR[3].title}" in m.value for m in at.markdown)
     assert at.query_params["tour"] == ["4"] or at.query_params["tour"] == "4"
     assert at.selectbox(key="inputs").value == "impulse" and at.number_input(key="T").value == 30
     at.button(key="tour_next").click()  # tanh versus relu

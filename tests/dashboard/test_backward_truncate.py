@@ -244,7 +244,7 @@ def test_the_lesson_step_on_truncation_sets_up_the_cut():
     at.query_params["tour"] = str(k)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(f"Lesson {k} of {len(TOUR)}: Why language models call h.detach()" in m.value for m in at.markdown)
+    assert any(f"Lesson {k} of {len(TOUR)} · Why language models call h.detach()" in m.value for m in at.markdown)
     (badge,) = [m.value for m in at.markdown if "= autograd" in m.value]
     assert "✓" in badge and "k = 6" in badge, badge
     frames = chart(charts(at), "Flow")

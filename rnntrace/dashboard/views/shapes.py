@@ -16,4 +16,5 @@ def render(ctx: Context) -> None:
         "Every tensor of the lesson, with the lesson's name beside torch's. "
         "Torch stores `W_ih` as (G·M, D) and computes `x_t W_ihᵀ + b_ih`; textbooks often write W_xh = W_ihᵀ."
     )
-    st.dataframe(tables.shapes_table(ctx.trace.config, has_head=ctx.run.head is not None), hide_index=True, width="stretch")
+    with st.container(key="shapes_table"):  # a lesson step points here (tour.keyed)
+        st.dataframe(tables.shapes_table(ctx.trace.config, has_head=ctx.run.head is not None), hide_index=True, width="stretch")

@@ -24,6 +24,7 @@ function typing(el) {
   // keys belong to a field the user is typing in (and to an open select box), not to the stage
   if (!el) return false;
   if (el.isContentEditable || TYPING.has(el.tagName)) return true;
+  if (el.getAttribute && el.getAttribute("role") === "slider") return true; // a focused slider keeps its arrow keys
   if (el.tagName !== "INPUT") return false;
   const type = (el.type || "text").toLowerCase();
   if (["checkbox", "radio", "range", "button", "submit", "file"].includes(type)) return false;

@@ -1,0 +1,46 @@
+"""A student alone (issue 23): the words on the page say what the screen shows.
+
+Each test reads the page through AppTest and checks it against what it describes: the loss
+ratio against the trained model's own losses, the memory task's text against the cell kind,
+the lesson panel's buttons against their jobs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from apptest import new_app, run_clean
+
+from rnntrace.dashboard import state
+from rnntrace.dashboard.tour import LOOK_ID, TOUR
+from rnntrace.tasks import LOSS_WINDOW, TASKS
+
+
+def test_a_loss_ratio_under_0_01_is_never_printed_as_zero():
+    at = run_clean(new_app(task="memory", cell="LSTM", view="Task", timeout=300))
+    (key,) = [k for k in state._trained_store()["models"] if k[:2] == ("memory", "lstm")]
+    trained = state._trained_store()["models"][key]
+    w = max(1, min(LOSS_WINDOW, len(trained.losses) // 2))  # the ratio as documented: mean of the last w over the first w
+    ratio = float(np.mean(trained.losses[-w:]) / np.mean(trained.losses[:w]))
+    captions = " ".join(c.value for c in at.caption)
+    found = re.search(r"loss fell to ([0-9.e+-]+)× its start", captions)
+    assert found, captions
+    shown = float(found[1])
+    assert shown > 0, f"a ratio of {ratio:.3g} printed as {found[1]}"
+    assert shown == pytest.approx(ratio, rel=0.05), (found[1], ratio)  # two significant digits
+
+
+def test_the_memory_task_says_an_lstm_keeps_the_bit_in_its_cell_state():
+    text = TASKS["memory"].describe()
+    assert "c_t" in text and "LSTM" in text, text
+
+
+@pytest.mark.parametrize("k", [1, len(TOUR)])
+def test_the_lesson_panel_names_its_buttons_and_its_look_line(k):
+    at = run_clean(new_app(tour=k))
+    labels = {b.key: b.label for b in at.button if b.key and b.key.startswith("tour_")}
+    assert labels == {"tour_back": "Back", "tour_next": "Next lesson step", "tour_leave": "Leave lesson"}, labels
+    assert any(f"id='{LOOK_ID}'" in m.value and "Look at" in m.value for m in at.markdown)
+    assert any(e.label == "Read the explanation" for e in at.expander)
