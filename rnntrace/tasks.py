@@ -13,6 +13,8 @@ Tasks (``TASKS``; ``describe()`` on each gives the text for students):
 
 - ``"sine"``: read a noisy sine one value at a time, predict the clean sine one step ahead.
 - ``"memory"``: read random bits, one of them marked; from ``delay`` steps after the mark on, output the marked bit.
+- your data: ``from_series(values)`` (continue a series, like sine) and ``from_arrays(x, y)``
+  (sequences with a target at every step), held-out part included (``rnntrace/own_data.py``).
 - ``"chars"``: read a text one character at a time, predict the next character. The text is
   the opening of Lewis Carroll's *Alice's Adventures in Wonderland* (1865, public domain),
   lower-cased, in ``rnntrace/data/alice.txt``.
@@ -44,20 +46,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .own_data import DataTask, from_arrays, from_series  # noqa: F401 (your data as a task: rnntrace.tasks.from_series)
+from .task_base import Task, _check_int
+
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 LOSS_WINDOW = 10  # steps averaged at each end for Trained.loss_ratio
 MAX_HIDDEN = 512  # the tasks are small; a bigger layer only makes training slow
 MAX_STEPS = 100_000
 CLIP_NORM = 1.0  # gradient norm clip: a recurrence can have steep cliffs (Pascanu et al., 2013)
 _DATA_SEED = 1 << 32  # batches draw from seed + this, weights from seed: two streams, not one twice
-
-
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}={value!r} is a {type(value).__name__}; expected an integer from {low} to {high}.")
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is out of range; expected an integer from {low} to {high}.")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,79 +100,6 @@ class TaskModel(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # The tasks
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Task:
-    """One task: how to draw a batch, the loss, and what the output means.
-
-    Change a setting with ``dataclasses.replace``, e.g. ``replace(TASKS["memory"], delay=20)``,
-    and pass the result to ``train``.
-
-    Attributes:
-        name: the key in ``TASKS``.
-        title: a short heading.
-        seq_len: T of the training sequences.
-        example_len: T of ``example()``, the sequence shown in the dashboard.
-        batch_size: sequences per optimisation step (each step draws a fresh batch).
-        hidden: H when ``train`` is not given one.
-        steps: optimisation steps when ``train`` is not given ``steps``.
-        lr: Adam's learning rate.
-    """
-
-    name: str = ""
-    title: str = ""
-    seq_len: int = 40
-    example_len: int = 40
-    batch_size: int = 32
-    hidden: int = 8
-    steps: int = 300
-    lr: float = 0.01
-
-    @property
-    def input_size(self) -> int:
-        """D, the recurrent layer's input features."""
-        return 1
-
-    @property
-    def output_size(self) -> int:
-        """K, the head's outputs."""
-        return 1
-
-    @property
-    def vocab_size(self) -> int | None:
-        """V for a text task (the model then has ``embed``), else None."""
-        return None
-
-    @property
-    def input_label(self) -> str:
-        return "x_t"
-
-    @property
-    def output_label(self) -> str:
-        """What ``readout(y)`` is, for an axis title."""
-        return "y_t"
-
-    def describe(self) -> str:
-        """What the input is and what the output means, in a few sentences for students."""
-        raise NotImplementedError
-
-    def batch(self, g: torch.Generator, n: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` random sequences of length ``T`` drawn from ``g``: (input, target)."""
-        raise NotImplementedError
-
-    def loss(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The training loss of the head's output ``y`` (N, T, K) against ``target``."""
-        raise NotImplementedError
-
-    def readout(self, y: np.ndarray) -> np.ndarray:
-        """The head's raw output (..., K) as the task's answer (a value, a probability, ...)."""
-        return np.asarray(y)[..., 0]
-
-    def example(self, length: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """One sequence to trace: (input (1, T, D) floats or (1, T) ids, target), T = ``length`` or ``example_len``."""
-        T = _check_int("length", self.example_len if length is None else length, 1, 100_000)
-        return self.batch(torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**32 - 1)), 1, T)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -469,8 +393,19 @@ class Trained:
         return float(self.losses[-w:].mean() / self.losses[:w].mean())
 
     def example(self, length: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """The task's example sequence: (input, target). See ``Task.example``."""
+        """The task's example sequence: (input, target). See ``Task.example`` (your data's: its held-out part)."""
         return self.task.example(length, seed)
+
+    @cached_property
+    def held_out_loss(self) -> float | None:
+        """The task's loss on its held-out data, from torch's forward of the trained model; None for a built-in task
+        (their batches are drawn fresh at every step, so every training loss is already on unseen sequences)."""
+        held = getattr(self.task, "held_out", None)
+        if held is None:
+            return None
+        x, target = held()
+        with torch.no_grad():
+            return float(self.task.loss(self.model(x), target))
 
     def predict(self, x: torch.Tensor, *, initial: bool = False) -> np.ndarray:
         """``task.readout`` of the model's output on ``x`` (torch's forward): (N, T) values/probabilities, or (N, T, V) for chars."""
