@@ -48,7 +48,8 @@ def lesson_size(per_step: float, T: int) -> int:
 def _lesson(run_key: tuple, layer: int, direction: int, sample: int, t: int, dark: bool, present: bool) -> bytes:
     def build() -> bytes:
         run = kept_run(run_key)
-        text = lesson.html_text(run.validation, t=t, layer=layer, direction=direction, sample=sample, dark=dark, slides=present)
+        where = {"t": t, "layer": layer, "direction": direction, "sample": sample}
+        text = lesson.html_text(run.validation, **where, dark=dark, slides=present, head=run.head)
         return text.encode("utf-8")
 
     return EXPORTS.get((run_key, "lesson", layer, direction, sample, t, dark, present), build)
@@ -56,10 +57,11 @@ def _lesson(run_key: tuple, layer: int, direction: int, sample: int, t: int, dar
 
 def _diagram(run_key: tuple, layer: int, direction: int, sample: int, t: int, dark: bool, fmt: str) -> bytes:
     def build() -> bytes:
-        tr = kept_run(run_key).trace
+        run = kept_run(run_key)  # its head: y_t's hover shows the sum, as on the screen
+        where = {"layer": layer, "direction": direction, "sample": sample, "dark": dark, "head": run.head}
         if fmt == "svg":
-            return picture.to_svg(tr, t, layer=layer, direction=direction, sample=sample, dark=dark).encode("utf-8")
-        return picture.to_png(tr, t, layer=layer, direction=direction, sample=sample, dark=dark, scale=SCALE)
+            return picture.to_svg(run.trace, t, **where).encode("utf-8")
+        return picture.to_png(run.trace, t, **where, scale=SCALE)
 
     return EXPORTS.get((run_key, "diagram", layer, direction, sample, t, dark, fmt), build)
 

@@ -265,7 +265,9 @@ def stage_frames(
     return svg, frames
 
 
-def trace_diagram(trace, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8) -> str:
+def trace_diagram(
+    trace, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8, head_W=None
+) -> str:
     """``cell_diagram`` of a trace's step t (layer and direction in 0..L-1 / 0..dirs-1, already checked).
 
     The head's y_t is drawn with the top layer: a bidirectional model's y_t is on the reverse
@@ -275,4 +277,5 @@ def trace_diagram(trace, t: int, *, layer: int = 0, direction: int = 0, sample: 
     steps = trace.at(t)
     step = steps[layer * c.num_directions + direction]
     y_t = steps[-1].y_t if layer == c.num_layers - 1 and step.y_t is None else None
-    return cell_diagram(c.spec, step, sample, y_t=y_t, dark=dark, max_units=max_units)
+    has_y = step.y_t is not None or y_t is not None
+    return cell_diagram(c.spec, step, sample, head_W=head_W if has_y else None, y_t=y_t, dark=dark, max_units=max_units)

@@ -17,7 +17,7 @@ import base64
 import html
 from pathlib import Path
 
-from .source import part, source
+from .source import head_weight, part, source
 
 MAX_PAYLOAD_BYTES = 20_000_000  # compressed payload of one file; a longer trace is refused (pick fewer steps or units)
 # the file loads nothing: no fetch, no image, no font, no frame from anywhere (data: and blob: stay inside the page)
@@ -61,7 +61,16 @@ if (!new URLSearchParams(location.search).has("t")) stage.go({t});  // a link's 
 
 
 def html_text(
-    obj, *, title: str | None = None, slides: bool = False, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark=False
+    obj,
+    *,
+    title: str | None = None,
+    slides: bool = False,
+    t: int = 0,
+    layer: int = 0,
+    direction: int = 0,
+    sample: int = 0,
+    dark: bool = False,
+    head=None,
 ) -> str:
     """The lesson file's text (``to_html`` writes it; the dashboard's download sends it)."""
     from . import payload
@@ -72,7 +81,7 @@ def html_text(
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None; got {type(title).__name__}.")
     c = src.trace.config
-    built = payload.of_source(src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides))
+    built = payload.of_source(src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides), head_W=head_weight(head))
     packed = payload.pack(built)
     if len(packed) > MAX_PAYLOAD_BYTES:
         raise ValueError(
@@ -116,6 +125,7 @@ def to_html(
     direction: int = 0,
     sample: int = 0,
     dark: bool = False,
+    head=None,
 ) -> Path:
     """Write the stage as one self-contained HTML file: it opens from disk with the network off and steps with the keys.
 
@@ -126,11 +136,12 @@ def to_html(
         slides: presentation mode: larger type, the stage filling a projector's 1280×720 screen.
         t: the step it opens at; layer, direction, sample: which part (as ``Trace.quantity``).
         dark: a dark page.
+        head: the ``nn.Linear`` given to ``trace(..., head=)`` (or its weight): y_t's hover text then shows its sum.
 
     Returns:
         the path written.
     """
-    text = html_text(obj, title=title, slides=slides, t=t, layer=layer, direction=direction, sample=sample, dark=dark)
+    text = html_text(obj, title=title, slides=slides, t=t, layer=layer, direction=direction, sample=sample, dark=dark, head=head)
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"path={str(path)!r} should end in .html (a browser opens it by its suffix); e.g. 'lesson.html'.")

@@ -154,7 +154,15 @@ def source_charts(src: Source, p: Part, *, height: int = 130):
 
 
 def of_source(
-    src: Source, p: Part, *, key: object, window: tuple[int, int] | None = None, dark: bool = False, present: bool = False, seek=None
+    src: Source,
+    p: Part,
+    *,
+    key: object,
+    window: tuple[int, int] | None = None,
+    dark: bool = False,
+    present: bool = False,
+    seek=None,
+    head_W=None,
 ) -> dict:
     """The payload of a notebook widget or a lesson file: the diagram and the source's charts for one part."""
     return build(
@@ -162,6 +170,7 @@ def of_source(
         Shown(p.layer, p.direction, p.sample),
         key=key,
         window=window,
+        head_W=head_W if p.layer == src.trace.config.num_layers - 1 else None,  # y_t is drawn with the top layer
         per_step=src.per_step,
         chart_builder=source_charts(src, p, height=150 if present else 130),
         dark=dark,

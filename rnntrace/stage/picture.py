@@ -13,12 +13,12 @@ import copy
 import re
 
 from . import diagram
-from .source import part, source
+from .source import head_weight, part, source
 
 XML = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8) -> str:
+def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8, head=None) -> str:
     """The cell at step ``t`` as a standalone SVG document (a string: write it to a ``.svg`` file).
 
     Args:
@@ -27,6 +27,7 @@ def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, 
         layer, direction, sample: which part (layer negative from the top, as in ``Trace.quantity``).
         dark: light ink on a dark background (for dark slides).
         max_units: units drawn per box; beyond, a "… +k" row.
+        head: the ``nn.Linear`` given to ``trace(..., head=)`` (or its weight): y_t's hover text then shows its sum.
 
     Returns:
         ``<?xml ...?><svg ...>``: ``diagram.WIDTH`` (580) px wide at its natural size, with a
@@ -37,17 +38,21 @@ def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, 
     """
     tr = source(obj, "rnntrace.to_svg").trace
     p = part(tr, t, layer, direction, sample)
-    svg = diagram.trace_diagram(tr, p.t, layer=p.layer, direction=p.direction, sample=p.sample, dark=bool(dark), max_units=max_units)
+    W_o = head_weight(head)
+    svg = diagram.trace_diagram(
+        tr, p.t, layer=p.layer, direction=p.direction, sample=p.sample, dark=bool(dark), max_units=max_units, head_W=W_o
+    )
     return XML + svg.replace(' style="width:100%;height:auto"', "", 1)  # a file keeps its natural size
 
 
-def to_png(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, scale: float = 2.0) -> bytes:
+def to_png(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, scale: float = 2.0, head=None) -> bytes:
     """``to_svg`` rendered as PNG bytes, ``scale`` × its natural size (2: sharp on a projector or a slide)."""
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0.25 <= scale <= 8:
         raise ValueError(f"scale={scale!r}; expected a number in 0.25..8 (2 gives a picture twice the natural size, for slides).")
     import vl_convert
 
-    return vl_convert.svg_to_png(to_svg(obj, t, layer=layer, direction=direction, sample=sample, dark=dark), scale=float(scale))
+    svg = to_svg(obj, t, layer=layer, direction=direction, sample=sample, dark=dark, head=head)
+    return vl_convert.svg_to_png(svg, scale=float(scale))
 
 
 def svg_size(svg: str) -> tuple[float, float]:

@@ -49,6 +49,25 @@ def source(obj, what: str) -> Source:
     raise TypeError(f"{what} takes {ACCEPTED}; got {type(obj).__name__}. E.g. {what}(rnntrace.trace(module, x)).")
 
 
+def head_weight(head) -> np.ndarray | None:
+    """W_o (K, features) of ``head``: the ``nn.Linear`` given to ``trace(..., head=)``, or its weight; None for none.
+
+    With it the diagram's hover text of y_t shows the sum ``Σ_j h_t[j]·W_o[k, j] + b_o[k]``.
+    """
+    if head is None:
+        return None
+    w = getattr(head, "weight", head)
+    if hasattr(w, "detach"):
+        w = w.detach().cpu().numpy()
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"head must be the nn.Linear given to trace(..., head=) or its weight; got {type(head).__name__}.") from None
+    if w.ndim != 2:
+        raise ValueError(f"head's weight must be (K, features), got shape {w.shape}; pass the nn.Linear given to trace(..., head=).")
+    return w
+
+
 def _int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an int; got {value!r} ({type(value).__name__}).")

@@ -21,7 +21,7 @@ import anywidget
 import traitlets
 
 from . import payload as stage_payload
-from .source import Part, Source, part, source
+from .source import Part, Source, head_weight, part, source
 
 _ids = itertools.count()
 
@@ -42,8 +42,8 @@ class Stage(anywidget.AnyWidget):
     payload = traitlets.Bytes(b"").tag(sync=True)
     _vega = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, src: Source, where: Part, *, dark: bool = False, budget: int = stage_payload.PAYLOAD_BYTES):
-        self._src, self._part, self._dark, self._budget = src, where, bool(dark), int(budget)
+    def __init__(self, src: Source, where: Part, *, dark: bool = False, budget: int = stage_payload.PAYLOAD_BYTES, head_W=None):
+        self._src, self._part, self._dark, self._budget, self._head_W = src, where, bool(dark), int(budget), head_W
         self.T = src.trace.config.seq_len
         self.layer, self.direction, self.sample = where.layer, where.direction, where.sample
         self._key = ("widget", next(_ids))
@@ -56,9 +56,9 @@ class Stage(anywidget.AnyWidget):
         self.on_msg(self._on_msg)
 
     @classmethod
-    def of(cls, obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False) -> Stage:
+    def of(cls, obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, head=None) -> Stage:
         src = source(obj, "rnntrace.show")
-        return cls(src, part(src.trace, t, layer, direction, sample), dark=dark)
+        return cls(src, part(src.trace, t, layer, direction, sample), dark=dark, head_W=head_weight(head))
 
     def __repr__(self) -> str:
         c = self._src.trace.config
@@ -73,7 +73,8 @@ class Stage(anywidget.AnyWidget):
         data, metadata = bundle
         from .diagram import trace_diagram
 
-        data["text/html"] = trace_diagram(self._src.trace, self.t, layer=self.layer, direction=self.direction, sample=self.sample)
+        tr, where = self._src.trace, {"layer": self.layer, "direction": self.direction, "sample": self.sample}
+        data["text/html"] = trace_diagram(tr, self.t, **where, head_W=self._head_W)
         data["text/plain"] = repr(self)
         return data, metadata
 
@@ -82,7 +83,7 @@ class Stage(anywidget.AnyWidget):
         lo_hi = stage_payload.window(self.T, t, self._per_step, self._budget)
         if lo_hi == self.window:
             return
-        built = stage_payload.of_source(self._src, self._part, key=self._key, window=lo_hi, dark=self._dark)
+        built = stage_payload.of_source(self._src, self._part, key=self._key, window=lo_hi, dark=self._dark, head_W=self._head_W)
         self.window = lo_hi
         self.payload = stage_payload.pack(built)
 

@@ -152,3 +152,27 @@ def test_bad_input_says_what_to_pass(obj, kwargs, error, says):
         rnntrace.to_svg(obj, t, **kwargs)
     with pytest.raises(ValueError, match="scale"):
         rnntrace.to_png(tr, 0, scale=0)
+
+
+def test_with_its_head_the_y_hover_shows_torchs_sum():
+    """``head=``: y_t's hover text is Σ_j h_t[j]·W_o[k, j] + b_o[k] with torch's numbers (the dashboard's picture)."""
+    torch.manual_seed(2)
+    module, head = torch.nn.GRU(3, 4, batch_first=True), torch.nn.Linear(4, 2)
+    x = torch.randn(1, 5, 3)
+    tr = rnntrace.trace(module, x, head=head)
+    with torch.no_grad():
+        h = module(x)[0][0, 3]  # (H,)
+        y = head(module(x)[0])[0, 3]  # (K,)
+    titles = read(rnntrace.to_svg(tr, 3, head=head))["y_t"]["titles"]
+    for k, title in enumerate(titles):
+        first, *rest = title.split("\n")
+        parts = " ".join([first, *(line for line in rest if line.startswith("= "))]).split(" = ")
+        dot, bias = (float(v) for v in NUMBER.findall(parts[2]))
+        W_o, b_o = head.weight.detach(), head.bias.detach()
+        assert abs(dot - float(h @ W_o[k])) <= SHOWN and abs(bias - float(b_o[k])) <= SHOWN, title
+        assert abs(float(NUMBER.findall(parts[-1])[-1]) - float(y[k])) <= SHOWN, title
+    assert rnntrace.to_svg(tr, 3, head=head.weight) == rnntrace.to_svg(tr, 3, head=head), "the weight alone does the same"
+    with pytest.raises(ValueError, match="head_W has 3 rows but y_t has K=2 values"):
+        rnntrace.to_svg(tr, 3, head=torch.nn.Linear(4, 3))
+    with pytest.raises(TypeError, match=re.escape("head must be the nn.Linear given to trace(..., head=) or its weight")):
+        rnntrace.to_svg(tr, 3, head="fc")
