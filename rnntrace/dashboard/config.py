@@ -288,6 +288,16 @@ def edit_problem(c: LessonConfig) -> str | None:
     return None
 
 
+def compare_cells(raw: str) -> tuple[str, ...]:
+    """``"RNN,GRU,LSTM"`` -> the cell kinds, in that order; () for anything else (``check`` says why)."""
+    parts = tuple(p.strip() for p in raw.split(",") if p.strip())
+    folded = {c.lower(): c for c in CELL_KINDS}
+    cells = tuple(folded.get(p.lower()) for p in parts)
+    if len(cells) < 2 or None in cells or len(set(cells)) < len(cells):
+        return ()
+    return cells
+
+
 def config_from_mapping(values: dict) -> LessonConfig:
     """A ``LessonConfig`` from a dict of widget values (unknown keys ignored)."""
     names = {f.name for f in fields(LessonConfig)}

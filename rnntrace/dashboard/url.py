@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..inputs import KINDS
 from ..spec import SPECS
 from ..tasks import TASKS
-from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE, LessonConfig, edit_problem
+from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE, LessonConfig, compare_cells, edit_problem
 from .text import escape
 from .views import NAMES as VIEWS
 
@@ -61,6 +61,7 @@ KNOWN = (
     "bp_param",
     "bp_truncate",
     "edit",
+    "compare",
     "tour",
     HEALTH,
 )
@@ -346,6 +347,14 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
     if "edit" in raw:
         _edit_param(out, raw, task, sizes)
 
+    if "compare" in raw:  # the Compare tab's cells; the link opens that tab unless it names another
+        cells = compare_cells(raw["compare"])
+        if not cells:
+            out.drop("compare", raw["compare"], f"expected two or three different cells of {', '.join(CELL_KINDS)}", "RNN,GRU,LSTM is used")
+        else:
+            out.read_as("compare", raw["compare"], ",".join(cells))
+            out.values.setdefault("view", "Compare")
+
     if tour_steps is not None and "tour" in raw:
         _int_param(out, "tour", raw["tour"], 1, tour_steps, "no lesson is opened")
     if HEALTH in raw and raw[HEALTH] != "1":
@@ -401,7 +410,12 @@ def apply(checked: Checked, params: dict) -> None:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     wanted = checked.values
-    changed = [k for k in params if k not in STREAMLIT_OWN and _last(params[k]) != (wanted.get(k), 1)]
+    # a parameter the check added (compare= opens the Compare tab: view) counts as changed too
+    changed = [
+        k
+        for k in dict.fromkeys([*params, *wanted])
+        if k not in STREAMLIT_OWN and (k not in params or _last(params[k]) != (wanted.get(k), 1))
+    ]
     if not changed:
         return
     ctx = get_script_run_ctx()

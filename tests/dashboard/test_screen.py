@@ -248,9 +248,9 @@ def diagram_at(payload: dict, t: int) -> ET.Element:
     return root
 
 
-def check_diagram(at: AppTest, L: Lesson, layer: int, d: int, t: int, n: int) -> set[str]:
-    """The cell diagram (the stage's SVG at t): each box shows, under its label, torch's numbers."""
-    root = diagram_at(stage_payload(at), t)
+def check_diagram(at: AppTest, L: Lesson, layer: int, d: int, t: int, n: int, payload: dict | None = None) -> set[str]:
+    """The cell diagram (the stage's SVG at t; ``payload``: that stage's, when the page has several): torch's numbers under each label."""
+    root = diagram_at(payload or stage_payload(at), t)
     seen = set()
     for g in root.iter(f"{SVG}g"):
         if g.get("class") != "box":
@@ -565,6 +565,7 @@ READ = ("Step", "Over time", "Weights", "Shapes", "Code", "Export")  # the views
 UNREAD = {  # views read from the screen in a file of their own (each compares what it shows with torch)
     "Task": "read in test_task_view.py: predictions, top-5, held bit and heatmaps against the trained model's torch forward",
     "Backward": "read in test_backward_view.py: every labelled gradient, chart and badge against a torch replay with autograd",
+    "Compare": "read in test_compare.py: each cell's picture and h_t chart against the oracle's torch loop for that cell",
 }
 
 

@@ -6,7 +6,7 @@ mode) and ``render(ctx)``. To add one: write ``views/x.py`` and add it to ``VIEW
 
 from __future__ import annotations
 
-from . import backward, export, over_time, script, shapes, step, task, weights
+from . import backward, compare, export, over_time, script, shapes, step, task, weights
 
-VIEWS = (step, task, over_time, backward, shapes, weights, script, export)
+VIEWS = (step, task, over_time, backward, compare, shapes, weights, script, export)
 NAMES: tuple[str, ...] = tuple(v.TITLE for v in VIEWS)

@@ -1,0 +1,45 @@
+"""Compare (``?compare=RNN,GRU,LSTM``): each cell's picture and h_t chart read off the page against torch.
+
+Each picture is a stage payload of its own (the first with the controls, the others following it);
+its numbers at the shared t are checked against ``tests/oracle.py``'s torch loop on the lesson's
+model built for that cell with rnntrace's public API, as ``test_screen`` checks the Step view's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apptest import charts, dataset, stage_payloads
+from oracle import lesson
+from test_screen import check_diagram, render
+
+BASE = {"N": 2, "T": 6, "D": 3, "M": 4, "K": 2, "seed": 7}
+PAIRS = ["RNN,GRU,LSTM", "RNN,GRU", "RNN,LSTM", "GRU,LSTM", "lstm,rnn"]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_every_cell_is_torchs_at_one_t(pair):
+    cells = [c.upper() for c in pair.split(",")]
+    t, n = 3, 1
+    at = render(BASE, None, compare=pair, t=t, sample=n)
+    said = [w.value for w in at.warning]
+    assert said == ([] if pair.isupper() else [f"URL parameter compare='{pair}' read as {','.join(cells)}."]), said
+    payloads = [p for p in stage_payloads(at) if p.get("diagram")]
+    assert len(payloads) == len(cells)
+    assert [bool(p["controls"]) for p in payloads] == [True] + [False] * (len(cells) - 1), "one set of controls, the others follow"
+    frames = charts(at)
+    for cell, payload in zip(cells, payloads, strict=True):
+        L = lesson(BASE | {"cell": cell})
+        seen = check_diagram(at, L, 0, 0, t, n, payload=payload)
+        assert {"x_t", "h_t"} <= seen and (cell != "LSTM" or "c_t" in seen), seen
+        h = dataset(frames[f"h_t, nn.{cell}"], "value")
+        grid = np.full((BASE["M"], BASE["T"]), np.nan)
+        grid[h["unit0"].to_numpy() if "unit0" in h else h["u0"].to_numpy(), h["t0"].to_numpy()] = h["value"].to_numpy()
+        np.testing.assert_allclose(grid.T, L.ref.q("h_t")[:, n], atol=2e-6, rtol=1e-5)
+        assert any(f"**nn.{cell}** · :green-badge[= torch ✓" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("bad", ["RNN", "RNN,RNN", "RNN,Transformer", ""])
+def test_a_bad_compare_gives_one_notice(bad):
+    at = render(BASE, "Step", compare=bad)
+    assert len(at.warning) == 1 and "compare" in at.warning[0].value, [w.value for w in at.warning]
