@@ -153,7 +153,8 @@ def show(
         on_t_change=lambda: _settled(key),
         on_pick_change=partial(_picked, key, ctx.layer, ctx.direction),  # not a closure over ctx: the session keeps it, and the trace
     )
-    if controls and not ctx.present:  # a slide stays clean; its stage's downloads are one click away without P
+    # a slide stays clean (its stage's downloads are one click away without P); an exercise's picture at t would give the answer away
+    if controls and not ctx.present and exercise is None:
         rows = ctx.trace.config.h_out  # the lesson file: the diagram's frames and the state chart's rows
         lesson_step = PER_STEP.get((ctx.run_key, shown, True, rows), lambda: _per_step(ctx, shown, head_W, True, rows))
         downloads.menu(ctx, key, diagram=diagram, packed=data, charts=list(names), per_step=lesson_step)

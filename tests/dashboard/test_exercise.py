@@ -58,9 +58,12 @@ def test_the_step_view_in_exercise_mode_shows_no_numbers_below_the_picture():
     assert len(at.dataframe) == 0, "the tables would give the answer"
     assert len(at.latex) == 1 and "begin{bmatrix}" not in at.latex[0].value, "the equations in symbols only"
     assert any("Exercise mode" in c.value for c in at.caption)
-    assert [b.proto.label for b in at.get("download_button") if b.proto.label.startswith("Worksheet")], "the worksheet, one click away"
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert [b for b in labels if b.startswith("Worksheet")], "the worksheet, one click away"
+    assert not [b for b in labels if "lesson" in b.lower() or "SVG" in b or "PNG" in b], f"the picture at t would give the answer: {labels}"
     at.toggle(key="exercise").set_value(False).run()
     assert len(at.dataframe) > 0 and len(at.latex) > 1
+    assert "Download this lesson (HTML)" in [b.proto.label for b in at.get("download_button")], "the downloads are back"
 
 
 def test_the_lesson_step_opens_exercise_mode_and_the_others_close_it():
