@@ -1,4 +1,4 @@
-"""The guided lesson: ``?tour=1`` … ``?tour=12`` in the URL, Back / Next, one idea per step.
+"""The guided lesson: ``?tour=1`` … ``?tour=13`` in the URL, Back / Next, one idea per step.
 
 Each step sets the configuration it needs (cell, sizes, input, view, t; everything else
 back to the lesson's defaults) when the student enters it, then leaves the controls to
@@ -155,6 +155,15 @@ TOUR: tuple[TourStep, ...] = (
         "the picture's c_{t-1} and c_t (equal at every step after t = 0), f_t and i_t pinned at 1 and 0, and the header "
         "naming the edits; Over time draws the unedited outputs as dashed ghosts.",
         {"view": "Step", "cell": "LSTM", "inputs": "impulse", "T": 30, "edit": "f_t:t1-:1,i_t:t1-:0", "t": 20},
+    ),
+    TourStep(
+        "Three cells, one memory",
+        "The same impulse at t = 0 through **nn.RNN, nn.GRU and nn.LSTM**, built from the same seed, stepping together. "
+        "How long does each still show it? The RNN's h_t fades fastest; the GRU's update gate z_t and the LSTM's cell state "
+        "c_t let the memory last. The last column, |dL/dh_t|, is the same story backwards: how far the last step's error "
+        "reaches back. (Random weights: a trained model keeps it far longer; see the memory task.)",
+        "each picture's h_t and its heatmaps on the shared t axis; step with the first picture's controls or the keys.",
+        {"view": "Compare", "inputs": "impulse", "T": 30, "t": 3},
     ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}

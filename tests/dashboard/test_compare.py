@@ -43,3 +43,15 @@ def test_every_cell_is_torchs_at_one_t(pair):
 def test_a_bad_compare_gives_one_notice(bad):
     at = render(BASE, "Step", compare=bad)
     assert len(at.warning) == 1 and "compare" in at.warning[0].value, [w.value for w in at.warning]
+
+
+def test_the_lesson_step_three_cells_one_memory_opens_the_comparison():
+    from rnntrace.dashboard.tour import TOUR
+
+    k = next(i for i, s in enumerate(TOUR, 1) if s.title == "Three cells, one memory")
+    at = render({}, None, tour=k)
+    payloads = [p for p in stage_payloads(at) if p.get("diagram")]
+    assert len(payloads) == 3
+    config = {"inputs": "impulse", "T": 30}
+    for cell, payload in zip(("RNN", "GRU", "LSTM"), payloads, strict=True):
+        check_diagram(at, lesson(config | {"cell": cell}), 0, 0, 3, 0, payload=payload)
