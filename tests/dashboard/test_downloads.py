@@ -51,6 +51,8 @@ def test_the_step_view_offers_the_lesson_the_picture_and_the_state_chart():
     at = app({"exercise": "1"})
     ours = {"Download this lesson (HTML)", "SVG", "PNG 2×"}
     assert not ours & {e.proto.label for e in at.get("download_button")}, "in exercise mode these would give the hidden numbers away"
+    at = app({"exercise": "1", "view": "Over time"})  # another tab: the lesson file would hold the hidden numbers too
+    assert not ours & {e.proto.label for e in at.get("download_button")}
     assert any("Exercise mode: the downloads would give the hidden numbers away" in c.value for c in at.caption)
     at = app({"view": "Over time"})
     labels = [e.proto.label for e in at.get("download_button")]
