@@ -118,7 +118,7 @@ def page() -> None:
     exercise = sidebar.exercise_switch()
     if choice.task is not None:
         try:
-            choice = sidebar.with_task(choice, state.trained(*choice.task))
+            choice = sidebar.with_task(choice, state.trained(*choice.task, _task=choice.data))
         except Declined as declined:  # the lane is full of trainings: say when to come back
             st.warning(f"Not now: {declined}", icon="⏳")
             st.button("Try again", key="busy_retry", type="primary")

@@ -128,10 +128,11 @@ class DataTask(Task):
         return self.x_valid, self.y_valid
 
     def example(self, length: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Held-out data, never trained on: the series' last part (its first ``length`` steps), or held-out sample ``seed``."""
+        """Held-out data, never trained on: the series' last part (its first ``length`` steps, default ``example_len``:
+        all of it unless shortened), or held-out sample ``seed``."""
         if self.window:
             T = self.x_valid.shape[1]
-            T = _check_int("length", T if length is None else length, 1, T)
+            T = _check_int("length", min(self.example_len, T) if length is None else length, 1, T)
             return self.x_valid[:, :T], self.y_valid[:, :T]
         i = _check_int("seed", seed, 0, self.x_valid.shape[0] - 1)
         T = self.x_valid.shape[1]

@@ -70,6 +70,8 @@ class Limits:
         chart_bytes: the time charts Streamlit draws (Task, Backward), built once per configuration and kept as sent.
         stage_payload_bytes: one stage payload at most, compressed; past it the payload is a window of
             steps around t and the stage fetches the next window as t nears its end.
+        data_values: values in a "Your data" series (its CSV's rows), at most.
+        data_steps: Adam steps a "Your data" training takes (about 10 s for a GRU of H = 16 on one core).
         wait_seconds: the longest a visitor is kept waiting for the heavy lane; beyond it "busy, try again in ~N s".
         first_guess_seconds: a heavy computation's duration before any has been timed (the wait estimate's start).
     """
@@ -96,6 +98,8 @@ class Limits:
     chart_bytes: int = 32 * 2**20
     upload_cache_bytes: int = 32 * 2**20
     stage_payload_bytes: int = 2_000_000
+    data_values: int = 20_000
+    data_steps: int = 300
     wait_seconds: float = 20.0
     first_guess_seconds: float = 2.0
 

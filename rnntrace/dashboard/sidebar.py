@@ -17,7 +17,7 @@ import torch
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
 from ..spec import gate_block, spec_for, takes_nonlinearity
-from ..tasks import TASKS, Trained
+from ..tasks import TASKS, Task, Trained
 from . import url
 from .config import (
     CELL_KINDS,
@@ -32,7 +32,7 @@ from .config import (
     follow_input,
     follow_model,
 )
-from .state import add_edit, clear_edits, parse_upload
+from .state import add_edit, clear_edits, data_id, parse_upload
 from .text import escape
 
 SIZE_LABELS = {"N": "N (batch)", "T": "T (time steps)", "D": "D (inputs)", "M": "M (hidden)", "K": "K (outputs)", "layers": "layers"}
@@ -51,6 +51,7 @@ class Choice:
         x_source: "preset", "upload", "edited", "tokens" or "task".
         problems: why ``config`` is refused (empty when it runs).
         task: (task, cell, hidden, seed) of a trained task's model, or None for random weights.
+        data: the "Your data" task of an uploaded series (``task[0]`` is then ``state.data_id``), else None.
         trained: that trained model (``rnntrace.tasks.Trained``), once ``with_task`` has it.
         target: the task example's target (what the output should be), or None.
     """
@@ -65,6 +66,7 @@ class Choice:
     task: tuple | None = None
     trained: Trained | None = None
     target: np.ndarray | None = None
+    data: Task | None = None
 
 
 TASK_LABELS = {"none": "none: random weights (the lesson)"} | {k: f"{k}: {t.title}" for k, t in TASKS.items()}
@@ -84,13 +86,40 @@ def _task_picker() -> tuple | None:
     )
     if task == "none":
         st.caption("Random weights from the seed: the classic lesson. Pick a task to see a model that has learned something.")
-        return None
+        return _your_data()
     spec = TASKS[task]
     cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
     hidden = st.number_input("M (hidden)", 1, 64, step=1, key="task_hidden", bind="query-params", **_default("task_hidden", spec.hidden))
     seed = _int_input(st, "seed", help="the initial weights and the training batches")
     st.caption(f"{escape(spec.title)}: the Task tab says what goes in and what comes out.")
     return task, cell.lower(), int(hidden), int(seed)
+
+
+def _your_data() -> tuple | None:
+    """Train on your own series: a CSV upload, the cell, hidden size and seed. Returns (data_id, cell, hidden, seed, task) or None."""
+    panel = st.expander("Your data: train on a CSV", key="data_open", on_change="rerun")
+    if not panel.open and st.session_state.get("data_file") is None:  # drawn only when open (or holding a file)
+        return None
+    with panel:
+        st.file_uploader(
+            "one series (.csv)",
+            type=["csv"],
+            key="data_file",
+            help=f"One column of numbers, oldest first (a header and a step column are fine), at most {LIMITS.data_values:,} rows. "
+            f"The model learns to predict the next value from the first 80 %; the last 20 % is held out and shown. "
+            f"{LIMITS.data_steps} Adam steps, trained here.",
+        )
+        uploaded = _upload("series", "data_file")
+        if uploaded is None:
+            st.caption("Upload a CSV of one series (a sensor, a price, a temperature) to train a model on it.")
+            return None
+        digest, task, _ = uploaded
+        cell = st.selectbox("cell", CELL_KINDS, key="data_cell", help="nn.RNN, nn.GRU or nn.LSTM")
+        hidden = st.number_input("M (hidden)", 1, 64, task.hidden, step=1, key="data_hidden")
+        seed = st.number_input("seed", 0, 2**31 - 1, 0, step=1, key="data_seed", help="the initial weights and the training batches")
+        st.caption(escape(task.describe(), 600))
+        st.caption("⚠️ A link to this page does not carry your data.")
+    return data_id(digest), cell.lower(), int(hidden), int(seed), task
 
 
 def with_task(choice: Choice, trained: Trained) -> Choice:
@@ -242,8 +271,8 @@ def render() -> Choice:
     """Draw the sidebar; return what it chose."""
     with st.sidebar:
         task = _task_picker()
-        if task is not None:
-            return Choice(LessonConfig(), task=task)
+        if task is not None:  # a built-in task (4 values), or your data (its Task last)
+            return Choice(LessonConfig(), task=task[:4], data=task[4] if len(task) > 4 else None)
         custom_model = _upload("model", "model_file", st.session_state.get("model_nonlinearity"))
         loaded = custom_model[1] if custom_model else None
         custom_x = _upload("sequence", "inputs_file", custom_model[0] if custom_model else None, loaded)

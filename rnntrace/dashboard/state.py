@@ -20,12 +20,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from ..loaders import load_model, read_sequence
-from ..tasks import TASKS, Trained, train
+from ..loaders import LoadError, load_model, read_sequence
+from ..tasks import TASKS, Task, Trained, from_series, train
 from ..validation import validate
 from .budget import MISSING, Busy, ByteCache, TooBig, nbytes
 from .config import LIMITS, LessonConfig, build_input, build_model, edit_list
 from .context import Run
+from .task_charts import MAX_T
 
 # Everything the server keeps for visitors, each store with its share of LIMITS.server_bytes (see budget.py).
 RUNS = ByteCache("trace", LIMITS.trace_bytes, kind="trace")
@@ -87,9 +88,32 @@ def parse_upload(kind: str, digest: str, name: str, option: str | None, _data: b
 
 
 def _parse_upload(kind: str, name: str, option: str | None, data: bytes, model):
+    if kind == "series":
+        return _data_task(name, data)
     if kind == "sequence":
         return read_sequence(data, name, model=model, max_bytes=LIMITS.upload_bytes, max_samples=LIMITS.sizes["N"][1])
     return load_model(data, name, nonlinearity=option, max_bytes=LIMITS.upload_bytes)
+
+
+def _data_task(name: str, data: bytes) -> Task:
+    """A "Your data" task from a CSV of one series (one column of numbers, oldest first): predict its next value."""
+    seq = read_sequence(data, name, max_bytes=LIMITS.upload_bytes, max_elements=LIMITS.data_values)
+    N, _, D = seq.x.shape  # (1, L, 1) for one series
+    if N != 1 or D != 1:
+        raise LoadError(
+            f"{name} holds {N} sample(s) of {D} column(s); Your data trains on one series: one column of numbers, oldest first "
+            "(a header row and a step/index column are fine). Save just that column, e.g. df[['price']].to_csv(path, index=False)."
+        )
+    try:
+        task = from_series(seq.x[0, :, 0], name=name.rsplit(".", 1)[0], steps=LIMITS.data_steps)
+    except ValueError as err:
+        raise LoadError(f"{name}: {err}") from None
+    return dataclasses.replace(task, example_len=min(task.example_len, MAX_T))  # the Task charts draw at most MAX_T steps
+
+
+def data_id(digest: str) -> str:
+    """The TRAINED key's task part for an uploaded series: its content's digest, not its name."""
+    return f"data:{digest[:16]}"
 
 
 def export_size(fmt: str, rows: int) -> int:
@@ -151,22 +175,26 @@ def x_digest(X: np.ndarray | None) -> str:
 
 
 # ---------------------------------------------------------------- trained tasks, shared by every session
-def trained(task: str, cell: str, hidden: int, seed: int) -> Trained:
+def trained(task: str, cell: str, hidden: int, seed: int, _task: Task | None = None) -> Trained:
     """The task's model, trained once per (task, cell, hidden, seed) for all sessions, in the heavy lane.
 
     The visitor who asks first sees the training live; one who asks for the same model meanwhile
     waits for that training (visibly) and shares it. Kept in ``TRAINED``: at most
     ``LIMITS.trained_count`` models and ``LIMITS.trained_bytes``, the least recently used out first.
+    ``_task``: an uploaded series' task (``task`` is then ``data_id(digest)``), passed unhashed beside its key.
     """
     key = (task, cell, hidden, seed)
     hit = TRAINED.lookup(key)
     if hit is not MISSING:
         return hit
-    return TRAINED.get(key, lambda: _train(task, cell, hidden, seed), what=f"training {cell.upper()} on '{task}'")
+    spec = TASKS[task] if _task is None else _task
+    label = spec.name
+    return TRAINED.get(key, lambda: _train(spec, cell, hidden, seed), what=f"training {cell.upper()} on '{label}'")
 
 
-def _train(task: str, cell: str, hidden: int, seed: int) -> Trained:
-    steps = TASKS[task].steps
+def _train(spec: Task, cell: str, hidden: int, seed: int) -> Trained:
+    task = spec.name
+    steps = spec.steps
     bar = st.progress(0.0, text=f"Training {cell.upper()} (H={hidden}) on '{task}'…")
     curve = st.empty()
     losses: list[float] = []
@@ -180,7 +208,7 @@ def _train(task: str, cell: str, hidden: int, seed: int) -> Trained:
             )
             curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
 
-    result = train(task, cell=cell, hidden=hidden, seed=seed, callback=progress)
+    result = train(spec, cell=cell, hidden=hidden, seed=seed, callback=progress)
     bar.empty()
     curve.empty()
     return result

@@ -12,6 +12,7 @@ import html
 
 import numpy as np
 import streamlit as st
+import torch
 
 from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
@@ -78,6 +79,14 @@ def _header(ctx: Context) -> None:
         + ". Every other tab now shows this trained model on the example below."
     )
     st.markdown(tr.task.describe())
+    if tr.held_out_loss is not None:  # your data: judged on its held-out part, never trained on
+        x, y = tr.task.held_out()
+        with torch.no_grad():
+            before = float(tr.task.loss(tr.initial(x), y))
+        st.caption(
+            f"Held-out loss (the data's last part, never trained on; torch's forward): **{tr.held_out_loss:.4g}**, "
+            f"{before:.4g} before training."
+        )
 
 
 def _losses(ctx: Context) -> None:
