@@ -25,7 +25,7 @@ def describe_task(trained: Trained | None) -> str | None:
         return None
     task = trained.task
     return (
-        f"**Task: {task.title}** ({trained.cell.upper()}, H = {trained.hidden}, trained {trained.steps} steps, final loss "
+        f"**Task: {task.title}** ({trained.cell.upper()}, M = {trained.hidden}, trained {trained.steps} steps, final loss "
         f"{trained.loss_ratio:.2g}× the first). The output y_t is read as **{task.output_label}**: "
         "the Task tab draws it against the target."
     )

@@ -8,7 +8,7 @@ from ..spec import takes_nonlinearity
 from ..validation import Validation
 from . import keys, state, tour, url
 from .sidebar import Choice
-from .text import escape
+from .text import escape, glossary_markdown
 
 # Tight vertical rhythm so that the header, the controls, the diagram and a chart fit in 720 px.
 STYLE = """<style>
@@ -63,6 +63,7 @@ def render(choice: Choice, lesson_step: int | None = None):
         )
     with help_col, st.popover("?", key="keys_help", help="Keys (press ?)", type="tertiary"):  # hidden on a slide; ? opens it
         st.markdown("**Keys** (unless you are typing in a field)\n\n" + keys.help_markdown())
+        st.markdown("**Words on this page**\n\n" + glossary_markdown())
     c = choice.config
     with left:
         sizes = f"N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")

@@ -195,7 +195,7 @@ def trained(task: str, cell: str, hidden: int, seed: int, _task: Task | None = N
 def _train(spec: Task, cell: str, hidden: int, seed: int) -> Trained:
     task = spec.name
     steps = spec.steps
-    bar = st.progress(0.0, text=f"Training {cell.upper()} (H={hidden}) on '{task}'…")
+    bar = st.progress(0.0, text=f"Training {cell.upper()} (M={hidden}) on '{task}'…")
     curve = st.empty()
     losses: list[float] = []
 
@@ -204,7 +204,7 @@ def _train(spec: Task, cell: str, hidden: int, seed: int) -> Trained:
         if step % 10 == 9 or step == steps - 1:
             bar.progress(
                 (step + 1) / steps,
-                text=f"Training {cell.upper()} (H={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
+                text=f"Training {cell.upper()} (M={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
             )
             curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
 

@@ -310,7 +310,7 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
         if task is None:
             out.drop("task_hidden", raw["task_hidden"], "it sets a task's hidden size and no task is chosen", "nothing is trained")
         else:
-            _int_param(out, "task_hidden", raw["task_hidden"], *TASK_HIDDEN, f"the task's own H = {TASKS[task].hidden} is used")
+            _int_param(out, "task_hidden", raw["task_hidden"], *TASK_HIDDEN, f"the task's own M = {TASKS[task].hidden} is used")
 
     if task is not None:  # the task's model and example fix the sizes and options: say which link values are not used
         fixed = [n for n in TASK_FIXED if n in out.values]

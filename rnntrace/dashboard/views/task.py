@@ -74,7 +74,7 @@ def _header(ctx: Context) -> None:
     tr = ctx.trained
     st.markdown(f"#### {tr.task.title}")
     st.caption(
-        f"{tr.cell.upper()}, H = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
+        f"{tr.cell.upper()}, M = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
         + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
         + ". Every other tab now shows this trained model on the example below."
     )
@@ -249,7 +249,7 @@ def _slide(ctx: Context) -> None:
     """Presentation: the task in one line, the prediction beside the task's own picture (fits 1280x720)."""
     tr = ctx.trained
     st.markdown(
-        f"**{tr.task.title}** · {tr.cell.upper()}, H = {tr.hidden} · output: {tr.task.output_label} · loss ratio {tr.loss_ratio:.2g}"
+        f"**{tr.task.title}** · {tr.cell.upper()}, M = {tr.hidden} · output: {tr.task.output_label} · loss ratio {tr.loss_ratio:.2g}"
     )
     name = tr.task.name
     left, right = st.columns([3, 2], gap="medium")
