@@ -217,7 +217,15 @@ def _spec(nonlinearity: str) -> CellSpec:
         quantities=QUANTITIES,
         states=("h",),
         equations=(rf"h_t = {act}\left(x_t W_{{ih}}^\top + b_{{ih}} + h_{{t-1}} W_{{hh}}^\top + b_{{hh}}\right)",),
-        diagram=(("x_t", "x_t"), ("h_prev", "h_{t-1}"), ("pre_activation", "pre-activation"), ("h_t", "h_t"), ("y_t", "y_t")),
+        diagram=(
+            ("x_t", "x_t"),
+            ("h_prev", "h_{t-1}"),
+            ("input_term", "x_t W_ihᵀ + b_ih"),  # the two vectors the sum adds, drawn (issue 23: the working on the picture)
+            ("hidden_term", "h_{t-1} W_hhᵀ + b_hh"),
+            ("pre_activation", "pre-activation"),
+            ("h_t", "h_t"),
+            ("y_t", "y_t"),
+        ),
         forward=partial(forward, nonlinearity=nonlinearity),
         coefficients=partial(coefficients, nonlinearity=nonlinearity),
         backward_step=backward_step,

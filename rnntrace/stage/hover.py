@@ -50,12 +50,24 @@ class Says:
             "x_t": self.x_t,
             "h_prev": self.state_prev,
             "c_prev": self.state_prev,
+            "input_term": self.term,
+            "hidden_term": self.term,
             "pre_activation": self.pre,
             "c_t": self.c_t,
             "h_t": self.h_t,
             "y_t": self.y_t,
         }[field]
         return [maker(field, k) for k in range(shown)]
+
+    def term(self, field: str, k: int) -> str:
+        """One of the two vectors the plain RNN's sum adds: x_t W_ihᵀ + b_ih or h_{t-1} W_hhᵀ + b_hh."""
+        what = {"input_term": ("x_t W_ihᵀ + b_ih", "the input's part"), "hidden_term": ("h_prev W_hhᵀ + b_hh", "the state's part")}
+        formula, part = what[field]
+        other = "hidden_term" if field == "input_term" else "input_term"
+        return (
+            f"({formula})[{k}] = {self.f(self.rows[field][k])}\n{part} of pre[{k}]: "
+            f"{self.f(self.rows[field][k])} + {self.f(self.rows[other][k])} = {self.f(self.rows['pre_activation'][k])}\n{self.at(field, k)}"
+        )
 
     def x_t(self, field: str, k: int) -> str:
         where = "the input sequence" if self.layer == 0 else f"layer {self.layer - 1}'s h_t (both directions if bidirectional)"

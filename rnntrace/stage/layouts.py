@@ -89,31 +89,34 @@ def _head(cv: _Canvas, yb: _Box | None, h: _Box, y: float, says: Says) -> None:
 
 
 def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) -> None:
+    """x_t and h_{t-1}, each times its weights plus its bias (two strips: the terms), summed, then the nonlinearity."""
     x, hp, pre, h, yb = b["x_t"], b["h_prev"], b["pre_activation"], b["h_t"], b.get("y_t")
+    tx, th = b["input_term"], b["hidden_term"]
     act = spec.nonlinearity or "tanh"
-    term_x, term_h = "x_t W_ihᵀ + b_ih", f"{hp.label} W_hhᵀ + b_hh"
-    words = max(_text_width(term_x, 14, bold=True), _text_width(term_h, 14, bold=True))
     pill = _pill_half(act)
+    label = max(_text_width(tx.label, 16, bold=True), _text_width(th.label, 16, bold=True))  # the terms' labels overhang
     parts = [
         (16, BOX_W),
-        (words + 12 - R, 2 * R),
+        (_text_width("W_hh", 14, bold=True) + 14, BOX_W),
+        (max(18.0, label - BOX_W + 16 - R), 2 * R),
         (18, BOX_W),
         (max(2 * pill + 24, _text_width(pre.label, 16, bold=True) + 10 - BOX_W), BOX_W),
     ]
     xs = _place(parts + ([(30, BOX_W)] if yb else []), _room(yb, hp))
     x.x = hp.x = cv.left = xs[0]
-    plus, pre.x, h.x = xs[1] + R, xs[2], xs[3]
+    tx.x = th.x = xs[1]
+    plus, pre.x, h.x = xs[2] + R, xs[3], xs[4]
     if yb:
-        yb.x = xs[4]
-    x.y = LABEL_H
-    hp.y = x.bottom + 12 + LABEL_H
-    ym = (x.mid + hp.mid) / 2
+        yb.x = xs[5]
+    x.y = tx.y = LABEL_H
+    hp.y = th.y = max(x.bottom, tx.bottom) + 12 + LABEL_H
+    ym = (tx.mid + th.mid) / 2
     pre.y, h.y = ym - pre.h / 2, ym - h.h / 2
-    cv.wire([(x.right + 1, x.mid), (plus, x.mid), (plus, ym - R)], label=term_x, title=f"x_t W_ihᵀ + b_ih = step.input_term[{says.n}]")
-    cv.wire(
-        [(hp.right + 1, hp.mid), (plus, hp.mid), (plus, ym + R)], label=term_h, title=f"h_prev W_hhᵀ + b_hh = step.hidden_term[{says.n}]"
-    )
-    cv.node(plus, ym, "+", "pre-activation = (x_t W_ihᵀ + b_ih) + (h_prev W_hhᵀ + b_hh)")
+    cv.wire([(x.right + 1, x.mid), (tx.x - 1, x.mid)], label="W_ih", title=f"x_t W_ihᵀ + b_ih = step.input_term[{says.n}]")
+    cv.wire([(hp.right + 1, hp.mid), (th.x - 1, hp.mid)], label="W_hh", title=f"h_prev W_hhᵀ + b_hh = step.hidden_term[{says.n}]")
+    cv.wire([(tx.right + 1, tx.mid), (plus, tx.mid), (plus, ym - R)])
+    cv.wire([(th.right + 1, th.mid), (plus, th.mid), (plus, ym + R)])
+    cv.node(plus, ym, "+", "pre-activation = (x_t W_ihᵀ + b_ih) + (h_prev W_hhᵀ + b_hh), unit by unit")
     fx = (pre.right + h.x) / 2
     half = cv.node(fx, ym, act, f"h_t = {act}(pre-activation), unit by unit", pill=True)
     cv.wire([(plus + R, ym), (pre.x - 1, ym)])

@@ -33,6 +33,9 @@ LABELS = {
     "ct−1": "c_prev",
     "ct+1": "c_prev",
     "pre-activation": "pre",
+    "xt Wihᵀ + bih": "a",  # the plain RNN's two terms: x_t W_ihᵀ + b_ih and h_{t-1} W_hhᵀ + b_hh
+    "ht−1 Whhᵀ + bhh": "b",
+    "ht+1 Whhᵀ + bhh": "b",
     "rt": "r",
     "zt": "z",
     "nt": "n",
@@ -173,8 +176,8 @@ def test_every_box_shows_torchs_numbers(case):
     svg = cell_diagram(tr.config.spec, tr.at(t)[0], n, head_W=head.weight)
     seen = assert_boxes_match(svg, ref[t], n)
     expected = {"x_t", "h_prev", "h_t", "y_t"} | {
-        "rnn_tanh": {"pre"},
-        "rnn_relu": {"pre"},
+        "rnn_tanh": {"a", "b", "pre"},  # the two terms the sum adds, then the sum
+        "rnn_relu": {"a", "b", "pre"},
         "gru": {"r", "z", "n"},
         "lstm": {"i", "f", "g", "o", "c_prev", "c_t"},
         "lstm_proj": {"i", "f", "g", "o", "c_prev", "c_t"},

@@ -227,6 +227,7 @@ def check_tables(at: AppTest, L: Lesson, layer: int, d: int, t: int, n: int) -> 
 
 # the diagram's visible box labels -> the quantity (the reverse direction's previous state is h_{t+1})
 DIAGRAM = {"xt": "x_t", "ht−1": "h_prev", "ht+1": "h_prev", "ct−1": "c_prev", "ct+1": "c_prev", "pre-activation": "pre_activation"}
+DIAGRAM |= {"xt Wihᵀ + bih": "input_term", "ht−1 Whhᵀ + bhh": "hidden_term", "ht+1 Whhᵀ + bhh": "hidden_term"}
 DIAGRAM |= {f"{g}t": f"{g}_t" for g in "rzniifgo"} | {"ct": "c_t", "ht": "h_t", "yt": "y_t"}
 SVG = "{http://www.w3.org/2000/svg}"
 

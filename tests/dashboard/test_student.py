@@ -44,3 +44,13 @@ def test_the_lesson_panel_names_its_buttons_and_its_look_line(k):
     assert labels == {"tour_back": "Back", "tour_next": "Next lesson step", "tour_leave": "Leave lesson"}, labels
     assert any(f"id='{LOOK_ID}'" in m.value and "Look at" in m.value for m in at.markdown)
     assert any(e.label == "Read the explanation" for e in at.expander)
+
+
+def test_the_help_popover_explains_the_pages_words_and_one_name_per_size():
+    at = run_clean(new_app(task="sine", view="Task", timeout=300))
+    text = " ".join(m.value for m in at.markdown)
+    for word in ("N, T, D", "**M**", "**K**", "head", "replay", "autograd", "Adam", "h0 / h_0", "W_ih"):
+        assert word in text, f"the ? popover does not explain {word!r}"
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert not re.search(r"\bH = \d", shown), "the hidden size is M everywhere on the page, not H"
+    assert re.search(r"\bM = \d", shown), "the Task page names its hidden size M"

@@ -75,7 +75,7 @@ def test_every_printed_and_hover_number_is_torchs(cell, layers, bidirectional, l
     for t in (0, 3, 5):
         svg = rnntrace.to_svg(tr, t, layer=layer, direction=direction, sample=sample)
         boxes = read(svg)
-        expected = {"x_t", "h_prev", "h_t"} | {"RNN": {"pre_activation"}, "GRU": {"r_t", "z_t", "n_t"}}.get(
+        expected = {"x_t", "h_prev", "h_t"} | {"RNN": {"input_term", "hidden_term", "pre_activation"}, "GRU": {"r_t", "z_t", "n_t"}}.get(
             cell, {"i_t", "f_t", "g_t", "o_t", "c_prev", "c_t"}
         )
         assert set(boxes) == expected, f"{cell}: boxes {sorted(boxes)}"
