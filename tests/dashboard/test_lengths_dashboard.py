@@ -80,3 +80,22 @@ def test_the_diagram_says_padding_at_the_padded_steps_only():
     at.selectbox(key="sample").set_value(0)  # sample 0 has all its steps
     run_clean(at)
     assert not any("padding" in f["title"] for f in stage_payload(at)["diagram"]["frames"])
+
+
+def test_the_code_view_gives_the_call_that_runs_the_padded_batch_as_the_page_does(capsys):
+    data, X = padded_csv()
+    at = run_clean(new_app(view="Code"))
+    at.file_uploader(key="inputs_file").set_value(("padded.csv", data, MIME))
+    run_clean(at)
+    assert any("padded batch (lengths [6, 4])" in i.value for i in at.info), [i.value for i in at.info]
+    snippet, script = (c.value for c in at.code)
+    assert "lengths=[6, 4]" in snippet
+    scope: dict = {}
+    exec(compile(script + "\n" + snippet, "rnn_lesson.py", "exec"), scope)  # the page's own script, then the snippet
+    v = scope["v"]
+    assert v.ok
+    model = build_model(LessonConfig(N=N, T=T, D=D))
+    packed = pack_padded_sequence(torch.from_numpy(X).float(), torch.tensor(LENGTHS), batch_first=True, enforce_sorted=False)
+    with torch.no_grad():
+        _, h_n = model.rnn(packed)  # (1, N, M): each sample's state at its own last step
+    np.testing.assert_allclose(v.trace.h_n[-1], h_n[-1].numpy(), rtol=1e-5, atol=1e-5)

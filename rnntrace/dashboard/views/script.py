@@ -36,6 +36,17 @@ def render(ctx: Context) -> None:
             "append these lines (rnntrace replays them and torch runs the same edits):"
         )
         st.code(codegen.edits_code(ctx.config), language="python")
+    if ctx.config.lengths:  # the hand-written loop runs every sample for all T steps; the page packs them
+        st.info(
+            f"This page runs a padded batch (lengths {list(ctx.config.lengths)}). The script below runs every sample for all "
+            f"T = {ctx.T} steps, so a padded sample's numbers differ from the page's after its length. To run them as the page "
+            "does, append (rnntrace replays, torch runs pack_padded_sequence):"
+        )
+        st.code(
+            f"import rnntrace\n\nv = rnntrace.validate(rnn, torch.from_numpy(X), head=fc, lengths={list(ctx.config.lengths)})\n"
+            "print(v.message)\nprint(v.trace.h_n[-1])  # each sample's state at its own last step",
+            language="python",
+        )
     st.markdown(
         "The forward pass by hand, for this configuration: a standalone script "
         "that rebuilds the model from the seed and prints the same numbers."
