@@ -66,7 +66,25 @@ def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, d
     svg, frames = diagram.stage_frames(
         trace.config.spec, steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8
     )
+    _mark_edits(trace, shown, lo, frames)
     return {"svg": svg, "frames": frames}
+
+
+def _mark_edits(trace: Trace, shown: Shown, lo: int, frames: list[dict]) -> None:
+    """A what-if edit's numbers (``Trace.edited``) marked in the frames: a cell's 6th entry 1 (stage.js outlines it), its hover says so."""
+    if not trace.edits:
+        return
+    editable = trace.config.spec.editable
+    for i, frame in enumerate(frames):
+        for box in frame["boxes"]:  # [field: scale, more, cells], in the diagram's order
+            field = box[0].split(":", 1)[0]
+            if field not in editable:
+                continue
+            marks = trace.edited(field, shown.layer, shown.direction)[lo + i, shown.sample]  # (units,)
+            for k, cell in enumerate(box[2]):
+                if marks[k]:
+                    cell[3] += "\n✏️ edited: a what-if edit set this number (the cell computed another)"
+                    cell.append(1)
 
 
 def pack(payload: dict) -> bytes:

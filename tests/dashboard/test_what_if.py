@@ -165,3 +165,18 @@ def test_the_lesson_step_a_forget_gate_stuck_open_keeps_c_exactly():
     at.button(key="what_if_clear").click().run()
     assert np.abs(lesson(config).ref.q("c_t")[20] - E.ref.q("c_t")[20]).max() > 1e-3  # without the edits it faded
     check_tables(at, lesson(config), 0, 0, 20, 0)
+
+
+def test_the_picture_marks_the_edited_numbers():
+    from apptest import stage_payload
+
+    config, link, _ = LINKS["lstm_forget_open"]
+    payload = stage_payload(render(config, "Step", edit=link))
+    marked = set()
+    for frame in payload["diagram"]["frames"]:
+        for box in frame["boxes"]:
+            for k, cell in enumerate(box[2]):
+                if len(cell) > 5 and cell[5]:
+                    assert "edited" in cell[3] and cell[0] == "1.000", cell
+                    marked.add((box[0].split(":")[0], k, frame["t"]))
+    assert marked == {("f_t", 2, t) for t in range(3, BASE["T"])}, sorted(marked)

@@ -114,9 +114,11 @@ class Diagram {
       const box = this.boxes[b];
       box.title.textContent = scale;
       if (box.more) box.more.textContent = more;
-      cells.forEach(([number, fill, ink, title, squeeze], k) => {
+      cells.forEach(([number, fill, ink, title, squeeze, edited], k) => {
         const cell = box.cells[k];
         cell.rect.setAttribute("fill", fill);
+        cell.rect.setAttribute("stroke", edited ? "#f58518" : "none"); // a what-if edit set this number
+        cell.rect.setAttribute("stroke-width", edited ? "3" : "0");
         cell.text.setAttribute("fill", ink);
         cell.text.textContent = number;
         cell.title.textContent = title;
