@@ -157,13 +157,13 @@ TOUR: tuple[TourStep, ...] = (
         {"view": "Step", "cell": "LSTM", "inputs": "impulse", "T": 30, "edit": "f_t:t1-:1,i_t:t1-:0", "t": 20},
     ),
     TourStep(
-        "Three cells, one memory",
-        "The same impulse at t = 0 through **nn.RNN, nn.GRU and nn.LSTM**, built from the same seed, stepping together. "
-        "How long does each still show it? The RNN's h_t fades fastest; the GRU's update gate z_t and the LSTM's cell state "
-        "c_t let the memory last. The last column, |dL/dh_t|, is the same story backwards: how far the last step's error "
-        "reaches back. (Random weights: a trained model keeps it far longer; see the memory task.)",
-        "each picture's h_t and its heatmaps on the shared t axis; step with the first picture's controls or the keys.",
-        {"view": "Compare", "inputs": "impulse", "T": 30, "t": 3},
+        "Three cells, one memory task",
+        "The memory task (remember one marked bit while others go by) learned by **nn.RNN, nn.GRU and nn.LSTM**, each "
+        "trained here from the same seed, run on the same example and stepping together. Which one still holds the bit "
+        "when it is asked for? The gated cells keep it in a unit that barely moves (the GRU's z_t near 1, the LSTM's "
+        "c_t); |dL/dh_t| shows how far back the error at the end reaches in each.",
+        "each picture's h_t and c_t, and the heatmaps beside them on the shared t axis; each badge: torch agrees.",
+        {"view": "Compare", "task": "memory", "t": 6},
     ),
 )
 DEFAULTS = {**{k: getattr(LessonConfig(), k) for k in ("cell", "N", "T", "D", "M", "K", "seed", "layers", "nonlinearity", "bias")}}

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from apptest import charts, dataset, stage_payloads
-from oracle import lesson
+from oracle import Lesson, lesson, torch_steps
 from test_screen import check_diagram, render
+
+import rnntrace
 
 BASE = {"N": 2, "T": 6, "D": 3, "M": 4, "K": 2, "seed": 7}
 PAIRS = ["RNN,GRU,LSTM", "RNN,GRU", "RNN,LSTM", "GRU,LSTM", "lstm,rnn"]
@@ -45,13 +48,21 @@ def test_a_bad_compare_gives_one_notice(bad):
     assert len(at.warning) == 1 and "compare" in at.warning[0].value, [w.value for w in at.warning]
 
 
-def test_the_lesson_step_three_cells_one_memory_opens_the_comparison():
+def test_the_lesson_step_three_cells_one_memory_task_compares_trained_models():
+    """Each cell trained on the memory task from the same seed (rnntrace.train, as a user would), on its example."""
     from rnntrace.dashboard.tour import TOUR
 
-    k = next(i for i, s in enumerate(TOUR, 1) if s.title == "Three cells, one memory")
+    k = next(i for i, s in enumerate(TOUR, 1) if s.title == "Three cells, one memory task")
     at = render({}, None, tour=k)
     payloads = [p for p in stage_payloads(at) if p.get("diagram")]
     assert len(payloads) == 3
-    config = {"inputs": "impulse", "T": 30}
-    for cell, payload in zip(("RNN", "GRU", "LSTM"), payloads, strict=True):
-        check_diagram(at, lesson(config | {"cell": cell}), 0, 0, 3, 0, payload=payload)
+    for cell, payload in zip(("rnn", "gru", "lstm"), payloads, strict=True):
+        trained = rnntrace.train("memory", cell=cell, seed=0)
+        x, _ = trained.example()
+        model = trained.model
+        with torch.no_grad():
+            X = model.rnn_input(x)  # (1, T, D)
+            y = model.fc(model.rnn(X)[0]).numpy().astype(np.float64)
+        ref = torch_steps(model.rnn, X.transpose(0, 1).numpy())
+        L = Lesson({}, model.rnn, model.fc, X.numpy(), ref, y, y)
+        check_diagram(at, L, 0, 0, 6, 0, payload=payload)
