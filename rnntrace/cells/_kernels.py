@@ -205,9 +205,10 @@ def _states(ext: np.ndarray, h0: np.ndarray, direction: int) -> tuple[np.ndarray
 
 
 def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
-    """x_t W_ihᵀ for all t at once: one (T*N, D) @ (D, G*H) product into ``out`` (T, N, G*H).
+    """x_t W_ihᵀ + b_ih for all t at once: one (T*N, D) @ (D, G*H) product into ``out`` (T, N, G*H), then b_ih.
 
-    ``b_ih`` is added by the loop, row by row. W_ihᵀ is copied to C order first:
+    b_ih is added here to every row in one call, not by the loop at each step (the same sums:
+    one fewer NumPy call per step, ~1 µs each at T = 1000). W_ihᵀ is copied to C order first:
     multithreaded OpenBLAS was measured taking 12 ms instead of 0.03 ms on a
     transposed-view operand of this shape on a busy machine.
     """
@@ -215,6 +216,8 @@ def _input_term(x: np.ndarray, w: Weights, out: np.ndarray) -> np.ndarray:
     small = T * N * D * w.W_ih.shape[0] < SMALL_PRODUCT  # multiply-adds of the product
     with one_blas_thread() if small else contextlib.nullcontext(), np.errstate(over="ignore", invalid="ignore"):
         np.matmul(x.reshape(T * N, D), np.ascontiguousarray(w.W_ih.T), out=out.reshape(T * N, -1))  # overflow: validate() says
+        if w.b_ih.any():
+            out += w.b_ih  # (T, N, G*H) + (G*H,)
     return out
 
 

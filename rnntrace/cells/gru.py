@@ -84,7 +84,6 @@ def run_gru(
         hidden_term, hidden_term[:, :, : 2 * H], hidden_term[:, :, 2 * H :],
         pre[:, :, : 2 * H], pre[:, :, 2 * H :],
     )  # fmt: skip
-    b_ih = w.b_ih if w.b_ih.any() else None
     half = np.full((), 0.5, x.dtype)  # σ(a) = ½ + ½ tanh(a/2), see _activate
     h_prev = _state(h0)
     rows = zip(
@@ -96,8 +95,6 @@ def run_gru(
     )
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
         for t, a_in, (hid, hid_rz, hid_n, p_rz, p_n, g, r_t, z_t, n_t, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
             a_rz, a_n = a_in[..., : 2 * H], a_in[..., 2 * H :]
             hidden_term_of(h_prev, hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 3H)
             np.add(a_rz, hid_rz, out=p_rz)

@@ -88,7 +88,6 @@ def run_lstm(
     scale = np.full(4 * H, 0.5, x.dtype)  # [½ | ½ | 1 | ½]: σ for i, f, o and tanh for g, see _activate
     scale[2 * H : 3 * H] = 1.0
     shift = 1.0 - scale  # [½ | ½ | 0 | ½]
-    b_ih = w.b_ih if w.b_ih.any() else None
     i_g = _state(np.empty((N, H), x.dtype))  # scratch: i_t ⊙ g_t
     o_tanh_c = _state(np.empty((N, H), x.dtype))  # scratch: o_t ⊙ tanh(c_t), before the projection
     h_prev, c_prev = _state(h0), _state(c0)
@@ -101,8 +100,6 @@ def run_lstm(
     )
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
         for t, a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
             hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
             _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]

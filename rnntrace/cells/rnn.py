@@ -67,7 +67,6 @@ def run_rnn(
         ],
     )
     h_all, h_prev_all = _states(h_ext, h0, direction)
-    b_ih = w.b_ih if w.b_ih.any() else None
     zero = np.zeros((), x.dtype)  # relu's 0 as an array, see _activate
     h_prev = _state(h0)
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
@@ -79,8 +78,6 @@ def run_rnn(
             strict=True,
         )
         for t, a_in, (a_hid, p, h_t), held in rows:
-            if b_ih is not None:
-                a_in += b_ih  # x_t W_ihᵀ + b_ih
             hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, H)
             np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
             if edit is not None:
