@@ -24,362 +24,38 @@ Arrow and skips it. Elsewhere use ``alt.data_transformers.disable_max_rows()``.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from ..spec import SPECS
-from ..stage.charts import AXIS, NOW, SUBTITLE, now_param
-
-MAX_ROWS = 30_000  # hard cap on data rows per chart (all layers together)
-FLOOR = 1e-17  # the diff chart's stand-in for an exact 0 on its log scale
-FMT = ".3f"  # tooltip number format: 3 decimals, as the tables and equations show them
-PICK = "t_pick"  # the click selection on every time chart: clicking a step sets t (views/over_time.py)
-
-# each gate's activation, from the cell specs: sigmoid gates are drawn on 0..1, tanh ones on -1..1
-_GATE_ACTIVATION = {g.field: g.activation for spec in SPECS.values() for g in spec.gates}
-SIGMOID = frozenset(f for f, a in _GATE_ACTIVATION.items() if a == "sigmoid")
-TANH = frozenset(f for f, a in _GATE_ACTIVATION.items() if a == "tanh")
-
-DIVERGING = "redblue"
-SEQUENTIAL = "viridis"
-CATEGORIES = "tableau10"
-LEGEND = {"labelFontSize": 12, "titleFontSize": 13}
-
-
-# -- input checks (the builders below trust their inputs) ------------------------------------
-
-
-def _array(a, name: str, ndim: int, expected: str) -> np.ndarray:
-    """As a float64 ndarray of ``ndim`` dims (a 1-D array counts as one column when ndim=2)."""
-    if hasattr(a, "detach"):  # a torch tensor: be kind
-        a = a.detach().cpu().numpy()
-    try:
-        a = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a numeric array {expected}; got {type(a).__name__} ({e}).") from None
-    if ndim == 2 and a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != ndim or 0 in a.shape:
-        hint = " Pass one sample, e.g. x[0] from an (N, T, D) batch." if a.ndim == ndim + 1 else ""
-        raise ValueError(f"{name} must be {expected}, non-empty; got shape {a.shape}.{hint}")
-    return a
-
-
-def _step(t, T: int) -> int:
-    if isinstance(t, bool) or not isinstance(t, int | np.integer):
-        raise TypeError(f"t must be an int time index; got {t!r} ({type(t).__name__}).")
-    if not 0 <= t < T:
-        raise ValueError(f"t={t} is out of range for a sequence of T={T} steps; use 0..{T - 1}.")
-    return int(t)
-
-
-def _positive(value, name: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
-    return value
-
-
-def _window(window, T: int, t: int) -> tuple[int, int]:
-    """Half-open [lo, hi) of the steps to show: all of them, or ``window`` steps around t."""
-    if window is None or window >= T:
-        return 0, T
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ValueError(f"window must be a positive int number of steps or None; got {window!r}.")
-    lo = min(max(t - window // 2, 0), T - window)
-    return lo, lo + int(window)
-
-
-# -- aggregation ------------------------------------------------------------------------------
-
-
-def bucket_size(n: int, budget: int) -> int:
-    """Items per bucket so that n items fit in at most ``budget`` buckets: ceil(n / budget)."""
-    return max(1, -(-n // max(1, budget)))
-
-
-def bounded(a: np.ndarray, *, max_rows: int, max_cols: int, names: tuple[str, str] = ("row", "col"), how: str = "mean") -> pd.DataFrame:
-    """A 2-D array as a tidy frame of at most ``max_rows * max_cols`` rows.
-
-    Rows and columns are cut into consecutive buckets of ``bucket_size`` items; each cell
-    holds the ``how`` ("mean" or "max") of its block. Columns: ``{r}0, {r}1, {c}0, {c}1``
-    (first and last index of the block, inclusive) and ``value``, row-major. With nothing
-    to merge the values are the array's own, bit for bit.
-    """
-    R, C = a.shape
-    rs = np.arange(0, R, bucket_size(R, max_rows))  # (R_b,) bucket starts
-    cs = np.arange(0, C, bucket_size(C, max_cols))  # (C_b,)
-    re = np.append(rs[1:], R) - 1  # (R_b,) inclusive ends
-    ce = np.append(cs[1:], C) - 1
-    if how == "mean":
-        sums = np.add.reduceat(np.add.reduceat(a, rs, axis=0), cs, axis=1)  # (R_b, C_b)
-        values = sums / np.outer(re - rs + 1, ce - cs + 1)
-    elif how == "max":
-        values = np.maximum.reduceat(np.maximum.reduceat(a, rs, axis=0), cs, axis=1)
-    else:
-        raise ValueError(f"how={how!r}; expected 'mean' or 'max'.")
-    r, c = names
-    return pd.DataFrame(
-        {
-            f"{r}0": np.repeat(rs, len(cs)).astype("int32"),
-            f"{r}1": np.repeat(re, len(cs)).astype("int32"),
-            f"{c}0": np.tile(cs, len(rs)).astype("int32"),
-            f"{c}1": np.tile(ce, len(rs)).astype("int32"),
-            "value": values.ravel(),
-        }
-    )
-
-
-def _merged(n: int, budget: int, what: str, total: str) -> list[str]:
-    """The subtitle line that owns up to a bucketing, or nothing."""
-    k = bucket_size(n, budget)
-    return [f"each {what} is the mean of {k} consecutive {total} ({n} {total} in {-(-n // k)} {what}s)"] if k > 1 else []
-
-
-def _window_note(lo: int, hi: int, T: int) -> list[str]:
-    return [f"window: t = {lo}..{hi - 1} of 0..{T - 1}"] if (lo, hi) != (0, T) else []
-
-
-# -- shared pieces ----------------------------------------------------------------------------
-
-
-def _title(text: str, notes: Sequence[str]) -> alt.TitleParams:
-    # Streamlit's themes colour the title but leave the subtitle black, unreadable on the dark
-    # theme; this grey has a contrast of about 4.4:1 on white and on Streamlit's dark background.
-    return alt.TitleParams(text, subtitle=list(notes), anchor="start", fontSize=17, subtitleFontSize=14, subtitleColor=SUBTITLE)
-
-
-def _finish(layers: Sequence[alt.Chart], title: str, notes: Sequence[str], plot_height: int, extra: int = 0) -> alt.LayerChart:
-    """Layer, title, and a height that leaves ``plot_height`` px for the data.
-
-    Streamlit fits the whole chart (title, subtitle lines, axes) into the height it is
-    given, so the room for the text is added here rather than taken from the plot.
-    """
-    height = plot_height + 30 + 18 * len(notes) + 50 + extra
-    return alt.layer(*layers).properties(title=_title(title, notes), height=height)
-
-
-def _t_scale(lo: int, hi: int) -> alt.Scale:
-    # step t is drawn over [t - 0.5, t + 0.5], so the rule at t sits in the middle of its cell
-    return alt.Scale(domain=[lo - 0.5, hi - 0.5], nice=False, zero=False)
-
-
-def _t_axis() -> alt.Axis:
-    return alt.Axis(title="t", format="d", tickMinStep=1, **AXIS)
-
-
-def _pick(field: str) -> alt.Parameter:
-    """Clicking a datum selects its step (``field``: "t" or a bucket's first step "t0")."""
-    return alt.selection_point(name=PICK, fields=[field], on="click", clear=False, empty=False)
-
-
-def _catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
-    """One column per step under the data: the steps after t greyed, and a click anywhere on the plot picks that step."""
-    frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
-    return (
-        alt.Chart(frame)
-        .mark_rect(color="#808080")
-        .encode(
-            x=alt.X("a:Q", scale=scale, axis=_t_axis()),
-            x2="b:Q",
-            opacity=alt.value(0.001),  # invisible: it is there to be clicked (``_future`` greys the steps after t)
-        )
-        .add_params(_pick("t"))
-        .properties(name="steps")
-    )
-
-
-def _future(scale: alt.Scale) -> alt.Chart:
-    """The steps after t, greyed: one translucent band from t + 0.5 to the axis' end.
-
-    One mark that follows the param ``t_now``: when the browser stage moves t, Vega updates this
-    band, not every cell of the chart (per-cell opacity cost 200 ms a step on a 6,000-cell heatmap).
-    """
-    end = scale.domain[1]
-    return (
-        alt.Chart(pd.DataFrame({"end": [end]}))
-        .transform_calculate(start=f"{NOW} + 0.5")
-        .transform_filter("datum.start < datum.end")
-        .mark_rect(color="#808080", opacity=0.35)
-        .encode(x=alt.X("start:Q", scale=scale, axis=_t_axis()), x2="end:Q")
-        .properties(name="future")
-    )
-
-
-def with_padding(chart: alt.LayerChart, length: int, T: int) -> alt.LayerChart:
-    """``chart`` with the steps t >= ``length`` (this sample's padding) under a grey hatch-free band labelled "padding".
-
-    Added under the data (first layer), so the steps stay clickable; the chart keeps its title and size.
-    """
-    if length >= T:
-        return chart
-    frame = pd.DataFrame({"start": [length - 0.5], "end": [T - 0.5], "label": [f"padding (t ≥ {length})"]})
-    band = alt.Chart(frame).encode(x=alt.X("start:Q", axis=_t_axis()), x2="end:Q")
-    layers = [
-        band.mark_rect(color="#5a5a5a", opacity=0.28).encode(tooltip=[alt.Tooltip("label:N", title="not computed")]),
-        band.mark_text(align="left", baseline="top", dx=4, dy=4, color="#3a3a3a", fontSize=12).encode(text="label:N", y=alt.value(0)),
-    ]
-    out = chart.copy(deep=False)
-    out.layer = [*layers, *chart.layer]
-    return out
-
-
-def _now(t: int, scale: alt.Scale) -> list[alt.Chart]:
-    """The current step: a dark rule over a light halo, readable on light and dark themes."""
-    base = (
-        alt.Chart(pd.DataFrame({"now": [0]}))
-        .transform_calculate(t=NOW)  # the param, not a number: the browser stage moves the rule without a rebuild
-        .encode(x=alt.X("t:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("t:Q", title="current t")])
-    )
-    halo = base.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75).add_params(now_param(t))
-    return [halo, base.mark_rule(color="#1a1a1a", strokeWidth=2)]
-
-
-def _t_tooltips(merged: bool) -> list[alt.Tooltip]:
-    if merged:
-        return [alt.Tooltip("t0:Q", title="t from"), alt.Tooltip("t1:Q", title="t to")]
-    return [alt.Tooltip("t0:Q", title="t")]
-
-
-def _signed_scale(values: np.ndarray, bound: float | None = None) -> alt.Scale:
-    """Diverging, white at 0, symmetric: ±bound, by default ±max|value| (so small values still show)."""
-    if bound is None:
-        m = float(np.nanmax(np.abs(values), initial=0.0)) if values.size else 0.0
-        bound = m if m > 0 and math.isfinite(m) else 1.0
-    return alt.Scale(scheme=DIVERGING, domain=[-bound, bound], domainMid=0, clamp=True)
-
-
-class _Bands:
-    """Panels stacked on one y axis (one view, so the chart can fill the container's width).
-
-    Panel g holds ``size`` rows at positions g*stride + 0..size-1, with a blank gap of
-    ``gap`` rows between panels; row r of a panel spans [r - 0.5, r + 0.5].
-    """
-
-    def __init__(self, names: Sequence[str], size: int, field: str):
-        self.names = list(names)
-        self.size = size
-        self.field = field
-        self.gap = 0 if len(self.names) == 1 else max(1, math.ceil(0.12 * size))
-        self.stride = size + self.gap
-
-    def position(self, row_expr: str) -> str:
-        if len(self.names) == 1:
-            return row_expr
-        return f"indexof({json.dumps(self.names)}, datum.{self.field}) * {self.stride} + {row_expr}"
-
-    def scale(self) -> alt.Scale:
-        top = len(self.names) * self.stride - self.gap
-        return alt.Scale(domain=[-0.5, top - 0.5], nice=False, zero=False, reverse=True)
-
-    def axis(self, title: str, labels: Sequence[str] | None = None) -> alt.Axis:
-        if len(self.names) == 1:
-            return alt.Axis(title=title, format="d", tickMinStep=1, **AXIS)
-        labels = list(labels or self.names)
-        twice = [2 * g * self.stride + self.size - 1 for g in range(len(self.names))]  # 2 x panel centres, integers
-        expr = " : ".join(f"round(2 * datum.value) == {c} ? {json.dumps(label)}" for c, label in zip(twice, labels, strict=True))
-        return alt.Axis(title=title, values=[c / 2 for c in twice], labelExpr=f"{expr} : ''", ticks=False, grid=False, **AXIS)
-
-
-def _time_heatmap(
-    panels: Mapping[str, np.ndarray],
-    t: int,
-    *,
-    title: str,
-    y_title: str,
-    value_title: str,
-    max_cells: int,
-    max_t: int,
-    max_units: int,
-    window: int | None,
-    height: int,
-    notes: Sequence[str] = (),
-    bound: float | None = None,
-) -> alt.LayerChart:
-    """Heatmaps of (T, M) arrays over (t, unit), one band per panel, sharing the t axis."""
-    names = list(panels)
-    T, M = next(iter(panels.values())).shape
-    lo, hi = _window(window, T, t)
-    budget_units = min(M, max_units)
-    unit_rows = -(-M // bucket_size(M, budget_units))  # rows per panel after bucketing units
-    budget_t = max(1, min(max_t, max_cells // (len(names) * unit_rows)))  # every panel shares the MAX_ROWS budget
-    parts = []
-    for name, a in panels.items():
-        f = bounded(a[lo:hi], max_rows=budget_t, max_cols=budget_units, names=("t", "unit"))
-        f["t0"] += lo
-        f["t1"] += lo
-        f.insert(0, "panel", name)
-        parts.append(f)
-    frame = pd.concat(parts, ignore_index=True)
-    merged_t = bucket_size(hi - lo, budget_t) > 1
-    merged_u = bucket_size(M, budget_units) > 1
-    bands = _Bands(names, M, "panel")
-    base = alt.Chart(frame).transform_calculate(
-        x0="datum.t0 - 0.5",
-        x1="datum.t1 + 0.5",
-        y0=bands.position("datum.unit0 - 0.5"),
-        y1=bands.position("datum.unit1 + 0.5"),
-    )
-    scale_t = _t_scale(lo, hi)
-    tooltip = [alt.Tooltip("panel:N", title="quantity")] if len(names) > 1 else []
-    tooltip += _t_tooltips(merged_t)
-    tooltip += (
-        [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
-        if merged_u
-        else [alt.Tooltip("unit0:Q", title="unit")]
-    )
-    tooltip.append(alt.Tooltip("value:Q", title=("mean " if merged_t or merged_u else "") + value_title, format=FMT))
-
-    # one rect layer per colour scale: sigmoid gates, tanh gates, anything else signed
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        if name in SIGMOID:
-            kind = "sigmoid"
-        elif name in TANH:
-            kind = "tanh"
-        else:
-            kind = "signed"
-        groups.setdefault(kind, []).append(name)
-    legend = dict(LEGEND) if len(groups) == 1 else {**LEGEND, "orient": "bottom", "direction": "horizontal", "gradientLength": 160}
-    layers = []
-    for i, (kind, members) in enumerate(groups.items()):
-        if kind == "sigmoid":
-            scale, legend_title = alt.Scale(scheme=SEQUENTIAL, domain=[0, 1], clamp=True), "0..1"
-        elif kind == "tanh":
-            scale, legend_title = _signed_scale(np.empty(0), bound=1.0), "-1..1"
-        else:
-            shown = frame["value"].to_numpy()[frame["panel"].isin(members).to_numpy()]  # the bucket means, not the raw values
-            scale = _signed_scale(shown, bound)
-            legend_title = f"±{scale.domain[1]:.3g}"
-        label = ", ".join(members) if len(names) > 1 else value_title
-        layer = base if len(groups) == 1 else base.transform_filter(alt.FieldOneOfPredicate(field="panel", oneOf=members))
-        layers.append(
-            layer.mark_rect().encode(
-                x=alt.X("x0:Q", scale=scale_t, axis=_t_axis()),
-                x2="x1:Q",
-                y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(y_title)),
-                y2="y1:Q",
-                color=alt.Color("value:Q", scale=scale, legend=alt.Legend(title=[label, legend_title], format=".2f", **legend)),
-                tooltip=tooltip,
-            )
-        )
-        if i == 0:
-            layers[-1] = layers[-1].add_params(_pick("t0"))
-    notes = [
-        *notes,
-        *_window_note(lo, hi, T),
-        *_merged(hi - lo, budget_t, "column", "steps"),
-        *_merged(M, budget_units, "row", "units"),
-        "vertical line: the current t",
-    ]
-    extra = 60 if len(groups) > 1 else 0  # the legends go below the plot
-    return _finish([*layers, _future(scale_t), *_now(t, scale_t)], title, notes, height, extra).resolve_scale(color="independent")
-
+from ..stage.charts import AXIS
+from .chart_kit import (
+    CATEGORIES,
+    FLOOR,
+    FMT,
+    LEGEND,
+    MAX_ROWS,
+    Bands,
+    bounded,
+    bucket_size,
+    catcher,
+    check_array,
+    check_positive,
+    check_step,
+    finish,
+    future_band,
+    merged_note,
+    now_rule,
+    signed_scale,
+    t_axis,
+    t_scale,
+    t_tooltips,
+    t_window,
+    time_heatmap,
+    window_note,
+)
 
 # -- the builders -----------------------------------------------------------------------------
 
@@ -404,10 +80,10 @@ def hidden_heatmap(
         window: show only this many steps around t (exact values) instead of all T.
         max_t, max_units: budgets beyond which steps / units are averaged in buckets.
     """
-    h = _array(h, "h", 2, "(T, M): one sample's hidden states over time")
-    t = _step(t, h.shape[0])
-    bound = None if bound is None else _positive(bound, "bound")
-    return _time_heatmap(
+    h = check_array(h, "h", 2, "(T, M): one sample's hidden states over time")
+    t = check_step(t, h.shape[0])
+    bound = None if bound is None else check_positive(bound, "bound")
+    return time_heatmap(
         {"h_t": h},
         t,
         title=title,
@@ -446,14 +122,14 @@ def gates_chart(
         raise ValueError(
             "gates must be a non-empty dict name -> (T, H) array, e.g. {'r_t': ..., 'z_t': ..., 'n_t': ...}; an RNN cell has none."
         )
-    arrays = {str(k): _array(v, f"gates[{k!r}]", 2, "(T, H) for one sample") for k, v in gates.items()}
+    arrays = {str(k): check_array(v, f"gates[{k!r}]", 2, "(T, H) for one sample") for k, v in gates.items()}
     shapes = {k: a.shape for k, a in arrays.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"every gate must have the same (T, H) shape; got {shapes}.")
     T, _ = next(iter(shapes.values()))
-    t = _step(t, T)
+    t = check_step(t, T)
     height = height or 60 * len(arrays) + 20
-    return _time_heatmap(
+    return time_heatmap(
         arrays,
         t,
         title=title,
@@ -485,27 +161,27 @@ def input_chart(
         max_features: features beyond this are left out (the subtitle says so).
         max_t: steps beyond this are averaged in buckets (the subtitle says so).
     """
-    x = _array(x, "x", 2, "(T, D): one sample's inputs over time")
+    x = check_array(x, "x", 2, "(T, D): one sample's inputs over time")
     T, D = x.shape
-    t = _step(t, T)
-    lo, hi = _window(window, T, t)
+    t = check_step(t, T)
+    lo, hi = t_window(window, T, t)
     shown = min(D, max_features)
     frame = bounded(x[lo:hi, :shown], max_rows=max_t, max_cols=shown, names=("t", "d")).drop(columns="d1")
     frame["t0"] += lo
     frame["t1"] += lo
     merged = bucket_size(hi - lo, max_t) > 1
-    notes = [*_window_note(lo, hi, T), *_merged(hi - lo, max_t, "point", "steps")]
+    notes = [*window_note(lo, hi, T), *merged_note(hi - lo, max_t, "point", "steps")]
     if shown < D:
         notes.append(f"showing features 0..{shown - 1} of {D}")
     notes.append("vertical line: the current t")
-    scale_t = _t_scale(lo, hi)
+    scale_t = t_scale(lo, hi)
     points = len(frame) // shown <= 100  # markers while they stay readable; a lone step needs one
     lines = (
         alt.Chart(frame)
         .transform_calculate(t="(datum.t0 + datum.t1) / 2")
         .mark_line(strokeWidth=2, point=points)
         .encode(
-            x=alt.X("t:Q", scale=scale_t, axis=_t_axis()),
+            x=alt.X("t:Q", scale=scale_t, axis=t_axis()),
             y=alt.Y("value:Q", axis=alt.Axis(title="x_t[d]", **AXIS)),
             color=alt.Color(
                 "d0:N",
@@ -513,13 +189,13 @@ def input_chart(
                 legend=alt.Legend(title="feature", labelExpr="'x_t[' + datum.label + ']'", **LEGEND),
             ),
             tooltip=[
-                *_t_tooltips(merged),
+                *t_tooltips(merged),
                 alt.Tooltip("d0:Q", title="feature d"),
                 alt.Tooltip("value:Q", title="mean x_t[d]" if merged else "x_t[d]", format=FMT),
             ],
         )
     )
-    return _finish([_catcher(lo, hi, scale_t, t), _future(scale_t), lines, *_now(t, scale_t)], title, notes, height)
+    return finish([catcher(lo, hi, scale_t, t), future_band(scale_t), lines, *now_rule(t, scale_t)], title, notes, height)
 
 
 def output_chart(
@@ -542,13 +218,13 @@ def output_chart(
         original: (T, K) the outputs of the same model without the what-if edits, drawn as a
             dashed ghost of each line (the edited run is ``y_manual`` / ``y_torch``), or None.
     """
-    y_manual = _array(y_manual, "y_manual", 2, "(T, K): one sample's outputs over time")
-    y_torch = _array(y_torch, "y_torch", 2, "(T, K): one sample's outputs over time")
+    y_manual = check_array(y_manual, "y_manual", 2, "(T, K): one sample's outputs over time")
+    y_torch = check_array(y_torch, "y_torch", 2, "(T, K): one sample's outputs over time")
     if y_manual.shape != y_torch.shape:
         raise ValueError(f"y_manual {y_manual.shape} and y_torch {y_torch.shape} must have the same (T, K) shape.")
     T, K = y_manual.shape
-    t = _step(t, T)
-    lo, hi = _window(window, T, t)
+    t = check_step(t, T)
+    lo, hi = t_window(window, T, t)
     shown = min(K, max_outputs)
     frame = bounded(y_manual[lo:hi, :shown], max_rows=max_t, max_cols=shown, names=("t", "k")).drop(columns="k1")
     frame = frame.rename(columns={"k0": "k", "value": "manual"})
@@ -558,17 +234,17 @@ def output_chart(
     merged = bucket_size(hi - lo, max_t) > 1
     notes = [
         "lines: our NumPy replay (manual); points: torch's forward",
-        *_window_note(lo, hi, T),
-        *_merged(hi - lo, max_t, "point", "steps"),
+        *window_note(lo, hi, T),
+        *merged_note(hi - lo, max_t, "point", "steps"),
     ]
     if shown < K:
         notes.append(f"showing outputs 0..{shown - 1} of {K}")
     if original is not None:
-        original = _array(original, "original", 2, "(T, K): the unedited run's outputs")
+        original = check_array(original, "original", 2, "(T, K): the unedited run's outputs")
         frame["original"] = bounded(original[lo:hi, :shown], max_rows=max_t, max_cols=shown)["value"].to_numpy()
         notes.append("dashed: the same model without the edits")
     notes.append("vertical line: the current t")
-    scale_t = _t_scale(lo, hi)
+    scale_t = t_scale(lo, hi)
     mean = "mean " if merged else ""
     color = alt.Color(
         "k:N",
@@ -576,14 +252,14 @@ def output_chart(
         legend=alt.Legend(title=["output y_t[k]", "manual (line) / torch (points)"], labelExpr="'y_t[' + datum.label + ']'", **LEGEND),
     )
     tooltip = [
-        *_t_tooltips(merged),
+        *t_tooltips(merged),
         alt.Tooltip("k:Q", title="output k"),
         alt.Tooltip("manual:Q", title=f"{mean}y_t[k] manual", format=FMT),
         alt.Tooltip("torch:Q", title=f"{mean}y_t[k] torch", format=FMT),
         alt.Tooltip("diff:Q", title="|manual − torch|", format=".3e"),
     ]
     base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", diff="abs(datum.manual - datum.torch)")
-    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    x = alt.X("t:Q", scale=scale_t, axis=t_axis())
     y_axis = alt.Axis(title="y_t[k]", **AXIS)
     lines = base.mark_line(strokeWidth=2).encode(x=x, y=alt.Y("manual:Q", axis=y_axis), color=color, tooltip=tooltip)
     few = len(frame) // shown <= 100
@@ -593,7 +269,7 @@ def output_chart(
     ghost = []
     if original is not None:  # the unedited run, faint and dashed under the edited one
         ghost_tip = [
-            *_t_tooltips(merged),
+            *t_tooltips(merged),
             alt.Tooltip("k:Q", title="output k"),
             alt.Tooltip("original:Q", title="without edits", format=FMT),
         ]
@@ -602,7 +278,7 @@ def output_chart(
                 x=x, y=alt.Y("original:Q", axis=y_axis), color=color, detail="k:N", tooltip=ghost_tip
             )
         ]
-    return _finish([_catcher(lo, hi, scale_t, t), _future(scale_t), *ghost, lines, points, *_now(t, scale_t)], title, notes, height)
+    return finish([catcher(lo, hi, scale_t, t), future_band(scale_t), *ghost, lines, points, *now_rule(t, scale_t)], title, notes, height)
 
 
 def diff_chart(
@@ -624,11 +300,11 @@ def diff_chart(
         floor: exact zeros (and anything smaller) are drawn at this height; the tooltip says so.
         max_t: beyond this, each point is the max of a bucket of steps, never the mean.
     """
-    d = _array(per_step, "per_step", 1, "(T,): one max |manual - torch| per step")
+    d = check_array(per_step, "per_step", 1, "(T,): one max |manual - torch| per step")
     T = d.shape[0]
-    t = _step(t, T)
-    tolerance = _positive(tolerance, "tolerance")
-    floor = _positive(floor, "floor")
+    t = check_step(t, T)
+    tolerance = check_positive(tolerance, "tolerance")
+    floor = check_positive(floor, "floor")
     frame = bounded(d[:, None], max_rows=max_t, max_cols=1, names=("t", "_"), how="max").drop(columns=["_0", "_1"])
     frame = frame.rename(columns={"value": "diff"})
     frame["plotted"] = np.maximum(frame["diff"].to_numpy(), floor)
@@ -641,10 +317,10 @@ def diff_chart(
         *([f"each point is the max of {k} consecutive steps ({T} steps in {-(-T // k)} points)"] if merged else []),
         "vertical line: the current t",
     ]
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     y = alt.Y("plotted:Q", scale=alt.Scale(type="log"), axis=alt.Axis(title="|manual − torch| (log)", format="~e", **AXIS))
     tooltip = [
-        *_t_tooltips(merged),
+        *t_tooltips(merged),
         alt.Tooltip("diff:Q", title=("max " if merged else "") + "|manual − torch|", format=".6~e"),
         alt.Tooltip("status:N", title="vs tolerance"),
         alt.Tooltip("note:N", title="note"),
@@ -656,7 +332,7 @@ def diff_chart(
             f" : datum.diff < {floor!r} ? 'below {floor:g}, drawn at {floor:g}' : ''"
         ),
     )
-    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    x = alt.X("t:Q", scale=scale_t, axis=t_axis())
     line = base.mark_line(strokeWidth=1.5, color="#888888").encode(x=x, y=y)
     dots = base.mark_point(filled=True, size=40 if T <= 100 else 14).encode(
         x=x,
@@ -673,7 +349,7 @@ def diff_chart(
         .mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2)
         .encode(y=alt.Y("tolerance:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("tolerance:Q", title="tolerance", format=".6~e")])
     )
-    return _finish([_catcher(0, T, scale_t, t), _future(scale_t), line, dots, tol, *_now(t, scale_t)], title, notes, height)
+    return finish([catcher(0, T, scale_t, t), future_band(scale_t), line, dots, tol, *now_rule(t, scale_t)], title, notes, height)
 
 
 def weights_heatmap(
@@ -698,7 +374,7 @@ def weights_heatmap(
         max_rows, max_cols: budget of cells shown; beyond it, blocks of rows / columns
             are averaged (within a gate block, never across two).
     """
-    W = _array(W, "W", 2, "(rows, cols), a weight matrix")
+    W = check_array(W, "W", 2, "(rows, cols), a weight matrix")
     rows, cols = W.shape
     blocks = ["W"] if row_blocks is None else [str(b) for b in row_blocks]
     if not blocks or len(set(blocks)) != len(blocks):
@@ -718,7 +394,7 @@ def weights_heatmap(
     frame = pd.concat(parts, ignore_index=True)
     merged_r = bucket_size(H, budget_rows) > 1
     merged_c = bucket_size(cols, max_cols) > 1
-    bands = _Bands(blocks, H, "block")
+    bands = Bands(blocks, H, "block")
     base = alt.Chart(frame).transform_calculate(
         x0="datum.col0 - 0.5",
         x1="datum.col1 + 0.5",
@@ -753,10 +429,10 @@ def weights_heatmap(
         x2="x1:Q",
         y=alt.Y("y0:Q", scale=bands.scale(), axis=bands.axis(row_label, labels)),
         y2="y1:Q",
-        color=alt.Color("value:Q", scale=_signed_scale(frame["value"].to_numpy()), legend=alt.Legend(title=title, **LEGEND)),
+        color=alt.Color("value:Q", scale=signed_scale(frame["value"].to_numpy()), legend=alt.Legend(title=title, **LEGEND)),
         tooltip=tooltip,
     )
-    return _finish([rect], title, notes, height)
+    return finish([rect], title, notes, height)
 
 
 def gates_from_trace(tr, *, layer: int = -1, direction: int = 0, sample: int = 0) -> dict[str, np.ndarray]:
@@ -778,8 +454,8 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
         h_torch: (H,) torch's h_t for the same step, drawn as a black tick (agreement at a glance).
         t: the step, for the legend.
     """
-    h_prev = _array(h_prev, "h_prev", 1, "(H,)").ravel()
-    h_t = _array(h_t, "h_t", 1, "(H,)").ravel()
+    h_prev = check_array(h_prev, "h_prev", 1, "(H,)").ravel()
+    h_t = check_array(h_t, "h_t", 1, "(H,)").ravel()
     if h_prev.shape != h_t.shape:
         raise ValueError(f"h_prev {h_prev.shape} and h_t {h_t.shape} must have the same shape (H,).")
     H = h_t.size
@@ -798,7 +474,7 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
     )
     layers = [bars]
     if h_torch is not None:
-        torch_frame = pd.DataFrame({"unit": np.arange(H), "state": now, "torch": _array(h_torch, "h_torch", 1, "(H,)").ravel()})
+        torch_frame = pd.DataFrame({"unit": np.arange(H), "state": now, "torch": check_array(h_torch, "h_torch", 1, "(H,)").ravel()})
         layers.append(
             alt.Chart(torch_frame)
             .mark_tick(color="#d62728", thickness=2, size=14)
@@ -810,4 +486,4 @@ def state_bars(h_prev: np.ndarray, h_t: np.ndarray, h_torch: np.ndarray | None =
             )
         )
     notes = [f"grey {before} → blue {now}; red tick: torch's {now}"]
-    return _finish(layers, f"How step t = {t} moved the state", notes, height)
+    return finish(layers, f"How step t = {t} moved the state", notes, height)

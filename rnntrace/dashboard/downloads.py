@@ -94,7 +94,7 @@ def kept_spec(kept) -> dict:
 
 
 def altair_spec(chart) -> dict:
-    """An Altair chart's Vega-Lite spec, data inline (the builders bound their rows themselves: ``charts.MAX_ROWS``)."""
+    """An Altair chart's Vega-Lite spec, data inline (the builders bound their rows themselves: ``chart_kit.MAX_ROWS``)."""
     import altair as alt
 
     with alt.data_transformers.enable("default", max_rows=None):

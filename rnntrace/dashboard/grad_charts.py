@@ -20,22 +20,22 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import (
+from .chart_kit import (
     AXIS,
     LEGEND,
     MAX_ROWS,
     SEQUENTIAL,
-    _array,
-    _finish,
-    _merged,
-    _now,
-    _pick,
-    _signed_scale,
-    _step,
-    _t_axis,
-    _t_scale,
     bounded,
     bucket_size,
+    check_array,
+    check_step,
+    finish,
+    merged_note,
+    now_rule,
+    pick_param,
+    signed_scale,
+    t_axis,
+    t_scale,
 )
 
 VANISHING = 1e-3  # a step's ‖dL/dh_t‖ below this fraction of the largest counts as vanished
@@ -72,11 +72,11 @@ def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int, reverse: bool = Fal
         alt.Chart(frame)
         .mark_rect(color="#808080")
         .encode(
-            x=alt.X("a:Q", scale=scale, axis=_t_axis()),
+            x=alt.X("a:Q", scale=scale, axis=t_axis()),
             x2="b:Q",
             opacity=alt.condition(_later(t, reverse), alt.value(NOT_REACHED), alt.value(0.001)),
         )
-        .add_params(_pick("t"))
+        .add_params(pick_param("t"))
         .properties(name="steps")
     )
 
@@ -94,7 +94,7 @@ def _cut_rules(cuts: Sequence[int], scale: alt.Scale) -> list[alt.Chart]:
     rule = (
         alt.Chart(frame)
         .mark_rule(color=CUT_COLOUR, strokeWidth=2.5, strokeDash=[6, 3])
-        .encode(x=alt.X("x:Q", scale=scale, axis=_t_axis()), tooltip=[alt.Tooltip("step:Q", title="h.detach() before step")])
+        .encode(x=alt.X("x:Q", scale=scale, axis=t_axis()), tooltip=[alt.Tooltip("step:Q", title="h.detach() before step")])
         .properties(name="cuts")
     )
     return [rule]
@@ -157,9 +157,9 @@ def backward_heatmap(
             strip then shows the largest norm of each bucket of steps.
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
-    dh = _array(dh, "dh", 2, "(T, H): one sample's dL/dh_t over time")
+    dh = check_array(dh, "dh", 2, "(T, H): one sample's dL/dh_t over time")
     T, H = dh.shape
-    t = _step(t, T)
+    t = check_step(t, T)
     norms = np.sqrt(np.einsum("th,th->t", dh, dh))  # (T,) exact, before any bucketing
     budget_units = min(H, max_units)
     budget_t = max(1, min(max_t, MAX_ROWS // (budget_units + 1)))
@@ -173,7 +173,7 @@ def backward_heatmap(
     S = max(1.0, 0.18 * H)
     gap = max(0.4, 0.25 * S)
     strip_top, strip_bottom = -0.5 - gap - S, -0.5 - gap
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     scale_y = alt.Scale(domain=[strip_top, H - 0.5], nice=False, zero=False, reverse=True)
     centre = (strip_top + strip_bottom) / 2
     step = max(1, math.ceil((H + gap + S) * 18 / height))  # a label per 18 px at most
@@ -186,7 +186,7 @@ def backward_heatmap(
         grid=False,
         **AXIS,
     )
-    x = alt.X("x0:Q", scale=scale_t, axis=_t_axis())
+    x = alt.X("x0:Q", scale=scale_t, axis=t_axis())
     dim = alt.condition(_later(t, reverse, "t0" if reverse else "t1"), alt.value(NOT_REACHED + 0.05), alt.value(1.0))
     unit_tips = (
         [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
@@ -204,7 +204,7 @@ def backward_heatmap(
             y2="y1:Q",
             color=alt.Color(
                 "value:Q",
-                scale=_signed_scale(heat["value"].to_numpy()),
+                scale=signed_scale(heat["value"].to_numpy()),
                 legend=None if compact else _legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
             ),
             opacity=dim,
@@ -214,7 +214,7 @@ def backward_heatmap(
                 alt.Tooltip("value:Q", title=("mean " if merged_t or merged_u else "") + "dL/dh_t[unit]", format=".4~e"),
             ],
         )
-        .add_params(_pick("t0"))
+        .add_params(pick_param("t0"))
     )
     band = (
         alt.Chart(strip)
@@ -246,15 +246,15 @@ def backward_heatmap(
     )
     notes = [
         "top strip: ‖dL/dh_t‖ over the units (log colour); below: each unit's dL/dh_t[unit]",
-        *_merged(T, budget_t, "column", "steps"),
-        *_merged(H, budget_units, "row", "units"),
+        *merged_note(T, budget_t, "column", "steps"),
+        *merged_note(H, budget_units, "row", "units"),
         f"{_walk(T, reverse)}; black line: current t = {t}; greyed: steps it has not reached yet",
         *_cut_note(cuts),
     ]
-    layers = [cells, band, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
+    layers = [cells, band, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
     if compact:  # a slide: no subtitle, no legends
-        return _finish(layers, title, [], height).resolve_scale(color="independent")
-    return _finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
+        return finish(layers, title, [], height).resolve_scale(color="independent")
+    return finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
 
 
 # -- which inputs mattered: ‖dL/dx_t‖ over the input ------------------------------------------------
@@ -280,12 +280,12 @@ def input_strip_chart(
         max_t, max_units: budgets beyond which steps / features are averaged in buckets (the
             strip then shows the largest norm of each bucket of steps).
     """
-    x = _array(x, "x", 2, "(T, D): one sample's input over time")
-    dx = _array(dx, "dx", 2, "(T, D): dL/dx_t of that sample")
+    x = check_array(x, "x", 2, "(T, D): one sample's input over time")
+    dx = check_array(dx, "dx", 2, "(T, D): dL/dx_t of that sample")
     if x.shape != dx.shape:
         raise ValueError(f"x {x.shape} and dx {dx.shape} must have the same (T, D) shape.")
     T, D = x.shape
-    t = _step(t, T)
+    t = check_step(t, T)
     norms = np.sqrt(np.einsum("td,td->t", dx, dx))  # (T,) exact, before any bucketing
     budget_units = min(D, max_units)
     budget_t = max(1, min(max_t, MAX_ROWS // (budget_units + 1)))
@@ -302,7 +302,7 @@ def input_strip_chart(
     gap = max(0.4, 0.25 * S)
     strip_top, strip_bottom = -0.5 - gap - S, -0.5 - gap
     height = int(min(200, max(70, 14 * (D + gap + S))))
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     scale_y = alt.Scale(domain=[strip_top, D - 0.5], nice=False, zero=False, reverse=True)
     centre = (strip_top + strip_bottom) / 2
     step = max(1, math.ceil((D + gap + S) * 18 / height))
@@ -314,7 +314,7 @@ def input_strip_chart(
         grid=False,
         **AXIS,
     )
-    x_enc = alt.X("x0:Q", scale=scale_t, axis=_t_axis())
+    x_enc = alt.X("x0:Q", scale=scale_t, axis=t_axis())
     mean = "mean " if merged_t or merged_u else ""
     unit_tips = (
         [alt.Tooltip("unit0:Q", title="feature from"), alt.Tooltip("unit1:Q", title="feature to")]
@@ -330,7 +330,7 @@ def input_strip_chart(
             x2="x1:Q",
             y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
             y2="y1:Q",
-            color=alt.Color("value:Q", scale=_signed_scale(heat["value"].to_numpy()), legend=_legend(f"x_t, ±{np.abs(x).max():.2g}")),
+            color=alt.Color("value:Q", scale=signed_scale(heat["value"].to_numpy()), legend=_legend(f"x_t, ±{np.abs(x).max():.2g}")),
             tooltip=[
                 *_t_tooltip(merged_t),
                 *unit_tips,
@@ -338,7 +338,7 @@ def input_strip_chart(
                 alt.Tooltip("grad:Q", title=f"{mean}dL/dx_t[feature]", format=".4~e"),
             ],
         )
-        .add_params(_pick("t0"))
+        .add_params(pick_param("t0"))
     )
     band = (
         alt.Chart(strip)
@@ -364,12 +364,12 @@ def input_strip_chart(
     notes = [
         "top strip: ‖dL/dx_t‖, how much the loss moves with each step's input (log colour); below: the input x_t itself",
         f"the largest: t = {peak}, {norms[peak]:.3e}; vertical line: current t = {t}",
-        *_merged(T, budget_t, "column", "steps"),
-        *_merged(D, budget_units, "row", "features"),
+        *merged_note(T, budget_t, "column", "steps"),
+        *merged_note(D, budget_units, "row", "features"),
         *_cut_note(cuts),
     ]
-    layers = [cells, band, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
-    return _finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
+    layers = [cells, band, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
+    return finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
 
 
 # -- ‖dL/dh_t‖ per step, vanishing / exploding ---------------------------------------------------
@@ -417,9 +417,9 @@ def grad_norm_chart(
         compact: no subtitle (a slide).
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
-    d = _array(norms, "norms", 1, "(T,): one gradient norm per step")
+    d = check_array(norms, "norms", 1, "(T,): one gradient norm per step")
     T = d.shape[0]
-    t = _step(t, T)
+    t = check_step(t, T)
     ref, low, high = regions(d, fed, vanishing, exploding)
     frame = _bucketed(d, max_t, "max")
     values = frame["value"].to_numpy()
@@ -430,8 +430,8 @@ def grad_norm_chart(
     top = max(float(np.nanmax(frame["plotted"])), high) * 10
     bottom = min(float(np.nanmin(frame["plotted"])), low) / 10
     scale_y = alt.Scale(type="log", domain=[bottom, top], nice=False)
-    scale_t = _t_scale(0, T)
-    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    scale_t = t_scale(0, T)
+    x = alt.X("t:Q", scale=scale_t, axis=t_axis())
     y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis(f"{what} (log)"))
     counts = {s: int((d < low).sum() if s == "vanishing" else (d > high).sum()) for s in ("vanishing", "exploding")}
     bands_frame = pd.DataFrame(
@@ -459,7 +459,7 @@ def grad_norm_chart(
     labels = (
         alt.Chart(bands_frame)
         .mark_text(align="left", baseline="middle", dx=6, fontSize=13, fontWeight="bold")
-        .encode(x=alt.X("x:Q", scale=scale_t, axis=_t_axis()), y=alt.Y("mid:Q", scale=scale_y), text="label:N", color=region_colour)
+        .encode(x=alt.X("x:Q", scale=scale_t, axis=t_axis()), y=alt.Y("mid:Q", scale=scale_y), text="label:N", color=region_colour)
     )
     base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", note=_note_drawn_at(floor))
     line = base.mark_line(strokeWidth=1.5, color="#888888").encode(x=x, y=y)
@@ -485,8 +485,8 @@ def grad_norm_chart(
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
         *_cut_note(cuts),
     ]
-    layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_cut_rules(cuts, scale_t), *_now(t, scale_t)]
-    return _finish(layers, title, [] if compact else notes, height).resolve_scale(color="independent")
+    layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
+    return finish(layers, title, [] if compact else notes, height).resolve_scale(color="independent")
 
 
 # -- where step t's loss goes: the T × T flow matrix ----------------------------------------------
@@ -510,16 +510,16 @@ def flow_chart(
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``): the block each cut
             blanks (rows t of a chunk, columns s before it, exact zeros) is shaded and edged.
     """
-    f = _array(flow, "flow", 2, "(T, T): Backprop.flow")
+    f = check_array(flow, "flow", 2, "(T, T): Backprop.flow")
     T = f.shape[0]
     if f.shape != (T, T):
         raise ValueError(f"flow must be square (T, T); got shape {f.shape}.")
-    t = _step(t, T)
+    t = check_step(t, T)
     frame = bounded(f, max_rows=max_cells, max_cols=max_cells, names=("row", "s"), how="max")
     frame = frame[frame["value"].to_numpy() > 0].copy()  # s > t: the loss of step t never reaches a later h_s
     frame["log10"] = np.log10(frame["value"].to_numpy())
     merged = bucket_size(T, max_cells) > 1
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     scale_row = alt.Scale(domain=[-0.5, T - 0.5], nice=False, zero=False, reverse=True)
     tips = (
         [alt.Tooltip("row0:Q", title="loss of t from"), alt.Tooltip("row1:Q", title="loss of t to"), alt.Tooltip("s0:Q", title="h_s from"),
@@ -540,7 +540,7 @@ def flow_chart(
             color=alt.Color("log10:Q", scale=alt.Scale(scheme=SEQUENTIAL), legend=_legend("log10 ‖∂L_t/∂h_s‖")),
             tooltip=[*tips, alt.Tooltip("value:Q", title=("largest " if merged else "") + "‖∂L_t/∂h_s‖", format=".4~e")],
         )
-        .add_params(_pick("t"))
+        .add_params(pick_param("t"))
     )
     row = alt.Chart(pd.DataFrame({"row": [t]})).encode(y=alt.Y("row:Q", scale=scale_row), tooltip=[alt.Tooltip("row:Q", title="loss of t")])
     rules = [row.mark_rule(color="#ffffff", strokeWidth=4, opacity=0.6), row.mark_rule(color="#1a1a1a", strokeWidth=1.5, strokeDash=[4, 3])]
@@ -554,7 +554,7 @@ def flow_chart(
     )
     rules += [column.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), column.mark_rule(color="#1a1a1a", strokeWidth=2)]
     blocks, edges = _cut_blocks(cuts, T, scale_t, scale_row, s_axis)
-    return _finish([*blocks, cells, *edges, *rules], title, notes + _cut_note(cuts), height)
+    return finish([*blocks, cells, *edges, *rules], title, notes + _cut_note(cuts), height)
 
 
 def _cut_blocks(
@@ -610,23 +610,23 @@ def contributions_chart(
             step, the full graph's (blue) left of the truncated one's (``norms``, purple).
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
     """
-    n = _array(norms, "norms", 1, "(T,): one norm per step")
-    s = _array(sums, "sums", 1, "(T,): one sum per step")
+    n = check_array(norms, "norms", 1, "(T,): one norm per step")
+    s = check_array(sums, "sums", 1, "(T,): one sum per step")
     if n.shape != s.shape:
         raise ValueError(f"norms {n.shape} and sums {s.shape} must both be (T,).")
     T = n.shape[0]
-    t = _step(t, T)
+    t = check_step(t, T)
     frame = _bucketed(n, max_t, "mean").rename(columns={"value": "norm"})
     frame["sum"] = _bucketed(s, max_t, "mean")["value"].to_numpy()
     merged = bucket_size(T, max_t) > 1
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     mean = "mean " if merged else ""
     colour = alt.value("#4c78a8")
     if full is not None:  # two bars per step: the full graph's left, the truncated one's right
         k = cuts[0] if cuts else T
         graphs = ("full graph", f"h.detach() every {k}")
-        other = _bucketed(_array(full[0], "full norms", 1, "(T,)"), max_t, "mean").rename(columns={"value": "norm"})
-        other["sum"] = _bucketed(_array(full[1], "full sums", 1, "(T,)"), max_t, "mean")["value"].to_numpy()
+        other = _bucketed(check_array(full[0], "full norms", 1, "(T,)"), max_t, "mean").rename(columns={"value": "norm"})
+        other["sum"] = _bucketed(check_array(full[1], "full sums", 1, "(T,)"), max_t, "mean")["value"].to_numpy()
         frame = pd.concat([other.assign(graph=graphs[0], left=-0.4, right=0.0), frame.assign(graph=graphs[1], left=0.0, right=0.4)])
         colour = alt.Color(
             "graph:N", scale=alt.Scale(domain=list(graphs), range=["#4c78a8", CUT_COLOUR]), legend=alt.Legend(title=None, **LEGEND)
@@ -639,7 +639,7 @@ def contributions_chart(
         .mark_rect()
         .encode(
             color=colour,
-            x=alt.X("x0:Q", scale=scale_t, axis=_t_axis()),
+            x=alt.X("x0:Q", scale=scale_t, axis=t_axis()),
             x2="x1:Q",
             y=alt.Y("norm:Q", axis=alt.Axis(title="‖share‖", format="~g", **AXIS)),
             y2=alt.datum(0),
@@ -658,13 +658,13 @@ def contributions_chart(
     notes = [
         "bars: the Frobenius norm of step t's term of the BPTT sum dL/dW = Σ_t (share at t), summed over the batch",
         totals,
-        *_merged(T, max_t, "bar", "steps"),
+        *merged_note(T, max_t, "bar", "steps"),
         f"vertical line: current t = {t}",
     ]
     title = title or f"Each step's share of dL/d({name})"
     grey = [] if reverse is None else [_not_reached(0, T, scale_t, t, reverse)]
     extra = 30 if full is not None else 0  # the legend
-    return _finish([*grey, bars, *_cut_rules(cuts, scale_t), *_now(t, scale_t)], title, notes, height, extra=extra)
+    return finish([*grey, bars, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)], title, notes, height, extra=extra)
 
 
 # -- ‖∂h_t/∂h_{t-1}‖ ----------------------------------------------------------------------------
@@ -688,12 +688,12 @@ def jacobian_chart(
         max_t: beyond this, each point is the largest of a bucket of steps.
         reverse: the reverse direction (its backward pass walks up in t).
     """
-    j = _array(norms, "norms", 1, "(T,): one norm per step")
+    j = check_array(norms, "norms", 1, "(T,): one norm per step")
     T = j.shape[0]
-    t = _step(t, T)
+    t = check_step(t, T)
     series = {"h path ‖∂h_t/∂h_{t−1}‖": j}
     if c_path is not None:
-        c = _array(c_path, "c_path", 1, "(T,): one norm per step")
+        c = check_array(c_path, "c_path", 1, "(T,): one norm per step")
         if c.shape != j.shape:
             raise ValueError(f"c_path {c.shape} must have the same (T,) shape as norms {j.shape}.")
         series["c path ‖∂c_t/∂c_{t−1}‖ = max f_t"] = c
@@ -709,9 +709,9 @@ def jacobian_chart(
     lo = min(float(np.nanmin(frame["plotted"])), 1.0) / 1.5
     hi = max(float(np.nanmax(frame["plotted"])), 1.0) * 1.5
     scale_y = alt.Scale(type="log", domain=[lo, hi], nice=False)
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     merged = bucket_size(T, max_t) > 1
-    x = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    x = alt.X("t:Q", scale=scale_t, axis=t_axis())
     y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis("norm (log)", "~g"))
     colour = alt.Color("path:N", scale=alt.Scale(range=["#4c78a8", "#f58518"]), legend=alt.Legend(title=None, labelLimit=400, **LEGEND))
     base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", note=_note_drawn_at(floor))
@@ -729,7 +729,7 @@ def jacobian_chart(
     one = alt.Chart(pd.DataFrame({"one": [1.0], "x": [-0.5], "label": ["1"]}))
     rule = one.mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2).encode(y=alt.Y("one:Q", scale=scale_y))
     text = one.mark_text(align="left", baseline="bottom", dx=4, dy=-2, color="#e45756", fontSize=13).encode(
-        x=alt.X("x:Q", scale=scale_t, axis=_t_axis()), y=alt.Y("one:Q", scale=scale_y), text="label:N"
+        x=alt.X("x:Q", scale=scale_t, axis=t_axis()), y=alt.Y("one:Q", scale=scale_y), text="label:N"
     )
     notes = [
         "the gradient through h is multiplied by ∂h_t/∂h_{t−1} at every step back; dashed: 1"
@@ -737,7 +737,7 @@ def jacobian_chart(
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}",
     ]
-    return _finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, *_now(t, scale_t)], title, notes, height)
+    return finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, *now_rule(t, scale_t)], title, notes, height)
 
 
 __all__ = [

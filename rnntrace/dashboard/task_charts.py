@@ -13,7 +13,21 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import AXIS, FLOOR, FMT, LEGEND, _array, _catcher, _finish, _future, _now, _positive, _step, _t_axis, _t_scale
+from .chart_kit import (
+    AXIS,
+    FLOOR,
+    FMT,
+    LEGEND,
+    catcher,
+    check_array,
+    check_positive,
+    check_step,
+    finish,
+    future_band,
+    now_rule,
+    t_axis,
+    t_scale,
+)
 
 MAX_T = 2000  # an example is short (the tasks' example_len); these charts draw every step exactly
 HOLD_THRESHOLD = 0.1  # |Δh_t| from which a unit counts as holding the bit (h_t lives in -1..1)
@@ -28,7 +42,7 @@ UNITS = ["#4c78a8", "#54a24b", "#b279a2", "#9d755d", "#e45756"]  # the held unit
 
 
 def _series(a, name: str, T: int | None) -> np.ndarray:
-    a = _array(a, name, 1, "(T,): one value per step (NaN where there is none)")
+    a = check_array(a, name, 1, "(T,): one value per step (NaN where there is none)")
     if T is not None and a.shape[0] != T:
         raise ValueError(f"{name} has {a.shape[0]} steps; expected T={T}, like the prediction.")
     if a.shape[0] > MAX_T:
@@ -37,12 +51,12 @@ def _series(a, name: str, T: int | None) -> np.ndarray:
 
 
 def _mark(mark, T: int) -> int | None:
-    return None if mark is None else _step(mark, T)
+    return None if mark is None else check_step(mark, T)
 
 
 def _mark_rule(mark: int, scale: alt.Scale, label: str, *, text: bool = False) -> list[alt.Chart]:
     """A dashed orange rule at the mark step; ``text``: its label written at the top of the plot (leave room there)."""
-    base = alt.Chart(pd.DataFrame({"t": [mark], "label": [label]})).encode(x=alt.X("t:Q", scale=scale, axis=_t_axis()))
+    base = alt.Chart(pd.DataFrame({"t": [mark], "label": [label]})).encode(x=alt.X("t:Q", scale=scale, axis=t_axis()))
     rule = base.mark_rule(color=MARK, strokeWidth=2, strokeDash=[4, 3]).encode(tooltip=[alt.Tooltip("label:N", title="mark")])
     if not text:
         return [rule]
@@ -62,7 +76,7 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
         window: the steps averaged at each end (``rnntrace.tasks.LOSS_WINDOW``); the loss ratio is
             mean(last) / mean(first), so the two short bars show it (put the ratio in ``title``). Shrinks to steps // 2.
     """
-    loss = _array(losses, "losses", 1, "(steps,): one training loss per step")
+    loss = check_array(losses, "losses", 1, "(steps,): one training loss per step")
     S = loss.shape[0]
     w = max(1, min(int(window), S // 2))
     frame = pd.DataFrame({"step": np.arange(S), "loss": loss, "plotted": np.maximum(loss, FLOOR)})
@@ -97,7 +111,7 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
         )
     )
     notes = [f"red: the means of the first and last {w} steps"]
-    return _finish([line, bars], title, notes, height)
+    return finish([line, bars], title, notes, height)
 
 
 def prediction_chart(
@@ -129,7 +143,7 @@ def prediction_chart(
     """
     pred = _series(prediction, "prediction", None)
     T = pred.shape[0]
-    t = _step(t, T)
+    t = check_step(t, T)
     mark = _mark(mark, T)
     series = {REPLAY: pred, TORCH: _series(prediction_torch, "prediction_torch", T)}
     if target is not None:
@@ -143,7 +157,7 @@ def prediction_chart(
         {"t": np.tile(np.arange(T), len(order)), "series": np.repeat(order, T), "value": np.concatenate([series[s] for s in order])}
     )
     frame = frame[np.isfinite(frame["value"].to_numpy())].reset_index(drop=True)  # no target where nothing is asked
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     legend_order = [s for s in (REPLAY, TORCH, TARGET, BEFORE, INPUT) if s in series]
     color = alt.Color(
         "series:N",
@@ -156,14 +170,14 @@ def prediction_chart(
         scale=alt.Scale(domain=list(y_domain), clamp=True, nice=False) if y_domain is not None else alt.Scale(zero=False),
         axis=alt.Axis(title=y_title, **AXIS),
     )
-    xq = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    xq = alt.X("t:Q", scale=scale_t, axis=t_axis())
     tooltip = [alt.Tooltip("t:Q"), alt.Tooltip("series:N", title="series"), alt.Tooltip("value:Q", format=FMT)]
     base = alt.Chart(frame)
 
     def only(*names: str) -> alt.Chart:
         return base.transform_filter(alt.FieldOneOfPredicate(field="series", oneOf=[n for n in names if n in series]))
 
-    layers = [_catcher(0, T, scale_t, t), _future(scale_t)]
+    layers = [catcher(0, T, scale_t, t), future_band(scale_t)]
     if TARGET in series:  # under the prediction, wide enough to show beside it where they agree
         layers.append(only(TARGET).mark_line(strokeWidth=7, opacity=0.4).encode(x=xq, y=y, color=color, strokeDash=dash, tooltip=tooltip))
     lines = only(INPUT, BEFORE, REPLAY).mark_line(strokeWidth=2, point=alt.OverlayMarkDef(size=14))
@@ -175,7 +189,7 @@ def prediction_chart(
     if mark is not None:
         drawn += f"; orange: the mark (t = {mark})"
     notes = [*notes, drawn, f"vertical line: current t = {t}"]
-    return _finish([*layers, *_now(t, scale_t)], title, notes, height)
+    return finish([*layers, *now_rule(t, scale_t)], title, notes, height)
 
 
 def top_chart(
@@ -190,7 +204,7 @@ def top_chart(
     if not top:
         raise ValueError("top must list at least one (character, probability) pair, e.g. task.top(probs, 5).")
     chars = [str(c) for c, _ in top]
-    probs = _array([p for _, p in top], "probabilities", 1, "(k,) probabilities")
+    probs = check_array([p for _, p in top], "probabilities", 1, "(k,) probabilities")
     shown = [_show_char(c) for c in chars]
     frame = pd.DataFrame(
         {
@@ -214,7 +228,7 @@ def top_chart(
         notes = [f"red: the actual next character, {_show_char(actual)}"]
     else:
         notes = [f"the actual next character, {_show_char(actual)}, is not in the top {len(chars)}"]
-    return _finish([bars, text], title, notes, height)
+    return finish([bars, text], title, notes, height)
 
 
 def _show_char(c: str) -> str:
@@ -235,12 +249,12 @@ def bits_chart(
     """
     b = _series(bits, "bits", None)
     T = b.shape[0]
-    t = _step(t, T)
-    s = _step(mark, T)
+    t = check_step(t, T)
+    s = check_step(mark, T)
     asked = np.isfinite(_series(target, "target", T))
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     frame = pd.DataFrame({"t": np.arange(T), "bit": b, "role": np.where(np.arange(T) == s, "the marked bit b_s", "a distractor")})
-    xq = alt.X("t:Q", scale=scale_t, axis=_t_axis())
+    xq = alt.X("t:Q", scale=scale_t, axis=t_axis())
     y = alt.Y("bit:Q", scale=alt.Scale(domain=[-0.5, 2.1]), axis=alt.Axis(title="b_t", values=[0, 1], format="d", **AXIS))  # room on top
     squares = (
         alt.Chart(frame)
@@ -257,18 +271,18 @@ def bits_chart(
         )
     )
     ring = alt.Chart(frame.iloc[[s]]).mark_square(size=600, filled=False, strokeWidth=3, color=MARK).encode(x=xq, y=y)
-    layers = [_catcher(0, T, scale_t, t), _future(scale_t)]
+    layers = [catcher(0, T, scale_t, t), future_band(scale_t)]
     if asked.any():
         first = int(np.argmax(asked))
         span = pd.DataFrame({"a": [first - 0.5], "b": [T - 0.5], "what": [f"asked: output b_s from t = {first} on"]})
         layers.append(
             alt.Chart(span)
             .mark_rect(color="#e45756", opacity=0.12)
-            .encode(x=alt.X("a:Q", scale=scale_t, axis=_t_axis()), x2="b:Q", tooltip=[alt.Tooltip("what:N", title="")])
+            .encode(x=alt.X("a:Q", scale=scale_t, axis=t_axis()), x2="b:Q", tooltip=[alt.Tooltip("what:N", title="")])
         )
     layers += [squares, ring, *_mark_rule(s, scale_t, f"remember b_{s} = {int(b[s])}", text=True)]
     notes = [f"orange: the marked bit (m_{s} = 1); red span: the steps that ask for it; vertical line: current t = {t}"]
-    return _finish([*layers, *_now(t, scale_t)], title, notes, height)
+    return finish([*layers, *now_rule(t, scale_t)], title, notes, height)
 
 
 def bit_hold(a, a_flipped, mark: int, *, threshold: float = HOLD_THRESHOLD) -> pd.DataFrame:
@@ -287,12 +301,12 @@ def bit_hold(a, a_flipped, mark: int, *, threshold: float = HOLD_THRESHOLD) -> p
         ``unit``, ``steps held`` (of the T − s steps from the mark on, how many have |Δ_t| ≥ threshold),
         ``mean |Δ|`` (over t = s..T−1), ``Δ at the end`` (Δ_{T−1}; its sign says which way the unit codes a 1).
     """
-    a = _array(a, "a", 2, "(T, H): one sample's quantity over time")
-    b = _array(a_flipped, "a_flipped", 2, "(T, H): the same with the marked bit flipped")
+    a = check_array(a, "a", 2, "(T, H): one sample's quantity over time")
+    b = check_array(a_flipped, "a_flipped", 2, "(T, H): the same with the marked bit flipped")
     if a.shape != b.shape:
         raise ValueError(f"a {a.shape} and a_flipped {b.shape} must have the same (T, H) shape.")
-    s = _step(mark, a.shape[0])
-    threshold = _positive(threshold, "threshold")
+    s = check_step(mark, a.shape[0])
+    threshold = check_positive(threshold, "threshold")
     delta = a[s:] - b[s:]  # (T - s, H)
     frame = pd.DataFrame(
         {
@@ -324,28 +338,28 @@ def held_units_chart(
         mark: s, the marked step (orange rule).
         t: the current step (rule); a click picks a step.
     """
-    h = _array(h, "h", 2, "(T, H): one sample's quantity over time")
-    h2 = _array(h_flipped, "h_flipped", 2, "(T, H): the same with the marked bit flipped")
+    h = check_array(h, "h", 2, "(T, H): one sample's quantity over time")
+    h2 = check_array(h_flipped, "h_flipped", 2, "(T, H): the same with the marked bit flipped")
     if h.shape != h2.shape:
         raise ValueError(f"h {h.shape} and h_flipped {h2.shape} must have the same (T, H) shape.")
     T, H = h.shape
     units = [int(u) for u in units]
     if not units or not all(0 <= u < H for u in units):
         raise ValueError(f"units must be a non-empty list of unit indices in 0..{H - 1}; got {units}.")
-    t = _step(t, T)
-    s = _step(mark, T)
+    t = check_step(t, T)
+    s = check_step(mark, T)
     parts = []
     for u in units:
         for run, a in (("this example", h), ("marked bit flipped", h2)):
             parts.append(pd.DataFrame({"t": np.arange(T), "unit": f"unit {u}", "run": run, "value": a[:, u]}))
     frame = pd.concat(parts, ignore_index=True)
-    scale_t = _t_scale(0, T)
+    scale_t = t_scale(0, T)
     unit_names = [f"unit {u}" for u in units]
     lines = (
         alt.Chart(frame)
         .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=16))
         .encode(
-            x=alt.X("t:Q", scale=scale_t, axis=_t_axis()),
+            x=alt.X("t:Q", scale=scale_t, axis=t_axis()),
             y=alt.Y("value:Q", axis=alt.Axis(title=y_title, **AXIS)),
             color=alt.Color("unit:N", sort=unit_names, scale=alt.Scale(range=UNITS), legend=alt.Legend(title=None, **LINE_LEGEND)),
             strokeDash=alt.StrokeDash(
@@ -358,6 +372,9 @@ def held_units_chart(
         )
     )
     notes = [f"solid: this example; dashed: b_{s} flipped; the gap is the bit"]
-    return _finish(
-        [_catcher(0, T, scale_t, t), _future(scale_t), lines, *_mark_rule(s, scale_t, "mark"), *_now(t, scale_t)], title, notes, height
+    return finish(
+        [catcher(0, T, scale_t, t), future_band(scale_t), lines, *_mark_rule(s, scale_t, "mark"), *now_rule(t, scale_t)],
+        title,
+        notes,
+        height,
     )

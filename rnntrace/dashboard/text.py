@@ -29,8 +29,9 @@ GLOSSARY: dict[str, str] = {
     "head": "the linear layer after the recurrent one, y_t = h_t W_oᵀ + b_o: the model's answer at each step.",
     "replay": "rnntrace recomputes every step in NumPy from the module's own weights, to show the numbers torch's fused "
     "kernel never exposes.",
-    "= torch ✓ 1e-07": "the badge: the largest |replay − torch| over every step, within the tolerance float32 allows "
-    "(~7 digits; the two libraries add in a different order, so the last digit can differ).",
+    "the agreement badge": "the green '= torch' tick beside the title, with the largest |replay − torch| over every "
+    "step: within the tolerance float32 allows (~7 digits; the two libraries add in a different order, so the last digit "
+    "can differ).",
     "x_t W_ihᵀ + b_ih": "torch's way to write the lecture's W x_t + b: the same product, with x_t as a row; torch keeps two biases "
     "(b_ih and b_hh), the lecture's b is their sum, and the lecture's U is W_hh.",
     "autograd": "torch's automatic differentiation: the Backward view's gradients are checked against it.",

@@ -24,7 +24,7 @@ import streamlit as st
 # Streamlit's own Altair -> Vega-Lite conversion (datasets as Arrow bytes), what st.altair_chart runs (streamlit is pinned)
 from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
 
-from . import charts, downloads, stage
+from . import chart_kit, downloads, stage
 from .budget import ByteCache
 from .config import LIMITS
 
@@ -49,7 +49,7 @@ CHARTS = ByteCache("time chart", LIMITS.chart_bytes, kind="chart")  # survives c
 
 def picked(key: str) -> None:
     """on_select: the clicked step becomes t."""
-    points = st.session_state[key].selection.get(charts.PICK) or []
+    points = st.session_state[key].selection.get(chart_kit.PICK) or []
     if points:
         point = points[0]
         t = point.get("t", point.get("t0"))
@@ -96,7 +96,7 @@ def show(key: str, t: int, shared: Hashable, build: Callable[[], alt.LayerChart]
         return streamlit_spec(aligned(chart) if legend else chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH))
 
     kept = CHARTS.get((key, legend, shared, int(t)), make, what="your charts")
-    st.vega_lite_chart(spec=drawn(kept), width="stretch", key=key, on_select=partial(picked, key), selection_mode=charts.PICK)
+    st.vega_lite_chart(spec=drawn(kept), width="stretch", key=key, on_select=partial(picked, key), selection_mode=chart_kit.PICK)
     downloads.shelve(key, downloads.title_of(json.loads(kept.spec)), partial(downloads.kept_spec, kept))
 
 
@@ -109,7 +109,7 @@ def kept_chart(key: str, shared: Hashable, build: Callable[[], alt.TopLevelMixin
 
 def spec(chart: alt.LayerChart, name: str) -> dict:
     """One time chart for the browser stage: its param ``t_now`` moves with t there, and a click sets t there."""
-    with alt.data_transformers.enable("default", max_rows=None):  # the builders cap rows themselves (charts.MAX_ROWS)
+    with alt.data_transformers.enable("default", max_rows=None):  # the builders cap rows themselves (chart_kit.MAX_ROWS)
         out = aligned(chart).properties(width="container").to_dict()
     out["name"] = name
     return out

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import rnntrace
-from rnntrace.dashboard import charts
-from rnntrace.dashboard.charts import MAX_ROWS
+from rnntrace.dashboard import chart_kit, charts
+from rnntrace.dashboard.chart_kit import MAX_ROWS
+from rnntrace.stage.charts import NOW
 
 
 @pytest.fixture(autouse=True)
@@ -66,11 +67,11 @@ def assert_rule_at(s: dict, t: int) -> None:
     rules = now_rules(s)
     assert rules, "no vertical rule at the current t"
     params = {p["name"]: p for p in s.get("params", [])}
-    assert params[charts.NOW]["value"] == t, "the current-step param is not t"
+    assert params[NOW]["value"] == t, "the current-step param is not t"
     for rule in rules:
         assert rule["encoding"]["x"]["field"] == "t"
         # the rule sits at the param (the browser stage moves it), not at a number baked into the data
-        assert {"calculate": charts.NOW, "as": "t"} in rule.get("transform", [])
+        assert {"calculate": NOW, "as": "t"} in rule.get("transform", [])
     assert "the current t" in " ".join(s["title"]["subtitle"])
 
 
@@ -91,7 +92,7 @@ def rng_array(*shape, seed=0, low=-1.0, high=1.0) -> np.ndarray:
 
 def test_bounded_is_exact_when_nothing_is_merged():
     a = rng_array(7, 3)
-    f = charts.bounded(a, max_rows=7, max_cols=3, names=("t", "unit"))
+    f = chart_kit.bounded(a, max_rows=7, max_cols=3, names=("t", "unit"))
     assert list(f.columns) == ["t0", "t1", "unit0", "unit1", "value"]
     assert (f["t0"] == f["t1"]).all() and (f["unit0"] == f["unit1"]).all()
     np.testing.assert_array_equal(f["value"].to_numpy(), a[f["t0"], f["unit0"]])  # bit for bit
@@ -101,7 +102,7 @@ def test_bounded_is_exact_when_nothing_is_merged():
 @pytest.mark.parametrize("how", ["mean", "max"])
 def test_bounded_buckets_are_numpy_means_or_maxima(how):
     a = rng_array(2001, 513, seed=1)  # neither size divides evenly: the last buckets are shorter
-    f = charts.bounded(a, max_rows=200, max_cols=128, how=how)
+    f = chart_kit.bounded(a, max_rows=200, max_cols=128, how=how)
     assert len(f) <= 200 * 128
     assert f["row0"].min() == 0 and f["row1"].max() == 2000 and f["col1"].max() == 512
     reduce = np.mean if how == "mean" else np.max
@@ -112,10 +113,10 @@ def test_bounded_buckets_are_numpy_means_or_maxima(how):
 
 
 def test_bucket_size_is_the_ceiling():
-    assert charts.bucket_size(2000, 200) == 10
-    assert charts.bucket_size(2001, 200) == 11
-    assert charts.bucket_size(5, 200) == 1
-    assert charts.bucket_size(1, 1) == 1
+    assert chart_kit.bucket_size(2000, 200) == 10
+    assert chart_kit.bucket_size(2001, 200) == 11
+    assert chart_kit.bucket_size(5, 200) == 1
+    assert chart_kit.bucket_size(1, 1) == 1
 
 
 # -- input_chart -------------------------------------------------------------------------------
@@ -455,11 +456,11 @@ def test_time_charts_dim_the_future_and_pick_a_step_on_click():
         steps = next(lay for lay in layers(s) if lay.get("name") == "steps")
         assert list(data(s, steps)["t"]) == list(range(12)), "one clickable column per step"
         future = next(lay for lay in layers(s) if lay.get("name") == "future")
-        assert {"calculate": f"{charts.NOW} + 0.5", "as": "start"} in future["transform"], "the steps after t are greyed"
+        assert {"calculate": f"{NOW} + 0.5", "as": "start"} in future["transform"], "the steps after t are greyed"
         assert data(s, future)["end"].tolist() == [11.5], "from t + 0.5 to the axis' end"
         params = s.get("params", []) + [p for lay in layers(s) for p in lay.get("params", [])]  # Altair lifts them to the top
-        assert [p["name"] for p in params] == [charts.PICK, charts.NOW], "one click selection and the current step per chart"
+        assert [p["name"] for p in params] == [chart_kit.PICK, NOW], "one click selection and the current step per chart"
         assert params[1]["value"] == 5
     heat = spec(charts.hidden_heatmap(h, 5))
     assert any(lay.get("name") == "future" for lay in layers(heat)), "heatmap cells after t are dimmed by one band"
-    assert [(p["name"], p.get("value")) for p in heat.get("params", [])] == [(charts.PICK, None), (charts.NOW, 5)]
+    assert [(p["name"], p.get("value")) for p in heat.get("params", [])] == [(chart_kit.PICK, None), (NOW, 5)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import charts, stage
+from .. import chart_kit, charts, stage
 from ..context import Context
 from ..time_charts import spec
 
@@ -57,4 +57,4 @@ def specs(ctx: Context) -> list[dict]:
 def _padded(ctx: Context, chart):
     """The sample's padded steps greyed on a chart over t (a batch uploaded with a 'length' column)."""
     lengths = ctx.config.lengths
-    return charts.with_padding(chart, lengths[ctx.sample], ctx.T) if lengths else chart
+    return chart_kit.with_padding(chart, lengths[ctx.sample], ctx.T) if lengths else chart
