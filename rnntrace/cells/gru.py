@@ -262,6 +262,17 @@ def h_hover(row, k: int, f) -> tuple[str, str]:
     return f"(1 − z[{k}])·n[{k}] + z[{k}]·h_prev[{k}] = (1 − {f(z)})·{f(n)} + {f(z)}·{f(h)}", ""
 
 
+def reading(row, f, shown: int) -> str:
+    """The step in one sentence, at the unit whose h changed most: how much of h_{t-1} z keeps, what n brings."""
+    h, hp = row("h_t")[:shown], row("h_prev")[:shown]
+    k = int(np.argmax(np.abs(h - hp)))
+    z, n, r = row("z_t")[k], row("n_t")[k], row("r_t")[k]
+    return (
+        f"Unit {k} changed most: z_t[{k}] = {f(z)}, so h_t keeps {100 * z:.0f}% of h_t−1[{k}] = {f(hp[k])} and takes "
+        f"{100 * (1 - z):.0f}% of the candidate n_t[{k}] = {f(n)} (which saw r_t[{k}] = {f(r)} of the old state): h_t[{k}] = {f(h[k])}."
+    )
+
+
 SPEC = CellSpec(
     key="GRU",
     cell="GRU",
@@ -285,4 +296,5 @@ SPEC = CellSpec(
     numpy_code=NUMPY_CODE,
     picture_gates=("z", "r", "n"),
     h_hover=h_hover,
+    reading=reading,
 )

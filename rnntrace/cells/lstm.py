@@ -305,6 +305,18 @@ def h_hover(row, k: int, f) -> tuple[str, str]:
     return f"((o_t ⊙ tanh(c_t)) W_hrᵀ)[{k}]", note
 
 
+def reading(row, f, shown: int) -> str:
+    """The step in one sentence, at the unit whose cell state changed most: what f keeps, what i·g adds, what o shows."""
+    c, cp = row("c_t")[:shown], row("c_prev")[:shown]
+    k = int(np.argmax(np.abs(c - cp)))
+    fk, ik, gk, ok = (row(name)[k] for name in ("f_t", "i_t", "g_t", "o_t"))
+    was = f"c_t−1[{k}] = {f(cp[k])}" + (" (nothing yet to keep)" if cp[k] == 0 else "")
+    return (
+        f"Unit {k} changed most: f_t[{k}] = {f(fk)} keeps {100 * fk:.0f}% of {was}; i_t·g_t = {f(ik)}·{f(gk)} adds {f(ik * gk)}: "
+        f"c_t[{k}] = {f(c[k])}; o_t[{k}] = {f(ok)} lets through {100 * ok:.0f}% of tanh(c_t[{k}])."
+    )
+
+
 SPEC = CellSpec(
     key="LSTM",
     cell="LSTM",
@@ -341,4 +353,5 @@ SPEC = CellSpec(
     numpy_code=NUMPY_CODE,
     picture_gates=("f", "i", "g", "o"),
     h_hover=h_hover,
+    reading=reading,
 )

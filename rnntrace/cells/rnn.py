@@ -203,6 +203,19 @@ def h_hover(row, k: int, f, *, nonlinearity: str) -> tuple[str, str]:
     return f"{nonlinearity}(pre[{k}]) = {inner}", ""
 
 
+def reading(row, f, shown: int, *, nonlinearity: str) -> str:
+    """The step in one sentence, at the unit whose h changed most: its two terms, their sum, the nonlinearity."""
+    h, hp = row("h_t")[:shown], row("h_prev")[:shown]
+    k = int(np.argmax(np.abs(h - hp)))
+    a, b, p = row("input_term")[k], row("hidden_term")[k], row("pre_activation")[k]
+    squash = "cuts it to 0 below 0" if nonlinearity == "relu" else "squashes it into (−1, 1)"
+    return (
+        f"Unit {k} changed most: pre[{k}] = {f(a)} from x_t {'−' if b < 0 else '+'} {f(abs(b))} from h_t−1 = {f(p)}; "
+        f"{nonlinearity} {squash}: "
+        f"h_t[{k}] = {f(h[k])} (it was {f(hp[k])})."
+    )
+
+
 def _spec(nonlinearity: str) -> CellSpec:
     """The plain RNN's spec for one nonlinearity: the functions above with it bound (``partial``: a spec pickles)."""
     act = ACT_LATEX[nonlinearity]
@@ -236,6 +249,7 @@ def _spec(nonlinearity: str) -> CellSpec:
         picture="RNN",
         numpy_code=NUMPY_CODE,
         h_hover=partial(h_hover, nonlinearity=nonlinearity),
+        reading=partial(reading, nonlinearity=nonlinearity),
     )
 
 

@@ -120,6 +120,8 @@ class CellSpec:
         h_hover: ``(row, k, f) -> (formula, note)``: h_t[k] for the picture's hover, in symbols and
             then in numbers (``row(field)`` is the step's (units,) row, ``f`` formats a number); the
             note, if not empty, is a line under it (a projected state's W_hr).
+        reading: ``(row, f, shown) -> str``: one plain sentence that reads this step's numbers for a
+            student, at the unit (of the first ``shown``) that changed most; ``row`` and ``f`` as for ``h_hover``.
         numpy_code: the step as standalone NumPy source, ``def cell(x_t, h_prev, c_prev, W_ih, W_hh,
             b_ih, b_hh) -> (h_t, c_t)``, for the Code view's script (``{act}``/``{act_code}`` fields).
         step: ``(ops, x_t, state, w, edit) -> state``: one step written plainly, for any array
@@ -152,6 +154,7 @@ class CellSpec:
     picture_gates: tuple[str, ...] = ()
     h_hover: Callable | None = field(default=None, repr=False, compare=False)
     numpy_code: str = ""
+    reading: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def blocks(self) -> int:

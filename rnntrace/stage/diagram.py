@@ -231,7 +231,8 @@ def stage_frames(
     """The diagram for a run of steps as one SVG (drawn at ``steps[0]``) plus what each step changes.
 
     The layout depends on the sizes only, so the browser stage draws the SVG once and, at
-    each t, fills in the step's frame. A frame is ``{"t", "title", "boxes"}``; ``boxes``
+    each t, fills in the step's frame. A frame is ``{"t", "title", "boxes", "reads"}`` (``reads``: the
+    step in one plain sentence, ``CellSpec.reading``); ``boxes``
     follows the SVG's ``g.box`` elements in document order, each ``[box hover text, "… +k"
     hover text, cells]`` with a cell per ``g.cell``: ``[number, fill, text colour, hover
     text, textLength]`` (0: the number fits its cell). Every string is the one
@@ -261,7 +262,8 @@ def stage_frames(
                 cells.append([s, fill, ink, title, BOX_W - 4 if _squeeze(s) else 0])
             more = b.more(shown, digits) if shown < b.values.size else ""
             boxes.append([f"{b.field}: {b.scale()}", more, cells])
-        frames.append({"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes})
+        reads = spec.reading(rows.__getitem__, says.f, int(max_units)) if spec.reading else ""  # the step in one sentence
+        frames.append({"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes, "reads": reads})
     return svg, frames
 
 

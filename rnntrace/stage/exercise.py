@@ -100,6 +100,7 @@ def mark(payload: dict, seed: int, spec: CellSpec) -> dict:
         return payload
     for frame in payload["diagram"]["frames"]:
         frame["hide"] = choose(frame, seed, spec)
+        frame["reads"] = ""  # the step's sentence reads the numbers out: it would give the answer away
     payload["exercise"] = {"seed": int(seed)}
     payload["id"] = f"{payload['id']}:exercise:{int(seed)}"
     return payload

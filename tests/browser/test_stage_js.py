@@ -13,6 +13,7 @@ next window, and the numbers after it are torch's too.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ def test_every_frame_prints_torchs_numbers(cell):
 def test_a_window_past_the_budget_starts_a_little_before_t_and_fits():
     trace, ref = gru_case(T=60)
     per = stage_payload.step_bytes(trace, stage_payload.Shown())
-    lo, hi = stage_payload.window(60, 30, per, budget=int(20 * per))
+    lo, hi = stage_payload.window(60, 30, per, budget=math.ceil(20 * per))  # room for exactly 20 steps
     assert (lo, hi) == (28, 48), "20 steps fit; the window starts a tenth of it before t"
     payload = stage_payload.build(trace, stage_payload.Shown(), key="test", window=(lo, hi))
     assert len(stage_payload.pack(payload)) < 20 * per + 40_000  # the frames within budget (plus the SVG once)

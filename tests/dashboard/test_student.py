@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 import pytest
-from apptest import new_app, run_clean
+from apptest import new_app, run_clean, stage_payload
+from oracle import lesson
 
 from rnntrace.dashboard import state
 from rnntrace.dashboard.tour import LOOK_ID, TOUR
@@ -54,3 +55,38 @@ def test_the_help_popover_explains_the_pages_words_and_one_name_per_size():
     shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert not re.search(r"\bH = \d", shown), "the hidden size is M everywhere on the page, not H"
     assert re.search(r"\bM = \d", shown), "the Task page names its hidden size M"
+
+
+NUMBER = r"(-?\d+\.\d+)"
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_under_the_picture_one_sentence_reads_the_step_with_torchs_numbers(cell):
+    config = {"cell": cell, "T": 6}
+    t = 3
+    at = run_clean(new_app(**config, t=t))
+    (frame,) = [f for f in stage_payload(at)["diagram"]["frames"] if f["t"] == t]
+    reads = frame["reads"]
+    q = lesson(config).ref.steps[(0, 0)]
+    k = int(re.match(r"Unit (\d+) changed most", reads)[1])
+    state = "c" if cell == "LSTM" else "h"
+    moved = np.abs(q[f"{state}_t"][t, 0] - q[f"{state}_prev"][t, 0])[:8]
+    assert k == int(np.argmax(moved)), f"the sentence reads unit {k}; torch's {state}_t moved most at unit {np.argmax(moved)}"
+    expect = {
+        "RNN": [("h_t", "h_t")],
+        "GRU": [("z_t", "z_t"), ("n_t", "n_t"), ("r_t", "r_t"), ("h_t", "h_t")],
+        "LSTM": [("f_t", "f_t"), ("c_t−1", "c_prev"), ("c_t", "c_t"), ("o_t", "o_t")],
+    }[cell]
+    if cell == "RNN":  # pre[k] = a from x_t ± b from h_t−1 = p: the two terms and their sum
+        m = re.search(re.escape(f"pre[{k}] = ") + NUMBER + r" from x_t ([+−]) (\d+\.\d+) from h_t−1 = " + NUMBER, reads)
+        a, b, p = float(m[1]), float(m[3]) * (-1 if m[2] == "−" else 1), float(m[4])
+        for shown, name in ((a, "input_term"), (b, "hidden_term"), (p, "pre_activation")):
+            assert abs(shown - q[name][t, 0, k]) <= 5e-4 + 1e-6, f"{name}[{k}] reads {shown}; torch's is {q[name][t, 0, k]:.6f}"
+    for label, name in expect:
+        shown = float(re.search(re.escape(f"{label}[{k}]") + r" = " + NUMBER, reads)[1])
+        assert abs(shown - q[name][t, 0, k]) <= 5e-4 + 1e-6, f"{label}[{k}] reads {shown}; torch's {name} is {q[name][t, 0, k]:.6f}"
+
+
+def test_exercise_mode_keeps_the_sentence_that_would_give_the_answer_away():
+    at = run_clean(new_app(exercise=1, t=2))
+    assert all(f["reads"] == "" for f in stage_payload(at)["diagram"]["frames"])

@@ -106,10 +106,14 @@ class Diagram {
       })),
     }));
     this.exercise = exercisePanel ? new Exercise(exercisePanel) : null;
+    this.reads = document.createElement("p"); // under the picture: the step's numbers in one sentence
+    this.reads.className = "reads";
+    el.append(this.reads);
   }
 
   paint(frame) {
     if (this.title) this.title.textContent = frame.title;
+    this.reads.textContent = frame.reads || ""; // the step in one plain sentence (CellSpec.reading)
     frame.boxes.forEach(([scale, more, cells], b) => {
       const box = this.boxes[b];
       box.title.textContent = scale;
