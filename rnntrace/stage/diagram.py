@@ -34,7 +34,25 @@ import numpy as np
 
 from ..spec import CellSpec
 from ..step import Step
-from .draw import BOX_W, CELL_H, CELL_H_MIN, MAX_HEIGHT, SYMBOL, THEMES, WIDTH, _Box, _Canvas, _domain, _esc, _share, _squeeze, _text_width
+from .draw import (
+    BOX_W,
+    CELL_H,
+    CELL_H_MIN,
+    DIVERGING,
+    MAX_HEIGHT,
+    SYMBOL,
+    THEMES,
+    VIRIDIS,
+    WIDTH,
+    _Box,
+    _Canvas,
+    _colour,
+    _domain,
+    _esc,
+    _share,
+    _squeeze,
+    _text_width,
+)
 from .hover import Says
 from .layouts import LAYOUTS
 
@@ -119,7 +137,28 @@ def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: Says, theme:
     else:
         note, note_title = HINT, LEGEND
     _header(cv, _headline(spec, step, says.n), note, note_title)
+    _legend(cv, boxes)
     return cv
+
+
+def _legend(cv: _Canvas, boxes: dict[str, _Box]) -> None:
+    """The picture's colour scales, drawn under it: σ's 0..1 (viridis) and the signed red–white–blue, as the boxes use them."""
+    t = cv.theme
+    ramps = []
+    if any(b.scheme is VIRIDIS for b in boxes.values()):
+        ramps.append(("σ gates", "0", "1", VIRIDIS))
+    if any(b.scheme is not VIRIDIS for b in boxes.values()):
+        ramps.append(("tanh and the rest", "−", "+", DIVERGING))  # tanh: −1..1; the rest: ± the box's largest |value|
+    x, y = max(cv.margin, 4), cv.y1 + 15
+    for name, lo, hi, scheme in ramps:
+        cv.text(x, y, f"{name}: {lo}", 13, t["muted"], cls="legend")
+        x += _text_width(f"{name}: {lo}", 13) + 4
+        for k in range(9):
+            fill, _ = _colour(k / 8, 0.0, 1.0, scheme)
+            cv.parts.append(f'<rect class="legend" x="{x + 9 * k:.1f}" y="{y - 10:.1f}" width="9" height="11" fill="{fill}"/>')
+        x += 9 * 9 + 4
+        cv.text(x, y, hi, 13, t["muted"], cls="legend")
+        x += _text_width(hi, 13) + 18
 
 
 def _boxes(spec: CellSpec, step: Step, rows: dict[str, np.ndarray], says: Says, max_units: int) -> dict[str, _Box]:

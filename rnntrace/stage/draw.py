@@ -17,7 +17,7 @@ import numpy as np
 from ..spec import CellSpec
 
 WIDTH = 580  # natural width in px: the Step view's diagram column at 1280×720; at 1:1 every font is >= 13 px
-MAX_HEIGHT = 400  # rows get shorter (down to CELL_H_MIN) before the picture grows taller than this
+MAX_HEIGHT = 420  # with its colour legend; rows get shorter (down to CELL_H_MIN) before the picture grows taller than this
 BOX_W = 52  # a strip's width: "-0.123" in 13 px monospace is 47 px
 CELL_H = 17  # one unit's row
 CELL_H_MIN = 15  # 13 px digits still keep 2–3 px above and below
@@ -187,7 +187,7 @@ class _Box:
         return f"units {shown}..{self.values.size - 1} of {self.field} not shown ({summary})"
 
     def scale(self) -> str:
-        """The colour scale in words, for the box's hover text (the picture has no legend)."""
+        """The colour scale in words, for the box's hover text (the legend under the picture draws the ramps)."""
         if self.scheme is VIRIDIS:
             return "colour: 0 dark purple → 1 yellow (σ's range, viridis)"
         if (self.lo, self.hi) == (-1.0, 1.0):

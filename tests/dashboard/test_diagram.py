@@ -409,7 +409,7 @@ def sized(case: str, H: int, dark: bool = False, head: bool = True, **kw) -> str
 
 @pytest.mark.parametrize(("case", "H"), SIZES)
 def test_natural_size_fits_the_step_column(case, H):
-    """580 px wide at 1:1 (fonts >= 13 px there); <= 330 px tall up to 5 units, <= 400 px with 8 units shown."""
+    """580 px wide at 1:1 (fonts >= 13 px there); <= 330 px tall up to 5 units, <= 420 px with 8 units shown (legend included)."""
     root = ET.fromstring(sized(case, H, max_units=8))
     _, _, w, h = map(float, root.get("viewBox").split())
     assert w == WIDTH == 580 and float(root.get("height")) == h

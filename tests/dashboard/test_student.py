@@ -90,3 +90,31 @@ def test_under_the_picture_one_sentence_reads_the_step_with_torchs_numbers(cell)
 def test_exercise_mode_keeps_the_sentence_that_would_give_the_answer_away():
     at = run_clean(new_app(exercise=1, t=2))
     assert all(f["reads"] == "" for f in stage_payload(at)["diagram"]["frames"])
+
+
+@pytest.mark.parametrize("cell", ["RNN", "LSTM"])
+def test_every_colour_scale_on_the_picture_and_the_heatmaps_has_a_legend(cell):
+    at = run_clean(new_app(cell=cell, T=6, view="Over time"))
+    payload = stage_payload(at)
+    at = run_clean(new_app(cell=cell, T=6))
+    svg = stage_payload(at)["diagram"]["svg"]
+    assert "tanh and the rest: −" in svg and svg.count('class="legend"') >= 9, "the picture's red–white–blue ramp"
+    assert ("σ gates: 0" in svg) == (cell == "LSTM"), "a σ ramp where gates are drawn"
+
+    def colours(node):
+        if isinstance(node, dict):
+            if "color" in node.get("encoding", {}):
+                yield node["encoding"]["color"]
+            for value in node.values():
+                yield from colours(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from colours(value)
+
+    checked = set()
+    for chart in payload["charts"]:
+        for colour in colours(chart["spec"]):
+            if colour.get("type") == "quantitative":
+                assert colour.get("legend", {}) is not None, f"the {chart['name']} chart's colour scale has no legend"
+                checked.add(chart["name"])
+    assert "h_t" in checked, f"the h_t heatmap's colour scale was read: {checked}"
