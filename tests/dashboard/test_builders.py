@@ -105,7 +105,10 @@ def test_url_notices_name_the_bad_parameter():
         assert name in text
     assert "0..9" in text  # t checked against the default T once T is refused
     # selectboxes write their shown label into the URL: direction is a word, inputs a preset kind
-    assert url_notices({"direction": "reverse", "inputs": "sine"}, ("normal", "sine")) == []
+    assert url_notices({"direction": "reverse", "bidirectional": "true", "inputs": "sine"}, ("normal", "sine")) == []
+    # ...and a reverse direction on a one-direction layer is said, not silently dropped (issue 24)
+    (reverse,) = url_notices({"direction": "reverse"})
+    assert "direction='reverse' ignored" in reverse and "forward is shown" in reverse
     assert len(url_notices({"direction": "1", "inputs": "Sine waves"}, ("normal", "sine"))) == 2
 
 

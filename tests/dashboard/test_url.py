@@ -46,7 +46,7 @@ def test_a_notice_says_exactly_what_was_used():
     [
         ({"task": "bogus"}, "task='bogus' ignored: expected one of none, sine, memory, chars; none is used"),
         ({"task": "Memory"}, "task='Memory' read as memory"),
-        ({"task": "memory", "task_hidden": "0"}, "task_hidden='0' ignored: outside 1..64; the task's own H = 8 is used"),
+        ({"task": "memory", "task_hidden": "0"}, "task_hidden='0' ignored: outside 1..64; the task's own M = 8 is used"),
         ({"task": "memory", "task_hidden": "65"}, "task_hidden='65' ignored: outside 1..64"),
         ({"task": "memory", "task_hidden": "nan"}, "task_hidden='nan' ignored: not an integer"),
         ({"task_hidden": "16"}, "task_hidden='16' ignored: it sets a task's hidden size and no task is chosen"),
