@@ -239,6 +239,26 @@ def stage_status(page) -> str:
     return page.locator(".rnntrace-stage:visible .status").last.inner_text()
 
 
+# What sticks out of the main column at the page's width: elements, equations, charts, tables (code blocks scroll)
+OVERFLOW_JS = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  const bad = [];
+  const limit = main.getBoundingClientRect().right + 1;
+  for (const el of main.querySelectorAll("[data-testid='stElementContainer'], .katex-display, svg, table")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || el.closest("[data-testid='stCode']")) continue;
+    if (r.right > limit) bad.push((el.getAttribute('data-testid') || el.tagName) + ' right=' + Math.round(r.right));
+  }
+  if (main.scrollWidth > main.clientWidth + 1) bad.push('main scrollWidth ' + main.scrollWidth + ' > ' + main.clientWidth);
+  return bad;
+}"""
+
+
+def overflowing(page) -> list[str]:
+    """What sticks out of the main column (``OVERFLOW_JS``): empty when the page fits its width."""
+    return page.evaluate(OVERFLOW_JS)
+
+
 def exceptions(page) -> list[str]:
     """Texts of every exception element on the page (should be none)."""
     return page.locator(EXCEPTION).all_inner_texts()

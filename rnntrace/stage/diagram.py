@@ -122,7 +122,9 @@ LEGEND = (
 )
 
 
-def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: Says, theme: dict[str, str], digits: int, max_units: int) -> _Canvas:
+def _draw(
+    spec: CellSpec, step: Step, boxes: dict[str, _Box], says: Says, theme: dict[str, str], digits: int, max_units: int, legend: bool = True
+) -> _Canvas:
     """Lay out and draw everything at the boxes' current row height."""
     cv = _Canvas(theme)
     LAYOUTS[spec.picture](cv, boxes, spec, says)  # the layout the cell's spec names
@@ -137,7 +139,8 @@ def _draw(spec: CellSpec, step: Step, boxes: dict[str, _Box], says: Says, theme:
     else:
         note, note_title = HINT, LEGEND
     _header(cv, _headline(spec, step, says.n), note, note_title)
-    _legend(cv, boxes)
+    if legend:
+        _legend(cv, boxes)
     return cv
 
 
@@ -208,6 +211,7 @@ def cell_diagram(
     dark: bool = False,
     digits: int = 3,
     max_units: int = 8,
+    legend: bool = True,
 ) -> str:
     """The cell at one step as a self-contained SVG string: boxes, wires, heat strips, hover formulas.
 
@@ -222,6 +226,7 @@ def cell_diagram(
         dark: light text on a dark background.
         digits: decimals printed (0..8).
         max_units: units shown per box; beyond, a "… +k" row and "showing k of M units" in the title line.
+        legend: draw the colour scales under the picture (a slide leaves them out: one screen).
 
     Returns:
         An ``<svg>`` string, ``WIDTH`` px wide at its natural size (fonts >= 13 px there) and
@@ -242,7 +247,7 @@ def cell_diagram(
     for cell_h in range(CELL_H, CELL_H_MIN - 1, -1):  # the tallest rows that keep the picture within MAX_HEIGHT
         for box in boxes.values():
             box.cell_h = cell_h
-        cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units))
+        cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units), legend)
         if cv.y1 - cv.y0 + 8 <= MAX_HEIGHT:
             break
     where = _where(step, n)
@@ -266,6 +271,7 @@ def stage_frames(
     dark: bool = False,
     digits: int = 3,
     max_units: int = 8,
+    legend: bool = True,
 ) -> tuple[str, list[dict]]:
     """The diagram for a run of steps as one SVG (drawn at ``steps[0]``) plus what each step changes.
 
@@ -287,7 +293,7 @@ def stage_frames(
     ys = [None] * len(steps) if ys is None else list(ys)
     if len(ys) != len(steps):
         raise ValueError(f"ys has {len(ys)} entries for {len(steps)} steps; pass one y_t (or None) per step.")
-    svg = cell_diagram(spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units)
+    svg = cell_diagram(spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units, legend=legend)
     frames = []
     for step, y_t in zip(steps, ys, strict=True):
         rows, W_o = _check(spec, step, n, head_W, y_t, digits, max_units)

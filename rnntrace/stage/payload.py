@@ -60,12 +60,15 @@ def _ys(trace: Trace, shown: Shown, lo: int, hi: int, head) -> list | None:
     return [trace.at(t)[-1].y_t for t in range(lo, hi)]
 
 
-def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, dark: bool = False) -> dict:
-    """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``."""
+def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, dark: bool = False, slide: bool = False) -> dict:
+    """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``; a slide: the picture only (no legend, no sentence)."""
     ys = _ys(trace, shown, lo, hi, head_W)
     svg, frames = diagram.stage_frames(
-        trace.config.spec, steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8
+        trace.config.spec, steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8, legend=not slide
     )
+    if slide:
+        for frame in frames:
+            frame["reads"] = ""
     _mark_edits(trace, shown, lo, frames)
     return {"svg": svg, "frames": frames}
 
@@ -243,7 +246,9 @@ def build(
         "dark": dark,
         "present": present,
         "per_step": None if per_step is None else [float(f"{v:.1g}") if np.isfinite(v) else None for v in per_step],
-        "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark) if diagram_on else None,
+        "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark, slide=present)
+        if diagram_on
+        else None,  # a slide: picture only
         "charts": [{"name": s.get("name", f"chart{i}"), "spec": s} for i, s in enumerate(specs)],
     }
 

@@ -5,23 +5,10 @@ from __future__ import annotations
 import pytest
 
 pytest.register_assert_rewrite("browser_support")
-from browser_support import exceptions, wait_charts, wait_idle  # noqa: E402
+from browser_support import exceptions, overflowing, wait_charts, wait_idle  # noqa: E402
 
 pytest_plugins = ["browser_support"]  # its fixtures: streamlit_server, browser, page
 
-# what sticks out of the main column (tests/test_browser_layout.py's check: elements, equations, charts, tables)
-OVERFLOW = """() => {
-  const main = document.querySelector("[data-testid='stMain']");
-  const bad = [];
-  const limit = main.getBoundingClientRect().right + 1;
-  for (const el of main.querySelectorAll("[data-testid='stElementContainer'], .katex-display, svg, table")) {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 || el.closest("[data-testid='stCode']")) continue;
-    if (r.right > limit) bad.push((el.getAttribute('data-testid') || el.tagName) + ' right=' + Math.round(r.right));
-  }
-  if (main.scrollWidth > main.clientWidth + 1) bad.push('main scrollWidth ' + main.scrollWidth + ' > ' + main.clientWidth);
-  return bad;
-}"""
 LINK = "?view=Backward&cell=LSTM&T=24&bp_truncate=6&bp_loss=every%20step&t=11"
 
 
@@ -36,7 +23,7 @@ def test_truncated_backward_view_fits_1280_and_the_badge_is_whole(page, streamli
     clipped = badge.evaluate("e => e.scrollWidth > e.clientWidth + 1")
     assert not clipped, "the badge is cut off"
     assert page.get_by_role("spinbutton", name="detach every k").input_value() == "6"
-    assert page.evaluate(OVERFLOW) == []
+    assert overflowing(page) == []
     assert not exceptions(page)
 
 
@@ -52,5 +39,5 @@ def test_the_slide_with_a_cut_fits_one_screen(page, streamlit_server):
     assert page.get_by_text("Truncated:").first.is_visible()
     height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
     assert height <= 722, f"the Backward slide with a cut is {height} px tall on a 720 px screen"
-    assert page.evaluate(OVERFLOW) == []
+    assert overflowing(page) == []
     assert not exceptions(page)

@@ -12,7 +12,7 @@ import pytest
 
 pytest.register_assert_rewrite("browser_support")
 from browser_support import _DONE_JS as DONE_JS  # noqa: E402
-from browser_support import RunClock, button, choose, exceptions, open_app, slider_value, wait_charts, wait_idle  # noqa: E402
+from browser_support import RunClock, button, choose, exceptions, open_app, overflowing, slider_value, wait_charts, wait_idle  # noqa: E402
 
 pytest_plugins = ["browser_support"]
 pytestmark = pytest.mark.browser
@@ -20,19 +20,6 @@ pytestmark = pytest.mark.browser
 from rnntrace.dashboard.views import NAMES as VIEWS  # noqa: E402  (every tab of the registry)
 
 # Elements of the main area whose content is wider than their own box (scrolling code blocks are allowed to scroll).
-_OVERFLOW_JS = """() => {
-  const main = document.querySelector("[data-testid='stMain']");
-  const bad = [];
-  const limit = main.getBoundingClientRect().right + 1;
-  for (const el of main.querySelectorAll("[data-testid='stElementContainer'], .katex-display, svg, table")) {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0) continue;
-    if (el.closest("[data-testid='stCode']")) continue;
-    if (r.right > limit) bad.push((el.getAttribute('data-testid') || el.tagName) + ' right=' + Math.round(r.right));
-  }
-  if (main.scrollWidth > main.clientWidth + 1) bad.push('main scrollWidth ' + main.scrollWidth + ' > ' + main.clientWidth);
-  return bad;
-}"""
 _BOTTOM_JS = """(sel) => {
   const e = document.querySelector(sel);
   if (!e) return null;
@@ -53,7 +40,7 @@ def test_no_view_overflows_sideways_at_1280(page, streamlit_server, query):
         page.get_by_role("tab", name=view, exact=True).click()
         wait_idle(page)
         wait_charts(page)
-        assert page.evaluate(_OVERFLOW_JS) == [], view
+        assert overflowing(page) == [], view
 
 
 def test_the_step_views_first_screen_holds_the_diagram_and_a_chart(page, streamlit_server):
@@ -82,7 +69,7 @@ def test_presentation_mode_is_one_slide(browser, streamlit_server, size, query):
             assert box is not None and box[1] <= size[1], (scheme, what, box)
         font = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector(\"[data-testid='stMain'] p\")).fontSize)")
         assert font >= 20, f"slide text is {font}px"
-        assert page.evaluate(_OVERFLOW_JS) == []
+        assert overflowing(page) == []
         _press_keeping_focus(page, "ArrowRight")
         assert slider_value(page) == 1, "the keys drive the slide"
         assert not exceptions(page)
@@ -152,7 +139,7 @@ def test_backward_tab_renders_and_fits_1280_wide(page, streamlit_server):
     drawn = wait_charts(page)
     assert drawn >= 5, f"{drawn} charts drawn"
     assert page.get_by_text("= autograd ✓").first.is_visible()
-    assert page.evaluate(_OVERFLOW_JS) == []
+    assert overflowing(page) == []
     assert not exceptions(page)
     open_app(page, streamlit_server, "?present=true&t=3")
     page.get_by_role("tab", name="Backward", exact=True).click()
@@ -160,5 +147,5 @@ def test_backward_tab_renders_and_fits_1280_wide(page, streamlit_server):
     wait_charts(page)
     height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
     assert height <= 722, f"the Backward slide is {height} px tall on a 720 px screen"
-    assert page.evaluate(_OVERFLOW_JS) == []
+    assert overflowing(page) == []
     assert not exceptions(page)

@@ -114,6 +114,7 @@ class Diagram {
   paint(frame) {
     if (this.title) this.title.textContent = frame.title;
     this.reads.textContent = frame.reads || ""; // the step in one plain sentence (CellSpec.reading)
+    this.reads.hidden = !frame.reads; // none on a slide or in exercise mode
     frame.boxes.forEach(([scale, more, cells], b) => {
       const box = this.boxes[b];
       box.title.textContent = scale;
