@@ -126,8 +126,7 @@ def page() -> None:
     present, slot = header.render(choice, lesson_step)
     if lesson_step is not None:
         tour.panel(lesson_step)
-    else:
-        tour.focus(None)  # no lesson: no target marked
+    tour.focus()  # the lesson's pointer: marks the look line's target, or nothing without a lesson
     if choice.problems:
         st.error("This configuration is refused: " + " ".join(choice.problems), icon="🚫")
         st.stop()

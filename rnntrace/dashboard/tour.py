@@ -7,7 +7,7 @@ them, and says what to look at. ``TOUR`` is the one list of steps.
 
 from __future__ import annotations
 
-import json
+import html
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -222,22 +222,27 @@ _FOCUS = """
 (() => {
   const doc = window.parent && window.parent.document ? window.parent.document : document;
   const win = doc.defaultView || window;
-  const L = (win.__rnntraceLesson ||= { want: null, scrolled: null, until: 0, observer: null });
-  L.want = %s;
+  if (win.__rnntraceLesson) return;
+  const L = (win.__rnntraceLesson = { scrolled: null, until: 0 });
   const apply = () => {
+    const look = doc.getElementById("LOOK_ID");
+    const want = look && look.dataset.target ? { selector: look.dataset.target, step: look.dataset.step } : null;
     for (const old of doc.querySelectorAll(".rnntrace-lesson-target")) {
-      if (!L.want || !old.matches(L.want.selector)) {
+      if (!want || !old.matches(want.selector)) {
         old.classList.remove("rnntrace-lesson-target");
         old.removeAttribute("aria-describedby");
       }
     }
-    if (!L.want) return;
-    const el = doc.querySelector(L.want.selector);
-    if (!el || !doc.getElementById(L.want.look) || el.getBoundingClientRect().height === 0) return;
-    if (el.getAttribute("aria-describedby") !== L.want.look) el.setAttribute("aria-describedby", L.want.look);
+    if (!want) {
+      L.scrolled = null;
+      return;
+    }
+    const el = doc.querySelector(want.selector);
+    if (!el || el.getBoundingClientRect().height === 0) return;
+    if (el.getAttribute("aria-describedby") !== look.id) el.setAttribute("aria-describedby", look.id);
     el.classList.add("rnntrace-lesson-target");
-    if (L.scrolled !== L.want.step) {  // a new step: settle it in view while the page still grows around it
-      L.scrolled = L.want.step;
+    if (L.scrolled !== want.step) {  // a new step: settle it in view while the page still grows around it
+      L.scrolled = want.step;
       L.until = Date.now() + 6000;
       const tick = win.setInterval(() => { apply(); if (Date.now() > L.until) win.clearInterval(tick); }, 200);
     }
@@ -245,15 +250,12 @@ _FOCUS = """
     const whole = r.top >= 0 && r.bottom <= win.innerHeight;
     if (!whole && Date.now() < L.until) el.scrollIntoView({ block: "nearest", inline: "nearest", behavior: "instant" });
   };
-  if (!L.observer) {
-    L.observer = new win.MutationObserver(apply);
-    L.observer.observe(doc.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-painted"] });
-  }
-  if (!L.want) L.scrolled = null;
+  const watch = { childList: true, subtree: true, attributes: true, attributeFilter: ["data-painted"] };
+  new win.MutationObserver(apply).observe(doc.body, watch);
   apply();
 })();
 </script>
-"""
+""".replace("LOOK_ID", LOOK_ID)
 STYLE = """<style>
 .rnntrace-lesson-target { outline: 3px solid #f59e0b; outline-offset: 2px; border-radius: 4px; scroll-margin: 12px; }
 .st-key-tour_panel p { margin-bottom: 0.1rem; }
@@ -261,11 +263,14 @@ STYLE = """<style>
 </style>"""
 
 
-def focus(k: int | None) -> None:
-    """Point the page at step k's target (see ``TourStep.target``); None: no lesson, no mark."""
-    want = None if k is None else {"step": k, "selector": TOUR[k - 1].target, "look": LOOK_ID}
+def focus() -> None:
+    """Install the page's lesson pointer once (one constant script: a deployment's CSP hashes it, deploy/run_local.py).
+
+    It reads the step's target from the look line (``data-target``), so it follows the lesson
+    with no script of its own per step, and clears the mark when there is no lesson.
+    """
     with st.container(key="tour_focus"):
-        st.html(_FOCUS % json.dumps(want), unsafe_allow_javascript=True)
+        st.html(_FOCUS, unsafe_allow_javascript=True)
 
 
 def panel(k: int) -> None:
@@ -281,7 +286,7 @@ def panel(k: int) -> None:
             type="primary", width="stretch", help="the lesson's next idea (→ steps t)",
         )  # fmt: skip
         leave_.button("Leave lesson", key="tour_leave", icon=":material/close:", on_click=leave, width="stretch")
-        st.markdown(f"<span id='{LOOK_ID}'>**Look at** {step.look}</span>", unsafe_allow_html=True)
+        target = html.escape(step.target, quote=True)
+        st.markdown(f"<span id='{LOOK_ID}' data-target='{target}' data-step='{k}'>**Look at** {step.look}</span>", unsafe_allow_html=True)
         with st.expander("Read the explanation", expanded=False):
             st.markdown(step.text)
-    focus(k)
