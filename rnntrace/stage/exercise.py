@@ -23,7 +23,9 @@ import numpy as np
 
 from ..spec import CellSpec
 
-INPUTS = ("x_t", "h_prev", "c_prev")  # given on the picture: what the student computes from
+# given on the picture: what the student computes from (the plain RNN's two terms too: they need the
+# weights, which the picture does not print; their sum, the pre-activation, is a fine exercise)
+INPUTS = ("x_t", "h_prev", "c_prev", "input_term", "hidden_term")
 SLACK = 4  # half-units of the last printed digit: the answer's own rounding and that of the (up to 4) numbers it uses
 RANGES = {"sigmoid": ([0.0, 1.0], "a σ gate lies between 0 and 1"), "tanh": ([-1.0, 1.0], "tanh lies between −1 and 1")}
 
