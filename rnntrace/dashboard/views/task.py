@@ -72,7 +72,6 @@ def _no_task() -> None:
 
 def _header(ctx: Context) -> None:
     tr = ctx.trained
-    st.markdown(f"#### {tr.task.title}")
     st.caption(
         f"{tr.cell.upper()}, M = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
         + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
@@ -284,12 +283,13 @@ def render(ctx: Context) -> None:
     if ctx.present:
         _slide(ctx)
         return
+    st.markdown(f"#### {ctx.trained.task.title}")
+    seen = _prediction(ctx)  # the plot that shows the task solved leads; what the task is and how it trained follow
     left, right = st.columns([3, 2], gap="medium")
     with left:
         _header(ctx)
     with right:
         _losses(ctx)
-    seen = _prediction(ctx)
     if ctx.trained.task.name == "chars":
         _chars(ctx, seen["y"], seen["target"])
     elif ctx.trained.task.name == "memory":
