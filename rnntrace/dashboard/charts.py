@@ -65,6 +65,7 @@ def hidden_heatmap(
     t: int,
     *,
     title: str = "h_t over time",
+    quantity: str = "h_t",
     bound: float | None = None,
     window: int | None = None,
     max_t: int = 200,
@@ -76,6 +77,7 @@ def hidden_heatmap(
     Args:
         h: (T, M) hidden states of one sample (and one layer/direction).
         t: the current step, drawn as a vertical rule.
+        quantity: what h holds, for the legend and the axis (``"|dL/dh_t|"`` draws a gradient the same way).
         bound: colour domain ±bound (e.g. 1.0 for tanh's range); default ±max|h| shown.
         window: show only this many steps around t (exact values) instead of all T.
         max_t, max_units: budgets beyond which steps / units are averaged in buckets.
@@ -84,11 +86,11 @@ def hidden_heatmap(
     t = check_step(t, h.shape[0])
     bound = None if bound is None else check_positive(bound, "bound")
     return time_heatmap(
-        {"h_t": h},
+        {quantity: h},
         t,
         title=title,
-        y_title="unit (h_t[unit])",
-        value_title="h_t",
+        y_title=f"unit ({quantity}[unit])",
+        value_title=quantity,
         max_cells=MAX_ROWS,
         max_t=max_t,
         max_units=max_units,

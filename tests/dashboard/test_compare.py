@@ -7,6 +7,8 @@ model built for that cell with rnntrace's public API, as ``test_screen`` checks 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -39,6 +41,10 @@ def test_every_cell_is_torchs_at_one_t(pair):
         grid = np.full((BASE["M"], BASE["T"]), np.nan)
         grid[h["unit0"].to_numpy() if "unit0" in h else h["u0"].to_numpy(), h["t0"].to_numpy()] = h["value"].to_numpy()
         np.testing.assert_allclose(grid.T, L.ref.q("h_t")[:, n], atol=2e-6, rtol=1e-5)
+        (grad_chart,) = [
+            c["spec"] for p in stage_payloads(at) for c in p["charts"] if c["spec"].get("title", {}).get("text") == f"|dL/dh_t|, nn.{cell}"
+        ]
+        assert '"title": "|dL/dh_t|"' in json.dumps(grad_chart), "the gradient heatmap's legend names the gradient, not h_t"
         assert any(f"**nn.{cell}** · :green-badge[= torch ✓" in m.value for m in at.markdown)
 
 

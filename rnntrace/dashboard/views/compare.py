@@ -85,5 +85,5 @@ def _charts(ctx: Context) -> list[dict]:
     dh = np.abs(bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n])  # (T, H)
     return [
         spec(charts.hidden_heatmap(h, 0, title=f"h_t, nn.{ctx.config.cell}", **HEATMAP), "h_t"),
-        spec(charts.hidden_heatmap(dh, 0, title=f"|dL/dh_t|, nn.{ctx.config.cell}", **HEATMAP), "dh_t"),
+        spec(charts.hidden_heatmap(dh, 0, title=f"|dL/dh_t|, nn.{ctx.config.cell}", quantity="|dL/dh_t|", **HEATMAP), "dh_t"),
     ]
