@@ -162,8 +162,12 @@ def pick_param(field: str) -> alt.Parameter:
     return alt.selection_point(name=PICK, fields=[field], on="click", clear=False, empty=False)
 
 
-def catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
-    """One column per step under the data: the steps after t greyed, and a click anywhere on the plot picks that step."""
+def catcher(lo: int, hi: int, scale: alt.Scale, t: int, opacity=None) -> alt.Chart:
+    """One column per step under the data: a click anywhere on the plot picks that step.
+
+    Invisible by default (``future_band`` greys the steps after t); ``opacity``, an Altair value or
+    condition, shades some steps instead (the Backward view: those the backward pass has not reached).
+    """
     frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
     return (
         alt.Chart(frame)
@@ -171,7 +175,7 @@ def catcher(lo: int, hi: int, scale: alt.Scale, t: int) -> alt.Chart:
         .encode(
             x=alt.X("a:Q", scale=scale, axis=t_axis()),
             x2="b:Q",
-            opacity=alt.value(0.001),  # invisible: it is there to be clicked (``future_band`` greys the steps after t)
+            opacity=alt.value(0.001) if opacity is None else opacity,  # by default invisible: it is there to be clicked
         )
         .add_params(pick_param("t"))
         .properties(name="steps")

@@ -27,6 +27,7 @@ from .chart_kit import (
     SEQUENTIAL,
     bounded,
     bucket_size,
+    catcher,
     check_array,
     check_step,
     finish,
@@ -67,18 +68,7 @@ def _walk(T: int, reverse: bool) -> str:
 
 def _not_reached(lo: int, hi: int, scale: alt.Scale, t: int, reverse: bool = False) -> alt.Chart:
     """One column per step under the data: the steps the backward pass has not reached at t greyed; a click picks the step."""
-    frame = pd.DataFrame({"t": np.arange(lo, hi), "a": np.arange(lo, hi) - 0.5, "b": np.arange(lo, hi) + 0.5})
-    return (
-        alt.Chart(frame)
-        .mark_rect(color="#808080")
-        .encode(
-            x=alt.X("a:Q", scale=scale, axis=t_axis()),
-            x2="b:Q",
-            opacity=alt.condition(_later(t, reverse), alt.value(NOT_REACHED), alt.value(0.001)),
-        )
-        .add_params(pick_param("t"))
-        .properties(name="steps")
-    )
+    return catcher(lo, hi, scale, t, opacity=alt.condition(_later(t, reverse), alt.value(NOT_REACHED), alt.value(0.001)))
 
 
 def cut_steps(T: int, k: int | None) -> list[int]:
