@@ -62,7 +62,7 @@ def test_leaving_the_lesson_removes_the_mark(page, streamlit_server):
     target(page)
     button(page, "tour_leave").click()
     page.wait_for_function("() => !document.querySelector('.rnntrace-lesson-target')", timeout=30_000)
-    assert page.evaluate("() => document.querySelectorAll('[aria-describedby]').length") >= 0  # the page still works
+    assert page.evaluate("(look) => document.querySelectorAll(`[aria-describedby='${look}']`).length", LOOK_ID) == 0
     assert not exceptions(page)
 
 
