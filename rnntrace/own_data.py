@@ -29,6 +29,8 @@ from .task_base import Task, _check_int
 
 MAX_DATA_NUMBERS = 1_000_000  # x's N*T*D (a series' length); the library's cap, the dashboard has its own (LIMITS)
 MIN_SERIES = 12  # a series shorter than this leaves nothing to learn from and nothing to hold out
+MIN_STEPS = 2  # T of a sample in from_arrays: one step has no recurrence to learn
+MAX_CLASSES = 64  # classes of kind="classes": K logits, the dashboard's K limit
 KINDS = ("regression", "classes")
 
 
@@ -61,9 +63,11 @@ class DataTask(Task):
     """A task made of the caller's arrays (``from_series`` / ``from_arrays``).
 
     Attributes:
-        kind: "regression" (mean squared error on every step) or "classes" (cross-entropy, K logits).
-        x_train, y_train: (S, T, D) float32 inputs and their targets, (S, T, K) float32 values
-            or (S, T) int64 classes; batches are drawn from these only.
+        kind: "regression" (mean squared error) or "classes" (cross-entropy, K logits).
+        per: "step" (a target at every step, the loss over all of them) or "sequence" (one target per
+            sample, the loss on the LAST step's output only: the model reads the whole sample first).
+        x_train, y_train: (S, T, D) float32 inputs and their targets: (S, T, K) float32 values or
+            (S, T) int64 classes per step; (S, K) values or (S,) classes per sequence. Batches are drawn from these only.
         x_valid, y_valid: the held-out part, same layouts: ``example()`` and ``held_out_loss``.
         window: for a series, the length of a training window (None: whole samples).
         source: one sentence saying where the data came from and how it was prepared.
@@ -77,6 +81,8 @@ class DataTask(Task):
     window: int | None = None
     source: str = ""
     classes: int = 0
+    per: str = "step"
+    class_names: tuple[str, ...] = ()
 
     @property
     def input_size(self) -> int:
@@ -100,7 +106,8 @@ class DataTask(Task):
             else f"{S} sample(s) of T={T} steps and D={D} feature(s) trained on; the last {self.x_valid.shape[0]} held out and shown here."
         )
         loss = "cross-entropy over the classes" if self.kind == "classes" else "mean squared error"
-        return f"{self.source} {what} Loss: {loss} at every step."
+        where = "on the last step's output only (one target per sample)" if self.per == "sequence" else "at every step"
+        return f"{self.source} {what} Loss: {loss} {where}."
 
     def batch(self, g: torch.Generator, n: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.window:  # random windows of the training part of the series
@@ -112,6 +119,8 @@ class DataTask(Task):
         return self.x_train[pick], self.y_train[pick]
 
     def loss(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.per == "sequence":
+            y = y[:, -1]  # (N, K): the output after the whole sample was read
         if self.kind == "classes":
             return F.cross_entropy(y.reshape(-1, y.shape[-1]), target.reshape(-1))
         return F.mse_loss(y, target)
@@ -122,6 +131,10 @@ class DataTask(Task):
             e = np.exp(z - z.max(axis=-1, keepdims=True))
             return e / e.sum(axis=-1, keepdims=True)
         return np.asarray(y)[..., 0]
+
+    def class_name(self, k: int) -> str:
+        """The label of class ``k`` as the data wrote it (its number when the data gave numbers)."""
+        return self.class_names[k] if k < len(self.class_names) else str(k)
 
     def held_out(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The held-out inputs and targets (whole, as ``example`` gives them one at a time)."""
@@ -202,19 +215,33 @@ def from_series(values, *, name: str | None = None, valid_fraction: float = 0.2,
     )
 
 
-def from_arrays(x, y, *, kind: str = "regression", name: str | None = None, valid_fraction: float = 0.2, steps: int = 300) -> DataTask:
-    """Sequences and their targets at every step, as a task: the last samples held out.
+def from_arrays(
+    x,
+    y,
+    *,
+    kind: str = "regression",
+    name: str | None = None,
+    valid_fraction: float = 0.2,
+    steps: int = 300,
+    class_names=None,
+) -> DataTask:
+    """Sequences and their targets, as a task: the last samples held out.
 
     Args:
         x: (N, T, D) numbers (or (N, T): one feature).
-        y: targets at every step: (N, T) or (N, T, K) numbers for ``kind="regression"``;
-            (N, T) whole-number classes 0..C-1 for ``kind="classes"`` (at least two present).
+        y: the targets. A target at every step: (N, T) or (N, T, K) numbers for ``kind="regression"``,
+            (N, T) whole-number classes 0..C-1 for ``kind="classes"``. One target per sample (judged on
+            the last step's output, after the model has read the whole sample): (N,) numbers or classes.
+        kind: "regression" (mean squared error) or "classes" (cross-entropy; at least two classes present).
         name: what the data is, for titles.
-        valid_fraction: the last ``ceil(fraction * N)`` samples are held out (at least one; N >= 2).
+        valid_fraction: the last ``ceil(fraction * N)`` samples are held out (at least one; N >= 2),
+            in the order given: shuffle first if the samples are sorted (by class, say).
         steps: training steps when ``train`` is not given ``steps``.
+        class_names: the label of each class 0..C-1 (e.g. the strings a CSV held), for titles.
 
     Raises:
-        ValueError: shapes that do not match, NaN/inf, non-whole or single classes, too few samples.
+        ValueError: shapes that do not match, NaN/inf, non-whole or single classes, a held-out class
+            never trained on, too few samples or steps; each says what to change.
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}; expected one of {KINDS}: 'regression' (numbers) or 'classes' (whole-number labels).")
@@ -226,36 +253,58 @@ def from_arrays(x, y, *, kind: str = "regression", name: str | None = None, vali
     N, T, D = xa.shape
     if xa.size > MAX_DATA_NUMBERS:
         raise ValueError(f"x holds {xa.size:,} numbers; at most {MAX_DATA_NUMBERS:,} are accepted. Use fewer or shorter samples.")
-    if N < 2 or T < 2:
-        raise ValueError(f"x has N={N} sample(s) of T={T} step(s); at least 2 samples (one to hold out) of 2 steps are needed.")
+    if N < 2 or T < MIN_STEPS:
+        raise ValueError(f"x has N={N} sample(s) of T={T} step(s); at least 2 samples (one to hold out) of {MIN_STEPS} steps are needed.")
     _finite("x", xa)
     ya = _as_float("y", y)
+    per = "sequence" if ya.ndim == 1 else "step"
+    n_valid = max(1, math.ceil(_check_fraction(valid_fraction) * N))
+    if N - n_valid < 1:
+        raise ValueError(f"valid_fraction={valid_fraction} holds out all {N} samples; lower it or add samples.")
     if kind == "classes":
-        if ya.shape != (N, T):
-            raise ValueError(f"y has shape {ya.shape}; for kind='classes' expected (N, T) = ({N}, {T}): one class per step.")
+        if ya.shape not in ((N, T), (N,)):
+            raise ValueError(
+                f"y has shape {ya.shape}; for kind='classes' expected (N, T) = ({N}, {T}): one class per step, "
+                f"or (N,) = ({N},): one class per sample."
+            )
         _finite("y", ya)
         if not (ya == np.round(ya)).all() or ya.min() < 0:
             raise ValueError("y must hold whole-number classes 0, 1, 2, ... for kind='classes'; for numbers use kind='regression'.")
         classes = int(ya.max()) + 1
+        if classes > MAX_CLASSES:
+            raise ValueError(f"y's largest class is {classes - 1}; at most {MAX_CLASSES} classes (0..{MAX_CLASSES - 1}) are accepted.")
         if len(np.unique(ya)) < 2:
             raise ValueError(f"y holds one class only ({int(ya.flat[0])}): there is nothing to tell apart. Check the target column.")
-        target = torch.from_numpy(ya.astype(np.int64))  # (N, T)
+        unseen = sorted(set(np.unique(ya[N - n_valid :]).astype(int)) - set(np.unique(ya[: N - n_valid]).astype(int)))
+        if unseen:
+            names = ", ".join(repr(_label(class_names, k)) for k in unseen)
+            raise ValueError(
+                f"the held-out samples (the last {n_valid} of {N}) hold class(es) {names} that no training sample has: "
+                "the model could never learn them. Shuffle the samples' order (they may be sorted by class), e.g. "
+                "order = np.random.default_rng(0).permutation(N); x, y = x[order], y[order]."
+            )
+        target = torch.from_numpy(ya.astype(np.int64))  # (N, T) or (N,)
     else:
-        if ya.ndim == 2:
+        if ya.ndim == 2 and ya.shape == (N, T):
             ya = ya[..., None]
-        if ya.shape[:2] != (N, T) or ya.ndim != 3:
-            raise ValueError(f"y has shape {ya.shape}; expected (N, T) or (N, T, K) with N={N}, T={T}: a target at every step.")
+        ok = ya.shape == (N,) or (ya.ndim == 3 and ya.shape[:2] == (N, T))
+        if not ok:
+            raise ValueError(
+                f"y has shape {ya.shape}; expected (N, T) or (N, T, K) with N={N}, T={T}: a target at every step, "
+                f"or (N,) = ({N},): one number per sample."
+            )
         _finite("y", ya)
         classes = 0
-        target = torch.from_numpy(ya.astype(np.float32))  # (N, T, K)
-    n_valid = max(1, math.ceil(_check_fraction(valid_fraction) * N))
-    if N - n_valid < 1:
-        raise ValueError(f"valid_fraction={valid_fraction} holds out all {N} samples; lower it or add samples.")
+        target = torch.from_numpy(ya.astype(np.float32).reshape(N, 1) if per == "sequence" else ya.astype(np.float32))
+    names = tuple(str(c) for c in class_names) if class_names is not None else ()
+    if names and kind == "classes" and len(names) < classes:
+        raise ValueError(f"class_names has {len(names)} name(s); y has classes 0..{classes - 1}: give one name per class.")
     xs = torch.from_numpy(xa.astype(np.float32))
     label = name or "your data"
+    doing = "classify" if kind == "classes" else "predict the target"
     return DataTask(
         name=f"data: {label}",
-        title=f"{label}: {'classify every step' if kind == 'classes' else 'predict the target at every step'}",
+        title=f"{label}: {doing} {'of each sample' if per == 'sequence' else 'at every step'}",
         seq_len=T,
         example_len=T,
         batch_size=min(32, N - n_valid),
@@ -269,5 +318,11 @@ def from_arrays(x, y, *, kind: str = "regression", name: str | None = None, vali
         y_valid=target[N - n_valid :],
         window=None,
         classes=classes,
+        per=per,
+        class_names=names,
         source=f"Input x_t: {label}, {N} samples of T={T} steps and D={D} feature(s), as given (not rescaled).",
     )
+
+
+def _label(class_names, k: int) -> str:
+    return str(class_names[k]) if class_names is not None and k < len(class_names) else str(k)

@@ -14,7 +14,9 @@ Tasks (``TASKS``; ``describe()`` on each gives the text for students):
 - ``"sine"``: read a noisy sine one value at a time, predict the clean sine one step ahead.
 - ``"memory"``: read random bits, one of them marked; from ``delay`` steps after the mark on, output the marked bit.
 - your data: ``from_series(values)`` (continue a series, like sine) and ``from_arrays(x, y)``
-  (sequences with a target at every step), held-out part included (``rnntrace/own_data.py``).
+  (sequences with a target at every step, or one per sample), held-out part included
+  (``rnntrace/own_data.py``); ``read_long_form(csv)`` reads a long-form table (sample, t,
+  features, target) into those arrays and says what it guessed (``rnntrace/long_form.py``).
 - ``"chars"``: read a text one character at a time, predict the next character. The text is
   the opening of Lewis Carroll's *Alice's Adventures in Wonderland* (1865, public domain),
   lower-cased, in ``rnntrace/data/alice.txt``.
@@ -46,11 +48,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .long_form import LongForm, read_long_form  # noqa: F401 (a long-form CSV as arrays: rnntrace.tasks.read_long_form)
 from .own_data import DataTask, from_arrays, from_series  # noqa: F401 (your data as a task: rnntrace.tasks.from_series)
 from .task_base import Task, _check_int
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 LOSS_WINDOW = 10  # steps averaged at each end for Trained.loss_ratio
+HELD_OUT_POINTS = 60  # held-out losses measured during training (your data), evenly spaced, the last step's always
 MAX_HIDDEN = 512  # the tasks are small; a bigger layer only makes training slow
 MAX_STEPS = 100_000
 CLIP_NORM = 1.0  # gradient norm clip: a recurrence can have steep cliffs (Pascanu et al., 2013)
@@ -374,6 +378,11 @@ class Trained:
         initial: the same model before training (same seed), for a before/after comparison.
         losses: (steps,) float64, the training loss of each step's batch.
         seconds: wall-clock training time (not part of the deterministic result).
+        held_out_steps, held_out_losses: (k,) the steps after which the loss on the task's held-out
+            data was measured (torch's forward, no gradient: training is unchanged) and that loss;
+            None for a built-in task. About ``HELD_OUT_POINTS`` points, the last step's always.
+        steps_asked: the steps asked for; more than ``steps`` when the ``seconds`` cap stopped training.
+        seconds_cap: the wall-clock cap training ran under (None: none).
     """
 
     task: Task
@@ -385,6 +394,15 @@ class Trained:
     initial: TaskModel
     losses: np.ndarray
     seconds: float = field(default=0.0)
+    held_out_steps: np.ndarray | None = None
+    held_out_losses: np.ndarray | None = None
+    steps_asked: int = 0
+    seconds_cap: float | None = None
+
+    @property
+    def capped(self) -> bool:
+        """True when the ``seconds`` cap stopped training before ``steps_asked``."""
+        return self.steps < self.steps_asked
 
     @property
     def loss_ratio(self) -> float:
@@ -468,6 +486,7 @@ def train(
     seed: int = 0,
     steps: int | None = None,
     callback: Callable[[int, float], object] | None = None,
+    seconds: float | None = None,
 ) -> Trained:
     """Train a one-layer recurrent model on a task with Adam; deterministic in its arguments.
 
@@ -479,14 +498,25 @@ def train(
         steps: optimisation steps; None for the task's default (``task.steps``).
         callback: called as ``callback(step, loss)`` after each step, step = 0 .. steps-1
             (``losses[step] == loss``); an exception it raises stops training and propagates.
+        seconds: a wall-clock cap: training stops after the step that reaches it (``Trained.capped``,
+            ``Trained.steps`` the steps taken). Which step that is depends on the machine; the model
+            it gives does not: ``train(task, ..., steps=trained.steps)`` gives the same weights.
 
     Returns:
-        ``Trained``: the model in eval mode and the loss of every step.
+        ``Trained``: the model in eval mode and the loss of every step; with a held-out part
+        (your data) the held-out loss along the way.
 
     Each step draws a fresh batch, computes the task's loss, clips the gradient norm to
     ``CLIP_NORM`` and takes one Adam step.
     """
     task, cell, hidden, seed, steps = _check(task, cell, hidden, seed, steps, callback)
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0):
+        raise ValueError(f"seconds={seconds!r}; expected a positive number of seconds (the training's wall-clock cap) or None.")
+    held = getattr(task, "held_out", None)
+    held = held() if held is not None else None  # (inputs, targets) never trained on, or None
+    every = max(1, steps // HELD_OUT_POINTS)
+    held_steps: list[int] = []
+    held_losses: list[float] = []
     start = time.perf_counter()
     with one_thread(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -506,10 +536,32 @@ def train(
             nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
             losses[step] = loss.item()
+            out_of_time = seconds is not None and time.perf_counter() - start >= seconds
+            if held is not None and (step % every == every - 1 or step == steps - 1 or out_of_time):
+                with torch.no_grad():  # no gradient, no random draw: the training itself is unchanged
+                    held_steps.append(step)
+                    held_losses.append(float(task.loss(model(held[0]), held[1])))
             if callback is not None:
                 callback(step, float(losses[step]))
+            if out_of_time:
+                break
         model.eval()
-    return Trained(task, cell, hidden, seed, steps, model, initial, losses, time.perf_counter() - start)
+    taken = step + 1
+    return Trained(
+        task,
+        cell,
+        hidden,
+        seed,
+        taken,
+        model,
+        initial,
+        losses[:taken],
+        time.perf_counter() - start,
+        held_out_steps=np.asarray(held_steps, dtype=np.int64) if held is not None else None,
+        held_out_losses=np.asarray(held_losses) if held is not None else None,
+        steps_asked=steps,
+        seconds_cap=None if seconds is None else float(seconds),
+    )
 
 
 def with_options(name: str, **options) -> Task:
