@@ -72,7 +72,11 @@ def render(choice: Choice, lesson_step: int | None = None):
             tr = choice.trained
             source = f"trained on '{tr.task.name}' ({tr.steps} steps, seed {tr.seed}; loss fell to {tr.loss_ratio:.2g}× its start)"
         if present:  # a slide: the title and sizes on one short line
-            st.markdown(f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}" + (f" · ✏️ {edited(c)}" if c.edits else ""))
+            st.markdown(
+                f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}"
+                + (f" · ⬜ padded, lengths {list(c.lengths)}" if c.lengths else "")
+                + (f" · ✏️ {edited(c)}" if c.edits else "")
+            )
             return present, badge
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")

@@ -329,6 +329,7 @@ def render() -> Choice:
             st.markdown(f"**{escape(custom_x[2])}**  \n{escape(custom_x[1].description, 200)}")
             for note in custom_x[1].notes:
                 st.caption(escape(note, 300))
+            lengths_text = _lengths_field(True, custom_x[1].lengths)
         else:
             cols = st.columns(2)
             for i, name in enumerate(("N", "T")):
@@ -336,6 +337,8 @@ def render() -> Choice:
             # the options are the plain words: a bound select box matches the URL against what it shows
             inputs = st.selectbox("input X", KINDS, key="inputs", bind="query-params", help="Deterministic from the seed.")
             st.caption(PRESET_LABELS[inputs])
+            lengths_text = _lengths_field(False)
+        lengths_slot = st.container()  # the field's notice, once N and T are known
         what_if_slot = st.container()  # filled once the configuration is known (its units, steps, cell)
         st.header("Your own X or model")
         # No `type=` filter: a wrong file reaches rnntrace.loaders, which says what is accepted
@@ -343,7 +346,8 @@ def render() -> Choice:
         st.file_uploader(
             "Upload X (.csv, .npy, .npz)",
             help=".csv: rows are time steps, columns are features (comma, semicolon or tab), an optional header row, an optional "
-            "`sample` column for N > 1. .npy/.npz: an array (T, D) or (N, T, D). Token ids for a model with an embedding. "
+            "`sample` column for N > 1, an optional `length` column (each sample's real length). .npy/.npz: an array (T, D) or "
+            "(N, T, D); an .npz may hold a `lengths` array beside it. Token ids for a model with an embedding. "
             "N, T and D then follow the file.",
             key="inputs_file",
             max_upload_size=LIMITS.upload_mb,
@@ -392,6 +396,7 @@ def render() -> Choice:
     elif loaded is not None and loaded.embedding is not None:
         X, x_source = embed(loaded, token_ids(loaded, config)), "tokens"
         config = follow_input(config, X)
+    config = _with_lengths(config, lengths_text, lengths_slot, custom_x[1].lengths if x_source == "upload" else None)
     problems = check_config(config)
     if not problems:
         with what_if_slot:
@@ -402,6 +407,49 @@ def render() -> Choice:
         if edited is not None:
             X, x_source = edited, "edited"
     return Choice(config, loaded, model_name, model_digest, X, x_source, problems)
+
+
+LENGTHS_LABEL = "lengths, one per sample, e.g. 5,3,7"
+
+
+def _lengths_field(uploaded: bool, from_file=None) -> str:
+    """The per-sample lengths field: bound to the link for a seeded X (``lengths=``), unbound for an uploaded one.
+
+    A link can rebuild a seeded X, so it carries that X's lengths; an uploaded X is not in the
+    link (the header says so), and neither are lengths typed for it.
+    """
+    help_ = (
+        "Each sample's real length L_n (1..T): steps t >= L_n are padding, not computed; torch runs "
+        "pack_padded_sequence with these lengths, and h_n is each sample's state at its own last step. Empty: every "
+        "sample runs all T steps."
+    )
+    if not uploaded:
+        return st.text_input(LENGTHS_LABEL, key="lengths", bind="query-params", placeholder="empty: all T steps", help=help_)
+    placeholder = f"from the file: {','.join(map(str, from_file.tolist()))}" if from_file is not None else "empty: all T steps"
+    text = st.text_input(LENGTHS_LABEL, key="lengths_upload", placeholder=placeholder, help=help_ + " Replaces the file's lengths.")
+    if text.strip():
+        st.caption("⚠️ Typed for the uploaded X: a link to this page does not carry them (nor the X).")
+    return text
+
+
+def _with_lengths(config: LessonConfig, text: str, slot, from_file) -> LessonConfig:
+    """``config`` with the lengths the field says (checked by ``url.parse_lengths``, the link's grammar), else the file's.
+
+    A bad entry changes nothing: a notice names what to fix, and the batch keeps the file's
+    lengths (or all T steps); the text stays in the field to be corrected.
+    """
+    if not text.strip():
+        return config
+    try:
+        lengths = url.parse_lengths(text, config.N, config.T)
+    except ValueError as err:
+        kept = f"the file's lengths {list(config.lengths)}" if config.lengths else f"every sample runs all T = {config.T} steps"
+        slot.warning(f"Lengths '{escape(text.strip(), 60)}' not used: {err}. Meanwhile {kept}.", icon="⚠️")
+        return config
+    padded = () if all(L == config.T for L in lengths) else lengths
+    if not padded:
+        slot.caption(f"Every sample has all T = {config.T} steps: no padding.")
+    return replace(config, lengths=padded)
 
 
 PRESETS_WHAT_IF = (  # (label, the edit in the link's form, the cells it applies to); "silence unit k" has its own unit picker

@@ -61,6 +61,7 @@ KNOWN = (
     "bp_param",
     "bp_truncate",
     "edit",
+    "lengths",
     "compare",
     "tour",
     HEALTH,
@@ -111,6 +112,42 @@ def parse_edits(text: str) -> tuple[tuple, ...]:
                 raise ValueError(f"'{f}' in '{part}' is none of u<unit>, t<step>, t<from>-, t<from>-<to>, l<layer>, d<direction>")
         out.append((quantity, found["u"], t_from, t_to, value, found["l"], found["d"]))
     return tuple(out)
+
+
+LENGTHS_EXAMPLE = "e.g. 5,3,7"
+_LENGTH = re.compile(r"[0-9]{1,5}", re.ASCII)
+
+
+def parse_lengths(text: str, N: int, T: int) -> tuple[int, ...]:
+    """``"5,3,7"`` -> ``(5, 3, 7)``: one whole number per sample in 1..T, as ``pack_padded_sequence`` takes them.
+
+    Empty: ``()``, every sample has all T steps. A ``ValueError`` says what is wrong and how to
+    fix it (the sidebar's field and the link's ``lengths=`` read the same grammar).
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if len(text) > 6 * LIMITS.sizes["N"][1]:
+        raise ValueError(f"too long ({len(text)} characters): give one length per sample, N={N} numbers, {LENGTHS_EXAMPLE}")
+    parts = [p.strip() for p in re.split(r"[,;\s]+", text) if p.strip()]
+    for p in parts:
+        if not _LENGTH.fullmatch(p):
+            raise ValueError(
+                f"'{escape(p, 20)}' is not a whole number of steps: write whole numbers separated by commas, {LENGTHS_EXAMPLE}"
+            )
+    values = tuple(int(p) for p in parts)
+    if len(values) != N:
+        more = f"remove {len(values) - N}" if len(values) > N else f"add {N - len(values)}"
+        raise ValueError(f"{len(values)} length(s) for N={N} sample(s): give exactly one per sample ({more}), or set N to {len(values)}")
+    for n, L in enumerate(values):
+        if L < 1:
+            raise ValueError(
+                f"sample {n} has length {L}: every sample needs at least 1 step (torch's pack_padded_sequence refuses "
+                f"empty ones); use 1..{T}"
+            )
+        if L > T:
+            raise ValueError(f"sample {n} has length {L}, more than T={T} steps: use 1..{T}, or raise T to {L}")
+    return values
 
 
 def edit_text(edit: tuple) -> str:
@@ -346,6 +383,20 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
 
     if "edit" in raw:
         _edit_param(out, raw, task, sizes)
+
+    if "lengths" in raw:  # the seeded X's per-sample lengths (an uploaded X's cannot be in a link)
+        if task is not None:
+            out.drop("lengths", raw["lengths"], f"task={task} runs its own example of one sample", "it runs all its steps")
+        else:
+            try:
+                lengths = parse_lengths(raw["lengths"], sizes["N"], sizes["T"])
+            except ValueError as err:
+                out.drop("lengths", raw["lengths"], str(err), "every sample runs all T steps")
+            else:
+                if lengths:
+                    out.read_as("lengths", raw["lengths"], ",".join(map(str, lengths)))
+                else:
+                    out.values.pop("lengths", None)
 
     if "compare" in raw:  # the Compare tab's cells; the link opens that tab unless it names another
         cells = compare_cells(raw["compare"])

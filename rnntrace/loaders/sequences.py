@@ -102,7 +102,9 @@ def read_sequence(
         sample's real length L_n (the same on all its rows, 1..T): samples padded to T rows,
         steps ``t >= L_n`` padding, as ``pack_padded_sequence``'s ``lengths`` (``.lengths``).
         ``.npy``: ``(T, D)``, ``(N, T, D)`` or 1-D ``(T,)`` (read as ``(1, T, 1)``, with a note).
-        ``.npz``: one array like an ``.npy``; with several, ``key=`` names the one to read.
+        ``.npz``: one array like an ``.npy``; with several, ``key=`` names the one to read. A
+        ``lengths`` (or ``length``) array beside it, ``(N,)`` whole numbers in 1..T, gives each
+        sample's real length (``np.savez(path, x=x, lengths=lengths)``).
 
     With ``model`` (a ``LoadedModel``): if it has an embedding, the file must hold integer
     token ids in ``0..V-1`` (1-D ``(T,)``, ``(N, T)`` or a one-column CSV) and ``x`` is int64
@@ -125,7 +127,7 @@ def read_sequence(
     if ext == ".csv":
         array = _parse_csv(raw, label, max_elements, max_samples, notes, found)  # (N, T, D) float64
     elif ext == ".npz":
-        array = _parse_npz(raw, label, key, max_elements, notes)
+        array = _parse_npz(raw, label, key, max_elements, notes, found)
     else:
         array = _parse_npy(raw, label, max_elements)
     embedding = getattr(model, "embedding", None) if model is not None else None
@@ -141,11 +143,14 @@ def read_sequence(
     if max_samples is not None and x.shape[0] > max_samples:
         raise LoadError(f"{label} holds N={x.shape[0]:,} samples; at most {max_samples:,} are accepted.")
     lengths = found.get("lengths")
+    if "npz" in found:  # an .npz's lengths array: checked now that N, T are known
+        lengths = _npz_lengths(lengths, label, found["npz"], x.shape[:2])
     if lengths is not None:
         description += f", lengths {lengths.tolist()}"
         short = [f"sample {n}: {L} of {x.shape[1]}" for n, L in enumerate(lengths.tolist()) if L < x.shape[1]]
+        source = f"the {found['npz']!r} array" if "npz" in found else "the 'length' column"
         notes.append(
-            f"lengths from the 'length' column: {', '.join(short[:6]) or 'every sample has all its steps'}"
+            f"lengths from {source}: {', '.join(short[:6]) or 'every sample has all its steps'}"
             + (" (steps t >= length are padding)" if short else "")
         )
     return LoadedSequence(x=x, notes=tuple(notes), description=description, lengths=lengths)
@@ -383,6 +388,23 @@ def _lengths(per_row: np.ndarray, label: str) -> np.ndarray:
     return per_row[:, 0].astype(np.int64)
 
 
+def _npz_lengths(values: np.ndarray, label: str, name: str, NT: tuple[int, int]) -> np.ndarray:
+    """An .npz's ``lengths`` array ``(N,)`` -> int64, checked against the sequence's (N, T): whole numbers in 1..T."""
+    N, T = NT
+    fix = f"save one whole number in 1..{T} per sample: np.savez(path, x=x, lengths=np.array([...]))"
+    if values.shape != (N,):
+        raise LoadError(f"{label}[{name!r}] has shape {values.shape}; the sequence has N={N} sample(s), so {fix} ({N} numbers).")
+    v = np.asarray(values, dtype=np.float64)
+    bad = ~(np.isfinite(v) & (v == np.round(v)) & (v >= 1) & (v <= T))
+    if bad.any():
+        n = int(np.flatnonzero(bad)[0])
+        raise LoadError(
+            f"{label}[{name!r}]: sample {n} has length {v[n]:g}; a length is a whole number of steps in 1..{T} (T): {fix}. "
+            "The steps t >= length are padding, and torch's pack_padded_sequence refuses empty samples."
+        )
+    return v.astype(np.int64)
+
+
 def _group_by_sample(table: np.ndarray, inverse: np.ndarray, n: int, T: int) -> np.ndarray:
     """Rows ``(rows, D)`` -> ``(N, T, D)``: one stable sort by sample, so each sample keeps its rows' file order.
 
@@ -463,8 +485,12 @@ def _parse_npy(raw: bytes, label: str, max_elements: int) -> np.ndarray:
         raise LoadError(f"{label} could not be read as .npy ({type(e).__name__}: {str(e)[:200]}).") from None
 
 
-def _parse_npz(raw: bytes, label: str, key: str | None, max_elements: int, notes: list[str]) -> np.ndarray:
-    """One member of an ``np.savez`` archive, its header read before its data (never pickled)."""
+def _parse_npz(raw: bytes, label: str, key: str | None, max_elements: int, notes: list[str], found: dict | None = None) -> np.ndarray:
+    """One member of an ``np.savez`` archive, its header read before its data (never pickled).
+
+    A ``lengths`` (or ``length``) member beside one other array is read into ``found["lengths"]``
+    (its name in ``found["npz"]``), checked against the sequence by ``read_sequence``.
+    """
     if raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise LoadError(f"{label} is not an .npz (zip) archive; save arrays with np.savez(path, x=x), or one array with np.save as .npy.")
     try:
@@ -491,19 +517,31 @@ def _parse_npz(raw: bytes, label: str, key: str | None, max_elements: int, notes
     listing = ", ".join(f"{k!r} {shape} {dtype}" for k, (shape, dtype) in list(shapes.items())[:12])
     if key is not None and key not in arrays:
         raise LoadError(f"{label} has no array {key!r}; it holds {listing}. Pass one of these as key=.")
+    side = [k for k in arrays if k in LENGTH_COLUMNS and k != key]
+    if len(side) > 1:
+        raise LoadError(f"{label} holds both 'length' and 'lengths' ({listing}); keep one, the per-sample lengths.")
+    if side and found is not None:
+        found["npz"] = side[0]
+        found["lengths"] = _npz_member(archive, arrays[side[0]], shapes[side[0]], f"{label}[{side[0]!r}]", max_elements)
+        arrays = {k: m for k, m in arrays.items() if k != side[0]}
     if key is None:
         if len(arrays) > 1:
             first = next(iter(arrays))
             raise LoadError(f"{label} holds {len(arrays)} arrays: {listing}. Say which is the sequence: pass key={first!r} (or another).")
         key = next(iter(arrays))
-    member = arrays[key]
-    shape, dtype = shapes[key]
-    if member.file_size > math.prod(shape) * dtype.itemsize + 2**16 or math.prod(shape) > max_elements:
-        raise LoadError(f"{label}[{key!r}] has shape {shape} = {math.prod(shape):,} values; at most {max_elements:,} are accepted.")
     if len(arrays) > 1:
-        notes.append(f"read the array {key!r} {shape} of {label}, which also holds {', '.join(repr(k) for k in arrays if k != key)}.")
+        others = ", ".join(repr(k) for k in arrays if k != key)
+        notes.append(f"read the array {key!r} {shapes[key][0]} of {label}, which also holds {others}.")
+    return _npz_member(archive, arrays[key], shapes[key], f"{label}[{key!r}]", max_elements)
+
+
+def _npz_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, header: tuple, label: str, max_elements: int) -> np.ndarray:
+    """One .npz member's array, its size checked against its header before it is read."""
+    shape, dtype = header
+    if member.file_size > math.prod(shape) * dtype.itemsize + 2**16 or math.prod(shape) > max_elements:
+        raise LoadError(f"{label} has shape {shape} = {math.prod(shape):,} values; at most {max_elements:,} are accepted.")
     try:
         data = archive.read(member)  # at most file_size bytes, CRC-checked
     except Exception:
-        raise LoadError(f"{label}: the array {key!r} is corrupt (bad checksum or truncated); save it again with np.savez.") from None
-    return _parse_npy(data, f"{label}[{key!r}]", max_elements)
+        raise LoadError(f"{label} is corrupt (bad checksum or truncated); save it again with np.savez.") from None
+    return _parse_npy(data, label, max_elements)

@@ -28,7 +28,7 @@ from ...bptt import Backprop, GradValidation, validate_grads
 from ...cells import PARAM, CellSpec
 from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
-from .. import budget, equations, grad_charts, state
+from .. import budget, chart_kit, equations, grad_charts, state
 from ..context import Context, Run
 from ..time_charts import show
 
@@ -52,11 +52,15 @@ def gradients(run_key: tuple, loss: str, _run: Run, truncate: int | None = None)
     """``validate_grads`` of the run for ``loss`` ("last step": the library's default, ones at t = T−1; "every step": ones everywhere).
 
     ``truncate`` k: h detached every k steps, checked against torch's loop that does it (``validate_grads``).
+
+    A padded batch (``lengths``): autograd runs on ``pack_padded_sequence``, "last step" is each
+    sample's own last step (t = L_n − 1), and padded steps contribute nothing, as in torch.
     """
     top = _run.trace.output if _run.head is None else _run.trace.y
     grad_output = None if loss == "last step" else np.ones_like(top)
     edits = list(_run.trace.edits) or None  # an edited run's graph: an edited entry passes no gradient back
-    return validate_grads(_run.module, _run.X, head=_run.head, edits=edits, grad_output=grad_output, truncate=truncate)
+    lengths = None if _run.trace.lengths is None else _run.trace.lengths.tolist()
+    return validate_grads(_run.module, _run.X, head=_run.head, lengths=lengths, edits=edits, grad_output=grad_output, truncate=truncate)
 
 
 @budget.shared(state.GRADS, "The flow matrix: each step's loss, backwards through time…", kind="flow")
@@ -81,11 +85,18 @@ def shares(run_key: tuple, loss: str, name: str, _bp: Backprop, truncate: int | 
 # -- what is differentiated -----------------------------------------------------------------------
 
 
-def loss_text(loss: str, T: int, has_head: bool, N: int) -> str:
-    """The loss in words and symbols (Markdown with LaTeX)."""
+def loss_text(loss: str, T: int, has_head: bool, N: int, lengths: tuple = ()) -> str:
+    """The loss in words and symbols (Markdown with LaTeX); with ``lengths``, each sample's last step is its own."""
     y = "y" if has_head else r"\mathrm{output}"
     what = "outputs" if has_head else "layer outputs (no head)"
     samples = f", summed over the {N} samples" if N > 1 else ""
+    if lengths and loss == "last step":
+        return (
+            rf"$L = \sum_n \sum {y}_{{L_n - 1}}$: the sum of each sample's own last real step's {what} "
+            f"(lengths {list(lengths)}). Its error flows back through time; padded steps pass none."
+        )
+    if lengths:
+        return rf"$L = \sum_n \sum_{{t < L_n}} \sum {y}_t$: the sum of every real step's {what}{samples}; padded steps add nothing."
     if loss == "last step":
         return rf"$L = \sum {y}_{{{T - 1}}}$: the sum of the last step's {what}{samples}. Its error flows back through time."
     return rf"$L = \sum_t \sum {y}_t$: the sum of every step's {what}{samples}. Each step adds its own error."
@@ -106,7 +117,8 @@ def grad_story(gv: GradValidation) -> tuple[str, str, str]:
     """(colour, badge text, what it means) for the gradients' check: an overflow named where it happened,
     a disagreement with where the gradient grew and why it can (an expanding recurrence), else the agreement."""
     bp, c = gv.backprop, gv.backprop.config
-    steps = lambda a: np.flatnonzero(~np.isfinite(a).reshape(len(a), -1).all(axis=1))  # noqa: E731  # (T, ...) -> bad t
+    real = bp.trace.valid[:, :, None]  # (T, N, 1): a padded step holds NaN, "not computed", which is no overflow
+    steps = lambda a: np.flatnonzero(~(np.isfinite(a) | ~real).reshape(len(a), -1).all(axis=1))  # noqa: E731  # (T, N, ·) -> bad t
     for layer in range(c.num_layers):  # the forward pass first: what it overflowed, every gradient through it inherits
         for d in range(c.num_directions):
             bad = steps(bp.trace.quantity("h_t", layer, d))
@@ -139,7 +151,7 @@ def grad_story(gv: GradValidation) -> tuple[str, str, str]:
         name = next(k for k in bp.grads if not (np.isfinite(bp.grads[k]).all() and np.isfinite(gv.torch_grads[k]).all()))
         return "orange", f"backward overflowed in {name}", f"{name}'s gradient sums T products and left float range."
     bits = "32" if gv.atol > 1e-8 else "64"
-    dh = bp.quantity("dh_t", c.num_layers - 1, 0).astype(np.float64)  # (T, N, H_out): the top layer, forward direction
+    dh = np.where(real, bp.quantity("dh_t", c.num_layers - 1, 0), 0).astype(np.float64)  # (T, N, H_out): top layer, forward
     norms = np.sqrt((dh * dh).reshape(len(dh), -1).sum(axis=1))  # (T,)
     peak, enter = int(norms.argmax()), len(norms) - 1  # the error enters at the last step and flows back
     growth = norms[peak] / max(norms[enter], np.finfo(np.float64).tiny)
@@ -225,10 +237,11 @@ def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool =
     spec, t, n, layer, d = ctx.spec, ctx.t, ctx.sample, ctx.layer, ctx.direction
     nxt = t + 1 if d == 0 else t - 1  # the step after t, in this direction's order
     cut = bool(bp.truncate) and nxt % bp.truncate == 0  # h_t entered step t+1 detached (forward only: truncate refuses reverse)
+    real = 0 <= nxt < bp.config.seq_len and bool(ctx.trace.valid[nxt, n])  # a padded step after t passes nothing back
     g_all, g_label = from_outside(ctx, bp)
     at = StepGrads(
         t=t,
-        nxt=nxt if 0 <= nxt < bp.config.seq_len and not cut else None,
+        nxt=nxt if real and not cut else None,
         cut=cut and nxt < bp.config.seq_len,
         n=n,
         g=g_all[t],
@@ -248,6 +261,33 @@ def symbolic(spec: CellSpec, direction: int = 0) -> str:
     and their stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
     """
     return spec.backward_equations(direction)
+
+
+# -- a padded batch --------------------------------------------------------------------------------
+
+
+def padded(ctx: Context, chart):
+    """A chart of the shown sample over t with its padded steps (t >= L_n) under chart_kit's grey band."""
+    lengths = ctx.config.lengths
+    return chart_kit.with_padding(chart, lengths[ctx.sample], ctx.T) if lengths else chart
+
+
+def padded_everywhere(ctx: Context, chart):
+    """A chart summed (or maximised) over the batch: greyed only where every sample is padding (t >= max_n L_n)."""
+    lengths = ctx.config.lengths
+    return chart_kit.with_padding(chart, max(lengths), ctx.T) if lengths else chart
+
+
+def not_computed(ctx: Context) -> None:
+    """What the equations say at a padded step: no gradient exists there, in torch as here."""
+    c, t, n = ctx.config, ctx.t, ctx.sample
+    L = c.lengths[n]
+    st.info(
+        f"t = {t} is padding for sample {n} (it has {L} real steps, t = 0..{L - 1}): not computed. torch's packed forward "
+        f"never ran this step, so no gradient flows through it: dL/dh_t does not exist here (drawn blank), dL/dx_t is 0 "
+        f"(torch's x.grad), and the backward pass of sample {n} starts at t = {L - 1}.",
+        icon="⬜",
+    )
 
 
 # -- the view -------------------------------------------------------------------------------------
@@ -270,8 +310,10 @@ def _truncate_choice(ctx: Context) -> int | None:
     c = ctx.trace.config
     hi = max(c.seq_len - 1, 0)  # k <= T-1: at least one cut (k >= T would be the full graph)
     label, help_ = "detach every k", "truncated backprop: h (and c) detached before steps k, 2k, …, as a training loop does; 0: never"
-    if c.bidirectional:
-        st.number_input(label, 0, 0, 0, key="bp_truncate_off", disabled=True, help="truncated backprop needs a one-direction layer")
+    if c.bidirectional or c.lengths is not None:
+        one_direction = "truncated backprop needs a one-direction layer"
+        why = one_direction if c.bidirectional else "rnntrace.backprop does not truncate a padded batch yet"
+        st.number_input(label, 0, 0, 0, key="bp_truncate_off", disabled=True, help=why)
         return None
     k = st.session_state.get("bp_truncate")
     if isinstance(k, int) and k > hi:
@@ -288,7 +330,7 @@ def inputs_mattered(ctx: Context, bp: Backprop, cuts: list[int], shared: tuple) 
     """
     n, t = ctx.sample, ctx.t
     dx = bp.grads["x"][n]  # (T, D): dL/d(the layer's input), batch-first as the dashboard runs every module
-    show("bw_dx", t, shared, lambda: grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts))
+    show("bw_dx", t, shared, lambda: padded(ctx, grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts)))
     if ctx.trained is None or ctx.trained.task.name != "chars":
         return
     task = ctx.trained.task
@@ -351,10 +393,10 @@ def render(ctx: Context) -> None:
     if ctx.present:  # a slide: the loss and the badge on one line, the loss and the cut chosen before (or the defaults)
         loss = st.session_state.get("bp_loss") or LOSSES[0]
         k = st.session_state.get("bp_truncate") or None
-        k = k if isinstance(k, int) and 0 < k < T and not c.bidirectional else None
+        k = k if isinstance(k, int) and 0 < k < T and not c.bidirectional and c.lengths is None else None
         gv = gradients(ctx.run_key, loss, ctx.run, k)
         line, right = st.columns([6, 1.6], vertical_alignment="center", gap="small")
-        line.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size) + truncate_text(k, T))
+        line.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size, ctx.config.lengths) + truncate_text(k, T))
     else:
         left, pick, cut, right = st.columns([4.4, 1.3, 1.1, 1.9], vertical_alignment="bottom", gap="small")
         with pick:
@@ -362,7 +404,7 @@ def render(ctx: Context) -> None:
         with cut:
             k = _truncate_choice(ctx)
         gv = gradients(ctx.run_key, loss, ctx.run, k)
-        left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size) + truncate_text(k, T))
+        left.markdown(loss_text(loss, T, ctx.run.head is not None, c.batch_size, ctx.config.lengths) + truncate_text(k, T))
     bp = gv.backprop
     cuts = grad_charts.cut_steps(T, k)
     shared = (ctx.run_key, ctx.layer, ctx.direction, n, ctx.present, ctx.dark, loss, k)  # what the charts depend on but t
@@ -379,27 +421,35 @@ def render(ctx: Context) -> None:
         with heat:  # a slide's chart: no room for a legend on top
 
             def heatmap():
-                return grad_charts.backward_heatmap(
+                chart = grad_charts.backward_heatmap(
                     dh, t, title=f"dL/dh_t over time ({where})", height=SLIDE, reverse=reverse, compact=True, cuts=cuts, **HEATMAP
                 )
+                return padded(ctx, chart)
 
             show("bw_dh", t, shared, heatmap, legend=False)
         with equation:
-            st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
+            if ctx.trace.valid[t, n]:
+                st.latex(r"\scriptsize " + backward_lines(ctx, bp, full=5, symbols=False)[0])
+            else:
+                not_computed(ctx)
         return
     title = f"dL/dh_t over time ({where}, sample {n})"
-    show("bw_dh", t, shared, lambda: grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP))
-    show("bw_norm", t, shared, lambda: grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts))
+    show("bw_dh", t, shared, lambda: padded(ctx, grad_charts.backward_heatmap(dh, t, title=title, reverse=reverse, cuts=cuts, **HEATMAP)))
+    show("bw_norm", t, shared, lambda: padded(ctx, grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts)))
     inputs_mattered(ctx, bp, cuts, shared)
 
     st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
-    for line in backward_lines(ctx, bp):
-        st.latex(line)
+    if ctx.trace.valid[t, n]:
+        for line in backward_lines(ctx, bp):
+            st.latex(line)
+    else:
+        st.latex(symbolic(ctx.spec, ctx.direction))
+        not_computed(ctx)
 
     work = _work(ctx)
     if work["jacobian"] <= BUDGET["jacobian"]:
         J = jacobian_norms(ctx.run_key, ctx.layer, ctx.direction, bp)
-        show("bw_jac", t, shared, lambda: grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse))
+        show("bw_jac", t, shared, lambda: padded_everywhere(ctx, grad_charts.jacobian_chart(J, t, c_path=_c_path(ctx), reverse=reverse)))
     else:
         st.info(f"‖∂h_t/∂h_{{t−1}}‖ skipped: T·N·M³ = {work['jacobian']:.1e} here (at most {BUDGET['jacobian']:.0e}); reduce T, N or M.")
 
@@ -420,12 +470,12 @@ def render(ctx: Context) -> None:
         chart = partial(
             grad_charts.contributions_chart, share_norms, share_sums, t, name=name, total=whole, reverse=side, full=full, cuts=cuts
         )
-        show("bw_share", t, (*shared, name), chart)
+        show("bw_share", t, (*shared, name), lambda: padded_everywhere(ctx, chart()))
     else:
         st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
 
     if work["flow"] <= BUDGET["flow"]:
-        show("bw_flow", t, shared, lambda: grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts))
+        show("bw_flow", t, shared, lambda: padded_everywhere(ctx, grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts)))
         blocks = (
             f" Shaded blocks: h.detach() every {k} steps stops step t's loss at the start of its chunk; "
             "those cells are exactly 0, in torch's truncated run as here."
