@@ -78,6 +78,7 @@ class LongForm:
             valid_fraction=valid_fraction,
             steps=steps,
             class_names=self.class_names or None,
+            target_name=self.target,
         )
 
 
@@ -85,6 +86,14 @@ def is_long_form(columns) -> bool:
     """True when the columns include ``sample`` and ``t`` (any case): the layout ``read_long_form`` reads."""
     names = {str(c).strip().lower() for c in columns}
     return SAMPLE in names and TIME in names
+
+
+def default_target(columns) -> str | None:
+    """The target ``read_long_form`` takes when none is given: a column named ``target`` or ``y``, else the last column
+    besides ``sample`` and ``t`` (None: there is none)."""
+    rest = [str(c).strip() for c in columns if str(c).strip().lower() not in (SAMPLE, TIME)]
+    named = [c for n in TARGET_NAMES for c in rest if c.lower() == n]
+    return named[0] if named else rest[-1] if rest else None
 
 
 def read_csv_table(source: bytes | str | Path) -> pd.DataFrame:
@@ -137,15 +146,13 @@ def read_long_form(
     rest = [c for c in columns if c not in (sample_col, t_col)]
     notes = []
     if target is None:
-        named = [lower[n] for n in TARGET_NAMES if n in lower]
-        if named:
-            target = named[0]
-            notes.append(f"Target: column '{target}' (named so).")
-        elif rest:
-            target = rest[-1]
-            notes.append(f"Target: column '{target}', the last column (no column is named 'target' or 'y'; pick another if it is not).")
-        else:
+        target = default_target(columns)
+        if target is None:
             raise ValueError("the table has only the columns sample and t; add feature columns and a target column.")
+        if target.lower() in TARGET_NAMES:
+            notes.append(f"Target: column '{target}' (named so).")
+        else:
+            notes.append(f"Target: column '{target}', the last column (no column is named 'target' or 'y'; pick another if it is not).")
     elif target not in rest:
         raise ValueError(f"target={target!r} is not a column of the table besides sample and t; its columns: {rest}.")
     else:

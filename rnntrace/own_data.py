@@ -83,6 +83,7 @@ class DataTask(Task):
     classes: int = 0
     per: str = "step"
     class_names: tuple[str, ...] = ()
+    target_name: str = ""
 
     @property
     def input_size(self) -> int:
@@ -94,7 +95,9 @@ class DataTask(Task):
 
     @property
     def output_label(self) -> str:
-        return "P(class) of each class" if self.kind == "classes" else "prediction of the next value" if self.window else "y_t"
+        if self.kind == "classes":
+            return "P(class) of each class"
+        return "prediction of the next value" if self.window else f"'{self.target_name}'" if self.target_name else "y_t"
 
     def describe(self) -> str:
         S, T, D = self.x_train.shape
@@ -150,7 +153,8 @@ class DataTask(Task):
         i = _check_int("seed", seed, 0, self.x_valid.shape[0] - 1)
         T = self.x_valid.shape[1]
         T = _check_int("length", T if length is None else length, 1, T)
-        return self.x_valid[i : i + 1, :T], self.y_valid[i : i + 1, :T]
+        y = self.y_valid[i : i + 1] if self.per == "sequence" else self.y_valid[i : i + 1, :T]  # one target per sample: whole
+        return self.x_valid[i : i + 1, :T], y
 
 
 def from_series(values, *, name: str | None = None, valid_fraction: float = 0.2, window: int = 40, steps: int = 300) -> DataTask:
@@ -224,6 +228,7 @@ def from_arrays(
     valid_fraction: float = 0.2,
     steps: int = 300,
     class_names=None,
+    target_name: str = "",
 ) -> DataTask:
     """Sequences and their targets, as a task: the last samples held out.
 
@@ -238,6 +243,7 @@ def from_arrays(
             in the order given: shuffle first if the samples are sorted (by class, say).
         steps: training steps when ``train`` is not given ``steps``.
         class_names: the label of each class 0..C-1 (e.g. the strings a CSV held), for titles.
+        target_name: what the target is (a CSV column's name), for titles.
 
     Raises:
         ValueError: shapes that do not match, NaN/inf, non-whole or single classes, a held-out class
@@ -320,6 +326,7 @@ def from_arrays(
         classes=classes,
         per=per,
         class_names=names,
+        target_name=str(target_name),
         source=f"Input x_t: {label}, {N} samples of T={T} steps and D={D} feature(s), as given (not rescaled).",
     )
 

@@ -70,8 +70,10 @@ class Limits:
         chart_bytes: the time charts Streamlit draws (Task, Backward), built once per configuration and kept as sent.
         stage_payload_bytes: one stage payload at most, compressed; past it the payload is a window of
             steps around t and the stage fetches the next window as t nears its end.
-        data_values: values in a "Your data" series (its CSV's rows), at most.
+        data_values: rows of a "Your data" CSV (a series' values, or a long-form table's rows), at most.
+        data_T: steps per sample of a long-form "Your data" table, at most.
         data_steps: Adam steps a "Your data" training takes (about 10 s for a GRU of H = 16 on one core).
+        data_seconds: the wall-clock cap of a "Your data" training: it stops there and says so, with the loss reached.
         wait_seconds: the longest a visitor is kept waiting for the heavy lane; beyond it "busy, try again in ~N s".
         first_guess_seconds: a heavy computation's duration before any has been timed (the wait estimate's start).
     """
@@ -99,7 +101,9 @@ class Limits:
     upload_cache_bytes: int = 32 * 2**20
     stage_payload_bytes: int = 2_000_000
     data_values: int = 20_000
+    data_T: int = 500
     data_steps: int = 300
+    data_seconds: float = 30.0
     wait_seconds: float = 20.0
     first_guess_seconds: float = 2.0
 
@@ -127,7 +131,8 @@ class Limits:
         return (
             f"N ≤ {s['N'][1]}, T ≤ {s['T'][1]}, D ≤ {s['D'][1]}, M ≤ {s['M'][1]}, K ≤ {s['K'][1]}, layers ≤ {s['layers'][1]}, "
             f"N·T·D ≤ {self.input_numbers:,}, {self.macs / 1e9:g} G multiply-adds per forward pass, "
-            f"{self.recorded / 1e6:g} M recorded numbers, uploads ≤ {self.upload_mb} MB."
+            f"{self.recorded / 1e6:g} M recorded numbers, uploads ≤ {self.upload_mb} MB. Your data: ≤ {self.data_values:,} rows, "
+            f"T ≤ {self.data_T} per sample, {self.data_steps} Adam steps or {self.data_seconds:g} s of training, whichever comes first."
         )
 
 

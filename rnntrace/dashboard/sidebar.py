@@ -16,6 +16,8 @@ import torch
 
 from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
+from ..long_form import default_target
+from ..own_data import KINDS as DATA_KINDS
 from ..spec import gate_block, spec_for, takes_nonlinearity
 from ..tasks import TASKS, Task, Trained
 from . import url
@@ -32,7 +34,7 @@ from .config import (
     follow_input,
     follow_model,
 )
-from .state import add_edit, clear_edits, data_id, parse_upload
+from .state import add_edit, clear_edits, data_id, data_table, parse_upload
 from .text import escape
 
 SIZE_LABELS = {"N": "N (batch)", "T": "T (time steps)", "D": "D (inputs)", "M": "M (hidden)", "K": "K (outputs)", "layers": "layers"}
@@ -70,23 +72,50 @@ class Choice:
 
 
 TASK_LABELS = {"none": "none: random weights (the lesson)"} | {k: f"{k}: {t.title}" for k, t in TASKS.items()}
+TASK_OPTIONS = (*TASK_LABELS, url.DATA_TASK)  # the values: the link writes what the box shows, the same words
+KIND_HELP = {
+    "regression": "numbers: the model's output is read as the target's value (mean squared error)",
+    "classes": "labels: the model outputs one probability per class (cross-entropy)",
+}
+
+
+def _data_name() -> str | None:
+    """The file name of the "Your data" in use (the last good upload), or None."""
+    good = st.session_state.get("_good_data")
+    return None if good is None else good[2]
+
+
+def _task_label(option: str) -> str:
+    """What the Task box shows: the option itself (the link's value), and your data's file name when it is live."""
+    if option != url.DATA_TASK:
+        return option
+    name = _data_name()
+    return url.DATA_EMPTY if name is None else f"{url.DATA_LABEL}: {name}"
 
 
 def _task_picker() -> tuple | None:
     """The "Task" choice; for a task, its cell, hidden size and seed. Returns (task, cell, hidden, seed) or None."""
+    shown = _data_name()
     task = st.selectbox(
         "Task",
-        tuple(TASK_LABELS),
+        TASK_OPTIONS,
         key="task",
         bind="query-params",
+        format_func=_task_label,
         help="none: random weights (the lesson). "
         + " · ".join(f"{k}: {t.title}" for k, t in TASKS.items())
         + ". A small model trained here, in seconds, on a task: its h_t and gates then mean something. "
-        "Trained once per (task, cell, hidden, seed) and shared by everyone.",
+        "Trained once per (task, cell, hidden, seed) and shared by everyone. your data: a CSV you upload, trained here.",
     )
+    if task == url.DATA_TASK:
+        chosen = _your_data(active=True)
+        if _data_name() != shown:  # the box showed the previous data's name: show this one's
+            st.rerun()
+        return chosen
     if task == "none":
         st.caption("Random weights from the seed: the classic lesson. Pick a task to see a model that has learned something.")
-        return _your_data()
+        _your_data(active=False)
+        return None
     spec = TASKS[task]
     cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
     hidden = st.number_input("M (hidden)", 1, 64, step=1, key="task_hidden", bind="query-params", **_default("task_hidden", spec.hidden))
@@ -95,31 +124,108 @@ def _task_picker() -> tuple | None:
     return task, cell.lower(), int(hidden), int(seed)
 
 
-def _your_data() -> tuple | None:
-    """Train on your own series: a CSV upload, the cell, hidden size and seed. Returns (data_id, cell, hidden, seed, task) or None."""
-    panel = st.expander("Your data: train on a CSV", key="data_open", on_change="rerun")
-    if not panel.open and st.session_state.get("data_file") is None:  # drawn only when open (or holding a file)
-        return None
+def _to_your_data() -> None:
+    """The uploader's callback: a file dropped in switches the Task to your data (removing it leaves the choice alone)."""
+    if st.session_state.get("data_file") is not None:
+        st.session_state.task = url.DATA_TASK
+
+
+def _your_data(active: bool) -> tuple | None:
+    """Train on your own data: a CSV upload, what it is read as, the cell, hidden size and seed.
+
+    ``active``: the Task is "your data" (the panel is open, its choices drawn); otherwise a closed expander
+    whose upload switches the Task to your data. Returns (data_id, cell, hidden, seed, task) or None.
+    """
+    if active:
+        panel = st.container(border=True)
+    else:
+        panel = st.expander("Your data: train on a CSV", key="data_open", on_change="rerun")
+        if not panel.open and st.session_state.get("data_file") is None:  # drawn only when open (or holding a file)
+            return None
     with panel:
         st.file_uploader(
-            "one series (.csv)",
+            "a CSV: one series, or long form (sample, t, features, target)",
             type=["csv"],
             key="data_file",
-            help=f"One column of numbers, oldest first (a header and a step column are fine), at most {LIMITS.data_values:,} rows. "
-            f"The model learns to predict the next value from the first 80 %; the last 20 % is held out and shown. "
-            f"{LIMITS.data_steps} Adam steps, trained here.",
+            on_change=_to_your_data,
+            help="One series: one column of numbers, oldest first (a header and a step column are fine); the model learns to "
+            "predict the next value. Long form: columns sample, t, feature columns and a target column, one row per sample and "
+            f"step; the model learns the target from the features. At most {LIMITS.data_values:,} rows, T ≤ {LIMITS.data_T} "
+            f"per sample; the last 20 % held out and shown. {LIMITS.data_steps} Adam steps or {LIMITS.data_seconds:g} s, trained here.",
         )
+        if not active:
+            return None
         uploaded = _upload("series", "data_file")
         if uploaded is None:
-            st.caption("Upload a CSV of one series (a sensor, a price, a temperature) to train a model on it.")
+            st.session_state.pop("_good_data", None)
+            st.caption(
+                "Upload a CSV to train a model on it: one series (a sensor, a price) to continue, or sequences in long form "
+                "(sample, t, features, target) to predict or classify. Meanwhile the page shows the lesson's random weights."
+            )
+            st.caption("⚠️ A link to this page does not carry your data.")
             return None
-        digest, task, _ = uploaded
+        digest, parsed, name = uploaded
+        if isinstance(parsed, pd.DataFrame):
+            good = _read_table(digest, parsed, name)
+        else:
+            good = (data_id(digest), parsed, name, (f"{name}: read as one series (no sample and t columns): predict its next value.",))
+            st.session_state["_good_data"] = good
+        if good is None:
+            return None
+        key, task, name, notes = good
         cell = st.selectbox("cell", CELL_KINDS, key="data_cell", help="nn.RNN, nn.GRU or nn.LSTM")
         hidden = st.number_input("M (hidden)", 1, 64, task.hidden, step=1, key="data_hidden")
         seed = st.number_input("seed", 0, 2**31 - 1, 0, step=1, key="data_seed", help="the initial weights and the training batches")
         st.caption(escape(task.describe(), 600))
+        for note in notes:
+            st.caption(escape(note, 400))
         st.caption("⚠️ A link to this page does not carry your data.")
-    return data_id(digest), cell.lower(), int(hidden), int(seed), task
+    return key, cell.lower(), int(hidden), int(seed), task
+
+
+def _read_table(digest: str, frame: pd.DataFrame, name: str) -> tuple | None:
+    """A long-form table: its target and kind (guessed, said, changeable), read into a task.
+
+    Returns (data_id, task, name, notes), or the previous good data when this choice is refused (the
+    message says why and that the previous data stays), or None without any.
+    """
+    previous = st.session_state.get("_good_data")
+    st.caption(f"**{escape(name)}**: read as long form (it has the columns sample and t): one row per sample and step.")
+    columns = [str(c).strip() for c in frame.columns if str(c).strip().lower() not in ("sample", "t")]
+    guess = default_target(frame.columns)
+    if not columns:
+        st.error(f"**{escape(name)}** has only the columns sample and t: add feature columns and a target column.", icon="🚫")
+        return previous
+    target = st.selectbox(
+        "target column",
+        columns,
+        index=columns.index(guess),
+        key=f"data_target_{digest[:12]}",
+        help="What the model learns to output. Taken by default: a column named target or y, else the last one. "
+        "Every other column but sample and t is a feature the model reads.",
+    )
+    try:
+        given = None if target == guess else target  # the default: said as guessed (named so, or the last column)
+        table, task = data_table(digest, name, given, None, _frame=frame)
+        kind = st.selectbox(
+            "kind",
+            DATA_KINDS,
+            index=DATA_KINDS.index(table.kind),
+            key=f"data_kind_{digest[:12]}_{target}",
+            format_func=lambda k: f"{k} (guessed)" if k == table.kind else k,
+            help=" · ".join(f"{k}: {h}" for k, h in KIND_HELP.items()) + ". Guessed from the target; change it if the guess is wrong.",
+        )
+        if kind != table.kind:
+            table, task = data_table(digest, name, given, kind, _frame=frame)
+    except LoadError as err:
+        st.error(
+            f"**{escape(name)}** was not used: {escape(err, 600)}" + (" The previous data stays in use." if previous else ""),
+            icon="🚫",
+        )
+        return previous
+    good = (data_id(digest, target, table.kind), task, name, table.notes)
+    st.session_state["_good_data"] = good
+    return good
 
 
 def with_task(choice: Choice, trained: Trained) -> Choice:
@@ -129,11 +235,14 @@ def with_task(choice: Choice, trained: Trained) -> Choice:
     with torch.no_grad():
         X = model.rnn_input(x).numpy()  # (1, T, D): floats, or a chars model's embedded ids
     config = follow_input(follow_model(choice.config, model.rnn, model.fc), X)
+    target = target.numpy()
+    if getattr(trained.task, "per", "step") == "sequence":  # one target per sample: the same at every step of its chart
+        target = np.broadcast_to(target.reshape(1, 1), X.shape[:2]).copy()  # (1, T)
     problems = check_config(config)
     if not problems:
         with st.sidebar:
             config = replace(config, edits=what_if(config))
-    return replace(choice, config=config, trained=trained, target=target.numpy(), X=X, x_source="task", problems=problems)
+    return replace(choice, config=config, trained=trained, target=target, X=X, x_source="task", problems=problems)
 
 
 def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
@@ -244,6 +353,12 @@ def _int_input(where, name: str, help: str | None = None) -> int:
     return where.number_input(label, lo, hi, step=1, key=name, bind="query-params", help=help, **_default(name, default))
 
 
+def _fixed(where, name: str, value: int, source: str) -> None:
+    """A size an upload fixes, shown where its control would be (greyed, the file's value: never the control's old one)."""
+    label = SIZE_LABELS.get(name, name)
+    where.number_input(label, value=int(value), disabled=True, key=f"{name}_fixed_{value}", help=f"{source}; not editable")
+
+
 def _model_card(loaded: LoadedModel, name: str) -> None:
     """What the uploaded model fixes, what was assumed (with a control to change it) and what was left out."""
     m = loaded.module
@@ -280,13 +395,23 @@ def render() -> Choice:
         st.header("Model")
         if loaded is not None:
             _model_card(loaded, custom_model[2])
+            cols = st.columns(2)
+            m = loaded.module
+            sizes = {"D": m.input_size, "M": m.hidden_size, "K": loaded.head.out_features if loaded.head is not None else None}
+            for i, (name, value) in enumerate((*sizes.items(), ("layers", m.num_layers))):
+                if value is not None:
+                    _fixed(cols[i % 2], name, value, f"from {custom_model[2]}")
             cell, nonlinearity, bidirectional, bias, dtype = "RNN", "tanh", False, True, "float32"  # replaced by follow_model
             w_scale, f_bias = W_SCALE[2], F_BIAS[2]
         else:
             cell = st.selectbox("cell", CELL_KINDS, key="cell", bind="query-params", help="nn.RNN, nn.GRU or nn.LSTM")
             cols = st.columns(2)
             for i, name in enumerate(("D", "M", "K", "layers")):
-                ints[name] = _int_input(cols[i % 2], name)
+                if name == "D" and custom_x is not None and custom_x[1].x.ndim == 3:  # the uploaded X fixes D: show its
+                    ints[name] = custom_x[1].x.shape[2]
+                    _fixed(cols[i % 2], name, ints[name], "from the uploaded X")
+                else:
+                    ints[name] = _int_input(cols[i % 2], name)
             nonlinearity = st.selectbox(
                 "nonlinearity",
                 NONLINEARITIES,

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ import streamlit as st
 import torch
 
 from ..loaders import LoadError, load_model, read_sequence
+from ..long_form import LongForm, is_long_form, read_csv_table, read_long_form
 from ..tasks import TASKS, Task, Trained, from_series, train
 from ..validation import validate
 from .budget import MISSING, Busy, ByteCache, TooBig, nbytes
@@ -89,10 +91,53 @@ def parse_upload(kind: str, digest: str, name: str, option: str | None, _data: b
 
 def _parse_upload(kind: str, name: str, option: str | None, data: bytes, model):
     if kind == "series":
-        return _data_task(name, data)
+        return _data_file(name, data)
     if kind == "sequence":
         return read_sequence(data, name, model=model, max_bytes=LIMITS.upload_bytes, max_samples=LIMITS.sizes["N"][1])
     return load_model(data, name, nonlinearity=option, max_bytes=LIMITS.upload_bytes)
+
+
+def _data_file(name: str, data: bytes) -> Task | pd.DataFrame:
+    """A "Your data" CSV: a table of strings when it is long form (columns ``sample`` and ``t``: ``data_table`` reads
+    it with the chosen target and kind), else the task of one series (predict its next value)."""
+    if len(data) > LIMITS.upload_bytes:
+        raise LoadError(f"{name} has {len(data) / 2**20:.1f} MB; the demo reads files up to {LIMITS.upload_mb} MB.")
+    head = data[:4096].decode("utf-8", errors="replace").splitlines()[:1]
+    if head and is_long_form(re.split(r"[,;\t]", head[0].replace('"', ""))):
+        try:
+            frame = read_csv_table(data)
+        except ValueError as err:
+            raise LoadError(f"{name}: {err}") from None
+        if len(frame) > LIMITS.data_values:
+            raise LoadError(
+                f"{name} has {len(frame):,} rows; Your data reads at most {LIMITS.data_values:,} (LIMITS.data_values). "
+                "Use fewer or shorter samples, or the library in a notebook."
+            )
+        return frame
+    return _data_task(name, data)
+
+
+def data_table(digest: str, name: str, target: str, kind: str | None, _frame: pd.DataFrame) -> tuple[LongForm, Task]:
+    """A long-form "Your data" table read with the sidebar's target and kind (None: guessed), within the demo's caps,
+    and its task (``from_arrays``: the last fifth of the samples held out). Kept in ``UPLOADS`` on (digest, target, kind).
+
+    Raises ``LoadError`` saying what is wrong with the data and how to fix it.
+    """
+    key = ("table", digest, name, target, kind)
+    hit = UPLOADS.lookup(key)
+    if hit is not MISSING:
+        return hit
+
+    def read() -> tuple[LongForm, Task]:
+        try:
+            table = read_long_form(
+                _frame, target=target, kind=kind, max_rows=LIMITS.data_values, max_steps=LIMITS.data_T, max_features=LIMITS.sizes["D"][1]
+            )
+            return table, table.task(name=name.rsplit(".", 1)[0], steps=LIMITS.data_steps)
+        except ValueError as err:
+            raise LoadError(str(err)) from None
+
+    return UPLOADS.get(key, read)
 
 
 def _data_task(name: str, data: bytes) -> Task:
@@ -101,8 +146,9 @@ def _data_task(name: str, data: bytes) -> Task:
     N, _, D = seq.x.shape  # (1, L, 1) for one series
     if N != 1 or D != 1:
         raise LoadError(
-            f"{name} holds {N} sample(s) of {D} column(s); Your data trains on one series: one column of numbers, oldest first "
-            "(a header row and a step/index column are fine). Save just that column, e.g. df[['price']].to_csv(path, index=False)."
+            f"{name} holds {N} sample(s) of {D} column(s); Your data reads one series (one column of numbers, oldest first; "
+            "a header row and a step/index column are fine) or a long-form table with columns sample, t, features and a "
+            "target. Save one column, e.g. df[['price']].to_csv(path, index=False), or add the sample and t columns."
         )
     try:
         task = from_series(seq.x[0, :, 0], name=name.rsplit(".", 1)[0], steps=LIMITS.data_steps)
@@ -111,9 +157,9 @@ def _data_task(name: str, data: bytes) -> Task:
     return dataclasses.replace(task, example_len=min(task.example_len, MAX_T))  # the Task charts draw at most MAX_T steps
 
 
-def data_id(digest: str) -> str:
-    """The TRAINED key's task part for an uploaded series: its content's digest, not its name."""
-    return f"data:{digest[:16]}"
+def data_id(digest: str, target: str | None = None, kind: str | None = None) -> str:
+    """The TRAINED key's task part for an upload: its content's digest (not its name), and a table's target and kind."""
+    return f"data:{digest[:16]}" + (f":{target}:{kind}" if target is not None else "")
 
 
 def export_size(fmt: str, rows: int) -> int:
@@ -189,10 +235,11 @@ def trained(task: str, cell: str, hidden: int, seed: int, _task: Task | None = N
         return hit
     spec = TASKS[task] if _task is None else _task
     label = spec.name
-    return TRAINED.get(key, lambda: _train(spec, cell, hidden, seed), what=f"training {cell.upper()} on '{label}'")
+    seconds = None if _task is None else LIMITS.data_seconds  # your data: a wall-clock cap (the built-in tasks are measured)
+    return TRAINED.get(key, lambda: _train(spec, cell, hidden, seed, seconds), what=f"training {cell.upper()} on '{label}'")
 
 
-def _train(spec: Task, cell: str, hidden: int, seed: int) -> Trained:
+def _train(spec: Task, cell: str, hidden: int, seed: int, seconds: float | None = None) -> Trained:
     task = spec.name
     steps = spec.steps
     bar = st.progress(0.0, text=f"Training {cell.upper()} (M={hidden}) on '{task}'…")
@@ -208,7 +255,7 @@ def _train(spec: Task, cell: str, hidden: int, seed: int) -> Trained:
             )
             curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
 
-    result = train(spec, cell=cell, hidden=hidden, seed=seed, callback=progress)
+    result = train(spec, cell=cell, hidden=hidden, seed=seed, callback=progress, seconds=seconds)
     bar.empty()
     curve.empty()
     return result

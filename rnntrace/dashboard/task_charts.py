@@ -68,13 +68,17 @@ def _mark_rule(mark: int, scale: alt.Scale, label: str, *, text: bool = False) -
     ]
 
 
-def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height: int = 120) -> alt.LayerChart:
+def loss_curve(
+    losses, *, title: str = "Training loss", window: int = 10, height: int = 120, held_out: tuple | None = None
+) -> alt.LayerChart:
     """The loss of every optimisation step on a log scale, with the means of its first and last ``window`` steps.
 
     Args:
         losses: (steps,) ``Trained.losses``, one fresh batch's loss per step.
         window: the steps averaged at each end (``rnntrace.tasks.LOSS_WINDOW``); the loss ratio is
             mean(last) / mean(first), so the two short bars show it (put the ratio in ``title``). Shrinks to steps // 2.
+        held_out: (steps (k,), losses (k,)): the loss on held-out data along training (``Trained.held_out_steps``,
+            ``held_out_losses``), drawn orange; None for none.
     """
     loss = check_array(losses, "losses", 1, "(steps,): one training loss per step")
     S = loss.shape[0]
@@ -111,7 +115,25 @@ def loss_curve(losses, *, title: str = "Training loss", window: int = 10, height
         )
     )
     notes = [f"red: the means of the first and last {w} steps"]
-    return finish([line, bars], title, notes, height)
+    layers = [line, bars]
+    if held_out is not None:
+        at = check_array(held_out[0], "held_out steps", 1, "(k,): the steps the held-out loss was measured after")
+        held = check_array(held_out[1], "held_out losses", 1, "(k,): the held-out loss after each of those steps")
+        if at.shape != held.shape or (at.size and not 0 <= at.min() <= at.max() < S):
+            raise ValueError(f"held_out has {at.shape[0]} steps and {held.shape[0]} losses; expected as many, each in 0..{S - 1}.")
+        points = pd.DataFrame({"step": at, "held-out loss": held, "plotted": np.maximum(held, FLOOR)})
+        layers.append(
+            alt.Chart(points)
+            .mark_line(strokeWidth=2.5, color=MARK, point=alt.OverlayMarkDef(size=16, color=MARK))
+            .encode(
+                x=x,
+                y=alt.Y("plotted:Q", scale=y_scale),
+                tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("held-out loss:Q", format=".4g")],
+            )
+        )
+        held_note = f"orange: the loss on the held-out data (never trained on), {held.size} points"
+        notes = ["blue: the training batches' loss", held_note, *notes]
+    return finish(layers, title, notes, height)
 
 
 def prediction_chart(

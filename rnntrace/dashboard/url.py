@@ -25,6 +25,8 @@ from .text import escape
 from .views import NAMES as VIEWS
 
 TASK_NAMES = ("none", *TASKS)
+# "Your data" in the Task box: its value, and what the box shows (the link holds what it shows); a link cannot carry the data
+DATA_TASK, DATA_LABEL, DATA_EMPTY = "data", "your data", "your data (upload a CSV)"
 LOSSES = ("last step", "every step")  # the Backward view's loss choice (views/backward.py's LOSSES)
 CHOICES = {
     "cell": CELL_KINDS,
@@ -282,11 +284,12 @@ def param_names(layers: int, bidirectional: bool, bias: bool) -> tuple[str, ...]
     return (*names, "head.weight", "head.bias")
 
 
-def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: int | None = None) -> Checked:
+def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: int | None = None, data_live: bool = False) -> Checked:
     """Decide every parameter the app reads in ``params`` (raw query values: a string or a list of them).
 
     ``inputs``: the preset kinds ``inputs`` may name (None: not checked). ``tour_steps``: the
-    lesson's number of steps (None: ``tour`` not checked).
+    lesson's number of steps (None: ``tour`` not checked). ``data_live``: this session holds your data
+    (a ``task=your data: ...`` link then needs no notice).
     """
     out = Checked()
     raw = {}
@@ -298,6 +301,14 @@ def check(params: dict, inputs: tuple[str, ...] | None = KINDS, *, tour_steps: i
         if count > 1:
             out.notices.append(f"URL parameter {escape(name, 40)} given {count} times: the last, {_show(value)}, is used.")
     task = raw.get("task", "none")
+    if task.lower() == DATA_TASK or task.lower().startswith(DATA_LABEL):  # the box's words for your data, with its file name
+        out.values["task"] = DATA_EMPTY
+        raw.pop("task")
+        if task.lower().startswith(DATA_LABEL + ":") and not data_live:  # the link was made while data was live
+            out.notices.append(
+                f"URL parameter task={_show(task)}: a link cannot carry your data (it stays in the browser that uploaded it); "
+                "upload the CSV again under Task → your data."
+            )
     task = task if task in TASKS else task.lower() if task.lower() in TASKS else None  # the task the page will run
 
     for name, allowed in CHOICES.items():
@@ -512,7 +523,7 @@ def check_link(tour_steps: int) -> None:
     params = initial_params()
     if st.session_state.get("_url_checked") == repr(params):
         return
-    checked = check(params, KINDS, tour_steps=tour_steps)
+    checked = check(params, KINDS, tour_steps=tour_steps, data_live=st.session_state.get("_good_data") is not None)
     apply(checked, params)
     st.session_state._url_checked = repr(initial_params())
     if checked.notices:

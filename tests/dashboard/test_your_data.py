@@ -63,7 +63,7 @@ def test_upload_a_series_train_it_and_read_the_task_tab_against_torch():
     ("name", "data", "fragment"),
     [
         ("gaps.csv", b"v\n1\n2\n\n3\nnan\n" + b"1\n" * 20, "contains 1 NaN or infinite value(s)"),
-        ("two.csv", b"a,b\n" + b"1,2\n" * 30, "holds 1 sample(s) of 2 column(s); Your data trains on one series"),
+        ("two.csv", b"a,b\n" + b"1,2\n" * 30, "holds 1 sample(s) of 2 column(s); Your data reads one series"),
         ("short.csv", b"v\n1\n2\n3\n", "at least 12 are needed"),
         ("flat.csv", b"v\n" + b"5\n" * 30, "constant (5): there is nothing to predict"),
         ("words.csv", b"v\n" + b"high\n" * 30, "is not a number"),

@@ -80,6 +80,8 @@ def test_two_classes_per_sample_from_text_labels_beat_chance_deterministically()
     assert accuracy > max(0.8, chance), (accuracy, chance)
     assert a.held_out_loss == pytest.approx(loss, rel=1e-6)
     assert task.class_name(1) == "up" and "last step's output only" in task.describe()
+    x2, y2 = a.example(seed=2)  # held-out sample 2: its inputs and its one class
+    assert torch.equal(x2, xv[2:3]) and torch.equal(y2, yv[2:3])
 
 
 def test_classes_that_change_within_a_sample_are_a_class_per_step():

@@ -78,6 +78,15 @@ def _header(ctx: Context) -> None:
         + ". Every other tab now shows this trained model on the example below."
     )
     st.markdown(tr.task.describe())
+    if tr.capped:
+        st.warning(
+            f"Training stopped at the demo's {tr.seconds_cap:g} s cap after {tr.steps} of {tr.steps_asked} Adam steps "
+            f"(LIMITS.data_seconds). The loss reached: {tr.losses[-min(LOSS_WINDOW, tr.steps) :].mean():.4g} on the training "
+            f"batches (mean of the last {min(LOSS_WINDOW, tr.steps)})"
+            + (f", {tr.held_out_losses[-1]:.4g} held out." if tr.held_out_losses is not None and tr.held_out_losses.size else ".")
+            + " In a notebook: rnntrace.train(task, steps=...) without a cap.",
+            icon="⏱️",
+        )
     if tr.held_out_loss is not None:  # your data: judged on its held-out part, never trained on
         x, y = tr.task.held_out()
         with torch.no_grad():
@@ -86,12 +95,39 @@ def _header(ctx: Context) -> None:
             f"Held-out loss (the data's last part, never trained on; torch's forward): **{tr.held_out_loss:.4g}**, "
             f"{before:.4g} before training."
         )
+        if getattr(tr.task, "kind", None) == "classes":
+            st.caption(held_out_accuracy(tr))
+
+
+def held_out_accuracy(tr: Trained) -> str:
+    """Your data's classes: the share of held-out targets the trained model gets right (torch's forward), against
+    the share of the most common held-out class (what always answering it would score)."""
+    x, y = tr.task.held_out()  # (S, T, D), (S,) per sample or (S, T) per step
+    with torch.no_grad():
+        out = tr.model(x)  # (S, T, C)
+    if tr.task.per == "sequence":
+        guess, where = out[:, -1].argmax(-1), "samples, the class read at the last step"  # (S,)
+    else:
+        guess, where = out.argmax(-1), "steps of the held-out samples"  # (S, T)
+    right, total = int((guess == y).sum()), y.numel()
+    common = int(torch.bincount(y.reshape(-1)).max())
+    return (
+        f"Held-out accuracy: **{right / total:.1%}** ({right} of {total} {where}); always answering the most common "
+        f"held-out class would score {common / total:.1%}."
+    )
 
 
 def _losses(ctx: Context) -> None:
     tr = ctx.trained
     title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
-    kept_chart("task_loss", _shared(ctx, 130), lambda: task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130))
+    held = None if tr.held_out_steps is None else (tr.held_out_steps, tr.held_out_losses)
+    if held is not None:
+        title += f"; held out: {tr.held_out_losses[-1]:.3g}"
+    kept_chart(
+        "task_loss",
+        _shared(ctx, 130),
+        lambda: task_charts.loss_curve(tr.losses, title=title, window=LOSS_WINDOW, height=130, held_out=held),
+    )
 
 
 def _prediction(ctx: Context, height: int = 220) -> dict:
@@ -123,9 +159,25 @@ def _prediction(ctx: Context, height: int = 220) -> dict:
                 "mark": _mark(ctx),
                 "title": "P(marked bit = 1) vs the bit",
             }
+        elif getattr(task, "kind", None) == "classes":  # your data's classes: the probability given to the true class
+            true = target.astype(int)  # (T,) the class at each step (a sample's one class, repeated)
+            rows = np.arange(T)
+            pred, pred_torch, kw["before"] = y[rows, true], y_torch[rows, true], y_before[rows, true]
+            per_sample = task.per == "sequence"
+            what = f"its class, '{task.class_name(int(true[-1]))}'" if per_sample else "the true class at each step"
+            kw |= {
+                "target": None,
+                "y_domain": PROBABILITY,
+                "y_title": "P(true class)",
+                "title": f"Held-out sample: the probability the model gives {what}",
+                "notes": [f"judged at the last step, t = {T - 1}" if per_sample else "judged at every step"],
+            }
         else:
             pred, pred_torch = y, y_torch
-            kw |= {"target": target, "x": ctx.run.X[0, :, 0], "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
+            one = ctx.run.X.shape[2] == 1  # the input drawn beside it only when it is one number per step
+            kw |= {"target": target, "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
+            if one:
+                kw["x"] = ctx.run.X[0, :, 0]
         return task_charts.prediction_chart(pred, pred_torch, ctx.t, **kw)
 
     show("task_pred", ctx.t, _shared(ctx, height), chart)
