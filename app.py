@@ -40,7 +40,7 @@ def guarded(view, ctx: Context) -> None:
         downloads.shelf(ctx)  # the charts Streamlit drew in the view, into the stage's Download popover
 
 
-def context(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> Context:
+def context(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False, notation: str = "torch") -> Context:
     """The views' context at t = 0; its runs come from the shared cache (computed on a miss)."""
     original = None
     if choice.config.edits:  # the same model and X without the edits: the charts' ghost
@@ -58,10 +58,11 @@ def context(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: boo
         trained=choice.trained,
         target=choice.target,
         exercise=exercise,
+        notation=notation,
     )
 
 
-def stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> None:
+def stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False, notation: str = "torch") -> None:
     """The picks and the views: a fragment, so a settled step (the browser stage tells it) reruns only this.
 
     Stepping itself never reruns anything: the stage (``rnntrace/dashboard/stage.py``) steps in the
@@ -71,12 +72,12 @@ def stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool 
     if "_what_if_pick" in st.session_state:  # a number of the picture was clicked: the sidebar's editor opens on it
         st.rerun(scope="app")
     with budget.LANE.visit():  # inside a full run, that run's visit; a fragment's own rerun, a visit of its own
-        _stage(choice, run_key, present, exercise)
+        _stage(choice, run_key, present, exercise, notation)
 
 
-def _stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False) -> None:
+def _stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool = False, notation: str = "torch") -> None:
     try:
-        base = context(choice, run_key, present, exercise)
+        base = context(choice, run_key, present, exercise, notation)
     except Busy as busy:
         st.warning(f"Not now: {busy}", icon="⏳")
         return
@@ -116,6 +117,7 @@ def page() -> None:
     lesson_step = tour.prepare()  # a lesson step sets the widgets' values: before any widget
     choice = sidebar.render()
     exercise = sidebar.exercise_switch()
+    notation = sidebar.notation_switch()
     if choice.task is not None:
         try:
             choice = sidebar.with_task(choice, state.trained(*choice.task, _task=choice.data))
@@ -141,7 +143,7 @@ def page() -> None:
     header.agreement(slot, run.validation)
     del run  # the fragment fetches it again from the cache: no local reference outlives this run
     browser_stage.load_vega()
-    st.fragment(stage)(choice, run_key, present, exercise)
+    st.fragment(stage)(choice, run_key, present, exercise, notation)
 
 
 main()

@@ -8,7 +8,19 @@ are defined in ``rnntrace/cells/spec.py``, each cell's spec in its own module
 
 from __future__ import annotations
 
-from .cells import CELLS, NONLINEARITIES, SPECS, equations, gate_block, spec_for, takes_nonlinearity, takes_projection
+from .cells import (
+    CELLS,
+    NONLINEARITIES,
+    NOTATIONS,
+    SPECS,
+    Notation,
+    equations,
+    gate_block,
+    notation_for,
+    spec_for,
+    takes_nonlinearity,
+    takes_projection,
+)
 from .cells.spec import ACT_LATEX, ACTIVATIONS, PARAM, CellSpec, Gate, param_name
 
 __all__ = [
@@ -16,12 +28,15 @@ __all__ = [
     "ACT_LATEX",
     "CELLS",
     "NONLINEARITIES",
+    "NOTATIONS",
     "PARAM",
     "SPECS",
     "CellSpec",
     "Gate",
+    "Notation",
     "equations",
     "gate_block",
+    "notation_for",
     "param_name",
     "spec_for",
     "takes_nonlinearity",

@@ -18,6 +18,7 @@ from . import gru, lstm, rnn
 from ._kernels import CHUNK_ROWS, one_blas_thread
 from .gru import run_gru
 from .lstm import run_lstm
+from .notation import NOTATIONS, TEXTBOOK, TORCH, Notation, notation_for
 from .rnn import run_rnn
 from .spec import ACT_LATEX, ACTIVATIONS, PARAM, Arrays, CellSpec, Coefficients, Gate, Weights, param_name
 
@@ -56,8 +57,11 @@ def spec_for(cell: str, nonlinearity: str | None = None) -> CellSpec:
     return next((s for s in kinds if s.nonlinearity == nonlinearity), kinds[0])
 
 
-def equations(spec: CellSpec, proj_size: int = 0) -> tuple[str, ...]:
-    """The cell's LaTeX lines; a projected state's last line applies W_hr."""
+def equations(spec: CellSpec, proj_size: int = 0, notation: str | Notation = TORCH) -> tuple[str, ...]:
+    """The cell's LaTeX lines, in ``notation`` (``"torch"`` or ``"textbook"``); a projected state's last line applies W_hr."""
+    nt = notation_for(notation)
+    if spec.symbols is not None:
+        return spec.symbols(nt, bool(proj_size and spec.projection))
     if proj_size and spec.projection:
         return (*spec.equations[:-1], spec.projection)
     return spec.equations
@@ -86,15 +90,20 @@ __all__ = [
     "CELLS",
     "CHUNK_ROWS",
     "NONLINEARITIES",
+    "NOTATIONS",
     "PARAM",
     "SPECS",
+    "TEXTBOOK",
+    "TORCH",
     "Arrays",
     "CellSpec",
     "Coefficients",
     "Gate",
+    "Notation",
     "Weights",
     "equations",
     "gate_block",
+    "notation_for",
     "one_blas_thread",
     "param_name",
     "replay",

@@ -38,6 +38,7 @@ from ._kernels import (
     one_blas_thread,
 )
 from .latex import DH, aligned, gate_line, gate_numbers, under
+from .notation import TORCH, Notation
 from .spec import Arrays, CellSpec, Coefficients, Gate, Weights
 
 GATES = (
@@ -203,21 +204,20 @@ def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
 # --------------------------------------------------------------------------- equations
 
 
-EQUATIONS = (
-    gate_line(GATES[0]),
-    gate_line(GATES[1]),
-    # torch keeps b_hn inside r_t ⊙ (...)
-    r"n_t = \tanh\left(x_t W_{in}^\top + b_{in} + r_t \odot \left(h_{t-1} W_{hn}^\top + b_{hn}\right)\right)",
-    r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
-)
+def symbols(nt: Notation = TORCH, projected: bool = False) -> tuple[str, ...]:
+    """The equations in symbols, written as ``nt`` writes a sum (n_t's b_hn stays inside r_t ⊙ (...): ``Gate.scaled_by``)."""
+    return (*(gate_line(g, nt) for g in GATES), r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}")
 
 
-def numbers(step, n: int, v: Callable, m: Callable, weights=None) -> list[str]:
+EQUATIONS = symbols()
+
+
+def numbers(step, n: int, v: Callable, m: Callable, weights=None, notation: Notation = TORCH) -> list[str]:
     """The gates, then h_t, with this step's numbers."""
     t = step.t
     z, n_t, hp = step.z_t[n], step.n_t[n], step.h_prev[n]
     return [
-        *gate_numbers(SPEC, step, n, v),
+        *gate_numbers(SPEC, step, n, v, notation),
         rf"h_{{{t}}} = (1 - {under(v(z), 'z_t')}) \odot {under(v(n_t), 'n_t')} + {under(v(z), 'z_t')} \odot {under(v(hp), 'h_{t-1}')}"
         rf" = {under(v(step.h_t[n]), f'h_{{{t}}}')}",
     ]
@@ -256,7 +256,7 @@ def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
 '''  # the step as the Code view's standalone script writes it (str.format fields in braces)
 
 
-def h_hover(row, k: int, f) -> tuple[str, str]:
+def h_hover(row, k: int, f, notation: Notation = TORCH) -> tuple[str, str]:
     """h_t[k] for the picture's hover: (1 − z)·n + z·h_{t-1}, in symbols and in numbers."""
     z, n, h = row("z_t")[k], row("n_t")[k], row("h_prev")[k]
     return f"(1 − z[{k}])·n[{k}] + z[{k}]·h_prev[{k}] = (1 − {f(z)})·{f(n)} + {f(z)}·{f(h)}", ""
@@ -281,6 +281,7 @@ SPEC = CellSpec(
     quantities=("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "r_t", "z_t", "n_t", "h_t"),
     states=("h",),
     equations=EQUATIONS,
+    symbols=symbols,
     diagram=(("x_t", "x_t"), ("h_prev", "h_{t-1}"), ("r_t", "r_t"), ("z_t", "z_t"), ("n_t", "n_t"), ("h_t", "h_t"), ("y_t", "y_t")),
     forward=forward,
     coefficients=coefficients,

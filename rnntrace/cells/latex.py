@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .notation import TORCH, Notation
 from .spec import ACT_LATEX, CellSpec, Gate
 
-_TERMS = r"x_t W_{i%s}^\top + b_{i%s} + h_{t-1} W_{h%s}^\top + b_{h%s}"
 DH = r"\frac{\partial L}{\partial h_t}"
 DC = r"\frac{\partial L}{\partial c_t}"
 
 
-def gate_line(g: Gate) -> str:
-    """``r_t = σ(x_t W_irᵀ + b_ir + h_{t-1} W_hrᵀ + b_hr)`` for a gate whose terms are a plain sum."""
-    return rf"{g.name}_t = {ACT_LATEX[g.activation]}\left(" + _TERMS % ((g.name,) * 4) + r"\right)"
+def gate_line(g: Gate, nt: Notation = TORCH) -> str:
+    """``r_t = σ(x_t W_irᵀ + b_ir + h_{t-1} W_hrᵀ + b_hr)`` (or ``σ(W_xr x_t + W_hr h_{t-1} + b_r)``; ``nt`` decides)."""
+    return rf"{g.name}_t = {ACT_LATEX[g.activation]}\left({nt.pre(g.name, g.scaled_by)}\right)"
 
 
 def aligned(rows: list[str]) -> str:
@@ -38,16 +38,18 @@ def d(what: str) -> str:
     return rf"\partial L/\partial {what}"
 
 
-def gate_numbers(spec: CellSpec, step, n: int, v: Callable) -> list[str]:
-    """One line per gate at this step: its activation of the input and hidden terms, with the numbers."""
+def gate_numbers(spec: CellSpec, step, n: int, v: Callable, nt: Notation = TORCH) -> list[str]:
+    """One line per gate at this step: its activation of the input and hidden terms, with the numbers.
+
+    Each term is labelled with its bias (``nt.term``): the numbers are the replay's ``input_term`` and
+    ``hidden_term``, torch's two sums, in either notation."""
     t = step.t
     H = step.input_term.shape[1] // spec.blocks
     lines = []
     for k, g in enumerate(spec.gates):
         i_term, h_term = step.input_term[n, k * H : (k + 1) * H], step.hidden_term[n, k * H : (k + 1) * H]
         inner = "" if g.scaled_by is None else under(v(getattr(step, g.scaled_by)[n]), g.scaled_by) + r"\odot"
-        i_lab = rf"x_t W_{{i{g.name}}}^\top + b_{{i{g.name}}}"
-        h_lab = rf"h_{{t-1}} W_{{h{g.name}}}^\top + b_{{h{g.name}}}"
+        i_lab, h_lab = nt.term("x", g.name), nt.term("h", g.name)
         value = under(v(getattr(step, g.field)[n]), g.field)
         lines.append(
             rf"{g.name}_{{{t}}} = {ACT_LATEX[g.activation]}\Big({under(v(i_term), i_lab)} + {inner}{under(v(h_term), h_lab)}\Big) = {value}"

@@ -39,6 +39,7 @@ from ._kernels import (
     one_blas_thread,
 )
 from .latex import DC, DH, aligned, d, gate_line, gate_numbers, under
+from .notation import TORCH, Notation
 from .spec import Arrays, CellSpec, Coefficients, Gate, Weights
 
 GATES = (
@@ -224,18 +225,20 @@ def c_path(value: Callable) -> np.ndarray:
 # --------------------------------------------------------------------------- equations
 
 
-EQUATIONS = (
-    *(gate_line(g) for g in GATES),
-    r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
-    r"h_t = o_t \odot \tanh(c_t)",
-)
-PROJECTION = r"h_t = \left(o_t \odot \tanh(c_t)\right) W_{hr}^\top"  # the last line with proj_size > 0
+def symbols(nt: Notation = TORCH, projected: bool = False) -> tuple[str, ...]:
+    """The equations in symbols, written as ``nt`` writes a sum; c_t and h_t read the same in every notation."""
+    last = rf"h_t = {nt.projection()}" if projected else r"h_t = o_t \odot \tanh(c_t)"
+    return (*(gate_line(g, nt) for g in GATES), r"c_t = f_t \odot c_{t-1} + i_t \odot g_t", last)
 
 
-def numbers(step, n: int, v: Callable, m: Callable, weights=None) -> list[str]:
+EQUATIONS = symbols()
+PROJECTION = symbols(projected=True)[-1]  # the last line with proj_size > 0
+
+
+def numbers(step, n: int, v: Callable, m: Callable, weights=None, notation: Notation = TORCH) -> list[str]:
     """The gates, c_t and h_t, with this step's numbers."""
     t = step.t
-    lines = gate_numbers(SPEC, step, n, v)
+    lines = gate_numbers(SPEC, step, n, v, notation)
     lines.append(
         rf"c_{{{t}}} = {under(v(step.f_t[n]), 'f_t')} \odot {under(v(step.c_prev[n]), 'c_{t-1}')} + "
         rf"{under(v(step.i_t[n]), 'i_t')} \odot {under(v(step.g_t[n]), 'g_t')} = {under(v(step.c_t[n]), f'c_{{{t}}}')}"
@@ -245,7 +248,7 @@ def numbers(step, n: int, v: Callable, m: Callable, weights=None) -> list[str]:
             rf"h_{{{t}}} = {under(v(step.o_t[n]), 'o_t')} \odot \tanh{under(v(step.c_t[n]), 'c_t')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
         )
     else:
-        lines.append(rf"h_{{{t}}} = \left(o_t \odot \tanh(c_t)\right) W_{{hr}}^\top = {under(v(step.h_t[n]), f'h_{{{t}}}')}")
+        lines.append(rf"h_{{{t}}} = {notation.projection()} = {under(v(step.h_t[n]), f'h_{{{t}}}')}")
     return lines
 
 
@@ -293,7 +296,7 @@ def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
 '''  # the step as the Code view's standalone script writes it (str.format fields in braces)
 
 
-def h_hover(row, k: int, f) -> tuple[str, str]:
+def h_hover(row, k: int, f, notation: Notation = TORCH) -> tuple[str, str]:
     """h_t[k] for the picture's hover: o·tanh(c), or its projection by W_hr (P < H), in symbols and in numbers."""
     o_t, c_t = row("o_t"), row("c_t")
     m = o_t * np.tanh(c_t)  # (H,) o_t ⊙ tanh(c_t)
@@ -301,8 +304,8 @@ def h_hover(row, k: int, f) -> tuple[str, str]:
         o, c = o_t[k], c_t[k]
         return f"o[{k}]·tanh(c[{k}]) = {f(o)}·tanh({f(c)}) = {f(o)}·{f(np.tanh(c))}", ""
     shown = ", ".join(f(x) for x in m[:8]) + (", …" if m.size > 8 else "")
-    note = f"with o_t ⊙ tanh(c_t) = [{shown}] (H = {m.size}), projected to P = {row('h_t').size} by W_hr"
-    return f"((o_t ⊙ tanh(c_t)) W_hrᵀ)[{k}]", note
+    note = f"with o_t ⊙ tanh(c_t) = [{shown}] (M = {m.size}), projected to P = {row('h_t').size} by W_hr"
+    return f"({notation.projection(tex=False)})[{k}]", note
 
 
 def reading(row, f, shown: int) -> str:
@@ -325,6 +328,7 @@ SPEC = CellSpec(
     quantities=("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "i_t", "f_t", "g_t", "o_t", "c_prev", "c_t", "h_t"),
     states=("h", "c"),
     equations=EQUATIONS,
+    symbols=symbols,
     diagram=(
         ("x_t", "x_t"),
         ("h_prev", "h_{t-1}"),

@@ -31,6 +31,7 @@ from ._kernels import (
     one_blas_thread,
 )
 from .latex import DH, aligned, d, under
+from .notation import TORCH, Notation
 from .spec import ACT_LATEX, Arrays, CellSpec, Coefficients, Weights
 
 QUANTITIES = ("x_t", "h_prev", "input_term", "hidden_term", "pre_activation", "h_t")
@@ -136,20 +137,32 @@ def jacobian(co: Coefficients, w: Weights) -> np.ndarray:
 # --------------------------------------------------------------------------- equations
 
 
-def numbers(step, n: int, v: Callable, m: Callable, weights: dict[str, np.ndarray] | None = None, *, nonlinearity: str) -> list[str]:
-    """h_t with this step's numbers; with ``weights`` (W_ih, W_hh, b_ih, b_hh) first the by-hand product, weights in full."""
+def symbols(nt: Notation = TORCH, projected: bool = False, *, nonlinearity: str) -> tuple[str, ...]:
+    """h_t's equation in symbols, written as ``nt`` writes a sum."""
+    return (rf"h_t = {ACT_LATEX[nonlinearity]}\left({nt.pre()}\right)",)
+
+
+def numbers(
+    step, n: int, v: Callable, m: Callable, weights: dict[str, np.ndarray] | None = None, notation: Notation = TORCH, *, nonlinearity: str
+) -> list[str]:
+    """h_t with this step's numbers; with ``weights`` (W_ih, W_hh, b_ih, b_hh) first the by-hand product, weights in full.
+
+    The by-hand product is written with the weights as matrices times column vectors in either
+    notation; ``notation`` names them (W_ih or W_x) and labels the two terms, each with its bias.
+    """
     act = ACT_LATEX[nonlinearity]
     t = step.t
+    nt = notation
     lines = []
     if weights is not None:  # the by-hand product, over two lines to fit the screen
         W_ih, W_hh, b_ih, b_hh = (weights[k] for k in ("W_ih", "W_hh", "b_ih", "b_hh"))
         lines.append(
-            rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {under(m(W_ih), 'W_{ih}')}{under(v(step.x_t[n]), 'x_t')}"
-            rf" + {under(v(b_ih), 'b_{ih}')} \\"
-            rf" &\qquad + {under(m(W_hh), 'W_{hh}')}{under(v(step.h_prev[n]), 'h_{t-1}')} + {under(v(b_hh), 'b_{hh}')} \Big)"
+            rf"\begin{{aligned}} h_{{{t}}} &= {act}\Big( {under(m(W_ih), nt.weight('x'))}{under(v(step.x_t[n]), 'x_t')}"
+            rf" + {under(v(b_ih), nt.bias('x'))} \\"
+            rf" &\qquad + {under(m(W_hh), nt.weight('h'))}{under(v(step.h_prev[n]), 'h_{t-1}')} + {under(v(b_hh), nt.bias('h'))} \Big)"
             r" \end{aligned}"
         )
-    i_lab, h_lab = r"x_t W_{ih}^\top + b_{ih}", r"h_{t-1} W_{hh}^\top + b_{hh}"
+    i_lab, h_lab = nt.term("x"), nt.term("h")
     lines.append(
         rf"h_{{{t}}} = {act}\Big({under(v(step.input_term[n]), i_lab)} + {under(v(step.hidden_term[n]), h_lab)}\Big)"
         rf" = {act}{under(v(step.pre_activation[n]), 'pre')} = {under(v(step.h_t[n]), f'h_{{{t}}}')}"
@@ -196,7 +209,7 @@ def cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
 '''  # the step as the Code view's standalone script writes it (str.format fields in braces)
 
 
-def h_hover(row, k: int, f, *, nonlinearity: str) -> tuple[str, str]:
+def h_hover(row, k: int, f, notation: Notation = TORCH, *, nonlinearity: str) -> tuple[str, str]:
     """h_t[k] for the picture's hover: act(pre[k]), in symbols and in numbers."""
     p = row("pre_activation")[k]
     inner = f"max(0, {f(p)})" if nonlinearity == "relu" else f"tanh({f(p)})"
@@ -218,7 +231,6 @@ def reading(row, f, shown: int, *, nonlinearity: str) -> str:
 
 def _spec(nonlinearity: str) -> CellSpec:
     """The plain RNN's spec for one nonlinearity: the functions above with it bound (``partial``: a spec pickles)."""
-    act = ACT_LATEX[nonlinearity]
     return CellSpec(
         key=f"RNN_{nonlinearity.upper()}",
         cell="RNN",
@@ -226,7 +238,8 @@ def _spec(nonlinearity: str) -> CellSpec:
         gates=(),
         quantities=QUANTITIES,
         states=("h",),
-        equations=(rf"h_t = {act}\left(x_t W_{{ih}}^\top + b_{{ih}} + h_{{t-1}} W_{{hh}}^\top + b_{{hh}}\right)",),
+        equations=symbols(nonlinearity=nonlinearity),
+        symbols=partial(symbols, nonlinearity=nonlinearity),
         diagram=(
             ("x_t", "x_t"),
             ("h_prev", "h_{t-1}"),

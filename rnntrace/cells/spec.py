@@ -90,7 +90,7 @@ class CellSpec:
             RNN, whose one block is the pre-activation of h_t.
         quantities: the ``Step`` fields a step records, in the order they are computed.
         states: ``("h",)`` or ``("h", "c")``.
-        equations: LaTeX lines of the cell, in torch's notation.
+        equations: LaTeX lines of the cell, in torch's notation (``symbols(TORCH)``).
         diagram: the boxes of the cell's picture, ``(field, label)`` from inputs to output.
         forward: ``(x, h0, c0, w, direction, keep, hold, edit) -> arrays``: one (layer, direction)
             replayed over time (see ``rnntrace.cells.replay``); ``edit(name, t, row)``, when
@@ -105,8 +105,11 @@ class CellSpec:
         input_grad: ``(d_hid, dh, extra) -> d_in``: the gradient of the input term from the
             hidden term's (the same array unless a gate scales a recurrent block).
         jacobian: ``(co, w) -> J``: ∂h_t/∂h_{t-1}, ``(T, N, H_out, H_out)``.
-        numbers: ``(step, n, v, m, weights) -> lines``: the forward equations at one step
-            with its numbers (``v`` and ``m`` draw a vector and a matrix).
+        numbers: ``(step, n, v, m, weights, notation) -> lines``: the forward equations at one step
+            with its numbers (``v`` and ``m`` draw a vector and a matrix; ``notation`` a
+            ``rnntrace.cells.notation.Notation``, torch's by default, names the symbols).
+        symbols: ``(notation, projected) -> lines``: the equations in symbols, written in that
+            notation (``projected``: the LSTM's last line applies W_hr); None: ``equations``.
         backward_equations: ``direction -> LaTeX``: the backward step in symbols.
         backward_numbers: ``StepGrads -> lines``: the backward step with its numbers.
         projection: the last equation line when the state is projected (``proj_size``), or None.
@@ -117,7 +120,7 @@ class CellSpec:
         picture: which of the stage diagram's layouts draws the cell (``"RNN"``, ``"GRU"``,
             ``"LSTM"``); a new kind drawn like one of them names it here (a peephole LSTM: ``"LSTM"``).
         picture_gates: the gates' names left to right in the picture (Olah's order, not torch's).
-        h_hover: ``(row, k, f) -> (formula, note)``: h_t[k] for the picture's hover, in symbols and
+        h_hover: ``(row, k, f, notation) -> (formula, note)``: h_t[k] for the picture's hover, in symbols and
             then in numbers (``row(field)`` is the step's (units,) row, ``f`` formats a number); the
             note, if not empty, is a line under it (a projected state's W_hr).
         reading: ``(row, f, shown) -> str``: one plain sentence that reads this step's numbers for a
@@ -155,6 +158,7 @@ class CellSpec:
     h_hover: Callable | None = field(default=None, repr=False, compare=False)
     numpy_code: str = ""
     reading: Callable | None = field(default=None, repr=False, compare=False)
+    symbols: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def blocks(self) -> int:

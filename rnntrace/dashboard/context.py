@@ -77,6 +77,8 @@ class Context:
         original: with what-if edits (``config.edits``), the run of the same model and X without them
             (the ghost the charts draw beside the edited run); None otherwise.
         exercise: exercise mode (``?exercise=1``): the picture hides one number per step for the student to compute.
+        notation: how equations, the picture's labels and its hovers write a sum: ``"torch"`` (x_t W_ihᵀ + b_ih)
+            or ``"textbook"`` (the lecture's W_x x_t + W_h h_{t-1} + b); ``rnntrace.spec.NOTATIONS``.
     """
 
     config: LessonConfig
@@ -94,6 +96,7 @@ class Context:
     target: np.ndarray | None = None
     original: Run | None = None
     exercise: bool = False
+    notation: str = "torch"
 
     @property
     def trace(self) -> Trace:

@@ -1,6 +1,7 @@
 r"""LaTeX for the cell equations, with the numbers of one step substituted.
 
-The symbols follow torch's row notation, ``x_t W_ihᵀ + b_ih``; the numbers are drawn as
+The symbols follow torch's row notation, ``x_t W_ihᵀ + b_ih``, or the lecture's ``W_x x_t + W_h
+h_{t-1} + b`` (``notation="textbook"``, ``rnntrace/cells/notation.py``); the numbers are drawn as
 column vectors (one entry per unit, top to bottom), each bracket labelled underneath.
 Matrices and vectors are shown in full up to ``full`` rows/columns, abbreviated with
 \vdots / \cdots beyond that.
@@ -10,15 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cells import CellSpec
+from ..cells import CellSpec, notation_for
 from ..cells import equations as spec_equations
 from ..cells.latex import under as _lab
 from ..records import Step
 
 
-def symbolic(spec: CellSpec, proj_size: int = 0) -> str:
-    """The cell's equations in torch's notation, aligned on "=", as one LaTeX block."""
-    lines = spec_equations(spec, proj_size)
+def symbolic(spec: CellSpec, proj_size: int = 0, notation: str = "torch") -> str:
+    """The cell's equations in ``notation`` (torch's by default), aligned on "=", as one LaTeX block."""
+    lines = spec_equations(spec, proj_size, notation)
     return r"\begin{aligned}" + r" \\ ".join(line.replace(" = ", " &= ", 1) for line in lines) + r"\end{aligned}"
 
 
@@ -55,15 +56,24 @@ def vector(v: np.ndarray, full: int = 8) -> str:
     return matrix(v[:, None], full)
 
 
-def numeric(step: Step, spec: CellSpec, n: int = 0, *, weights: dict[str, np.ndarray] | None = None, full: int = 8) -> list[str]:
+def bridge(spec: CellSpec, notation: str = "torch") -> str:
+    """One LaTeX line: which torch tensor each symbol of ``notation`` is (``W_x = W_{ih}``...); '' in torch's own."""
+    scaled = {g.name: g.scaled_by for g in spec.gates if g.scaled_by}
+    return notation_for(notation).bridge(spec.gate_names, scaled)
+
+
+def numeric(
+    step: Step, spec: CellSpec, n: int = 0, *, weights: dict[str, np.ndarray] | None = None, full: int = 8, notation: str = "torch"
+) -> list[str]:
     r"""The cell's equations at this step with its numbers, one LaTeX line per equation.
 
     The cell's module writes the lines (``spec.numbers``), with the numbers drawn here. For the
     plain RNN with ``weights`` (W_ih, W_hh, b_ih, b_hh) given, the first line shows the weights
     in full (the lesson's by-hand product); the gated cells show each gate's terms as vectors,
-    gate blocks taken from ``spec.gates`` in torch's stacking order.
+    gate blocks taken from ``spec.gates`` in torch's stacking order. ``notation`` names the symbols; the
+    numbers are the same in every notation (each term's label includes its bias, as its numbers do).
     """
-    return spec.numbers(step, n, lambda a: vector(a, full), lambda a: matrix(a, full), weights)
+    return spec.numbers(step, n, lambda a: vector(a, full), lambda a: matrix(a, full), weights, notation=notation_for(notation))
 
 
 def output_equation(step: Step, n: int, W_o: np.ndarray, b_o: np.ndarray | None, h_top: np.ndarray, full: int = 8) -> str:

@@ -18,7 +18,7 @@ from ..inputs import KINDS, PRESETS
 from ..loaders import LoadedModel, LoadError
 from ..long_form import default_target
 from ..own_data import KINDS as DATA_KINDS
-from ..spec import gate_block, spec_for, takes_nonlinearity
+from ..spec import NOTATIONS, gate_block, spec_for, takes_nonlinearity
 from ..tasks import TASKS, Task, Trained
 from . import url
 from .config import (
@@ -344,6 +344,21 @@ def exercise_switch() -> bool:
             bind="query-params",
             help="The picture hides one number per step (chosen from the seed and t: a link gives everyone the same one); "
             "type it in its box, check it, or ask to be shown the worked formula.",
+        )
+
+
+def notation_switch() -> str:
+    """How the equations, the picture's labels and its hovers write a sum (``?notation=textbook``); torch's by default."""
+    with st.sidebar:
+        return st.radio(
+            "Notation",
+            tuple(NOTATIONS),
+            key="notation",
+            bind="query-params",
+            captions=[f"${n.title}$" for n in NOTATIONS.values()],  # the options stay the link's words
+            help="torch writes a step with x_t as a row and two biases, x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh; a lecture "
+            "writes W_x x_t + W_h h_{t-1} + b. The numbers are the same (W_x = W_ih, W_h = W_hh, b = b_ih + b_hh); a line "
+            "under the equations says which tensor is which. The Code view stays in torch's notation.",
         )
 
 

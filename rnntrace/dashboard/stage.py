@@ -124,6 +124,7 @@ def show(
         per = PER_STEP.get((ctx.run_key, shown, diagram, rows), lambda: _per_step(ctx, shown, head_W, diagram, rows))
         lo_hi = stage_payload.window(ctx.T, t, per, LIMITS.stage_payload_bytes)
     cache_key = (ctx.run_key, key, shown, ctx.dark, ctx.present, tuple(lo_hi), seek_to, diagram, state_chart, controls, exercise)
+    cache_key += (ctx.notation,)
 
     def build() -> tuple[bytes, tuple[int, int], tuple[str, ...]]:
         payload = stage_payload.build(
@@ -139,6 +140,7 @@ def show(
             present=ctx.present,
             seek=seek_to,
             controls=controls,
+            notation=ctx.notation,
         )
         if exercise is not None:
             stage_exercise.mark(payload, exercise, ctx.spec)

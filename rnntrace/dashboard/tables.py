@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..records import Config, Step
-from ..spec import CellSpec
+from ..spec import CellSpec, notation_for
 
 
 def input_table(step: Step, n: int = 0) -> pd.DataFrame:
@@ -19,20 +19,22 @@ def input_table(step: Step, n: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"feature": np.arange(x.size), "x_t": x}).set_index("feature")
 
 
-def terms_table(step: Step, spec: CellSpec, n: int = 0) -> pd.DataFrame:
+def terms_table(step: Step, spec: CellSpec, n: int = 0, notation: str = "torch") -> pd.DataFrame:
     """Input term, recurrent term, pre-activation and activation, one row per (gate, unit).
 
     RNN: one block, the activation is h_t. GRU: blocks r, z, n (the n block's
     pre-activation is input + r_t * recurrent, as torch computes it). LSTM: i, f, g, o.
-    Blocks in torch's stacking order, from ``spec.gates``.
+    Blocks in torch's stacking order, from ``spec.gates``. The terms' column names are written in
+    ``notation`` (``x_t W_ihᵀ + b_ih`` or ``W_x x_t + b_x``), bias included as in their numbers.
     """
+    nt = notation_for(notation)
     G = spec.blocks
     H = step.input_term.shape[1] // G
     frame = pd.DataFrame(
         {
             "unit": np.tile(np.arange(H), G),
-            "x_t W_ihᵀ + b_ih": step.input_term[n],
-            "h_{t-1} W_hhᵀ + b_hh": step.hidden_term[n],
+            nt.term("x", tex=False): step.input_term[n],
+            nt.term("h", tex=False): step.hidden_term[n],
             "pre-activation": step.pre_activation[n],
         }
     )

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..inputs import KINDS
-from ..spec import SPECS
+from ..spec import NOTATIONS, SPECS
 from ..tasks import TASKS
 from .config import CELL_KINDS, DTYPES, F_BIAS, LIMITS, NONLINEARITIES, W_SCALE, LessonConfig, compare_cells, edit_problem
 from .text import escape
@@ -37,6 +37,7 @@ CHOICES = {
     "task": TASK_NAMES,
     "bp_loss": LOSSES,
     "direction": ("forward", "reverse"),
+    "notation": tuple(NOTATIONS),  # torch's (the default) or the lecture's W_x x_t + W_h h_{t-1} + b
 }
 FLOATS = {"w_scale": W_SCALE, "f_bias": F_BIAS}
 BOOLS = ("bidirectional", "bias", "present", "exercise")

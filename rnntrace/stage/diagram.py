@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..spec import CellSpec
+from ..spec import CellSpec, Notation, notation_for
 from ..step import Step
 from .draw import (
     BOX_W,
@@ -167,6 +167,9 @@ def _legend(cv: _Canvas, boxes: dict[str, _Box]) -> None:
 def _boxes(spec: CellSpec, step: Step, rows: dict[str, np.ndarray], says: Says, max_units: int) -> dict[str, _Box]:
     """Every quantity's heat strip at this step: values, colour range and hover texts (not yet placed)."""
     labels = dict(spec.diagram)
+    for term in ("input_term", "hidden_term"):  # the terms' labels are sums: the notation writes them (W_x x_t + b_x)
+        if term in labels:
+            labels[term] = says.term_text(term, state="h_{t-1}")
     if step.direction:  # the reverse direction starts from h_{t+1}
         labels = {f: lab.replace("t-1", "t+1") for f, lab in labels.items()}
     boxes: dict[str, _Box] = {}
@@ -212,6 +215,7 @@ def cell_diagram(
     digits: int = 3,
     max_units: int = 8,
     legend: bool = True,
+    notation: str | Notation = "torch",
 ) -> str:
     """The cell at one step as a self-contained SVG string: boxes, wires, heat strips, hover formulas.
 
@@ -227,6 +231,8 @@ def cell_diagram(
         digits: decimals printed (0..8).
         max_units: units shown per box; beyond, a "… +k" row and "showing k of M units" in the title line.
         legend: draw the colour scales under the picture (a slide leaves them out: one screen).
+        notation: ``"torch"`` (``x_t W_ihᵀ + b_ih``, the default) or ``"textbook"`` (the lecture's
+            ``W_x x_t + b_x``): how the labels and hover formulas write a sum; the numbers are the same.
 
     Returns:
         An ``<svg>`` string, ``WIDTH`` px wide at its natural size (fonts >= 13 px there) and
@@ -241,7 +247,7 @@ def cell_diagram(
         TypeError, ValueError: with what was given, what was expected and how to fix it.
     """
     rows, W_o = _check(spec, step, n, head_W, y_t, digits, max_units)
-    says = Says(spec, step, rows, int(n), int(digits), W_o)
+    says = Says(spec, step, rows, int(n), int(digits), W_o, notation_for(notation))
     boxes = _boxes(spec, step, rows, says, int(max_units))
     theme = THEMES[bool(dark)]
     for cell_h in range(CELL_H, CELL_H_MIN - 1, -1):  # the tallest rows that keep the picture within MAX_HEIGHT
@@ -272,6 +278,7 @@ def stage_frames(
     digits: int = 3,
     max_units: int = 8,
     legend: bool = True,
+    notation: str | Notation = "torch",
 ) -> tuple[str, list[dict]]:
     """The diagram for a run of steps as one SVG (drawn at ``steps[0]``) plus what each step changes.
 
@@ -293,11 +300,14 @@ def stage_frames(
     ys = [None] * len(steps) if ys is None else list(ys)
     if len(ys) != len(steps):
         raise ValueError(f"ys has {len(ys)} entries for {len(steps)} steps; pass one y_t (or None) per step.")
-    svg = cell_diagram(spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units, legend=legend)
+    nt = notation_for(notation)
+    svg = cell_diagram(
+        spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units, legend=legend, notation=nt
+    )
     frames = []
     for step, y_t in zip(steps, ys, strict=True):
         rows, W_o = _check(spec, step, n, head_W, y_t, digits, max_units)
-        says = Says(spec, step, rows, int(n), int(digits), W_o)
+        says = Says(spec, step, rows, int(n), int(digits), W_o, nt)
         boxes = []
         for b in _boxes(spec, step, rows, says, int(max_units)).values():
             shown = min(b.values.size, max_units)
@@ -313,7 +323,16 @@ def stage_frames(
 
 
 def trace_diagram(
-    trace, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8, head_W=None
+    trace,
+    t: int,
+    *,
+    layer: int = 0,
+    direction: int = 0,
+    sample: int = 0,
+    dark: bool = False,
+    max_units: int = 8,
+    head_W=None,
+    notation: str | Notation = "torch",
 ) -> str:
     """``cell_diagram`` of a trace's step t (layer and direction in 0..L-1 / 0..dirs-1, already checked).
 
@@ -325,4 +344,4 @@ def trace_diagram(
     step = steps[layer * c.num_directions + direction]
     y_t = steps[-1].y_t if layer == c.num_layers - 1 and step.y_t is None else None
     has_y = step.y_t is not None or y_t is not None
-    return cell_diagram(c.spec, step, sample, head_W=head_W if has_y else None, y_t=y_t, dark=dark, max_units=max_units)
+    return cell_diagram(c.spec, step, sample, head_W=head_W if has_y else None, y_t=y_t, dark=dark, max_units=max_units, notation=notation)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import CellSpec
+from ..spec import CellSpec, Notation
 from ..step import Step
 from .draw import SYMBOL, _num
 
@@ -16,14 +16,21 @@ from .draw import SYMBOL, _num
 class Says:
     """Builds each unit's hover text: the formula with its numbers, then the Step field."""
 
-    def __init__(self, spec: CellSpec, step: Step, rows: dict[str, np.ndarray], n: int, digits: int, W_o: np.ndarray | None):
+    def __init__(
+        self, spec: CellSpec, step: Step, rows: dict[str, np.ndarray], n: int, digits: int, W_o: np.ndarray | None, notation: Notation
+    ):
         self.spec, self.rows, self.n, self.digits, self.W_o = spec, rows, n, digits, W_o
+        self.notation = notation  # how a sum is written: torch's x_t W_ihᵀ + b_ih or the lecture's W_x x_t + b_x
         self.t, self.layer, self.direction = step.t, step.layer, step.direction
         self.y_source = f"step.y_t[{n}, {{k}}]"
         if step.y_t is None:  # a bidirectional layer's y_t is on its reverse step
             self.y_source = f"y_t as passed in, e.g. the reverse step's: trace.at(t)[-1].y_t[{n}, {{k}}]"
         self.H = rows["input_term"].size // spec.blocks  # gate block size
         self.gates = {g.field: g for g in spec.gates}
+
+    def term_text(self, field: str, gate: str | None = None, state: str = "h_prev") -> str:
+        """input_term or hidden_term (of a gate's block) as the notation writes it, bias included: ``W_x x_t + b_x``."""
+        return self.notation.term("x" if field == "input_term" else "h", gate, tex=False, state=state)
 
     def gate_row(self, name: str) -> np.ndarray:
         """A gate's values by its name in the torch docs ("f" -> f_t)."""
@@ -61,8 +68,8 @@ class Says:
 
     def term(self, field: str, k: int) -> str:
         """One of the two vectors the plain RNN's sum adds: x_t W_ihᵀ + b_ih or h_{t-1} W_hhᵀ + b_hh."""
-        what = {"input_term": ("x_t W_ihᵀ + b_ih", "the input's part"), "hidden_term": ("h_prev W_hhᵀ + b_hh", "the state's part")}
-        formula, part = what[field]
+        formula = self.term_text(field)
+        part = "the input's part" if field == "input_term" else "the state's part"
         other = "hidden_term" if field == "input_term" else "input_term"
         return (
             f"({formula})[{k}] = {self.f(self.rows[field][k])}\n{part} of pre[{k}]: "
@@ -81,8 +88,9 @@ class Says:
 
     def pre(self, field: str, k: int) -> str:
         a, b, p = self.rows["input_term"][k], self.rows["hidden_term"][k], self.rows[field][k]
+        terms = f"({self.term_text('input_term')})[{k}] + ({self.term_text('hidden_term')})[{k}]"
         return (
-            f"pre[{k}] = (x_t W_ihᵀ + b_ih)[{k}] + (h_prev W_hhᵀ + b_hh)[{k}] = {self.f(a)} + {self.f(b)} = {self.f(p)}\n"
+            f"pre[{k}] = {terms} = {self.f(a)} + {self.f(b)} = {self.f(p)}\n"
             f"{self.at(field, k)} = {self.at('input_term', k)} + {self.at('hidden_term', k)}"
         )
 
@@ -94,10 +102,10 @@ class Says:
         act, g, v = SYMBOL[gate.activation], gate.name, self.rows[gate.field][k]
         if gate.scaled_by:  # the GRU's n: torch keeps b_hn inside r_t ⊙ (...)
             r, by = self.rows[gate.scaled_by][k], gate.scaled_by.removesuffix("_t")  # scaled_by names a field (r_t)
-            terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + {by}[{k}]·(h_prev W_h{g}ᵀ + b_h{g})[{k}]"
+            terms = f"({self.term_text('input_term', g)})[{k}] + {by}[{k}]·({self.term_text('hidden_term', g)})[{k}]"
             numbers = f"{self.f(a)} + {self.f(r)}·{self.f(b)}"
         else:
-            terms = f"(x_t W_i{g}ᵀ + b_i{g})[{k}] + (h_prev W_h{g}ᵀ + b_h{g})[{k}]"
+            terms = f"({self.term_text('input_term', g)})[{k}] + ({self.term_text('hidden_term', g)})[{k}]"
             numbers = f"{self.f(a)} + {self.f(b)}"
         return (
             f"{g}_{self.t}[{k}] = {act}({terms})\n= {act}({numbers}) = {act}({self.f(p)}) = {self.f(v)}\n"
@@ -113,13 +121,13 @@ class Says:
         )
 
     def h_t(self, field: str, k: int) -> str:
-        formula, note = self.spec.h_hover(self.rows.__getitem__, k, self.f)  # the cell's own formula (rnntrace/cells)
+        formula, note = self.spec.h_hover(self.rows.__getitem__, k, self.f, self.notation)  # the cell's own formula (rnntrace/cells)
         lines = [f"h_{self.t}[{k}] = {formula} = {self.f(self.rows[field][k])}", note, self.at(field, k)]
         return "\n".join(line for line in lines if line)
 
     def y_t(self, field: str, k: int) -> str:
         v = self.rows[field][k]
-        text = f"y_{self.t}[{k}] = (h_t W_oᵀ + b_o)[{k}] = {self.f(v)}"
+        text = f"y_{self.t}[{k}] = ({self.notation.head(tex=False)})[{k}] = {self.f(v)}"
         h = self.rows["h_t"]
         if self.W_o is not None and self.W_o.shape[1] == h.size:
             dot = float(h @ self.W_o[k])

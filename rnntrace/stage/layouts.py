@@ -60,20 +60,21 @@ def _loop(cv: _Canvas, src: _Box, dst: _Box, y: float) -> None:
 def _rail(cv: _Canvas, h_prev: _Box, x: _Box, gates: list[_Box], spec: CellSpec, says: Says) -> float:
     """h_{t-1} and x_t drop onto a rail under the gate row that feeds every gate its block of rows; returns the rail's y."""
     y = max(b.bottom for b in [h_prev, x, *gates]) + RAIL
-    for b, weight, term, field in (
-        (h_prev, "W_hh", "h_prev W_hhᵀ + b_hh", "hidden_term"),
-        (x, "W_ih", "x_t W_ihᵀ + b_ih", "input_term"),
-    ):
+    nt = says.notation
+    for b, side, field in ((h_prev, "h", "hidden_term"), (x, "x", "input_term")):
+        weight, term = nt.weight(side, tex=False), says.term_text(field)  # the stacked W_hh / W_ih (the lecture's W_h / W_x)
         title = f"{term} = step.{field}[{says.n}], all {spec.blocks} gate blocks"
         cv.wire([(b.cx, b.bottom + 1), (b.cx, y)], head=False, title=title)
         cv.weight(b.cx + 5, y - 8, weight, title, anchor="start")
     names = " | ".join(spec.gate_names)
     x0, x1 = min(h_prev.cx, x.cx), max(g.cx for g in gates)
-    cv.wire([(x0, y), (x1, y)], head=False, title=f"torch stacks the gates' rows as [{names}]: each gate takes its block of H rows")
+    stacked = f"torch stacks the gates' rows as [{names}]: each gate takes its block of M rows (M: the hidden size)"
+    cv.wire([(x0, y), (x1, y)], head=False, title=stacked)
     for g in gates:
         j = spec.gate_fields.index(g.field)
         rows = f"rows {j * says.H}..{(j + 1) * says.H - 1}"
-        cv.wire([(g.cx, y), (g.cx, g.bottom + 1)], title=f"{g.field}'s block: {rows} of x_t W_ihᵀ + b_ih and h_prev W_hhᵀ + b_hh")
+        terms = f"{says.term_text('input_term')} and {says.term_text('hidden_term')}"
+        cv.wire([(g.cx, y), (g.cx, g.bottom + 1)], title=f"{g.field}'s block: {rows} of {terms}")
     for jx in sorted({h_prev.cx, x.cx, *(g.cx for g in gates)} - {x0, x1}):
         cv.dot(jx, y)
     return y
@@ -85,7 +86,7 @@ def _head(cv: _Canvas, yb: _Box | None, h: _Box, y: float, says: Says) -> None:
         return
     yb.y = y - yb.h / 2
     shape = "" if says.W_o is None else f", W_o is {says.W_o.shape[0]}×{says.W_o.shape[1]}"
-    cv.wire([(h.right + 1, y), (yb.x - 1, y)], label="W_o", title=f"y_t = h_t W_oᵀ + b_o (the head){shape}")
+    cv.wire([(h.right + 1, y), (yb.x - 1, y)], label="W_o", title=f"y_t = {says.notation.head(tex=False)} (the head){shape}")
 
 
 def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) -> None:
@@ -95,9 +96,11 @@ def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) -> 
     act = spec.nonlinearity or "tanh"
     pill = _pill_half(act)
     label = max(_text_width(tx.label, 16, bold=True), _text_width(th.label, 16, bold=True))  # the terms' labels overhang
+    W_x, W_h = says.notation.weight("x", tex=False), says.notation.weight("h", tex=False)
+    term_x, term_h = says.term_text("input_term"), says.term_text("hidden_term")
     parts = [
         (16, BOX_W),
-        (_text_width("W_hh", 14, bold=True) + 14, BOX_W),
+        (max(_text_width(W_x, 14, bold=True), _text_width(W_h, 14, bold=True)) + 14, BOX_W),
         (max(18.0, label - BOX_W + 16 - R), 2 * R),
         (18, BOX_W),
         (max(2 * pill + 24, _text_width(pre.label, 16, bold=True) + 10 - BOX_W), BOX_W),
@@ -112,11 +115,11 @@ def _layout_rnn(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) -> 
     hp.y = th.y = max(x.bottom, tx.bottom) + 12 + LABEL_H
     ym = (tx.mid + th.mid) / 2
     pre.y, h.y = ym - pre.h / 2, ym - h.h / 2
-    cv.wire([(x.right + 1, x.mid), (tx.x - 1, x.mid)], label="W_ih", title=f"x_t W_ihᵀ + b_ih = step.input_term[{says.n}]")
-    cv.wire([(hp.right + 1, hp.mid), (th.x - 1, hp.mid)], label="W_hh", title=f"h_prev W_hhᵀ + b_hh = step.hidden_term[{says.n}]")
+    cv.wire([(x.right + 1, x.mid), (tx.x - 1, x.mid)], label=W_x, title=f"{term_x} = step.input_term[{says.n}]")
+    cv.wire([(hp.right + 1, hp.mid), (th.x - 1, hp.mid)], label=W_h, title=f"{term_h} = step.hidden_term[{says.n}]")
     cv.wire([(tx.right + 1, tx.mid), (plus, tx.mid), (plus, ym - R)])
     cv.wire([(th.right + 1, th.mid), (plus, th.mid), (plus, ym + R)])
-    cv.node(plus, ym, "+", "pre-activation = (x_t W_ihᵀ + b_ih) + (h_prev W_hhᵀ + b_hh), unit by unit")
+    cv.node(plus, ym, "+", f"pre-activation = ({term_x}) + ({term_h}), unit by unit")
     fx = (pre.right + h.x) / 2
     half = cv.node(fx, ym, act, f"h_t = {act}(pre-activation), unit by unit", pill=True)
     cv.wire([(plus + R, ym), (pre.x - 1, ym)])
@@ -172,7 +175,7 @@ def _layout_lstm(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) ->
     cv.wire([(xo, ymid + 11), (xo, yo - R)])
     cv.wire([(o.right + 1, yo), (xo - R, yo)])
     cv.node(xo, yo, "×", "o_t ⊙ tanh(c_t): the output gate decides what of the cell state is shown")
-    wr = "h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ: the projection to proj_size" if projected else ""
+    wr = f"h_t = {says.notation.projection(tex=False)}: the projection to proj_size" if projected else ""
     cv.wire([(xo + R, yo), (h.x - 1, yo)], label="W_hr" if projected else "", side="below", title=wr)
     _head(cv, yb, h, yo, says)
     rail = _rail(cv, hp, x, row, spec, says)
@@ -215,7 +218,7 @@ def _layout_gru(cv: _Canvas, b: dict[str, _Box], spec: CellSpec, says: Says) -> 
     cv.wire([(n.cx, n.top), (n.cx, ymid + R)])
     cv.wire([(n.cx, ymid - R), (n.cx, yh + R)])
     # r_t enters the candidate: n_t = tanh(x_t W_inᵀ + b_in + r_t ⊙ (h_{t-1} W_hnᵀ + b_hn))
-    cv.wire([(r.right + 1, r.mid), (n.x - 1, r.mid)], label="⊙", title="r_t ⊙ (h_prev W_hnᵀ + b_hn) inside n_t")
+    cv.wire([(r.right + 1, r.mid), (n.x - 1, r.mid)], label="⊙", title=f"r_t ⊙ ({says.term_text('hidden_term', 'n')}) inside n_t")
     _head(cv, yb, h, yh, says)
     _rail(cv, hp, x, row, spec, says)
     _loop(cv, h, hp, _above(b))

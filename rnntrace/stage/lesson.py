@@ -91,7 +91,7 @@ def html_text(
         )
     act = f" ({c.spec.nonlinearity})" if c.spec.nonlinearity else ""
     where = f"layer {p.layer} · {'reverse' if p.direction else 'forward'} · sample {p.sample}"
-    default = f"{c.cell}{act}, T = {c.seq_len}, H = {c.hidden_size} · {where}"
+    default = f"{c.cell}{act}, T = {c.seq_len}, M = {c.hidden_size} · {where}"
     about = f"A {src.kind} by rnntrace. ← → step, Home / End, Space plays; hover a number for the formula that made it."
     if src.trace.edits:  # a what-if: say so, as the dashboard's header does
         about += f" What if: {'; '.join(str(e) for e in src.trace.edits)}."

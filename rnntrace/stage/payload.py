@@ -60,11 +60,24 @@ def _ys(trace: Trace, shown: Shown, lo: int, hi: int, head) -> list | None:
     return [trace.at(t)[-1].y_t for t in range(lo, hi)]
 
 
-def diagram_part(trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, dark: bool = False, slide: bool = False) -> dict:
-    """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``; a slide: the picture only (no legend, no sentence)."""
+def diagram_part(
+    trace: Trace, shown: Shown, lo: int, hi: int, *, head_W=None, dark: bool = False, slide: bool = False, notation: str = "torch"
+) -> dict:
+    """The diagram's SVG (drawn at ``lo``) and the frames of steps ``lo..hi-1``; a slide: the picture only (no legend, no sentence).
+
+    ``notation``: how its labels and hovers write a sum (``"torch"`` or ``"textbook"``, ``rnntrace.spec.NOTATIONS``).
+    """
     ys = _ys(trace, shown, lo, hi, head_W)
     svg, frames = diagram.stage_frames(
-        trace.config.spec, steps(trace, shown, lo, hi), shown.sample, head_W=head_W, ys=ys, dark=dark, max_units=8, legend=not slide
+        trace.config.spec,
+        steps(trace, shown, lo, hi),
+        shown.sample,
+        head_W=head_W,
+        ys=ys,
+        dark=dark,
+        max_units=8,
+        legend=not slide,
+        notation=notation,
     )
     if slide:
         for frame in frames:
@@ -220,6 +233,7 @@ def build(
     controls: bool = True,
     speed: float = 1,
     seek: tuple[int, int] | None = None,
+    notation: str = "torch",
 ) -> dict:
     """The whole payload (a dict; ``pack`` it for the wire).
 
@@ -230,12 +244,13 @@ def build(
         chart_builder: ``(lo, hi) -> list of specs`` for charts whose data follow the window.
         window: the steps ``[lo, hi)`` this payload holds (``window()`` picks them within the byte budget); all by default.
         seek: (t, n): move the stage to t once (n tells a new request from a repeated one).
+        notation: how the diagram writes a sum, ``"torch"`` or ``"textbook"`` (its numbers are the same).
     """
     T = trace.config.seq_len
     lo, hi = (0, T) if window is None else window
     specs = chart_builder(lo, hi) if chart_builder is not None else []  # Vega-Lite specs, each with the param t_now
     return {
-        "id": identity(key, shown, dark, present, diagram_on, len(specs)),
+        "id": identity(key, shown, dark, present, diagram_on, len(specs), notation),
         "T": T,
         "window": [lo, hi],
         "prefetch": 0 if (lo, hi) == (0, T) else max(1, int(PREFETCH * (hi - lo))),
@@ -246,7 +261,7 @@ def build(
         "dark": dark,
         "present": present,
         "per_step": None if per_step is None else [float(f"{v:.1g}") if np.isfinite(v) else None for v in per_step],
-        "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark, slide=present)
+        "diagram": diagram_part(trace, shown, lo, hi, head_W=head_W, dark=dark, slide=present, notation=notation)
         if diagram_on
         else None,  # a slide: picture only
         "charts": [{"name": s.get("name", f"chart{i}"), "spec": s} for i, s in enumerate(specs)],

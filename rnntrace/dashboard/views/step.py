@@ -36,10 +36,18 @@ def torch_h(ctx: Context):
     return ctx.validation.torch_layers[ctx.layer][ctx.t, ctx.sample, ctx.direction * H : (ctx.direction + 1) * H]
 
 
+def bridge(ctx: Context, size: str = r"\small ") -> None:
+    """In the lecture's notation, the line that says which torch tensor each symbol is (nothing in torch's own)."""
+    line = equations.bridge(ctx.spec, ctx.notation)
+    if line:
+        st.latex(size + line)
+
+
 def numbers(ctx: Context) -> None:
-    """The step's equations: symbols in torch's notation, then the same with this step's numbers."""
+    """The step's equations: symbols in the chosen notation, then the same with this step's numbers."""
     c = ctx.trace.config
-    st.latex(equations.symbolic(ctx.spec, c.proj_size))
+    st.latex(equations.symbolic(ctx.spec, c.proj_size, ctx.notation))
+    bridge(ctx)
     if not ctx.trace.valid[ctx.t, ctx.sample]:  # padding: nothing was computed, there are no numbers to put in
         L = c.lengths[ctx.sample]
         st.info(
@@ -49,7 +57,7 @@ def numbers(ctx: Context) -> None:
         )
         return
     full = 5 if ctx.present else 8
-    for line in equations.numeric(ctx.step, ctx.spec, ctx.sample, weights=_by_hand_weights(ctx), full=full):
+    for line in equations.numeric(ctx.step, ctx.spec, ctx.sample, weights=_by_hand_weights(ctx), full=full, notation=ctx.notation):
         st.latex(line)
     head = ctx.run.head
     if ctx.is_top and ctx.y_step.y_t is not None and head is not None:
@@ -83,7 +91,9 @@ def render(ctx: Context) -> None:
             stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
         with right:
             stage.show(ctx, "stage_step_chart", state_chart=True, controls=False)
-            st.latex((r"\scriptsize " if spec.gates else r"\small ") + equations.symbolic(spec, ctx.trace.config.proj_size))
+            size = r"\scriptsize " if spec.gates else r"\small "
+            st.latex(size + equations.symbolic(spec, ctx.trace.config.proj_size, ctx.notation))
+            bridge(ctx, r"\tiny " if spec.gates else r"\scriptsize ")
         return
     if ctx.exercise:  # the numbers below would give the answer away: the equations in symbols only
         stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
@@ -92,7 +102,8 @@ def render(ctx: Context) -> None:
             "their formulas) and type it in its box. The equations' numbers, the tables and the state chart are hidden "
             "meanwhile; switch exercise mode off in the sidebar to see them."
         )
-        st.latex(equations.symbolic(spec, ctx.trace.config.proj_size))
+        st.latex(equations.symbolic(spec, ctx.trace.config.proj_size, ctx.notation))
+        bridge(ctx)
         st.download_button(
             f"Worksheet: {WORKSHEET} exercises and their answer key (HTML, printable)",
             partial(_worksheet, ctx),
@@ -115,7 +126,7 @@ def render(ctx: Context) -> None:
         st.dataframe(tables.input_table(step, n), width="stretch", column_config={"x_t": NUMBER})
     with c2:
         st.markdown("**terms and " + ("gates" if spec.gates else "pre-activation") + "**")
-        terms = tables.terms_table(step, spec, n)
+        terms = tables.terms_table(step, spec, n, ctx.notation)
         st.dataframe(terms, width="stretch", column_config=dict.fromkeys(terms.columns, NUMBER))
     with c3:
         st.markdown("**$h_{t-1} \\to h_t$**" + (" (and $c_t$)" if "c" in spec.states else "") + ", torch's $h_t$ beside")

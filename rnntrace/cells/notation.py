@@ -1,0 +1,145 @@
+r"""How the page writes a cell's sums: torch's row form or the lecture's column form, decided here once.
+
+torch (its docs, its code, this package's default) writes a step with x_t as a row of the batch
+and two biases::
+
+    h_t = tanh(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh)
+
+a lecture writes it with x_t as a column and one bias::
+
+    h_t = tanh(W_x x_t + W_h h_{t-1} + b)
+
+Same numbers: ``W_x = W_ih``, ``W_h = W_hh``, ``b = b_ih + b_hh`` (x_t W_ihᵀ is (W_ih x_t)ᵀ). A gated
+cell has one such sum per gate: ``W_{xf}`` is torch's ``W_if`` (the f rows of ``W_ih``), ``b_f = b_if + b_hf``.
+
+The replay records torch's two terms, ``input_term = x_t W_ihᵀ + b_ih`` and ``hidden_term = h_{t-1}
+W_hhᵀ + b_hh``, each with its own bias. In the lecture's form those vectors are ``W_x x_t + b_x`` and
+``W_h h_{t-1} + b_h`` with ``b_x = b_ih``, ``b_h = b_hh`` and ``b = b_x + b_h``: a number printed under
+a term always includes that term's bias, and its label says so.
+
+The GRU's candidate keeps two biases in both forms: torch computes ``r_t ⊙ (W_hn h_{t-1} + b_hn)``,
+so r_t scales b_hn as well, and b_in + b_hn is not one bias b_n that could be moved out.
+
+A ``Notation`` is data (which letters, row or column, one bias or two); its methods only format
+it. The cells' equations, the picture's labels and hovers and the dashboard all read these two,
+``TORCH`` and ``TEXTBOOK``; nothing else decides how a sum is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Notation:
+    """One way to write the cells' sums.
+
+    Attributes:
+        key: its name in ``NOTATIONS`` and in the page's link (``?notation=textbook``).
+        title: the form in LaTeX, for a control beside its key (``W_x x_t + W_h h_{t-1} + b``).
+        x: the input weight's first index: ``"i"`` (W_ih, W_if) or ``"x"`` (W_x, W_xf).
+        plain: the plain RNN's block letter after that index: ``"h"`` (W_ih, W_hh) or ``""`` (W_x, W_h).
+        column: vectors are columns, a product is ``W v`` (the lecture); else rows, ``v Wᵀ`` (torch).
+        one_bias: the equations in symbols sum a gate's two biases into one (``b_f``; the lecture).
+    """
+
+    key: str
+    title: str
+    x: str
+    plain: str
+    column: bool
+    one_bias: bool
+
+    # -- names ---------------------------------------------------------------------------
+
+    def _name(self, base: str, index: str, tex: bool) -> str:
+        if not index:
+            return base
+        return f"{base}_{{{index}}}" if tex else f"{base}_{index}"
+
+    def _index(self, side: str, gate: str | None) -> str:
+        """``side`` "x" (the input) or "h" (the state); ``gate`` a gate's letter, None for the plain RNN's one block."""
+        first = self.x if side == "x" else "h"
+        return first + (self.plain if gate is None else gate)
+
+    def weight(self, side: str, gate: str | None = None, tex: bool = True) -> str:
+        """The weight of one side of a block: ``W_{ih}`` / ``W_{x}``; ``W_{if}`` / ``W_{xf}``."""
+        return self._name("W", self._index(side, gate), tex)
+
+    def bias(self, side: str, gate: str | None = None, tex: bool = True) -> str:
+        """The bias that comes with that weight: ``b_{ih}`` / ``b_{x}``; ``b_{hf}`` / ``b_{hf}``."""
+        return self._name("b", self._index(side, gate), tex)
+
+    def product(self, W: str, v: str, tex: bool = True) -> str:
+        """A weight applied to a vector: ``W v`` in columns, ``v Wᵀ`` in rows."""
+        if self.column:
+            return f"{W} {v}"
+        return f"{v} {W}" + (r"^\top" if tex else "ᵀ")
+
+    def term(self, side: str, gate: str | None = None, tex: bool = True, state: str = "h_{t-1}") -> str:
+        """One of the two vectors a block adds, bias included: ``x_t W_{ih}^\\top + b_{ih}`` / ``W_{x} x_t + b_{x}``.
+
+        ``state``: how the previous state is written (``h_prev`` in a hover, ``h_{t+1}`` in reverse).
+        """
+        v = "x_t" if side == "x" else state
+        return f"{self.product(self.weight(side, gate, tex), v, tex)} + {self.bias(side, gate, tex)}"
+
+    # -- equations in symbols (LaTeX) --------------------------------------------------------
+
+    def pre(self, gate: str | None = None, scaled_by: str | None = None) -> str:
+        r"""A block's pre-activation in symbols; ``scaled_by`` (the GRU's r_t) multiplies the state's term, its bias included."""
+        if scaled_by is not None:  # torch keeps b_hn inside r_t ⊙ (...): two biases in either form
+            return rf"{self.term('x', gate)} + {scaled_by} \odot \left({self.term('h', gate)}\right)"
+        if not self.one_bias:
+            return f"{self.term('x', gate)} + {self.term('h', gate)}"
+        x = self.product(self.weight("x", gate), "x_t")
+        h = self.product(self.weight("h", gate), "h_{t-1}")
+        return f"{x} + {h} + {self._name('b', gate or '', True)}"
+
+    def head(self, tex: bool = True) -> str:
+        """The linear head's output: ``h_t W_oᵀ + b_o`` / ``W_o h_t + b_o``."""
+        return f"{self.product('W_o', 'h_t', tex)} + b_o"
+
+    def projection(self, tex: bool = True) -> str:
+        """An LSTM's projected state: ``(o_t ⊙ tanh(c_t)) W_hrᵀ`` / ``W_hr (o_t ⊙ tanh(c_t))``."""
+        if tex:
+            return self.product("W_{hr}", r"\left(o_t \odot \tanh(c_t)\right)")
+        return self.product("W_hr", "(o_t ⊙ tanh(c_t))", tex=False)
+
+    def bridge(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
+        r"""One LaTeX line saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).
+
+        ``gates``: the cell's gate letters in torch's stacking order (empty: the plain RNN, one block);
+        ``scaled``: gate -> the gate that scales its state term (the GRU's n -> r_t): its two biases stay apart.
+        """
+        if not self.column:
+            return ""
+        g = "k" if gates else None  # a gated cell: one line for every gate k
+        pairs = [
+            (self.weight("x", g), TORCH.weight("x", g)),
+            (self.weight("h", g), TORCH.weight("h", g)),
+            (self.bias("x", g), TORCH.bias("x", g)),
+            (self.bias("h", g), TORCH.bias("h", g)),
+            (self._name("b", g or "", True), f"{self.bias('x', g)} + {self.bias('h', g)}"),
+        ]
+        line = r",\ ".join(f"{a} = {b}" for a, b in pairs if a != b)
+        if gates:
+            rows = r"(\text{its rows of } W_{ih}, W_{hh}, b_{ih}, b_{hh})"
+            line += rf"\ \text{{for each gate }} k \in \{{{', '.join(gates)}\}}\ {rows}"
+        for gate, by in (scaled or {}).items():
+            line += rf";\ \text{{no }} b_{{{gate}}}\text{{: }} {by} \text{{ scales }} {self.term('h', gate)}\text{{, its bias too}}"
+        return r"\text{torch's tensors: }" + line
+
+
+TORCH = Notation("torch", r"x_t W_{ih}^\top + b_{ih} + \dots", x="i", plain="h", column=False, one_bias=False)
+TEXTBOOK = Notation("textbook", r"W_x x_t + W_h h_{t-1} + b", x="x", plain="", column=True, one_bias=True)
+NOTATIONS: dict[str, Notation] = {n.key: n for n in (TORCH, TEXTBOOK)}
+
+
+def notation_for(notation: str | Notation) -> Notation:
+    """``"torch"`` / ``"textbook"`` (or a ``Notation``) -> the ``Notation``; a ``ValueError`` naming the choices."""
+    if isinstance(notation, Notation):
+        return notation
+    if isinstance(notation, str) and notation in NOTATIONS:
+        return NOTATIONS[notation]
+    raise ValueError(f"notation={notation!r} is not one of {', '.join(map(repr, NOTATIONS))}; torch's is the default.")
