@@ -34,6 +34,7 @@ import numpy as np
 
 from ..spec import CellSpec, Notation, notation_for
 from ..step import Step
+from . import terms as gate_terms
 from .draw import (
     BOX_W,
     CELL_H,
@@ -116,6 +117,7 @@ def _header(cv: _Canvas, title: str, note: str, note_title: str) -> None:
 
 
 HINT = "hover a number: its formula"
+HINT_TERMS = "hover a number: its formula · click a gate's name: its terms"  # the stage shows a gate's two terms on a click
 LEGEND = (
     "Colours: σ gates 0 dark purple → 1 yellow (viridis); tanh −1 red → 0 white → 1 blue; "
     "other boxes ± their largest |value|. Hover a number for the formula that made it."
@@ -123,7 +125,15 @@ LEGEND = (
 
 
 def _draw(
-    spec: CellSpec, step: Step, boxes: dict[str, _Box], says: Says, theme: dict[str, str], digits: int, max_units: int, legend: bool = True
+    spec: CellSpec,
+    step: Step,
+    boxes: dict[str, _Box],
+    says: Says,
+    theme: dict[str, str],
+    digits: int,
+    max_units: int,
+    legend: bool = True,
+    hint: str = HINT,
 ) -> _Canvas:
     """Lay out and draw everything at the boxes' current row height."""
     cv = _Canvas(theme)
@@ -137,7 +147,7 @@ def _draw(
             f"max_units={max_units}: a box shows its first {max_units} units; its last row (… +k) holds the rest, hover it for their range"
         )
     else:
-        note, note_title = HINT, LEGEND
+        note, note_title = hint, LEGEND
     _header(cv, _headline(spec, step, says.n), note, note_title)
     if legend:
         _legend(cv, boxes)
@@ -216,6 +226,7 @@ def cell_diagram(
     max_units: int = 8,
     legend: bool = True,
     notation: str | Notation = "torch",
+    terms: bool = False,
 ) -> str:
     """The cell at one step as a self-contained SVG string: boxes, wires, heat strips, hover formulas.
 
@@ -233,6 +244,8 @@ def cell_diagram(
         legend: draw the colour scales under the picture (a slide leaves them out: one screen).
         notation: ``"torch"`` (``x_t W_ihᵀ + b_ih``, the default) or ``"textbook"`` (the lecture's
             ``W_x x_t + b_x``): how the labels and hover formulas write a sum; the numbers are the same.
+        terms: the title line says a click on a gate's name shows its two terms (the browser stage
+            does that, ``terms.py``; a gated cell only).
 
     Returns:
         An ``<svg>`` string, ``WIDTH`` px wide at its natural size (fonts >= 13 px there) and
@@ -253,7 +266,8 @@ def cell_diagram(
     for cell_h in range(CELL_H, CELL_H_MIN - 1, -1):  # the tallest rows that keep the picture within MAX_HEIGHT
         for box in boxes.values():
             box.cell_h = cell_h
-        cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units), legend)
+        hint = HINT_TERMS if terms and spec.gates else HINT
+        cv = _draw(spec, step, boxes, says, theme, int(digits), int(max_units), legend, hint)
         if cv.y1 - cv.y0 + 8 <= MAX_HEIGHT:
             break
     where = _where(step, n)
@@ -302,7 +316,17 @@ def stage_frames(
         raise ValueError(f"ys has {len(ys)} entries for {len(steps)} steps; pass one y_t (or None) per step.")
     nt = notation_for(notation)
     svg = cell_diagram(
-        spec, steps[0], n, head_W=head_W, y_t=ys[0], dark=dark, digits=digits, max_units=max_units, legend=legend, notation=nt
+        spec,
+        steps[0],
+        n,
+        head_W=head_W,
+        y_t=ys[0],
+        dark=dark,
+        digits=digits,
+        max_units=max_units,
+        legend=legend,
+        notation=nt,
+        terms=True,
     )
     frames = []
     for step, y_t in zip(steps, ys, strict=True):
@@ -318,7 +342,10 @@ def stage_frames(
             more = b.more(shown, digits) if shown < b.values.size else ""
             boxes.append([f"{b.field}: {b.scale()}", more, cells])
         reads = spec.reading(rows.__getitem__, says.f, int(max_units)) if spec.reading else ""  # the step in one sentence
-        frames.append({"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes, "reads": reads})
+        frame = {"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes, "reads": reads}
+        if spec.gates:  # a click on a gate shows its two terms (stage.js's Terms)
+            frame["terms"] = gate_terms.frame_terms(spec, rows.__getitem__, says.H, says.f, int(max_units))
+        frames.append(frame)
     return svg, frames
 
 

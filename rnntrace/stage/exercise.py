@@ -22,6 +22,8 @@ import math
 import numpy as np
 
 from ..spec import CellSpec
+from . import diagram
+from .draw import _esc
 
 # given on the picture: what the student computes from (the plain RNN's two terms too: they need the
 # weights, which the picture does not print; their sum, the pre-activation, is a fine exercise)
@@ -103,6 +105,10 @@ def mark(payload: dict, seed: int, spec: CellSpec) -> dict:
     for frame in payload["diagram"]["frames"]:
         frame["hide"] = choose(frame, seed, spec)
         frame["reads"] = ""  # the step's sentence reads the numbers out: it would give the answer away
+        frame.pop("terms", None)  # so would a gate's two terms and their sum
+    d = payload["diagram"]
+    if d.pop("gates", None) is not None:  # no click shows them: the title line does not say one does
+        d["svg"] = d["svg"].replace(_esc(diagram.HINT_TERMS), _esc(diagram.HINT))
     payload["exercise"] = {"seed": int(seed)}
     payload["id"] = f"{payload['id']}:exercise:{int(seed)}"
     return payload

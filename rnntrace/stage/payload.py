@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..records import Trace
 from . import charts, diagram
+from . import terms as gate_terms
 from .source import Part, Source
 
 ASSETS = Path(__file__).parent / "assets"  # stage.js (the one JS module every host runs) and stage.css
@@ -83,7 +84,11 @@ def diagram_part(
         for frame in frames:
             frame["reads"] = ""
     _mark_edits(trace, shown, lo, frames)
-    return {"svg": svg, "frames": frames}
+    part = {"svg": svg, "frames": frames}
+    spec = trace.config.spec
+    if spec.gates:  # what a click on a gate shows: its two terms (the numbers are in each frame's "terms")
+        part["gates"] = gate_terms.gate_columns(spec, trace.config.hidden_size, shown.direction, notation)
+    return part
 
 
 def _mark_edits(trace: Trace, shown: Shown, lo: int, frames: list[dict]) -> None:

@@ -32,6 +32,18 @@ function typing(el) {
   return true;
 }
 
+function ownsKey(el, key) {
+  // a focused gate name (a button drawn in the SVG) takes Space and Enter: they show its terms, not play
+  return key === " " && !!el && !!el.closest && !!el.closest("g.toggle");
+}
+
+function escape(ev) {
+  // Escape hides a gate's terms, wherever the focus is (only when one is open: the page's other uses stay)
+  let hid = false;
+  for (const s of page.stages) if (s.view && s.view.terms && s.root.isConnected) hid = s.view.terms.hide() || hid;
+  if (hid) ev.stopPropagation();
+}
+
 function deepActive(doc) {
   let el = doc.activeElement;
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
@@ -47,8 +59,10 @@ function installKeys(doc) {
       if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
       const action = KEYS[ev.key];
       page.stages = page.stages.filter((s) => s.root.isConnected);
+      if (ev.key === "Escape") return escape(ev);
       const stage = page.stages.filter((s) => s.controls && s.host.keys !== "focus").at(-1);
-      if (!action || !stage || typing(deepActive(doc))) return;
+      const active = deepActive(doc);
+      if (!action || !stage || typing(active) || ownsKey(active, ev.key)) return;
       ev.preventDefault();
       ev.stopPropagation();
       stage.act(action);
@@ -84,9 +98,11 @@ function toUrl(t, host) {
 // -- the diagram: the SVG once, then each step's frame ------------------------------------------
 
 class Diagram {
-  constructor(el, diagram, exercisePanel, onPick) {
+  constructor(el, diagram, exercisePanel, onPick, termsHost) {
     el.innerHTML = diagram.svg; // Python's SVG: no script, no external resource (rnntrace/stage/diagram.py)
     this.svg = el.querySelector("svg");
+    // a gate's two terms on a click on its name (not in an exercise: they would give the answer away)
+    this.terms = diagram.gates && !exercisePanel ? new Terms(this.svg, diagram.gates, termsHost || el, !termsHost, !!onPick) : null;
     if (onPick) {
       el.classList.add("pickable"); // a number can be clicked: the host edits it
       this.svg.addEventListener("click", (ev) => {
@@ -134,6 +150,144 @@ class Diagram {
       });
     });
     if (this.exercise) this.exercise.show(frame, this.boxes);
+    if (this.terms) this.terms.show(frame);
+  }
+}
+
+// -- a gate's two terms: a click (or Enter / Space) on a gate's name shows them, a second click or Escape hides them --
+
+const SUB = /([A-Za-z])_(\{[^}]*\}|[A-Za-z0-9]+)/g;
+
+function rich(text) {
+  // "x_t W_ifᵀ + b_if" with its subscripts as <sub> (the picture's labels write them the same way)
+  const out = document.createDocumentFragment();
+  let pos = 0;
+  for (const m of text.matchAll(SUB)) {
+    out.append(text.slice(pos, m.index) + m[1]);
+    const sub = document.createElement("sub");
+    sub.textContent = m[2].replace(/[{}]/g, "").replace("-", "−");
+    out.append(sub);
+    pos = m.index + m[0].length;
+  }
+  out.append(text.slice(pos));
+  return out;
+}
+
+class Terms {
+  constructor(svg, gates, host, overlay, picks) {
+    this.gates = gates; // field -> { name, equation, rows, columns, meaning } (rnntrace/stage/terms.py)
+    this.open = null;
+    this.toggles = {};
+    this.panel = document.createElement("section");
+    this.overlay = overlay;
+    this.panel.className = overlay ? "terms overlay" : "terms";
+    this.panel.hidden = true;
+    host.prepend(this.panel);
+    const doing = picks ? "a click on one of its numbers edits that number (What-if)" : "";
+    for (const g of svg.querySelectorAll("g.box")) {
+      const gate = gates[g.dataset.field];
+      const label = g.querySelector("text.label");
+      const frame = g.querySelector(":scope > rect:last-of-type");
+      if (!gate || !label || !frame) continue;
+      // the gate's name becomes a button: the label row over the strip, focusable, with a label of its own
+      const toggle = document.createElementNS(SVG_NS, "g");
+      toggle.setAttribute("class", "toggle");
+      toggle.setAttribute("tabindex", "0");
+      toggle.setAttribute("role", "button");
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.setAttribute("aria-label", `${gate.name}: show its two terms and their numbers`);
+      toggle.dataset.gate = gate.name;
+      const tip = document.createElementNS(SVG_NS, "title");
+      tip.textContent =
+        `Click (or Enter) to show ${gate.name}'s two terms with their numbers: ${gate.equation}. ` +
+        `A second click or Escape hides them.` + (doing ? ` Here, ${doing}.` : "");
+      const hit = document.createElementNS(SVG_NS, "rect"); // the whole label row answers, not only the glyphs
+      const x = Number(frame.getAttribute("x")), y = Number(frame.getAttribute("y"));
+      for (const [k, v] of Object.entries({ x, y: y - 20, width: frame.getAttribute("width"), height: 19, fill: "transparent" })) hit.setAttribute(k, String(v));
+      toggle.append(tip, hit);
+      label.replaceWith(toggle);
+      toggle.append(label, ...g.querySelectorAll(":scope > text.note")); // the name and its σ / tanh: the label row
+      toggle.addEventListener("click", (ev) => {
+        ev.stopPropagation(); // not a pick of a number
+        this.toggle(gate.name);
+      });
+      toggle.addEventListener("keydown", (ev) => {
+        if (ev.key !== "Enter" && ev.key !== " ") return;
+        ev.preventDefault();
+        ev.stopPropagation();
+        this.toggle(gate.name);
+      });
+      if (!picks) {
+        // nothing else answers a click on the gate's numbers here: they show the terms too
+        g.classList.add("terms-click");
+        g.addEventListener("click", () => this.toggle(gate.name));
+      }
+      this.toggles[gate.name] = toggle;
+    }
+  }
+
+  toggle(field) {
+    this.open = this.open === field ? null : field;
+    for (const [name, el] of Object.entries(this.toggles)) el.setAttribute("aria-expanded", String(name === this.open));
+    this.show(this.frame);
+  }
+
+  hide() {
+    if (this.open === null) return false;
+    this.toggle(this.open);
+    return true;
+  }
+
+  show(frame) {
+    // the open gate's columns at this step (each frame carries every gate's numbers: no server round trip)
+    this.frame = frame;
+    const p = this.panel;
+    p.replaceChildren();
+    p.hidden = this.open === null || !frame || !frame.terms;
+    if (p.hidden) return;
+    const gate = this.gates[this.open];
+    const head = document.createElement("div"); // not a <p>: a host page's paragraph styles (Streamlit's) stay out
+    head.className = "equation";
+    head.append(rich(`${gate.equation} at t = ${frame.t}`));
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.textContent = "×";
+    close.title = `hide ${gate.name}'s terms (Escape, or click ${gate.name} again)`;
+    close.setAttribute("aria-label", `hide ${gate.name}'s terms`);
+    close.addEventListener("click", () => this.hide());
+    head.append(close);
+    const note = document.createElement("div");
+    note.className = "rows";
+    note.append(rich(`${gate.meaning}; its two terms are ${gate.rows}.`));
+    const table = document.createElement("table");
+    table.setAttribute("aria-label", `${gate.name}'s two terms at t = ${frame.t}, one row per unit`);
+    const tr = table.createTHead().insertRow();
+    for (const c of ["unit", ...gate.columns]) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.append(rich(c));
+      tr.append(th);
+    }
+    const body = table.createTBody();
+    frame.terms[this.open].forEach((numbers, k) => {
+      const row = body.insertRow();
+      row.dataset.unit = String(k);
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = String(k);
+      row.append(th);
+      for (const n of numbers) row.insertCell().textContent = n;
+    });
+    p.setAttribute("aria-label", `${gate.name}'s two terms at t = ${frame.t}`);
+    p.dataset.gate = gate.name;
+    p.append(head, note, table);
+    if (this.overlay) {
+      // over the picture (a slide: no charts beside it), its bottom just above the gate row: the gates' numbers stay in sight
+      const host = p.parentElement.getBoundingClientRect();
+      const row = this.toggles[this.open].getBoundingClientRect().top - host.top;
+      p.style.bottom = `${Math.max(host.height - row + 4, 0)}px`;
+    }
   }
 }
 
@@ -309,7 +463,9 @@ class Stage {
       root.tabIndex = 0; // a click on the stage gives it the keys; elsewhere they stay the page's
       root.addEventListener("keydown", (ev) => {
         const action = KEYS[ev.key];
-        if (!action || ev.ctrlKey || ev.metaKey || ev.altKey || typing(deepActive(root.ownerDocument))) return;
+        if (ev.key === "Escape" && this.view.terms && this.view.terms.hide()) return ev.stopPropagation();
+        const active = deepActive(root.ownerDocument);
+        if (!action || ev.ctrlKey || ev.metaKey || ev.altKey || typing(active) || ownsKey(active, ev.key)) return;
         ev.preventDefault();
         ev.stopPropagation();
         this.act(action);
@@ -352,7 +508,8 @@ class Stage {
       el.className = "diagram";
       body.append(el);
       const pick = !exercise && this.host.pick && ((field, unit) => this.host.pick({ field, unit, t: this.t })); // an exercise's clicks are its own
-      this.view = new Diagram(el, payload.diagram, exercise ? side : null, pick);
+      const split = payload.charts.length > 0; // a gate's terms go above the charts beside the picture, else over the picture
+      this.view = new Diagram(el, payload.diagram, exercise ? side : null, pick, split && !exercise ? side : null);
     } else this.view = {};
     body.append(side);
     this.charts = [];
