@@ -238,3 +238,13 @@ def test_in_the_dashboard_a_gates_name_shows_its_terms_and_a_number_still_opens_
         wait_idle(page)
         assert not exceptions(page)
         context.close()
+
+
+def test_the_terms_follow_the_chosen_notation_with_the_same_numbers():
+    module, x, ref = case("LSTM")
+    trace = rnntrace.trace(module, x)
+    book = stage_payload.build(trace, stage_payload.Shown(sample=1), key="book", notation="textbook")["diagram"]
+    assert book["gates"]["f_t"]["columns"][:2] == ["W_xf x_t + b_xf", "W_hf h_{t-1} + b_hf"], book["gates"]["f_t"]["columns"]
+    assert "rows 5..9 of W_ih, W_hh" in book["gates"]["f_t"]["rows"]  # torch's tensors named in either notation
+    got = np.array(book["frames"][3]["terms"]["f_t"], dtype=float)
+    np.testing.assert_allclose(got, ref[0]["f_t"][3, 1], atol=SHOWN, rtol=0)
