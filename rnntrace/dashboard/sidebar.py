@@ -85,11 +85,10 @@ def _data_name() -> str | None:
     return None if good is None else good[2]
 
 
-def _task_label(option: str) -> str:
-    """What the Task box shows: the option itself (the link's value), and your data's file name when it is live."""
+def _task_label(option: str, name: str | None) -> str:
+    """What the Task box shows: the option itself (the link's value), and your data's file name ``name`` when it is live."""
     if option != url.DATA_TASK:
         return option
-    name = _data_name()
     return url.DATA_EMPTY if name is None else f"{url.DATA_LABEL}: {name}"
 
 
@@ -101,7 +100,7 @@ def _task_picker() -> tuple | None:
         TASK_OPTIONS,
         key="task",
         bind="query-params",
-        format_func=_task_label,
+        format_func=lambda option: _task_label(option, shown),  # the name read now: the box never asks the session later
         help="none: random weights (the lesson). "
         + " · ".join(f"{k}: {t.title}" for k, t in TASKS.items())
         + ". A small model trained here, in seconds, on a task: its h_t and gates then mean something. "
@@ -190,7 +189,6 @@ def _read_table(digest: str, frame: pd.DataFrame, name: str) -> tuple | None:
     message says why and that the previous data stays), or None without any.
     """
     previous = st.session_state.get("_good_data")
-    st.caption(f"**{escape(name)}**: read as long form (it has the columns sample and t): one row per sample and step.")
     columns = [str(c).strip() for c in frame.columns if str(c).strip().lower() not in ("sample", "t")]
     guess = default_target(frame.columns)
     if not columns:
@@ -223,7 +221,8 @@ def _read_table(digest: str, frame: pd.DataFrame, name: str) -> tuple | None:
             icon="🚫",
         )
         return previous
-    good = (data_id(digest, target, table.kind), task, name, table.notes)
+    read_as = f"{name}: read as long form (it has the columns sample and t): one row per sample and step."
+    good = (data_id(digest, target, table.kind), task, name, (read_as, *table.notes))
     st.session_state["_good_data"] = good
     return good
 
