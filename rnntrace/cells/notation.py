@@ -107,7 +107,9 @@ class Notation:
         return self.product("W_hr", "(o_t ⊙ tanh(c_t))", tex=False)
 
     def bridge(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
-        r"""One LaTeX line saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).
+        r"""A line (LaTeX) saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).
+
+        A gated cell's is a short block: the gates, the names for every gate k, the GRU's note on b_hn.
 
         ``gates``: the cell's gate letters in torch's stacking order (empty: the plain RNN, one block);
         ``scaled``: gate -> the gate that scales its state term (the GRU's n -> r_t): its two biases stay apart.
@@ -122,13 +124,16 @@ class Notation:
             (self.bias("h", g), TORCH.bias("h", g)),
             (self._name("b", g or "", True), f"{self.bias('x', g)} + {self.bias('h', g)}"),
         ]
-        line = r",\ ".join(f"{a} = {b}" for a, b in pairs if a != b)
-        if gates:
-            rows = r"(\text{its rows of } W_{ih}, W_{hh}, b_{ih}, b_{hh})"
-            line += rf"\ \text{{for each gate }} k \in \{{{', '.join(gates)}\}}\ {rows}"
-        for gate, by in (scaled or {}).items():
-            line += rf";\ \text{{no }} b_{{{gate}}}\text{{: }} {by} \text{{ scales }} {self.term('h', gate)}\text{{, its bias too}}"
-        return r"\text{torch's tensors: }" + line
+        pairs_tex = r",\ ".join(f"{a} = {b}" for a, b in pairs if a != b)
+        if not gates:
+            return r"\text{torch's tensors: }" + pairs_tex
+        rows = r"\text{ (its rows of } W_{ih}, W_{hh}, b_{ih}, b_{hh}\text{):}"
+        head = rf"\text{{torch's tensors, for each gate }} k \in \{{{', '.join(gates)}\}}{rows}"
+        notes = [
+            rf"\text{{no }} b_{{{gate}}}\text{{: }} {by} \text{{ scales }} {self.term('h', gate)}\text{{, its bias too}}"
+            for gate, by in (scaled or {}).items()
+        ]
+        return r"\begin{gathered}" + r" \\ ".join([head, pairs_tex, *notes]) + r"\end{gathered}"
 
 
 TORCH = Notation("torch", r"x_t W_{ih}^\top + b_{ih} + \dots", x="i", plain="h", column=False, one_bias=False)

@@ -93,7 +93,7 @@ def render(ctx: Context) -> None:
             stage.show(ctx, "stage_step_chart", state_chart=True, controls=False)
             size = r"\scriptsize " if spec.gates else r"\small "
             st.latex(size + equations.symbolic(spec, ctx.trace.config.proj_size, ctx.notation))
-            bridge(ctx, r"\tiny " if spec.gates else r"\scriptsize ")
+            bridge(ctx, r"\scriptsize ")
         return
     if ctx.exercise:  # the numbers below would give the answer away: the equations in symbols only
         stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
