@@ -74,14 +74,14 @@ def render(choice: Choice, lesson_step: int | None = None):
         if present:  # a slide: the title and sizes on one short line
             st.markdown(
                 f"**{title(choice)}** · N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}"
-                + (f" · ⬜ padded, lengths {list(c.lengths)}" if c.lengths else "")
+                + (f" · :material/check_box_outline_blank: padded, lengths {list(c.lengths)}" if c.lengths else "")
                 + (f" · ✏️ {edited(c)}" if c.edits else "")
             )
             return present, badge
         st.markdown(f"#### {title(choice)}")
         st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
         if c.lengths:
-            st.caption(f"⬜ {padded(c)}")
+            st.caption(f":material/check_box_outline_blank: {padded(c)}")
         if c.edits:
             st.caption(f"✏️ What if: **{edited(c)}**: replayed with these edits and checked against torch running the same edits.")
         private = [w for w, on in (("your model", choice.loaded is not None), ("your X", choice.x_source == "upload"),

@@ -114,6 +114,8 @@ def show(
         H = ctx.trace.config.h_out
         torch_h = ctx.validation.torch_layers[ctx.layer][lo:hi, ctx.sample, ctx.direction * H : (ctx.direction + 1) * H]  # (hi-lo, H)
         n = ctx.sample
+        # padding: torch's padded output there is pad_packed_sequence's fill (0), not an h_t it computed
+        torch_h = np.where(ctx.trace.valid[lo:hi, n, None], torch_h, np.nan)
         prev, now = np.stack([s.h_prev[n] for s in steps]), np.stack([s.h_t[n] for s in steps])
         return [stage_payload.state_chart(prev, now, torch_h, lo, height=110 if ctx.present else 130)]
 

@@ -46,7 +46,12 @@ def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150, torch: bool 
             ],
         )
     )
-    layers = [bars]
+    padding = (  # a padded step (t >= the sample's length) has no h_t: say so where the bars would be
+        base.transform_filter("!isValid(datum.now) && datum.unit == 0")
+        .mark_text(align="center", baseline="middle", fontSize=14, color="#5a5a5a")
+        .encode(x=alt.X("unit:O"), y=alt.value(40), text=alt.value("padding: not computed (this sample has ended)"))
+    )
+    layers = [bars, padding]
     subtitle = "grey: before the step (h0 at t = 0) · blue: h_t"
     if torch:
         ticks = (

@@ -210,8 +210,10 @@ def _padding(step: Step, n: int) -> bool:
 
 def _headline(spec: CellSpec, step: Step, n: int) -> str:
     act = f" ({spec.nonlinearity})" if spec.nonlinearity else ""
-    pad = " · padding (not computed)" if _padding(step, n) else ""
-    return f"{spec.cell}{act} · {_where(step, n)}{pad}"
+    if _padding(step, n):  # the longest title: "forward" left out so that it fits the picture's width
+        side = " reverse" if step.direction else ""
+        return f"{spec.cell}{act} · t = {step.t} · layer {step.layer}{side} · sample {n} · padding (not computed)"
+    return f"{spec.cell}{act} · {_where(step, n)}"
 
 
 def cell_diagram(
@@ -315,12 +317,14 @@ def stage_frames(
     if len(ys) != len(steps):
         raise ValueError(f"ys has {len(ys)} entries for {len(steps)} steps; pass one y_t (or None) per step.")
     nt = notation_for(notation)
+    # drawn at a padded step if there is one: its title line is the longest, so the header's layout leaves room for it
+    first = next((i for i, s in enumerate(steps) if _padding(s, n)), 0)
     svg = cell_diagram(
         spec,
-        steps[0],
+        steps[first],
         n,
         head_W=head_W,
-        y_t=ys[0],
+        y_t=ys[first],
         dark=dark,
         digits=digits,
         max_units=max_units,
@@ -342,6 +346,11 @@ def stage_frames(
             more = b.more(shown, digits) if shown < b.values.size else ""
             boxes.append([f"{b.field}: {b.scale()}", more, cells])
         reads = spec.reading(rows.__getitem__, says.f, int(max_units)) if spec.reading else ""  # the step in one sentence
+        if _padding(step, n):  # no numbers to read out: say what the step is
+            reads = (
+                f"Padding: t = {step.t} is past sample {n}'s length, so nothing is computed here (torch's packed forward "
+                f"skips it; '—' marks the numbers that do not exist). Its h_n is its h_t at its last real step."
+            )
         frame = {"t": int(step.t), "title": _headline(spec, step, n), "boxes": boxes, "reads": reads}
         if spec.gates:  # a click on a gate shows its two terms (stage.js's Terms)
             frame["terms"] = gate_terms.frame_terms(spec, rows.__getitem__, says.H, says.f, int(max_units))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from apptest import agreement, charts, dataset, new_app, run_clean, settle
+from apptest import agreement, charts, dataset, new_app, run_clean, settle, stage_payload
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnntrace.dashboard.config import LessonConfig, build_input, build_model
@@ -209,3 +210,24 @@ def test_a_bad_npz_lengths_array_is_refused_with_its_fix():
     errors = " ".join(e.value for e in at.error)
     assert "sample 1 has length 0; a length is a whole number of steps in 1..8" in errors, errors
     assert "np.savez(path, x=x, lengths=" in errors
+
+
+def test_compare_greys_each_cells_padding_and_shows_torchs_packed_gradients():
+    at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,8", view="Compare", compare="RNN,GRU", sample=0))
+    shown = charts(at)
+    for cell in ("RNN", "GRU"):
+        want_dh, _ = torch_dh(LessonConfig(cell=cell, N=N, T=T, D=D, M=M), LENGTHS)
+        got = heat_values(shown, f"|dL/dh_t|, nn.{cell}")
+        np.testing.assert_allclose(got[:5], np.abs(want_dh[0, :5]), rtol=1e-4, atol=1e-6, err_msg=cell)
+        assert np.isnan(got[5:]).all()
+        for prefix in (f"h_t, nn.{cell}", f"|dL/dh_t|, nn.{cell}"):
+            assert bands(shown, prefix) == [["padding (t ≥ 5)"]], prefix
+
+
+def test_the_step_views_state_chart_has_no_torch_tick_on_padding():
+    at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,8", sample=1))
+    (chart,) = stage_payload(at)["charts"]  # the bars beside the picture, every step's rows, t_now picks one
+    (frame,) = [f for f in map(pd.DataFrame, chart["spec"]["datasets"].values()) if "torch" in f.columns]
+    padding = frame[frame["t"] >= 3]
+    assert padding["now"].isna().all() and padding["torch"].isna().all(), "a padded step has no h_t, in torch as here"
+    assert frame[frame["t"] < 3]["torch"].notna().all()

@@ -42,6 +42,7 @@ BUDGET = {"flow": 1e10, "jacobian": 5e8, "contributions": 2e7}
 HEATMAP = {"max_t": 120, "max_units": 48}
 SLIDE = 230  # px asked for the slide's heatmap (Streamlit takes ~70 of them for margins): the chart and the equation beside it fit 720 px
 NOT_PARAMS = ("x", "h0", "c0")
+PADDING_ICON = ":material/check_box_outline_blank:"  # Streamlit's own icon font: an emoji would need a font the page may lack
 
 
 # -- cached computations: once per (run, loss), never per step --------------------------------------
@@ -282,11 +283,14 @@ def not_computed(ctx: Context) -> None:
     """What the equations say at a padded step: no gradient exists there, in torch as here."""
     c, t, n = ctx.config, ctx.t, ctx.sample
     L = c.lengths[n]
+    if ctx.present:  # a slide: one short line
+        st.info(f"t = {t} is padding for sample {n} (length {L}): not computed, no gradient flows here.", icon=PADDING_ICON)
+        return
     st.info(
         f"t = {t} is padding for sample {n} (it has {L} real steps, t = 0..{L - 1}): not computed. torch's packed forward "
         f"never ran this step, so no gradient flows through it: dL/dh_t does not exist here (drawn blank), dL/dx_t is 0 "
         f"(torch's x.grad), and the backward pass of sample {n} starts at t = {L - 1}.",
-        icon="⬜",
+        icon=PADDING_ICON,
     )
 
 

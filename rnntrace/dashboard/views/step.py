@@ -53,7 +53,7 @@ def numbers(ctx: Context) -> None:
         st.info(
             f"t = {ctx.t} is padding for sample {ctx.sample}: it has {L} real steps (t = 0..{L - 1}). Neither torch's packed "
             f"forward nor the replay computes this step; sample {ctx.sample}'s h_n is its h_t at t = {L - 1}.",
-            icon="⬜",
+            icon=":material/check_box_outline_blank:",
         )
         return
     full = 5 if ctx.present else 8
