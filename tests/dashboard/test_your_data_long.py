@@ -145,6 +145,14 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
     shown = re.search(r"Held-out accuracy: \*\*([0-9.]+)%\*\* \((\d+) of (\d+) samples", said)
     assert shown and (int(shown[2]), int(shown[3])) == (right, len(ys)), said
     assert right / len(ys) > 0.7  # above chance (the held-out classes are near half and half)
+    with torch.no_grad():
+        last = torch.softmax(trained.model(x)[0, -1], -1)  # (2,) torch's probabilities at the last step
+    answer = re.search(
+        r"true class '(\w+)'; at the last step the model predicts '(\w+)' with p = (\d\.\d+) and gives the true class p = (\d\.\d+)", said
+    )
+    assert answer, said
+    assert answer[1] == trained.task.class_name(true) and answer[2] == trained.task.class_name(int(last.argmax()))
+    assert float(answer[3]) == pytest.approx(float(last.max()), abs=6e-4) and float(answer[4]) == pytest.approx(float(last[true]), abs=6e-4)
     # the kind can be changed: the same labels as regression are refused (text), and the model stays
     kind_key = next(s.key for s in at.selectbox if s.label == "kind")
     at.selectbox(key=kind_key).set_value("regression")

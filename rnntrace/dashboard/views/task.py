@@ -96,7 +96,7 @@ def _header(ctx: Context) -> None:
             f"{before:.4g} before training."
         )
         if getattr(tr.task, "kind", None) == "classes":
-            st.caption(held_out_accuracy(tr))
+            st.caption(held_out_accuracy(tr) + " " + _shown_sample(ctx))
 
 
 def held_out_accuracy(tr: Trained) -> str:
@@ -114,6 +114,20 @@ def held_out_accuracy(tr: Trained) -> str:
     return (
         f"Held-out accuracy: **{right / total:.1%}** ({right} of {total} {where}); always answering the most common "
         f"held-out class would score {common / total:.1%}."
+    )
+
+
+def _shown_sample(ctx: Context) -> str:
+    """Your data's classes: what the model answers on the held-out sample shown (our replay's y_t, checked against torch)."""
+    task = ctx.trained.task
+    p = task.readout(ctx.trace.y[0])  # (T, C) probabilities
+    true = np.asarray(ctx.target, dtype=np.float64).reshape(-1).astype(int)  # (T,)
+    t = ctx.T - 1 if task.per == "sequence" else ctx.t  # a sample's class is judged at its last step
+    guess = int(np.argmax(p[t]))
+    when = "at the last step" if task.per == "sequence" else f"at t = {t}"
+    return (
+        f"Shown: the first held-out sample, true class '{task.class_name(int(true[t]))}'; {when} the model predicts "
+        f"'{task.class_name(guess)}' with p = {p[t, guess]:.3f} and gives the true class p = {p[t, true[t]]:.3f}."
     )
 
 
