@@ -62,6 +62,17 @@ def _later(t: int, reverse: bool, field: str = "t") -> str:
     return f"datum.{field} > {t}" if reverse else f"datum.{field} < {t}"
 
 
+def _dim(t: int, reverse: bool) -> alt.ConditionalValueDefNumberExprRef:
+    """Opacity of a data mark spanning steps t0..t1: faded when the backward pass has reached none of them yet at t."""
+    return alt.condition(_later(t, reverse, "t0" if reverse else "t1"), alt.value(NOT_REACHED + 0.05), alt.value(1.0))
+
+
+def _greyed_note(t: int, reverse: bool) -> str:
+    """What a Backward chart greys, in the words every one of them uses (its marks and the band behind them agree)."""
+    steps = f"t > {t}" if reverse else f"t < {t}"
+    return f"greyed: the steps the backward pass has not reached yet at t = {t} ({steps})"
+
+
 def _walk(T: int, reverse: bool) -> str:
     return f"the backward pass runs from t = 0 up to {T - 1}" if reverse else f"the backward pass runs from t = {T - 1} down to 0"
 
@@ -177,7 +188,7 @@ def backward_heatmap(
         **AXIS,
     )
     x = alt.X("x0:Q", scale=scale_t, axis=t_axis())
-    dim = alt.condition(_later(t, reverse, "t0" if reverse else "t1"), alt.value(NOT_REACHED + 0.05), alt.value(1.0))
+    dim = _dim(t, reverse)
     unit_tips = (
         [alt.Tooltip("unit0:Q", title="unit from"), alt.Tooltip("unit1:Q", title="unit to")]
         if merged_u
@@ -238,7 +249,8 @@ def backward_heatmap(
         "top strip: ‖dL/dh_t‖ over the units (log colour); below: each unit's dL/dh_t[unit]",
         *merged_note(T, budget_t, "column", "steps"),
         *merged_note(H, budget_units, "row", "units"),
-        f"{_walk(T, reverse)}; black line: current t = {t}; greyed: steps it has not reached yet",
+        f"{_walk(T, reverse)}; black line: current t = {t}",
+        _greyed_note(t, reverse),
         *_cut_note(cuts),
     ]
     layers = [cells, band, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
@@ -259,6 +271,7 @@ def input_strip_chart(
     max_t: int = 120,
     max_units: int = 48,
     cuts: Sequence[int] = (),
+    reverse: bool | None = False,
 ) -> alt.LayerChart:
     """The input x_t as a heatmap (feature × t, diverging colour) under a strip of ‖dL/dx_t‖ on a log colour scale.
 
@@ -269,6 +282,9 @@ def input_strip_chart(
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
         max_t, max_units: budgets beyond which steps / features are averaged in buckets (the
             strip then shows the largest norm of each bucket of steps).
+        reverse: the steps the backward pass has not reached yet are greyed (before t; after t when
+            True, a reverse direction's); None: nothing is greyed (a bidirectional layer's input
+            hears both directions' backward passes, which walk opposite ways).
     """
     x = check_array(x, "x", 2, "(T, D): one sample's input over time")
     dx = check_array(dx, "dx", 2, "(T, D): dL/dx_t of that sample")
@@ -321,6 +337,7 @@ def input_strip_chart(
             y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
             y2="y1:Q",
             color=alt.Color("value:Q", scale=signed_scale(heat["value"].to_numpy()), legend=_legend(f"x_t, ±{np.abs(x).max():.2g}")),
+            opacity=alt.value(1.0) if reverse is None else _dim(t, reverse),
             tooltip=[
                 *_t_tooltip(merged_t),
                 *unit_tips,
@@ -342,6 +359,7 @@ def input_strip_chart(
             y=alt.Y("y0:Q", scale=scale_y, axis=y_axis),
             y2="y1:Q",
             color=alt.Color("log10:Q", scale=alt.Scale(scheme=SEQUENTIAL), legend=_legend("log10 ‖dL/dx_t‖ (strip)")),
+            opacity=alt.value(1.0) if reverse is None else _dim(t, reverse),
             tooltip=[
                 *_t_tooltip(merged_t),
                 alt.Tooltip("value:Q", title=("largest " if merged_t else "") + "‖dL/dx_t‖", format=".4~e"),
@@ -354,6 +372,9 @@ def input_strip_chart(
     notes = [
         "top strip: ‖dL/dx_t‖, how much the loss moves with each step's input (log colour); below: the input x_t itself",
         f"the largest: t = {peak}, {norms[peak]:.3e}; vertical line: current t = {t}",
+        "nothing greyed: both directions' backward passes reach each x_t, walking opposite ways"
+        if reverse is None
+        else _greyed_note(t, reverse),
         *merged_note(T, budget_t, "column", "steps"),
         *merged_note(D, budget_units, "row", "features"),
         *_cut_note(cuts),
@@ -456,6 +477,7 @@ def grad_norm_chart(
     dots = base.mark_point(filled=True, size=45 if T <= 100 else 14).encode(
         x=x,
         y=y,
+        opacity=_dim(t, reverse),
         color=alt.Color(
             "status:N",
             scale=alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values())),
@@ -473,6 +495,7 @@ def grad_norm_chart(
         f"fed in: the largest gradient reaching h_t from outside the recurrence (the output or the layer above), {ref:.2e}",
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
+        _greyed_note(t, reverse),
         *_cut_note(cuts),
     ]
     layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
@@ -629,6 +652,7 @@ def contributions_chart(
         .mark_rect()
         .encode(
             color=colour,
+            opacity=alt.value(1.0) if reverse is None else _dim(t, reverse),
             x=alt.X("x0:Q", scale=scale_t, axis=t_axis()),
             x2="x1:Q",
             y=alt.Y("norm:Q", axis=alt.Axis(title="‖share‖", format="~g", **AXIS)),
@@ -650,6 +674,7 @@ def contributions_chart(
         totals,
         *merged_note(T, max_t, "bar", "steps"),
         f"vertical line: current t = {t}",
+        "nothing greyed: the head's weights are in no recurrence" if reverse is None else _greyed_note(t, reverse),
     ]
     title = title or f"Each step's share of dL/d({name})"
     grey = [] if reverse is None else [_not_reached(0, T, scale_t, t, reverse)]
@@ -705,17 +730,14 @@ def jacobian_chart(
     y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis("norm (log)", "~g"))
     colour = alt.Color("path:N", scale=alt.Scale(range=["#4c78a8", "#f58518"]), legend=alt.Legend(title=None, labelLimit=400, **LEGEND))
     base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", note=_note_drawn_at(floor))
-    line = base.mark_line(strokeWidth=2, point=T <= 100).encode(
-        x=x,
-        y=y,
-        color=colour,
-        tooltip=[
-            alt.Tooltip("path:N", title="path"),
-            *_t_tooltip(merged),
-            alt.Tooltip("value:Q", title="largest norm" if merged else "norm", format=".4~g"),
-            alt.Tooltip("note:N", title="note"),
-        ],
-    )
+    tips = [
+        alt.Tooltip("path:N", title="path"),
+        *_t_tooltip(merged),
+        alt.Tooltip("value:Q", title="largest norm" if merged else "norm", format=".4~g"),
+        alt.Tooltip("note:N", title="note"),
+    ]
+    line = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=colour, tooltip=tips)
+    points = base.mark_point(filled=True, size=30 if T <= 100 else 8).encode(x=x, y=y, color=colour, opacity=_dim(t, reverse), tooltip=tips)
     one = alt.Chart(pd.DataFrame({"one": [1.0], "x": [-0.5], "label": ["1"]}))
     rule = one.mark_rule(color="#e45756", strokeDash=[6, 4], strokeWidth=2).encode(y=alt.Y("one:Q", scale=scale_y))
     text = one.mark_text(align="left", baseline="bottom", dx=4, dy=-2, color="#e45756", fontSize=13).encode(
@@ -726,8 +748,9 @@ def jacobian_chart(
         + ("; the LSTM's h path holds c_{t−1} fixed, its c path is ⊙ f_t" if c_path is not None else ""),
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}",
+        _greyed_note(t, reverse),
     ]
-    return finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, *now_rule(t, scale_t)], title, notes, height)
+    return finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, points, *now_rule(t, scale_t)], title, notes, height)
 
 
 __all__ = [

@@ -334,7 +334,8 @@ def inputs_mattered(ctx: Context, bp: Backprop, cuts: list[int], shared: tuple) 
     """
     n, t = ctx.sample, ctx.t
     dx = bp.grads["x"][n]  # (T, D): dL/d(the layer's input), batch-first as the dashboard runs every module
-    show("bw_dx", t, shared, lambda: padded(ctx, grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts)))
+    reverse = None if ctx.trace.config.bidirectional else False  # a bidirectional layer's x_t hears both walks: nothing greyed
+    show("bw_dx", t, shared, lambda: padded(ctx, grad_charts.input_strip_chart(ctx.run.X[n], dx, t, cuts=cuts, reverse=reverse)))
     if ctx.trained is None or ctx.trained.task.name != "chars":
         return
     task = ctx.trained.task
