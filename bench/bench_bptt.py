@@ -9,12 +9,14 @@ For each cell (RNN tanh, GRU, LSTM) and size it times, in one process, on the sa
 - ``torch``: ``module(x)`` with ``x.requires_grad_()``, then
   ``torch.autograd.grad(L, [x, *module.parameters()])``: torch's forward and backward,
   the gradients of every parameter and of x, at torch's default thread count;
-- ``torch 1t``: the same with ``torch.set_num_threads(1)``, for context only (the ratio
-  uses the default): on a shared 2-core machine it is the steadier figure;
+- ``torch 1t``: the same with ``torch.set_num_threads(1)``: on a shared 2-core machine it
+  is the steadier figure; ``vs 1t`` is backprop (default threads) / torch 1t;
 - ``backprop``: ``rnntrace.backprop(module, x)``: input checks, the forward replay with
   every intermediate recorded, the step-by-step backward loop with dL/dh_t, the gate
   gradients (and dL/dc_t) recorded for every t, and every parameter's gradient plus x's
   and h0's;
+- ``bp 1t``: ``backprop`` with OpenBLAS on one thread for the whole call (the loops over
+  time always run on one); ``ratio 1t`` is bp 1t / torch 1t, both on one core;
 - ``trace``: ``rnntrace.trace(module, x)`` alone, the forward share of ``backprop``.
 
 Each figure is the median of ``--repeats`` timed calls (the JSON also has the minimum),
@@ -83,7 +85,13 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         float(np.abs(bp.grads[k] - r.numpy()).max() / max(np.abs(r.numpy()).max(), 1e-30)) for k, r in zip(ref_names, ref, strict=True)
     )
 
-    runs = {"torch": run_torch, "torch 1 thread": one_thread(run_torch), "backprop": run_backprop, "trace": run_trace}
+    runs = {
+        "torch": run_torch,
+        "torch 1 thread": one_thread(run_torch),
+        "backprop": run_backprop,
+        "backprop 1 thread": one_thread(run_backprop),
+        "trace": run_trace,
+    }
     ms, best = interleaved(runs, repeats, warmup, rounds)  # best: the least disturbed run, for a noisy machine
     headline = {"T": T, "N": N, "D": D, "M": M} == HEADLINE
     return {
@@ -98,6 +106,8 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         "trace_ms": ms["trace"],
         "ratio": ms["backprop"] / ms["torch"],
         "ratio_vs_torch_1thread": ms["backprop"] / ms["torch 1 thread"],
+        "backprop_1thread_ms": ms["backprop 1 thread"],  # OpenBLAS on one thread for the whole call
+        "ratio_1thread": ms["backprop 1 thread"] / ms["torch 1 thread"],  # both on one thread
         "target_ratio": TARGET if headline else None,
         "min_torch_fwd_bwd_ms": best["torch"],
         "min_backprop_ms": best["backprop"],
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: 1-minute load average is {load_before:.1f} on {os.cpu_count()} CPUs; other work will distort the figures\n")
     header = (
         f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch f+b':>9} {'torch 1t':>9} | {'backprop':>9} {'ratio':>6} "
-        f"{'vs 1t':>6} | {'trace':>8} | {'rel diff':>8} | target"
+        f"{'vs 1t':>6} | {'bp 1t':>8} {'ratio 1t':>8} | {'trace':>8} | {'rel diff':>8} | target"
     )
     print(header)
     print("-" * len(header))
@@ -138,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{cell:<5} {r['T']:>5} {r['N']:>3} {r['D']:>3} {r['M']:>4} | "
                 f"{r['torch_fwd_bwd_ms']:>9.2f} {r['torch_1thread_fwd_bwd_ms']:>9.2f} | {r['backprop_ms']:>9.2f} {r['ratio']:>6.2f} "
-                f"{r['ratio_vs_torch_1thread']:>6.2f} | {r['trace_ms']:>8.2f} | {r['max_rel_diff_vs_autograd']:>8.1e} | {target}",
+                f"{r['ratio_vs_torch_1thread']:>6.2f} | {r['backprop_1thread_ms']:>8.2f} {r['ratio_1thread']:>8.2f} | "
+                f"{r['trace_ms']:>8.2f} | {r['max_rel_diff_vs_autograd']:>8.1e} | {target}",
                 flush=True,
             )
 
@@ -160,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min_after": os.getloadavg()[0],
     }
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print(f"\n1-minute load average: {load_before:.2f} before, {meta['load_average_1min_after']:.2f} after")
+    print(f"wrote {out}")
     return 0
 
 

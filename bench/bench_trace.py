@@ -7,10 +7,12 @@ For each cell (RNN tanh, GRU, LSTM) and size it times, in one process:
 
 - ``torch``: ``module(x)`` under ``torch.no_grad()``, module in ``eval()``, torch at its
   default thread count;
-- ``torch 1t``: the same with ``torch.set_num_threads(1)``, for context only (the ratios
-  use the default): on a shared 2-core machine it is the steadier figure;
+- ``torch 1t``: the same with ``torch.set_num_threads(1)``: on a shared 2-core machine it
+  is the steadier figure;
 - ``trace``: ``rnntrace.trace(module, x)``, input checks and the NumPy replay with every
   per-step quantity recorded in (T, N, units) arrays;
+- ``trace 1t``: the same with OpenBLAS on one thread for the whole call (the loop over
+  time always runs on one); ``ratio 1t`` is trace 1t / torch 1t, both on one core;
 - ``trace+steps``: the same plus building the tuple of ``Step`` records (``Trace.steps``
   is built on first access, so a caller who only reads ``.quantity`` or ``.output`` never
   pays for it).
@@ -83,7 +85,13 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
     def run_trace_steps():
         rnntrace.trace(module, x).steps  # noqa: B018 -- the access is what is timed
 
-    runs = {"torch": run_torch, "torch 1 thread": one_thread(run_torch), "trace": run_trace, "trace+steps": run_trace_steps}
+    runs = {
+        "torch": run_torch,
+        "torch 1 thread": one_thread(run_torch),
+        "trace": run_trace,
+        "trace 1 thread": one_thread(run_trace),
+        "trace+steps": run_trace_steps,
+    }
     ms, best = interleaved(runs, repeats, warmup, rounds)  # best: the least disturbed run, for a noisy machine
     return {
         "cell": cell,
@@ -101,7 +109,9 @@ def bench_one(cell: str, T: int, N: int, D: int, M: int, repeats: int, warmup: i
         "min_torch_ms": best["torch"],
         "min_trace_ms": best["trace"],
         "min_trace_steps_ms": best["trace+steps"],
-        "torch_1thread_ms": ms["torch 1 thread"],  # context only: the ratios use torch's default threads
+        "torch_1thread_ms": ms["torch 1 thread"],
+        "trace_1thread_ms": ms["trace 1 thread"],  # OpenBLAS on one thread for the whole call (the loop always is)
+        "ratio_trace_1thread": ms["trace 1 thread"] / ms["torch 1 thread"],  # both on one thread
     }
 
 
@@ -288,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     header = (
         f"{'cell':<5} {'T':>5} {'N':>3} {'D':>3} {'M':>4} | {'torch ms':>9} {'torch 1t':>9} | {'trace ms':>9} {'ratio':>6} | "
-        f"{'+steps ms':>9} {'ratio':>6} | target"
+        f"{'trace 1t':>9} {'ratio 1t':>8} | {'+steps ms':>9} {'ratio':>6} | target"
     )
     if sizes:
         print(header)
@@ -305,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{cell:<5} {r['T']:>5} {r['N']:>3} {r['D']:>3} {r['M']:>4} | "
                 f"{r['torch_ms']:>9.2f} {r['torch_1thread_ms']:>9.2f} | {r['trace_ms']:>9.2f} {r['ratio_trace']:>6.2f} | "
+                f"{r['trace_1thread_ms']:>9.2f} {r['ratio_trace_1thread']:>8.2f} | "
                 f"{r['trace_steps_ms']:>9.2f} {r['ratio_trace_steps']:>6.2f} | {target}",
                 flush=True,
             )
@@ -331,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min_after": os.getloadavg()[0],
     }
     out.write_text(json.dumps({"meta": meta, "results": rows, "scale": scale}, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print(f"\n1-minute load average: {load_before:.2f} before, {meta['load_average_1min_after']:.2f} after")
+    print(f"wrote {out}")
     return 0
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from rnntrace.cells import one_blas_thread
+
 PAUSE_S = 0.2
 
 
@@ -23,13 +25,14 @@ def time_ms(fn: Callable[[], object]) -> float:
 
 
 def one_thread(fn: Callable[[], object]) -> Callable[[], None]:
-    """``fn`` run with torch limited to one thread (what a NumPy replay on one core competes with)."""
+    """``fn`` run on one thread: torch's and OpenBLAS's (NumPy's) both limited to one, then restored."""
 
     def run() -> None:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            fn()
+            with one_blas_thread():
+                fn()
         finally:
             torch.set_num_threads(threads)
 

@@ -50,7 +50,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from . import edits as what_if
 from . import reparam, torch_loop
 from .cells import PARAM, CellSpec, Coefficients, Weights, param_name
-from .cells._kernels import _recurrent, _rows, _state
+from .cells._kernels import _recurrent, _rows, _state, one_blas_thread
 from .prepare import Config, Prepared, prepare, to_numpy
 from .records import FINALS, Trace, layer_key, tidy_frame, trace_prepared
 
@@ -115,17 +115,19 @@ def _backward(
     # backwards in time: the direction's visiting order, reversed; dc_t rows ride along (unused) for RNN and GRU
     rows = _rows(1 - direction, g, dh_all, d_hid_g, dh_all if dc_all is None else dc_all, *co)
     opens = itertools.repeat(None) if open_h is None else _rows(1 - direction, open_h)
-    for i, ((g_t, dh, dhg, dc, *co_t), start, is_open) in enumerate(zip(rows, starts, opens, strict=False)):
-        np.add(g_t, dh_next, out=dh)  # total dL/dh_t: from the output, plus from the step after
-        dh_next, carry = step(dh if is_open is None else dh * is_open[0], carry, co_t, w, hh, dhg, dc)
-        t = T - 1 - i  # forward direction only (backprop refuses truncate with a reverse direction)
-        if truncate and t > 0 and t % truncate == 0:  # h_{t-1} (and c_{t-1}) entered this chunk detached
-            dh_next = np.zeros_like(dh_next)
-            carry = None if carry is None else np.zeros_like(carry)
-        if start is not None:
-            np.copyto(dh0, dh_next, where=start[0])
-            if carry is not None:
-                np.copyto(dc0, carry, where=start[0])
+    add = np.add
+    with one_blas_thread():  # the step's small product, as in the forward loop (cells/_kernels.py: threads)
+        for i, ((g_t, dh, dhg, dc, *co_t), start, is_open) in enumerate(zip(rows, starts, opens, strict=False)):
+            add(g_t, dh_next, dh)  # total dL/dh_t: from the output, plus from the step after
+            dh_next, carry = step(dh if is_open is None else dh * is_open[0], carry, co_t, w, hh, dhg, dc)
+            t = T - 1 - i  # forward direction only (backprop refuses truncate with a reverse direction)
+            if truncate and t > 0 and t % truncate == 0:  # h_{t-1} (and c_{t-1}) entered this chunk detached
+                dh_next = np.zeros_like(dh_next)
+                carry = None if carry is None else np.zeros_like(carry)
+            if start is not None:
+                np.copyto(dh0, dh_next, where=start[0])
+                if carry is not None:
+                    np.copyto(dc0, carry, where=start[0])
     if first is None:
         dh0, dc0 = dh_next, carry
     out = {"dh_t": dh_all, "d_hid": d_hid, "dh0": dh0.reshape(N, H_out)}

@@ -112,10 +112,10 @@ def _activate(a: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarr
     call. No exp, so no overflow to guard against. ``scale`` and ``shift`` are arrays:
     NumPy would convert a Python float operand at every call, at the cost of the op itself.
     """
-    np.multiply(a, scale, out=out)
-    np.tanh(out, out=out)
-    out *= scale
-    out += shift
+    np.multiply(a, scale, out)  # outputs passed by position: NumPy parses ``out=`` at every call
+    np.tanh(out, out)
+    np.multiply(out, scale, out)
+    np.add(out, shift, out)
     return out
 
 
@@ -250,11 +250,18 @@ def _recurrent(W_hh: np.ndarray, N: int, b_hh: np.ndarray | None = None):
 
         return hidden_term
     W_hhT = np.ascontiguousarray(W_hh.T)  # (H_out, G*H)
+    dot, add = np.dot, np.add  # np.dot, not matmul: the same BLAS call with ~0.4 µs less overhead, once per step
+
+    if b_hh is None:
+
+        def product(h_prev: np.ndarray, out: np.ndarray) -> None:
+            dot(h_prev, W_hhT, out)
+
+        return product
 
     def hidden_term(h_prev: np.ndarray, out: np.ndarray) -> None:
-        np.matmul(h_prev, W_hhT, out=out)
-        if b_hh is not None:
-            out += b_hh
+        dot(h_prev, W_hhT, out)
+        add(out, b_hh, out)
 
     return hidden_term
 
@@ -272,8 +279,15 @@ def _input_rows(x: np.ndarray, w: Weights, direction: int, input_term: np.ndarra
     """
     if input_term is not None:
         _input_term(x, w, out=input_term)
-        return (row for (row,) in _rows(direction, input_term))
+        return _row_iter(direction, input_term)
     return _input_chunks(x, w, direction)
+
+
+def _row_iter(direction: int, a: np.ndarray) -> Iterator[np.ndarray]:
+    """``a[t]`` for each t in the direction's visiting order: ``_rows`` for one array, without the 1-tuples."""
+    if a.shape[1] == 1:
+        a = a[:, 0]
+    return iter(a if direction == 0 else a[::-1])
 
 
 def _input_chunks(x: np.ndarray, w: Weights, direction: int) -> Iterator[np.ndarray]:
@@ -284,7 +298,7 @@ def _input_chunks(x: np.ndarray, w: Weights, direction: int) -> Iterator[np.ndar
     for t0 in starts:
         t1 = min(t0 + C, T)
         chunk = _input_term(x[t0:t1], w, out=buffer[: t1 - t0])  # (t1-t0, N, G*H)
-        yield from (row for (row,) in _rows(direction, chunk))
+        yield from _row_iter(direction, chunk)
 
 
 def _wanted(keep: frozenset[str] | None):

@@ -99,25 +99,26 @@ def run_lstm(
         _held(hold, T, direction),
         strict=True,
     )
+    # A step is a dozen NumPy calls on rows of a few hundred numbers: each call's overhead (~0.4 µs) costs
+    # more than its arithmetic, so the loop makes no call it can avoid and passes outputs by position.
+    add, multiply, tanh = np.add, np.multiply, np.tanh
     with one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):  # an overflow is validate()'s to report
         for t, a_in, (a_hid, p, a, i_t, f_t, g_t, o_t, c_t, h_t), held in rows:
             hidden_term_of(h_prev, a_hid)  # h_{t-1} W_hhᵀ + b_hh, (N, 4H)
-            np.add(a_in, a_hid, out=p)  # pre_activation = input_term + hidden_term
+            add(a_in, a_hid, p)  # pre_activation = input_term + hidden_term
             _activate(p, scale, shift, out=a)  # [i_t | f_t | g_t | o_t]
             if edit is not None:
                 for name, gate in zip(("i_t", "f_t", "g_t", "o_t"), (i_t, f_t, g_t, o_t), strict=True):
                     edit(name, t, gate)
-            np.multiply(f_t, c_prev, out=c_t)
-            c_t += np.multiply(i_t, g_t, out=i_g)
+            multiply(f_t, c_prev, c_t)  # c_t = f_t ⊙ c_{t-1}
+            add(c_t, multiply(i_t, g_t, i_g), c_t)  #     + i_t ⊙ g_t
             if edit is not None:
                 edit("c_t", t, c_t)
             if W_hrT is None:
-                np.tanh(c_t, out=h_t)
-                h_t *= o_t
+                multiply(o_t, tanh(c_t, h_t), h_t)  # h_t = o_t ⊙ tanh(c_t)
             else:
-                np.tanh(c_t, out=o_tanh_c)
-                o_tanh_c *= o_t
-                np.matmul(o_tanh_c, W_hrT, out=h_t)  # (N, P)
+                multiply(o_t, tanh(c_t, o_tanh_c), o_tanh_c)
+                np.matmul(o_tanh_c, W_hrT, out=h_t)  # h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ, (N, P)
             if edit is not None:
                 edit("h_t", t, h_t)
             if held is not None:  # a padded sample keeps its state
@@ -196,11 +197,12 @@ def backward_step(dh: np.ndarray, carry, co: Coefficients, w: Weights, hh: Calla
     """dc_t = dm_t ⊙ A_t + carry;  [d_i | d_f | d_g] = dc_t ⊙ K_t,  d_o = dm_t ⊙ K_o;  carry' = dc_t ⊙ f_t."""
     K, A, f = co  # K (…, 4, H): [g_t σ'_i | c_{t-1} σ'_f | i_t tanh'_g | tanh(c_t) σ'_o], A = o_t (1 - tanh² c_t)
     dm = dh if w.W_hr is None else dh @ w.W_hr  # (…, H): dL/d(o_t ⊙ tanh c_t)
-    np.multiply(dm, A, out=dc)
-    dc += carry  # dc_{t+1} ⊙ f_{t+1}, from the step after
-    np.multiply(dc[..., None, :], K[..., :3, :], out=d_hid_g[..., :3, :])
-    np.multiply(dm, K[..., 3, :], out=d_hid_g[..., 3, :])
-    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), dc * f  # (…, 4H) @ (4H, H_out)
+    np.multiply(dm, A, dc)
+    np.add(dc, carry, dc)  # dc_{t+1} ⊙ f_{t+1}, from the step after
+    np.multiply(dc[..., None, :], K, d_hid_g)  # [d_i | d_f | d_g | ·] = dc_t ⊙ K_t, all four blocks in one call ...
+    np.multiply(dm, K[..., 3, :], d_hid_g[..., 3, :])  # ... then d_o = dm_t ⊙ K_o over the fourth
+    np.multiply(dc, f, carry)  # carry' = dc_t ⊙ f_t, into carry's memory (read above, not needed again)
+    return hh(d_hid_g.reshape(*d_hid_g.shape[:-2], -1)), carry  # (…, 4H) @ (4H, H_out)
 
 
 def input_grad(d_hid: np.ndarray, dh: np.ndarray, extra: Arrays) -> np.ndarray:
