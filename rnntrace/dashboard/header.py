@@ -8,7 +8,7 @@ from ..spec import takes_nonlinearity
 from ..validation import Validation
 from . import keys, state, tour, url
 from .sidebar import Choice
-from .text import escape, glossary_markdown
+from .text import escape, glossary_help, glossary_markdown
 
 # Tight vertical rhythm so that the header, the controls, the diagram and a chart fit in 720 px.
 STYLE = """<style>
@@ -79,7 +79,10 @@ def render(choice: Choice, lesson_step: int | None = None):
             )
             return present, badge
         st.markdown(f"#### {title(choice)}")
-        st.caption(f"{sizes} · {source} · replayed in NumPy, checked against torch")
+        st.caption(
+            f"{sizes} · {source} · replayed in NumPy, checked against torch",
+            help=glossary_help("N, T, D", "M", "K", "head", "replay"),
+        )
         if c.lengths:
             st.caption(f":material/check_box_outline_blank: {padded(c)}")
         if c.edits:

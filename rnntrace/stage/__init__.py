@@ -15,7 +15,7 @@ from .lesson import to_html
 from .picture import to_png, to_svg
 
 
-def show(obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, head=None):
+def show(obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, head=None, notation: str = "torch"):
     """The stage as a notebook widget: the cell diagram with hover formulas, the state chart, keys and play.
 
     Steps in the browser (← → Home End, Space plays); ``widget.t`` is synced both ways: read it,
@@ -27,13 +27,15 @@ def show(obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0
         t: the step shown first; layer, direction, sample: which part (as ``Trace.quantity``).
         dark: the stage on a dark background.
         head: the ``nn.Linear`` given to ``trace(..., head=)`` (or its weight): y_t's hover text then shows its sum.
+        notation: ``"torch"`` (``x_t W_ihᵀ + b_ih``, the default) or ``"textbook"`` (the lecture's ``W_x x_t + b_x``):
+            how the picture's labels and hover formulas write a sum; the numbers are the same.
 
     Returns:
         a ``rnntrace.stage.widget.Stage`` (an ``anywidget.AnyWidget``).
     """
     from .widget import Stage  # anywidget and ipywidgets load here, not on ``import rnntrace``
 
-    return Stage.of(obj, t=t, layer=layer, direction=direction, sample=sample, dark=dark, head=head)
+    return Stage.of(obj, t=t, layer=layer, direction=direction, sample=sample, dark=dark, head=head, notation=notation)
 
 
 __all__ = ["show", "to_html", "to_png", "to_svg"]

@@ -17,6 +17,7 @@ import base64
 import html
 from pathlib import Path
 
+from ..spec import notation_for
 from .source import head_weight, part, source
 
 MAX_PAYLOAD_BYTES = 20_000_000  # compressed payload of one file; a longer trace is refused (pick fewer steps or units)
@@ -71,17 +72,21 @@ def html_text(
     sample: int = 0,
     dark: bool = False,
     head=None,
+    notation: str = "torch",
 ) -> str:
     """The lesson file's text (``to_html`` writes it; the dashboard's download sends it)."""
     from . import payload
     from .diagram import THEMES
 
+    notation_for(notation)  # a bad name is refused before any work
     src = source(obj, "rnntrace.to_html")
     p = part(src.trace, t, layer, direction, sample)
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None; got {type(title).__name__}.")
     c = src.trace.config
-    built = payload.of_source(src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides), head_W=head_weight(head))
+    built = payload.of_source(
+        src, p, key=("lesson", id(src.trace)), dark=bool(dark), present=bool(slides), head_W=head_weight(head), notation=notation
+    )
     packed = payload.pack(built)
     if len(packed) > MAX_PAYLOAD_BYTES:
         raise ValueError(
@@ -126,22 +131,27 @@ def to_html(
     sample: int = 0,
     dark: bool = False,
     head=None,
+    notation: str = "torch",
 ) -> Path:
     """Write the stage as one self-contained HTML file: it opens from disk with the network off and steps with the keys.
 
     Args:
         obj: a ``Trace``, a ``Validation`` (adds torch's h_t and |replay − torch| per step) or a ``Backprop`` (adds dL/dh_t).
         path: the file to write (``.html``).
-        title: the page's heading (default: the cell, T, H and the part shown).
+        title: the page's heading (default: the cell, T, M and the part shown).
         slides: presentation mode: larger type, the stage filling a projector's 1280×720 screen.
         t: the step it opens at; layer, direction, sample: which part (as ``Trace.quantity``).
         dark: a dark page.
         head: the ``nn.Linear`` given to ``trace(..., head=)`` (or its weight): y_t's hover text then shows its sum.
+        notation: ``"torch"`` (``x_t W_ihᵀ + b_ih``, the default) or ``"textbook"`` (the lecture's ``W_x x_t + b_x``):
+            how labels and hover formulas write a sum; the numbers are the same.
 
     Returns:
         the path written.
     """
-    text = html_text(obj, title=title, slides=slides, t=t, layer=layer, direction=direction, sample=sample, dark=dark, head=head)
+    text = html_text(
+        obj, title=title, slides=slides, t=t, layer=layer, direction=direction, sample=sample, dark=dark, head=head, notation=notation
+    )
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"path={str(path)!r} should end in .html (a browser opens it by its suffix); e.g. 'lesson.html'.")

@@ -202,6 +202,7 @@ def of_source(
     present: bool = False,
     seek=None,
     head_W=None,
+    notation: str = "torch",
 ) -> dict:
     """The payload of a notebook widget or a lesson file: the diagram and the source's charts for one part."""
     return build(
@@ -215,6 +216,7 @@ def of_source(
         dark=dark,
         present=present,
         seek=seek,
+        notation=notation,
     )
 
 

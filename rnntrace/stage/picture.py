@@ -12,13 +12,25 @@ from __future__ import annotations
 import copy
 import re
 
+from ..spec import notation_for
 from . import diagram
 from .source import head_weight, part, source
 
 XML = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, max_units: int = 8, head=None) -> str:
+def to_svg(
+    obj,
+    t: int,
+    *,
+    layer: int = 0,
+    direction: int = 0,
+    sample: int = 0,
+    dark: bool = False,
+    max_units: int = 8,
+    head=None,
+    notation: str = "torch",
+) -> str:
     """The cell at step ``t`` as a standalone SVG document (a string: write it to a ``.svg`` file).
 
     Args:
@@ -28,6 +40,8 @@ def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, 
         dark: light ink on a dark background (for dark slides).
         max_units: units drawn per box; beyond, a "… +k" row.
         head: the ``nn.Linear`` given to ``trace(..., head=)`` (or its weight): y_t's hover text then shows its sum.
+        notation: ``"torch"`` (``x_t W_ihᵀ + b_ih``, the default) or ``"textbook"`` (the lecture's ``W_x x_t + b_x``):
+            how labels and hover formulas write a sum; the numbers are the same.
 
     Returns:
         ``<?xml ...?><svg ...>``: ``diagram.WIDTH`` (580) px wide at its natural size, with a
@@ -36,22 +50,34 @@ def to_svg(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, 
     Raises:
         TypeError, ValueError: naming what was given and what was expected.
     """
+    notation_for(notation)  # a bad name is refused before any work
     tr = source(obj, "rnntrace.to_svg").trace
     p = part(tr, t, layer, direction, sample)
     W_o = head_weight(head)
     svg = diagram.trace_diagram(
-        tr, p.t, layer=p.layer, direction=p.direction, sample=p.sample, dark=bool(dark), max_units=max_units, head_W=W_o
+        tr, p.t, layer=p.layer, direction=p.direction, sample=p.sample, dark=bool(dark), max_units=max_units, head_W=W_o, notation=notation
     )
     return XML + svg.replace(' style="width:100%;height:auto"', "", 1)  # a file keeps its natural size
 
 
-def to_png(obj, t: int, *, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, scale: float = 2.0, head=None) -> bytes:
-    """``to_svg`` rendered as PNG bytes, ``scale`` × its natural size (2: sharp on a projector or a slide)."""
+def to_png(
+    obj,
+    t: int,
+    *,
+    layer: int = 0,
+    direction: int = 0,
+    sample: int = 0,
+    dark: bool = False,
+    scale: float = 2.0,
+    head=None,
+    notation: str = "torch",
+) -> bytes:
+    """``to_svg`` rendered as PNG bytes, ``scale`` × its natural size (2: sharp on a projector); ``notation`` as for ``to_svg``."""
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0.25 <= scale <= 8:
         raise ValueError(f"scale={scale!r}; expected a number in 0.25..8 (2 gives a picture twice the natural size, for slides).")
     import vl_convert
 
-    svg = to_svg(obj, t, layer=layer, direction=direction, sample=sample, dark=dark, head=head)
+    svg = to_svg(obj, t, layer=layer, direction=direction, sample=sample, dark=dark, head=head, notation=notation)
     return vl_convert.svg_to_png(svg, scale=float(scale))
 
 

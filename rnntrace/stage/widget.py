@@ -20,6 +20,7 @@ import itertools
 import anywidget
 import traitlets
 
+from ..spec import notation_for
 from . import payload as stage_payload
 from .source import Part, Source, head_weight, part, source
 
@@ -42,8 +43,18 @@ class Stage(anywidget.AnyWidget):
     payload = traitlets.Bytes(b"").tag(sync=True)
     _vega = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, src: Source, where: Part, *, dark: bool = False, budget: int = stage_payload.PAYLOAD_BYTES, head_W=None):
+    def __init__(
+        self,
+        src: Source,
+        where: Part,
+        *,
+        dark: bool = False,
+        budget: int = stage_payload.PAYLOAD_BYTES,
+        head_W=None,
+        notation: str = "torch",
+    ):
         self._src, self._part, self._dark, self._budget, self._head_W = src, where, bool(dark), int(budget), head_W
+        self._notation = notation_for(notation).key
         self.T = src.trace.config.seq_len
         self.layer, self.direction, self.sample = where.layer, where.direction, where.sample
         self._key = ("widget", next(_ids))
@@ -56,9 +67,12 @@ class Stage(anywidget.AnyWidget):
         self.on_msg(self._on_msg)
 
     @classmethod
-    def of(cls, obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, head=None) -> Stage:
+    def of(
+        cls, obj, *, t: int = 0, layer: int = 0, direction: int = 0, sample: int = 0, dark: bool = False, head=None, notation: str = "torch"
+    ) -> Stage:
+        notation_for(notation)  # a bad name is refused before any work
         src = source(obj, "rnntrace.show")
-        return cls(src, part(src.trace, t, layer, direction, sample), dark=dark, head_W=head_weight(head))
+        return cls(src, part(src.trace, t, layer, direction, sample), dark=dark, head_W=head_weight(head), notation=notation)
 
     def __repr__(self) -> str:
         c = self._src.trace.config
@@ -74,7 +88,7 @@ class Stage(anywidget.AnyWidget):
         from .diagram import trace_diagram
 
         tr, where = self._src.trace, {"layer": self.layer, "direction": self.direction, "sample": self.sample}
-        data["text/html"] = trace_diagram(tr, self.t, **where, head_W=self._head_W)
+        data["text/html"] = trace_diagram(tr, self.t, **where, head_W=self._head_W, notation=self._notation)
         data["text/plain"] = repr(self)
         return data, metadata
 
@@ -83,7 +97,9 @@ class Stage(anywidget.AnyWidget):
         lo_hi = stage_payload.window(self.T, t, self._per_step, self._budget)
         if lo_hi == self.window:
             return
-        built = stage_payload.of_source(self._src, self._part, key=self._key, window=lo_hi, dark=self._dark, head_W=self._head_W)
+        built = stage_payload.of_source(
+            self._src, self._part, key=self._key, window=lo_hi, dark=self._dark, head_W=self._head_W, notation=self._notation
+        )
         self.window = lo_hi
         self.payload = stage_payload.pack(built)
 

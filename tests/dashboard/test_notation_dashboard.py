@@ -144,3 +144,37 @@ def test_the_slide_carries_the_bridge_line():
     lines = latex_lines(at)
     assert any(r"W_{xf} x_t + W_{hf} h_{t-1} + b_{f}" in line for line in lines), lines
     assert any("torch's tensors" in line and "W_{ik}" in line for line in lines), lines
+
+
+# -- the glossary where its words appear --------------------------------------------------------
+
+GLOSSED = ("N, T, D", "M", "K", "head", "replay", "the agreement badge", "autograd", "Adam")
+
+
+def test_the_words_of_the_page_are_explained_where_they_appear():
+    from rnntrace.dashboard.text import GLOSSARY
+
+    at = run_clean(new_app(**CASES["lstm"], view="Step", notation="textbook"))
+    popover = " ".join(m.value for m in at.markdown if "Words on this page" in m.value)
+    for word in GLOSSED:
+        assert f"**{word}**" in popover, f"the ? popover does not explain {word}"
+    (sizes,) = [c for c in at.caption if c.value.startswith("N=")]
+    for word in ("N, T, D", "M", "K", "head", "replay"):  # the header's line of sizes and "replayed in NumPy"
+        assert GLOSSARY[word] in sizes.proto.help, word
+    badge = [m for m in at.markdown if "= torch ✓" in m.value]
+    assert badge and "replay" in badge[0].proto.help, "the agreement badge says what it compares on hover"
+    # one name per size: the lecture's notation brings no H back (the page calls the hidden size M)
+    shown = [e.value for e in at.latex] + [c.value for c in at.caption]
+    shown += ["".join(e.itertext()) for e in ET.fromstring(stage_payload(at)["diagram"]["svg"]).iter(f"{SVG}text")]
+    assert not [s for s in shown if re.search(r"(?<![\\\w])H(?![\w])", s)], [s[:80] for s in shown if re.search(r"(?<![\\\w])H(?!\w)", s)]
+
+
+def test_autograd_and_adam_are_explained_where_they_appear():
+    from rnntrace.dashboard.text import GLOSSARY
+
+    at = run_clean(new_app(**CASES["rnn_tanh"], view="Backward"))
+    (badge,) = [m for m in at.markdown if "= autograd" in m.value]
+    assert GLOSSARY["autograd"] in badge.proto.help
+    at = run_clean(new_app(task="sine", view="Task"))
+    adam = [c for c in at.caption if "Adam steps" in c.value]
+    assert adam and GLOSSARY["Adam"] in adam[0].proto.help, [c.value[:60] for c in at.caption]

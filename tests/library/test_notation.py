@@ -239,3 +239,35 @@ def test_torchs_notation_stays_the_default():
     boxes, _ = texts(svg)
     assert "(x_t W_ifᵀ + b_if)[0]" in boxes["ft"]["titles"][0]
     assert equations(tr.config.spec) == equations(tr.config.spec, 0, "torch") == tr.config.spec.equations
+
+
+# -- the exports: one keyword, notation= -----------------------------------------------------------
+
+
+def test_pictures_and_the_lesson_file_take_the_notation(tmp_path):
+    import base64
+    import gzip
+    import json
+
+    module, x, tr, _ = run("gru", t=1, n=0)
+    expected = lecture_terms(module, x, 1, 0)
+    svg = rnntrace.to_svg(tr, 1, notation="textbook")
+    boxes, other = texts(svg[svg.index("<svg") :])
+    title = boxes["rt"]["titles"][2]
+    assert title.startswith("r_1[2] = σ((W_xr x_t + b_xr)[2] + (W_hr h_prev + b_hr)[2])"), title
+    a, b = (float(v) for v in title.split("\n")[1].removeprefix("= σ(").split(")")[0].split(" + "))
+    assert abs(a - expected[("x", "r")][2].item()) <= 0.5e-3 + 1e-5 and abs(b - expected[("h", "r")][2].item()) <= 0.5e-3 + 1e-5
+    assert "ᵀ" not in " ".join(other) and "(x_t W_irᵀ + b_ir)" in rnntrace.to_svg(tr, 1)  # torch's by default
+    path = rnntrace.to_html(tr, tmp_path / "lesson.html", notation="textbook")
+    packed = re.search(r'atob\("([A-Za-z0-9+/=]+)"\)', path.read_text()).group(1)
+    payload = json.loads(gzip.decompress(base64.b64decode(packed)))
+    assert "W_xr x_t + b_xr" in json.dumps(payload["diagram"], ensure_ascii=False)
+    assert "x_t W_irᵀ" not in json.dumps(payload["diagram"], ensure_ascii=False)
+    for call in (
+        lambda: rnntrace.to_svg(tr, 1, notation="lecture"),
+        lambda: rnntrace.to_png(tr, 1, notation="lecture"),
+        lambda: rnntrace.to_html(tr, tmp_path / "x.html", notation="lecture"),
+        lambda: rnntrace.show(tr, notation="lecture"),
+    ):
+        with pytest.raises(ValueError, match="notation='lecture' is not one of 'torch', 'textbook'"):
+            call()

@@ -30,6 +30,7 @@ from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
 from .. import budget, chart_kit, equations, grad_charts, state
 from ..context import Context, Run
+from ..text import glossary_help
 from ..time_charts import show
 
 TITLE = "Backward"
@@ -195,7 +196,7 @@ def badge(gv: GradValidation) -> None:
     """ "= autograd ✓ 3e-09", like the header's badge for the forward pass; an overflow named where it happened,
     a disagreement with the step where the gradient grew; what it means on hover."""
     colour, text, why = grad_story(gv)
-    st.markdown(f":{colour}-badge[{text}]", help=why)
+    st.markdown(f":{colour}-badge[{text}]", help=glossary_help("autograd") + "\n\n" + why)
 
 
 # -- the equations at step t ----------------------------------------------------------------------

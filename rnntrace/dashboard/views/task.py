@@ -18,6 +18,7 @@ from ...records import Trace, trace
 from ...tasks import LOSS_WINDOW, Trained
 from .. import budget, charts, state, task_charts
 from ..context import Context, describe_task
+from ..text import glossary_help
 from ..time_charts import kept_chart, show
 
 TITLE = "Task"
@@ -75,7 +76,8 @@ def _header(ctx: Context) -> None:
     st.caption(
         f"{tr.cell.upper()}, M = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
         + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
-        + ". Every other tab now shows this trained model on the example below."
+        + ". Every other tab now shows this trained model on the example below.",
+        help=glossary_help("Adam"),
     )
     st.markdown(tr.task.describe())
     if tr.capped:
