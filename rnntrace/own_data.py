@@ -307,10 +307,15 @@ def from_arrays(
         raise ValueError(f"class_names has {len(names)} name(s); y has classes 0..{classes - 1}: give one name per class.")
     xs = torch.from_numpy(xa.astype(np.float32))
     label = name or "your data"
-    doing = "classify" if kind == "classes" else "predict the target"
+    doing = {
+        ("classes", "sequence"): "classify each sample",
+        ("classes", "step"): "classify every step",
+        ("regression", "sequence"): "predict the target of each sample",
+        ("regression", "step"): "predict the target at every step",
+    }[kind, per]
     return DataTask(
         name=f"data: {label}",
-        title=f"{label}: {doing} {'of each sample' if per == 'sequence' else 'at every step'}",
+        title=f"{label}: {doing}",
         seq_len=T,
         example_len=T,
         batch_size=min(32, N - n_valid),

@@ -154,19 +154,24 @@ def _your_data(active: bool) -> tuple | None:
         )
         if not active:
             return None
-        uploaded = _upload("series", "data_file")
-        if uploaded is None:
-            st.session_state.pop("_good_data", None)
+        uploaded = _upload("series", "data_file", forget=False)
+        earlier = st.session_state.get("_good_data")
+        if uploaded is None and earlier is not None:  # the uploader emptied (a file removed or being replaced): the data stays
+            good = earlier
+            st.caption(
+                f"Using **{escape(earlier[2])}**, uploaded earlier. Upload another CSV to replace it; pick another Task to leave it."
+            )
+        elif uploaded is None:
             st.caption(
                 "Upload a CSV to train a model on it: one series (a sensor, a price) to continue, or sequences in long form "
                 "(sample, t, features, target) to predict or classify. Meanwhile the page shows the lesson's random weights."
             )
             st.caption("⚠️ A link to this page does not carry your data.")
             return None
-        digest, parsed, name = uploaded
-        if isinstance(parsed, pd.DataFrame):
-            good = _read_table(digest, parsed, name)
+        elif isinstance(uploaded[1], pd.DataFrame):
+            good = _read_table(*uploaded)
         else:
+            digest, parsed, name = uploaded
             good = (data_id(digest), parsed, name, (f"{name}: read as one series (no sample and t columns): predict its next value.",))
             st.session_state["_good_data"] = good
         if good is None:
@@ -244,12 +249,16 @@ def with_task(choice: Choice, trained: Trained) -> Choice:
     return replace(choice, config=config, trained=trained, target=target, X=X, x_source="task", problems=problems)
 
 
-def _upload(kind: str, widget_key: str, option: str | None = None, model=None):
-    """(digest, parsed, name) of the file in the uploader, or of the last good one if this one is bad."""
+def _upload(kind: str, widget_key: str, option: str | None = None, model=None, *, forget: bool = True):
+    """(digest, parsed, name) of the file in the uploader, or of the last good one if this one is bad.
+
+    ``forget``: an emptied uploader forgets the last good file (``False``: your data, which stays until replaced).
+    """
     keep = f"_good_{widget_key}"
     file = st.session_state.get(widget_key)
     if file is None:
-        st.session_state.pop(keep, None)
+        if forget:
+            st.session_state.pop(keep, None)
         return None
     data = file.getvalue()
     digest = hashlib.sha256(data).hexdigest()

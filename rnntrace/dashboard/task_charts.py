@@ -131,8 +131,7 @@ def loss_curve(
                 tooltip=[alt.Tooltip("step:Q"), alt.Tooltip("held-out loss:Q", format=".4g")],
             )
         )
-        held_note = f"orange: the loss on the held-out data (never trained on), {held.size} points"
-        notes = ["blue: the training batches' loss", held_note, *notes]
+        notes = ["blue: training batches; orange: held-out data", *notes]
     return finish(layers, title, notes, height)
 
 

@@ -36,7 +36,8 @@ def test_upload_a_series_train_it_and_read_the_task_tab_against_torch():
     at.file_uploader(key="data_file").set_value(("temperature.csv", series_csv(), MIME))
     run_clean(at)
     assert not at.error, [e.value for e in at.error]
-    ((key, trained),) = [(k, m) for k, m in state._trained_store()["models"].items() if k[0].startswith("data:")]
+    models = state._trained_store()["models"].items()  # shared by every test in this process: this data's only
+    ((key, trained),) = [(k, m) for k, m in models if k[0].startswith("data:") and m.task.name == "data: temperature"]
     assert key[1:] == ("rnn", 16, 0) and trained.steps == 300  # the sidebar's defaults: RNN, H = 16, seed 0; LIMITS.data_steps
     x, y = trained.example()  # the held-out part (the last 20 %), never trained on
     T = x.shape[1]

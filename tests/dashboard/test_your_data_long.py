@@ -112,7 +112,7 @@ def test_a_long_form_regression_trains_and_the_task_tab_is_torch_on_held_out_inp
     assert "input x_t" not in set(frame["series"])  # two features: no single input line drawn beside it
     shown = re.search(r"Held-out loss \(the data's last part, never trained on; torch's forward\): \*\*([0-9.e-]+)\*\*", said)
     assert shown and float(shown[1]) == pytest.approx(held_out, rel=1e-3)
-    loss = charts(at)[f"Training loss: fell to {trained.loss_ratio:.2g}× its start; held out: {trained.held_out_losses[-1]:.3g}"]
+    loss = charts(at)[f"Loss: training ×{trained.loss_ratio:.2g}, held out {trained.held_out_losses[-1]:.3g}"]
     curve = dataset(loss, "held-out loss")
     assert curve["held-out loss"].iloc[-1] == pytest.approx(held_out, rel=1e-5)  # the curve ends at torch's held-out loss
     assert "N=1, T=24, D=2, M=16, K=1" in said and agreement(at) < 1e-5
@@ -203,6 +203,9 @@ def test_bad_data_gets_its_message_and_the_previous_model_and_page_stay():
         assert set(state._trained_store()["models"]) == models, name  # nothing trained
         assert task_box(at) == "your data: updown.csv" and header(at) == before and "trained on 'data: updown'" in before
         assert not at.exception
+    at.file_uploader(key="data_file").set_value(None)  # emptied (removed, or a browser replacing it): the data stays
+    run_clean(at)
+    assert task_box(at) == "your data: updown.csv" and header(at) == before and "uploaded earlier" in captions(at)
 
 
 def test_a_link_cannot_carry_your_data_and_says_so():

@@ -137,8 +137,8 @@ def _losses(ctx: Context) -> None:
     tr = ctx.trained
     title = f"Training loss: fell to {tr.loss_ratio:.2g}× its start"
     held = None if tr.held_out_steps is None else (tr.held_out_steps, tr.held_out_losses)
-    if held is not None:
-        title += f"; held out: {tr.held_out_losses[-1]:.3g}"
+    if held is not None:  # your data: the chart sits in a narrow column, so a short title
+        title = f"Loss: training ×{tr.loss_ratio:.2g}, held out {tr.held_out_losses[-1]:.3g}"
     kept_chart(
         "task_loss",
         _shared(ctx, 130),
