@@ -230,3 +230,12 @@ def test_an_uploaded_x_and_model_show_their_own_sizes_in_the_sidebar():
     run_clean(at)
     boxes = {w.label: (w.value, w.disabled) for w in at.number_input}
     assert [boxes[k] for k in ("D (inputs)", "M (hidden)", "K (outputs)", "layers")] == [(4, True), (6, True), (3, True), (2, True)]
+
+
+def test_the_readme_states_the_caps_that_limits_sets():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("- **Your data**") : readme.index("- **The stage steps in your browser.**")]
+    caps = f"{LIMITS.data_values:,} rows, T ≤ {LIMITS.data_T} per sample, {LIMITS.data_steps} Adam steps or {LIMITS.data_seconds:g} s"
+    assert caps in " ".join(part.split()), caps

@@ -150,3 +150,30 @@ def test_held_out_classes_never_trained_on_are_refused_with_the_fix():
     y = np.array([0] * 8 + [1] * 2)  # sorted by class: the held-out two are the only class 1
     with pytest.raises(ValueError, match=r"class\(es\) 'up' that no training sample has.*Shuffle"):
         from_arrays(x, y, kind="classes", class_names=["down", "up"])
+
+
+def test_the_readme_notebook_example_runs_on_a_weather_table(tmp_path, monkeypatch):
+    """README's "Your data" notebook lines, as written, on a long-form CSV with text labels, one per sample."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("- **Your data**") :]
+    code = part[part.index("```python") + len("```python") : part.index("```", part.index("```python") + 3)]
+    code = "\n".join(line[2:] for line in code.strip("\n").split("\n"))  # the list item's indentation
+    rng = np.random.default_rng(3)
+    lines = ["sample,t,temp,humidity,label"]
+    for n in range(40):
+        wet = n % 2
+        for t in range(6):
+            lines.append(
+                f"s{n},{t},{20 - 2 * wet + rng.normal(0, 0.5):.2f},{0.5 + 0.3 * wet + rng.normal(0, 0.05):.3f},{'wet' if wet else 'dry'}"
+            )
+    (tmp_path / "weather.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # README's own lines, as a reader runs them
+    table, trained = scope["table"], scope["trained"]
+    assert (table.target, table.features, table.kind, table.per) == ("label", ("temp", "humidity"), "classes", "sequence")
+    xv, yv = trained.task.held_out()
+    with torch.no_grad():
+        assert float((trained.model(xv)[:, -1].argmax(-1) == yv).float().mean()) > 0.8
