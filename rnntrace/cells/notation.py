@@ -41,6 +41,12 @@ class Notation:
         plain: the plain RNN's block letter after that index: ``"h"`` (W_ih, W_hh) or ``""`` (W_x, W_h).
         column: vectors are columns, a product is ``W v`` (the lecture); else rows, ``v Wᵀ`` (torch).
         one_bias: the equations in symbols sum a gate's two biases into one (``b_f``; the lecture).
+        shapes: the Shapes table's names for torch's tensors (``weight_ih``, ``weight_hh``, ``bias_ih``,
+            ``bias_hh``, the head's ``weight`` and ``bias``): beside torch's row form the lesson's row-form
+            names (``x_t W_xh``, so ``W_xh = W_ihᵀ``); beside the lecture's column form its own (``W_x = W_ih``).
+        shapes_note: one sentence above that table saying how the two sets of names relate.
+        backward_note: what the backward equations (written in torch's row form in every notation) are in
+            this one's terms ('' in torch's own).
     """
 
     key: str
@@ -49,6 +55,9 @@ class Notation:
     plain: str
     column: bool
     one_bias: bool
+    shapes: dict[str, str]
+    shapes_note: str
+    backward_note: str = ""
 
     # -- names ---------------------------------------------------------------------------
 
@@ -136,8 +145,30 @@ class Notation:
         return r"\begin{gathered}" + r" \\ ".join([head, pairs_tex, *notes]) + r"\end{gathered}"
 
 
-TORCH = Notation("torch", r"x_t W_{ih}^\top + b_{ih} + \dots", x="i", plain="h", column=False, one_bias=False)
-TEXTBOOK = Notation("textbook", r"W_x x_t + W_h h_{t-1} + b", x="x", plain="", column=True, one_bias=True)
+TORCH = Notation(
+    "torch",
+    r"x_t W_{ih}^\top + b_{ih} + \dots",
+    x="i",
+    plain="h",
+    column=False,
+    one_bias=False,
+    shapes={"weight_ih": "W_xhᵀ", "weight_hh": "W_hhᵀ", "bias_ih": "b_xh", "bias_hh": "b_hh", "weight": "W_hyᵀ", "bias": "b_y"},
+    shapes_note="Torch stores `W_ih` as (G·M, D) and computes `x_t W_ihᵀ + b_ih`; textbooks that keep x_t a row write "
+    "x_t W_xh, so W_xh = W_ihᵀ.",
+)
+TEXTBOOK = Notation(
+    "textbook",
+    r"W_x x_t + W_h h_{t-1} + b",
+    x="x",
+    plain="",
+    column=True,
+    one_bias=True,
+    shapes={"weight_ih": "W_x", "weight_hh": "W_h", "bias_ih": "b_x", "bias_hh": "b_h", "weight": "W_o", "bias": "b_o"},
+    shapes_note="Torch stores `W_ih` as (G·M, D) and computes `x_t W_ihᵀ + b_ih`; the lecture's W_x is W_ih itself, applied "
+    "to x_t as a column (W_x x_t is (x_t W_ihᵀ)ᵀ), with a gated cell's gates stacked in its rows; b = b_x + b_h.",
+    backward_note=r"They stay in torch's row form (a gradient is a row): $\delta_{t+1} W_{hh}$ is the lecture's "
+    r"$(W_h^\top \delta_{t+1})^\top$, with $W_h = W_{hh}$.",
+)
 NOTATIONS: dict[str, Notation] = {n.key: n for n in (TORCH, TEXTBOOK)}
 
 

@@ -68,11 +68,13 @@ def output_table(y_manual: np.ndarray, y_torch: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
+def shapes_table(config: Config, *, has_head: bool = True, notation: str = "torch") -> pd.DataFrame:
     """Every tensor of the lesson with its symbolic and numeric shape, torch's name beside the lesson's.
 
-    Torch stores W_ih as (G*M, D): the lesson's W_xh is its transpose (x_t W_xh = x_t W_ihᵀ).
+    Torch stores W_ih as (G*M, D): in row form the lesson's W_xh is its transpose (x_t W_xh = x_t W_ihᵀ); in
+    the lecture's column form (``notation="textbook"``) W_x is W_ih itself. ``Notation.shapes`` names them.
     """
+    names = notation_for(notation).shapes
     c = config
     N, T, D, M, P = c.batch_size, c.seq_len, c.input_size, c.hidden_size, c.h_out
     G, dirs, L = c.spec.blocks, c.num_directions, c.num_layers
@@ -84,13 +86,13 @@ def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
             tag = f"l{layer}{suffix}"
             where = f" (layer {layer}{', reverse' if suffix else ''})" if L > 1 or dirs > 1 else ""
             rows += [
-                (f"input weights{where}", "W_xhᵀ", f"rnn.weight_ih_{tag}", f"({gm}, {d_sym})", (G * M, d_in)),
-                (f"recurrent weights{where}", "W_hhᵀ", f"rnn.weight_hh_{tag}", f"({gm}, M)", (G * M, P)),
+                (f"input weights{where}", names["weight_ih"], f"rnn.weight_ih_{tag}", f"({gm}, {d_sym})", (G * M, d_in)),
+                (f"recurrent weights{where}", names["weight_hh"], f"rnn.weight_hh_{tag}", f"({gm}, M)", (G * M, P)),
             ]
             if c.bias:
                 rows += [
-                    (f"input bias{where}", "b_xh", f"rnn.bias_ih_{tag}", f"({gm},)", (G * M,)),
-                    (f"recurrent bias{where}", "b_hh", f"rnn.bias_hh_{tag}", f"({gm},)", (G * M,)),
+                    (f"input bias{where}", names["bias_ih"], f"rnn.bias_ih_{tag}", f"({gm},)", (G * M,)),
+                    (f"recurrent bias{where}", names["bias_hh"], f"rnn.bias_hh_{tag}", f"({gm},)", (G * M,)),
                 ]
             if c.proj_size:
                 rows.append((f"projection{where}", "W_hr", f"rnn.weight_hr_{tag}", "(P, M)", (P, M)))
@@ -102,8 +104,8 @@ def shapes_table(config: Config, *, has_head: bool = True) -> pd.DataFrame:
     if has_head and c.output_size is not None:
         K = c.output_size
         rows += [
-            ("head weights", "W_hyᵀ", "fc.weight", f"(K, {dirs}M)" if dirs > 1 else "(K, M)", (K, dirs * P)),
-            ("head bias", "b_y", "fc.bias", "(K,)", (K,)),
+            ("head weights", names["weight"], "fc.weight", f"(K, {dirs}M)" if dirs > 1 else "(K, M)", (K, dirs * P)),
+            ("head bias", names["bias"], "fc.bias", "(K,)", (K,)),
             ("output", "Y", "out = fc(output)", "(N, T, K)", (N, T, K)),
         ]
     frame = pd.DataFrame(rows, columns=["tensor", "lesson", "torch", "symbolic shape", "shape"])

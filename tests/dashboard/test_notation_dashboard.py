@@ -178,3 +178,42 @@ def test_autograd_and_adam_are_explained_where_they_appear():
     at = run_clean(new_app(task="sine", view="Task"))
     adam = [c for c in at.caption if "Adam steps" in c.value]
     assert adam and GLOSSARY["Adam"] in adam[0].proto.help, [c.value[:60] for c in at.caption]
+
+
+def test_the_shapes_table_names_torchs_tensors_as_the_lecture():
+    config = CASES["gru"]
+    L = lesson(config)
+    at = run_clean(new_app(**config, view="Shapes", notation="textbook"))
+    (table,) = [df.value for df in at.dataframe if "lesson" in df.value.columns]
+    by_torch = dict(zip(table["torch"], zip(table["lesson"], table["shape"], strict=True), strict=True))
+    params = dict(L.module.named_parameters())
+    for kind, name in (("weight_ih", "W_x"), ("weight_hh", "W_h"), ("bias_ih", "b_x"), ("bias_hh", "b_h")):
+        lesson_name, shape = by_torch[f"rnn.{kind}_l0"]
+        assert lesson_name == name, (kind, lesson_name)  # W_x is W_ih itself: no transpose in the column form
+        want = tuple(params[f"{kind}_l0"].shape)
+        assert shape == "(" + ", ".join(map(str, want)) + ("," if len(want) == 1 else "") + ")", (kind, shape, want)
+    assert by_torch["fc.weight"][0] == "W_o" and by_torch["fc.weight"][1] == str(tuple(L.head.weight.shape))
+    assert any("W_x is W_ih itself" in m.value for m in at.markdown)
+
+
+def test_the_weights_view_names_the_heatmaps_as_the_lecture():
+    from apptest import charts, dataset
+
+    config = CASES["lstm"]
+    L = lesson(config)
+    at = run_clean(new_app(**config, view="Weights", notation="textbook"))
+    shown = charts(at)
+    for symbol, kind in (("W_x", "weight_ih"), ("W_h", "weight_hh")):
+        (title,) = [k for k in shown if k.startswith(f"{symbol} = rnn.{kind}_l0")]
+        W = getattr(L.module, f"{kind}_l0").detach().numpy()  # W_x is torch's W_ih itself: same rows, same columns
+        frame = dataset(shown[title], "row0", "col0", "value")
+        got = np.full(W.shape, np.nan)
+        got[frame["row0"].to_numpy(), frame["col0"].to_numpy()] = frame["value"].to_numpy()
+        np.testing.assert_array_equal(got, W, err_msg=title)
+
+
+def test_the_backward_view_says_its_equations_stay_in_torchs_row_form():
+    at = run_clean(new_app(**CASES["rnn_tanh"], view="Backward", notation="textbook"))
+    assert any("stay in torch's row form" in m.value and r"W_h^\top" in m.value for m in at.markdown)
+    at = run_clean(new_app(**CASES["rnn_tanh"], view="Backward"))
+    assert not any("row form" in m.value for m in at.markdown)

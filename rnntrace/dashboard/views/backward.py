@@ -25,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 from ...bptt import Backprop, GradValidation, validate_grads
-from ...cells import PARAM, CellSpec
+from ...cells import PARAM, CellSpec, notation_for
 from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
 from .. import budget, chart_kit, equations, grad_charts, state
@@ -444,7 +444,10 @@ def render(ctx: Context) -> None:
     show("bw_norm", t, shared, lambda: padded(ctx, grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts)))
     inputs_mattered(ctx, bp, cuts, shared)
 
-    st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
+    st.markdown(
+        f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation). "
+        + notation_for(ctx.notation).backward_note
+    )
     if ctx.trace.valid[t, n]:
         for line in backward_lines(ctx, bp):
             st.latex(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...spec import notation_for
 from .. import tables
 from ..context import Context
 
@@ -12,9 +13,7 @@ IN_PRESENTATION = False
 
 
 def render(ctx: Context) -> None:
-    st.markdown(
-        "Every tensor of the lesson, with the lesson's name beside torch's. "
-        "Torch stores `W_ih` as (G·M, D) and computes `x_t W_ihᵀ + b_ih`; textbooks often write W_xh = W_ihᵀ."
-    )
+    st.markdown("Every tensor of the lesson, with the lesson's name beside torch's. " + notation_for(ctx.notation).shapes_note)
     with st.container(key="shapes_table"):  # a lesson step points here (tour.keyed)
-        st.dataframe(tables.shapes_table(ctx.trace.config, has_head=ctx.run.head is not None), hide_index=True, width="stretch")
+        table = tables.shapes_table(ctx.trace.config, has_head=ctx.run.head is not None, notation=ctx.notation)
+        st.dataframe(table, hide_index=True, width="stretch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ...spec import param_name
+from ...spec import NOTATIONS, notation_for, param_name
 from .. import charts, downloads
 from ..context import Context
 
@@ -14,11 +14,13 @@ IN_PRESENTATION = False
 
 def render(ctx: Context) -> None:
     blocks = list(ctx.spec.gate_names) or None
+    nt = notation_for(ctx.notation)  # the lecture's W_x is torch's W_ih itself (same rows, same columns)
     c1, c2 = st.columns(2)
-    for col, kind, label in ((c1, "weight_ih", "input"), (c2, "weight_hh", "h unit")):
+    for col, side, kind, label in ((c1, "x", "weight_ih", "input"), (c2, "h", "weight_hh", "h unit")):
         name = param_name(kind, ctx.layer, ctx.direction)
-        symbol = "W_ih" if kind == "weight_ih" else "W_hh"
-        chart = charts.weights_heatmap(ctx.run.params[name], title=f"{symbol} = rnn.{name}", row_blocks=blocks, col_label=label)
+        symbol = NOTATIONS["torch"].weight(side, tex=False)  # W_ih, W_hh: the downloads' names
+        title = f"{nt.weight(side, tex=False)} = rnn.{name}"
+        chart = charts.weights_heatmap(ctx.run.params[name], title=title, row_blocks=blocks, col_label=label)
         col.altair_chart(chart, width="stretch")
         downloads.shelve_altair(symbol, chart)
     head = ctx.run.head
