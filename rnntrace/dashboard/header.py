@@ -91,6 +91,8 @@ def render(choice: Choice, lesson_step: int | None = None):
                                    ("your edits to X", choice.x_source == "edited")) if on]  # fmt: skip
         if private:
             st.caption(f"⚠️ This page's link does not carry {' and '.join(private)}: it opens the seed's lesson for anyone else.")
+        if choice.data is not None:
+            st.caption("⚠️ This page's link does not carry your data: it opens Task → your data empty, asking for the CSV.")
     return present, badge
 
 

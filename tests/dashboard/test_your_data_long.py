@@ -8,6 +8,7 @@ previous data, model and page stay.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -95,6 +96,7 @@ def test_a_long_form_regression_trains_and_the_task_tab_is_torch_on_held_out_inp
         "Kind: regression, guessed because it holds numbers with fractions",
         "A target at every step",
         "A link to this page does not carry your data.",
+        "This page's link does not carry your data: it opens Task → your data empty, asking for the CSV.",
     ):
         assert note in said, note
     assert at.selectbox(key=next(s.key for s in at.selectbox if s.label == "target column")).value == "target"
@@ -161,6 +163,32 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
     assert re.search(r"the target 'label' holds '(up|down)', which is not a number; regression needs numbers", message), message
     assert "The previous data stays in use." in message and task_box(at) == "your data: updown.csv"
     assert "trained on 'data: updown'" in captions(at)
+    at.selectbox(key=kind_key).set_value("classes")
+    at.session_state["view"] = "Backward"  # the backward pass of the classifier, against autograd
+    run_clean(at)
+    assert agreement(at) < 1e-5 and not at.error and "trained on 'data: updown'" in header(at)
+
+
+@pytest.mark.slow
+def test_the_wall_clock_cap_stops_training_and_says_so_with_the_loss_reached(monkeypatch):
+    monkeypatch.setattr(state, "LIMITS", dataclasses.replace(LIMITS, data_seconds=0.3))
+    at = run_clean(new_app(view="Task", timeout=300, task="data"))
+    upload(at, "capped.csv", updown(N=40, T=7))
+    trained = held_out_tensor(at, "capped")
+    assert trained.capped and trained.steps < LIMITS.data_steps and trained.seconds_cap == 0.3
+    with torch.no_grad():
+        xs, ys = trained.task.held_out()
+        held = float(torch.nn.functional.cross_entropy(trained.model(xs)[:, -1], ys))  # torch's loss of the model it stopped at
+    said = " ".join(w.value for w in at.warning)
+    found = re.search(
+        r"Training stopped at the demo's 0.3 s cap after (\d+) of (\d+) Adam steps \(LIMITS.data_seconds\)\. The loss reached: "
+        r"([0-9.e-]+) on the training batches \(mean of the last (\d+)\), ([0-9.e-]+) held out\.",
+        said,
+    )
+    assert found, said
+    assert (int(found[1]), int(found[2])) == (trained.steps, LIMITS.data_steps)
+    w = int(found[4])
+    assert float(found[3]) == pytest.approx(trained.losses[-w:].mean(), rel=1e-3) and float(found[5]) == pytest.approx(held, rel=1e-3)
 
 
 def rows(lines: list[str]) -> bytes:
