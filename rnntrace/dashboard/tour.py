@@ -60,8 +60,9 @@ TOUR: tuple[TourStep, ...] = (
     ),
     TourStep(
         "One step by hand",
-        "At t = 0 the cell computes **h_0 = tanh(x_0 W_ihᵀ + b_ih + h_{-1} W_hhᵀ + b_hh)** with h_{-1} = 0, so the recurrent "
-        "term is just b_hh. Every number is the model's own weights times this step's input.",
+        "At t = 0 the cell computes **h_0 = tanh(x_0 W_ihᵀ + b_ih + h_{-1} W_hhᵀ + b_hh)** (the lecture's W_x x_0 + W_h h_{-1} + b: "
+        "sidebar → Notation) with h_{-1} = 0, so the recurrent term is just b_hh. Every number is the model's own weights times "
+        "this step's input.",
         "the picture: x_t and h_{t-1} flow into the sum, then tanh gives h_t; below it, the same product written out.",
         {"view": "Step", "t": 0},
     ),
