@@ -34,7 +34,7 @@ from .config import (
     follow_input,
     follow_model,
 )
-from .state import add_edit, clear_edits, data_id, data_table, parse_upload
+from .state import add_edit, clear_edits, data_id, data_table, held_out_batch, parse_upload
 from .text import escape
 
 SIZE_LABELS = {"N": "N (batch)", "T": "T (time steps)", "D": "D (inputs)", "M": "M (hidden)", "K": "K (outputs)", "layers": "layers"}
@@ -233,15 +233,16 @@ def _read_table(digest: str, frame: pd.DataFrame, name: str) -> tuple | None:
 
 
 def with_task(choice: Choice, trained: Trained) -> Choice:
-    """The choice for a trained task's model: its layer and head, and the task's example as X."""
-    x, target = trained.example()
+    """The choice for a trained task's model: its layer and head, and the task's example as X
+    (your data's samples: its first held-out samples as a batch, at most N's limit; the sample picker browses them)."""
+    x, target = held_out_batch(trained)
     model = trained.model
     with torch.no_grad():
-        X = model.rnn_input(x).numpy()  # (1, T, D): floats, or a chars model's embedded ids
+        X = model.rnn_input(x).numpy()  # (N, T, D): floats, or a chars model's embedded ids
     config = follow_input(follow_model(choice.config, model.rnn, model.fc), X)
     target = target.numpy()
     if getattr(trained.task, "per", "step") == "sequence":  # one target per sample: the same at every step of its chart
-        target = np.broadcast_to(target.reshape(1, 1), X.shape[:2]).copy()  # (1, T)
+        target = np.broadcast_to(target.reshape(-1, 1), X.shape[:2]).copy()  # (N, T)
     problems = check_config(config)
     if not problems:
         with st.sidebar:

@@ -157,6 +157,17 @@ def _data_task(name: str, data: bytes) -> Task:
     return dataclasses.replace(task, example_len=min(task.example_len, MAX_T))  # the Task charts draw at most MAX_T steps
 
 
+def held_out_batch(trained: Trained) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the page shows of a trained task: its example (1, T, ...), or for your data's samples the first
+    ``LIMITS.sizes["N"][1]`` held-out samples (N, T, D) and their targets."""
+    task = trained.task
+    if getattr(task, "window", 0) is not None:  # a built-in task, or one series: one example
+        return trained.example()
+    x, y = task.held_out()
+    n = min(x.shape[0], LIMITS.sizes["N"][1])
+    return x[:n], y[:n]
+
+
 def data_id(digest: str, target: str | None = None, kind: str | None = None) -> str:
     """The TRAINED key's task part for an upload: its content's digest (not its name), and a table's target and kind."""
     return f"data:{digest[:16]}" + (f":{target}:{kind}" if target is not None else "")

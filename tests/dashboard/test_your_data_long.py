@@ -107,7 +107,7 @@ def test_a_long_form_regression_trains_and_the_task_tab_is_torch_on_held_out_inp
     with torch.no_grad():
         want = trained.model(x)[0, :, 0].numpy()  # torch's forward on the held-out inputs: (T,)
         held_out = float(torch.nn.functional.mse_loss(trained.model(trained.task.x_valid), trained.task.y_valid))
-    frame = dataset(charts(at)["Prediction vs target: 'target'"], "series", "value")
+    frame = dataset(charts(at)["Prediction vs target: 'target', held-out sample 0"], "series", "value")
     for series, expected in (("model (replay)", want), ("model (torch)", want), ("target", y[0, :, 0].numpy())):
         got = frame[frame["series"] == series].sort_values("t")["value"].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=series)
@@ -117,7 +117,7 @@ def test_a_long_form_regression_trains_and_the_task_tab_is_torch_on_held_out_inp
     loss = charts(at)[f"Loss: training ×{trained.loss_ratio:.2g}, held out {trained.held_out_losses[-1]:.3g}"]
     curve = dataset(loss, "held-out loss")
     assert curve["held-out loss"].iloc[-1] == pytest.approx(held_out, rel=1e-5)  # the curve ends at torch's held-out loss
-    assert "N=1, T=24, D=2, M=16, K=1" in said and agreement(at) < 1e-5
+    assert "N=8, T=24, D=2, M=16, K=1" in said and agreement(at) < 1e-5  # the 8 held-out samples, as a batch
     for view in ("Step", "Over time", "Backward"):  # every other view, on the trained model
         at.session_state["view"] = view
         run_clean(at)
@@ -139,7 +139,7 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
         p = torch.softmax(trained.model(x)[0], -1)[:, true].numpy()  # (T,) P(its class) at each step, torch
         xs, ys = trained.task.held_out()
         right = int((trained.model(xs)[:, -1].argmax(-1) == ys).sum())
-    title = f"Held-out sample: the probability the model gives its class, '{trained.task.class_name(true)}'"
+    title = f"Held-out sample 0: the probability the model gives its class, '{trained.task.class_name(true)}'"
     frame = dataset(charts(at)[title], "series", "value")
     for series in ("model (replay)", "model (torch)"):
         got = frame[frame["series"] == series].sort_values("t")["value"].to_numpy()
@@ -155,6 +155,17 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
     assert answer, said
     assert answer[1] == trained.task.class_name(true) and answer[2] == trained.task.class_name(int(last.argmax()))
     assert float(answer[3]) == pytest.approx(float(last.max()), abs=6e-4) and float(answer[4]) == pytest.approx(float(last[true]), abs=6e-4)
+    # the sample picker browses the held-out samples: sample 3's answer, against torch
+    at.selectbox(key="sample").set_value(3)
+    run_clean(at)
+    with torch.no_grad():
+        p3 = torch.softmax(trained.model(xs[3:4])[0, -1], -1)  # (2,)
+    three = re.search(
+        r"Shown: held-out sample 3 of the 16 here .*?true class '(\w+)'; at the last step the model predicts '(\w+)' with p = (\d\.\d+)",
+        captions(at),
+    )
+    assert three and three[1] == trained.task.class_name(int(ys[3])) and three[2] == trained.task.class_name(int(p3.argmax()))
+    assert float(three[3]) == pytest.approx(float(p3.max()), abs=6e-4)
     # the kind can be changed: the same labels as regression are refused (text), and the model stays
     kind_key = next(s.key for s in at.selectbox if s.label == "kind")
     at.selectbox(key=kind_key).set_value("regression")

@@ -41,8 +41,8 @@ def task_line(ctx: Context) -> str | None:
 # ------------------------------------------------------------------ cached traces beside the run (keyed on its run_key)
 @budget.shared(state.TASK_TRACES, "Replaying the untrained model…", kind="task page")  # survives clear_cache
 def _initial_trace(run_key: tuple, _trained: Trained) -> Trace:
-    """The same example through the model before training (its own embedding for chars)."""
-    x, _ = _trained.example()
+    """The same example (your data: the same held-out samples) through the model before training (its own embedding for chars)."""
+    x, _ = state.held_out_batch(_trained)
     m = _trained.initial
     return trace(m.rnn, m.rnn_input(x), head=m.fc)
 
@@ -121,14 +121,15 @@ def held_out_accuracy(tr: Trained) -> str:
 
 def _shown_sample(ctx: Context) -> str:
     """Your data's classes: what the model answers on the held-out sample shown (our replay's y_t, checked against torch)."""
-    task = ctx.trained.task
-    p = task.readout(ctx.trace.y[0])  # (T, C) probabilities
-    true = np.asarray(ctx.target, dtype=np.float64).reshape(-1).astype(int)  # (T,)
+    task, n = ctx.trained.task, ctx.sample
+    p = task.readout(ctx.trace.y[n])  # (T, C) probabilities
+    true = np.asarray(ctx.target, dtype=np.float64)[n].astype(int)  # (T,)
     t = ctx.T - 1 if task.per == "sequence" else ctx.t  # a sample's class is judged at its last step
     guess = int(np.argmax(p[t]))
     when = "at the last step" if task.per == "sequence" else f"at t = {t}"
     return (
-        f"Shown: the first held-out sample, true class '{task.class_name(int(true[t]))}'; {when} the model predicts "
+        f"Shown: held-out sample {n} of the {ctx.config.N} here (pick another above), true class '{task.class_name(int(true[t]))}'; "
+        f"{when} the model predicts "
         f"'{task.class_name(guess)}' with p = {p[t, guess]:.3f} and gives the true class p = {p[t, true[t]]:.3f}."
     )
 
@@ -148,13 +149,13 @@ def _losses(ctx: Context) -> None:
 
 def _prediction(ctx: Context, height: int = 220) -> dict:
     """The prediction chart (clickable, aligned with Over time); returns what the task pieces reuse."""
-    tr, task, T = ctx.trained, ctx.trained.task, ctx.T
-    y = task.readout(ctx.trace.y[0])  # (T,) or (T, V): our replay's y_t, read as the task's answer
-    y_torch = task.readout(ctx.validation.torch_y[0])  # the same from torch's forward
-    target = np.asarray(ctx.target, dtype=np.float64).reshape(T)  # (T,): values, bits (NaN: not asked) or next-char ids
+    tr, task, T, n = ctx.trained, ctx.trained.task, ctx.T, ctx.sample
+    y = task.readout(ctx.trace.y[n])  # (T,) or (T, V): our replay's y_t, read as the task's answer
+    y_torch = task.readout(ctx.validation.torch_y[n])  # the same from torch's forward
+    target = np.asarray(ctx.target, dtype=np.float64)[n].reshape(T)  # (T,): values, bits (NaN: not asked) or next-char ids
 
     def chart():
-        y_before = task.readout(_initial_trace(ctx.run_key, tr).y[0])
+        y_before = task.readout(_initial_trace(ctx.run_key, tr).y[n])
         kw: dict = {"before": y_before, "height": height}
         if task.name == "chars":
             nxt = target.astype(int)
@@ -185,15 +186,16 @@ def _prediction(ctx: Context, height: int = 220) -> dict:
                 "target": None,
                 "y_domain": PROBABILITY,
                 "y_title": "P(true class)",
-                "title": f"Held-out sample: the probability the model gives {what}",
+                "title": f"Held-out sample {n}: the probability the model gives {what}",
                 "notes": [f"judged at the last step, t = {T - 1}" if per_sample else "judged at every step"],
             }
         else:
             pred, pred_torch = y, y_torch
             one = ctx.run.X.shape[2] == 1  # the input drawn beside it only when it is one number per step
-            kw |= {"target": target, "y_title": "value", "title": f"Prediction vs target: {task.output_label}"}
+            title = f"Prediction vs target: {task.output_label}" + (f", held-out sample {n}" if ctx.config.N > 1 else "")
+            kw |= {"target": target, "y_title": "value", "title": title}
             if one:
-                kw["x"] = ctx.run.X[0, :, 0]
+                kw["x"] = ctx.run.X[n, :, 0]
         return task_charts.prediction_chart(pred, pred_torch, ctx.t, **kw)
 
     show("task_pred", ctx.t, _shared(ctx, height), chart)
@@ -297,7 +299,8 @@ def _memory(ctx: Context) -> None:
 
 
 def _before_after(ctx: Context) -> None:
-    after = ctx.trace.quantity("h_t", 0, 0)[:, 0]  # (T, H)
+    n = ctx.sample
+    after = ctx.trace.quantity("h_t", 0, 0)[:, n]  # (T, H)
     height = 120 + 2 * min(after.shape[1], 64)  # a few px per unit: 64 units still read as rows
     st.markdown("**h_t before and after training**, same example, same colour scale (±1, tanh's range)")
 
@@ -306,7 +309,7 @@ def _before_after(ctx: Context) -> None:
 
     left, right = st.columns(2, gap="medium")
     with left:
-        before = lambda: _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, 0]  # noqa: E731 (only on a miss)
+        before = lambda: _initial_trace(ctx.run_key, ctx.trained).quantity("h_t", 0, 0)[:, n]  # noqa: E731 (only on a miss)
         show("task_h_before", ctx.t, _shared(ctx), lambda: heatmap(before(), "h_t before training"))
     with right:
         show("task_h_after", ctx.t, _shared(ctx), lambda: heatmap(after, "h_t after training"))
