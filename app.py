@@ -81,6 +81,11 @@ def _stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool
     except Busy as busy:
         st.warning(f"Not now: {busy}", icon="⏳")
         return
+    if present and "t" not in st.query_params and "t" not in st.session_state and "c" in base.spec.states and base.T > 1:
+        # a slide of a cell with a cell state opens at t = 1 (the Step slide says why): at t = 0, c_{t-1} = c0 = 0 and the
+        # forget gate has nothing to keep; a link's t (a lesson step's too) wins
+        browser_stage.seek(browser_stage.KEPT_T)
+        st.query_params["t"] = str(browser_stage.KEPT_T)
     link_t, _ = url.parse_int(st.query_params.get("t", "0"), 0, base.T - 1)  # url.check_link has said what was wrong with it
     t = browser_stage.initial_t(base.T, link_t)
     c = base.config

@@ -45,6 +45,9 @@ def _per_step(ctx: Context, shown: stage_payload.Shown, head_W, diagram: bool, r
     return frames + stage_payload.ROW_BYTES * rows
 
 
+KEPT_T = 1  # where a slide of a cell with a cell state opens: c_{t-1} = c_0 ≠ 0 there, so the forget gate has something to keep
+
+
 def initial_t(T: int, link_t: int | None) -> int:
     """The session's t, clamped to 0..T-1; on the first run, the link's (``link_t``: ``?t=`` parsed by ``url``), else 0."""
     if "t" not in st.session_state:

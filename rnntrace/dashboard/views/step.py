@@ -94,6 +94,11 @@ def render(ctx: Context) -> None:
             size = r"\scriptsize " if spec.gates else r"\small "
             st.latex(size + equations.symbolic(spec, ctx.trace.config.proj_size, ctx.notation))
             bridge(ctx, r"\scriptsize ")
+            if "c" in spec.states:  # app.py opens this slide at stage.KEPT_T unless the link gives a t
+                st.caption(
+                    f"At t = 0, c_t−1 = c0 = 0: the forget gate f_t has nothing to keep, so this slide opens at t = {stage.KEPT_T} "
+                    "(a link's t wins)."
+                )
         return
     if ctx.exercise:  # the numbers below would give the answer away: the equations in symbols only
         stage.show(ctx, "stage_step", diagram=True, exercise=_exercise(ctx))
