@@ -113,3 +113,15 @@ def spec(chart: alt.LayerChart, name: str) -> dict:
         out = aligned(chart).properties(width="container").to_dict()
     out["name"] = name
     return out
+
+
+def padded(ctx, chart: alt.LayerChart, *, everywhere: bool = False) -> alt.LayerChart:
+    """A chart over t with a padded batch's padding under chart_kit's grey band (unchanged without lengths).
+
+    The shown sample's padding (t >= L_n); ``everywhere``: a chart of the whole batch (a sum or a
+    maximum over samples), greyed only where every sample is padding (t >= max_n L_n).
+    """
+    lengths = ctx.config.lengths
+    if not lengths:
+        return chart
+    return chart_kit.with_padding(chart, max(lengths) if everywhere else lengths[ctx.sample], ctx.T)

@@ -231,3 +231,18 @@ def test_the_step_views_state_chart_has_no_torch_tick_on_padding():
     padding = frame[frame["t"] >= 3]
     assert padding["now"].isna().all() and padding["torch"].isna().all(), "a padded step has no h_t, in torch as here"
     assert frame[frame["t"] < 3]["torch"].notna().all()
+
+
+def test_charts_of_the_whole_batch_grey_only_where_every_sample_is_padding():
+    at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,6", view="Over time", sample=1))
+    shown = charts(at)
+    assert bands(shown, "h_t over time") == [["padding (t ≥ 3)"]]  # the shown sample's own
+    assert bands(shown, "|manual − torch| per step") == [["padding (t ≥ 6)"]]  # every sample's
+    (diff_title,) = [k for k in shown if k.startswith("|manual − torch| per step")]
+    per_step = dataset(shown[diff_title], "diff")
+    assert (per_step[per_step["t0"] >= 6]["diff"] == 0).all(), "no sample is computed there: nothing to differ"
+    at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,6", view="Backward", sample=1))
+    shown = charts(at)
+    assert bands(shown, "dL/dh_t over time") == [["padding (t ≥ 3)"]]
+    for prefix in ("Each step's share", "‖∂h_t/∂h_{t−1}‖₂ per step", "Flow:"):
+        assert bands(shown, prefix) == [["padding (t ≥ 6)"]], prefix

@@ -28,10 +28,10 @@ from ...bptt import Backprop, GradValidation, validate_grads
 from ...cells import PARAM, CellSpec, notation_for
 from ...cells.latex import StepGrads
 from ...cells.latex import d as _d
-from .. import budget, chart_kit, equations, grad_charts, state
+from .. import budget, equations, grad_charts, state
 from ..context import Context, Run
 from ..text import glossary_help
-from ..time_charts import show
+from ..time_charts import padded, show
 
 TITLE = "Backward"
 IN_PRESENTATION = True
@@ -268,16 +268,7 @@ def symbolic(spec: CellSpec, direction: int = 0) -> str:
 # -- a padded batch --------------------------------------------------------------------------------
 
 
-def padded(ctx: Context, chart):
-    """A chart of the shown sample over t with its padded steps (t >= L_n) under chart_kit's grey band."""
-    lengths = ctx.config.lengths
-    return chart_kit.with_padding(chart, lengths[ctx.sample], ctx.T) if lengths else chart
-
-
-def padded_everywhere(ctx: Context, chart):
-    """A chart summed (or maximised) over the batch: greyed only where every sample is padding (t >= max_n L_n)."""
-    lengths = ctx.config.lengths
-    return chart_kit.with_padding(chart, max(lengths), ctx.T) if lengths else chart
+padded_everywhere = partial(padded, everywhere=True)  # a chart summed or maximised over the batch
 
 
 def not_computed(ctx: Context) -> None:

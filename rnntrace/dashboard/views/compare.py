@@ -20,7 +20,7 @@ from ...tasks import TASKS
 from .. import charts, stage, state
 from ..config import compare_cells, follow_input, follow_model
 from ..context import Context
-from ..time_charts import spec
+from ..time_charts import padded, spec
 from . import backward
 
 TITLE = "Compare"
@@ -83,7 +83,6 @@ def _charts(ctx: Context) -> list[dict]:
     h = ctx.trace.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, H)
     bp = backward.gradients(ctx.run_key, "last step", ctx.run).backprop
     dh = np.abs(bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n])  # (T, H)
-    padded = backward.padded  # a padded batch: the sample's steps t >= L_n under chart_kit's grey band
     return [
         spec(padded(ctx, charts.hidden_heatmap(h, 0, title=f"h_t, nn.{ctx.config.cell}", **HEATMAP)), "h_t"),
         spec(padded(ctx, charts.hidden_heatmap(dh, 0, title=f"|dL/dh_t|, nn.{ctx.config.cell}", quantity="|dL/dh_t|", **HEATMAP)), "dh_t"),

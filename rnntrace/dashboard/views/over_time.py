@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import chart_kit, charts, stage
+from .. import charts, stage
 from ..context import Context
-from ..time_charts import spec
+from ..time_charts import padded, spec
 
 TITLE = "Over time"
 IN_PRESENTATION = True
@@ -38,23 +38,17 @@ def specs(ctx: Context) -> list[dict]:
     """The view's charts for the stage, built once per configuration (at t = 0: the stage moves t_now)."""
     tr, n, t = ctx.trace, ctx.sample, 0
     h = tr.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, M)
-    shown = [spec(_padded(ctx, charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP)), "h_t")]
+    shown = [spec(padded(ctx, charts.hidden_heatmap(h, t, title=f"h_t over time (layer {ctx.layer})", **HEATMAP)), "h_t")]
     gates = charts.gates_from_trace(tr, layer=ctx.layer, direction=ctx.direction, sample=n) if ctx.spec.gates else None
-    x_chart = spec(_padded(ctx, charts.input_chart(ctx.run.X[n], t, **LINES)), "x_t")
+    x_chart = spec(padded(ctx, charts.input_chart(ctx.run.X[n], t, **LINES)), "x_t")
     if ctx.present:  # the slide: the state and what drives it
-        return [*shown, spec(_padded(ctx, charts.gates_chart(gates, t, **GATES)), "gates") if gates else x_chart]
+        return [*shown, spec(padded(ctx, charts.gates_chart(gates, t, **GATES)), "gates") if gates else x_chart]
     shown.append(x_chart)
     if gates:
-        shown.append(spec(_padded(ctx, charts.gates_chart(gates, t, **GATES)), "gates"))
+        shown.append(spec(padded(ctx, charts.gates_chart(gates, t, **GATES)), "gates"))
     if tr.y is not None:
         original = None if ctx.original is None else ctx.original.trace.y[n]  # the unedited run's y: a dashed ghost
-        shown.append(spec(_padded(ctx, charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, original=original, **LINES)), "y_t"))
+        shown.append(spec(padded(ctx, charts.output_chart(tr.y[n], ctx.validation.torch_y[n], t, original=original, **LINES)), "y_t"))
     v = ctx.validation
-    shown.append(spec(charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), "diff"))
+    shown.append(spec(padded(ctx, charts.diff_chart(v.per_step, t, v.tolerance, max_t=400), everywhere=True), "diff"))
     return shown
-
-
-def _padded(ctx: Context, chart):
-    """The sample's padded steps greyed on a chart over t (a batch uploaded with a 'length' column)."""
-    lengths = ctx.config.lengths
-    return chart_kit.with_padding(chart, lengths[ctx.sample], ctx.T) if lengths else chart
