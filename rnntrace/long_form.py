@@ -25,6 +25,7 @@ Steps are ordered by ``t`` within each sample; samples keep the order of their f
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,8 @@ class LongForm:
     notes: tuple[str, ...]
 
     def task(self, *, name: str | None = None, valid_fraction: float = 0.2, steps: int = 300) -> DataTask:
-        """``from_arrays`` of this table: the last samples held out."""
-        return from_arrays(
+        """``from_arrays`` of this table: the last samples held out (named by their ids: ``DataTask.sample_names``)."""
+        task = from_arrays(
             self.x,
             self.y,
             kind=self.kind,
@@ -80,6 +81,7 @@ class LongForm:
             class_names=self.class_names or None,
             target_name=self.target,
         )
+        return dataclasses.replace(task, sample_names=self.samples)
 
 
 def is_long_form(columns) -> bool:
@@ -190,7 +192,8 @@ def read_long_form(
         raise ValueError(
             f"samples have different lengths: '{short}' has {counts[short]} steps, '{long_}' has {counts[long_]} "
             f"({counts.nunique()} different lengths among {len(order)} samples). Every sample needs the same number of "
-            "steps here: cut them to the shortest, or pad them (and train with the library's lengths=... instead)."
+            "steps: cut them to the shortest (or pad them to one length; the padding is then read as data: training on "
+            "padded samples is not supported yet)."
         )
     N, T, D = len(order), int(counts.iloc[0]), len(features)
     if T < MIN_STEPS:

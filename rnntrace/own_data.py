@@ -71,6 +71,7 @@ class DataTask(Task):
         x_valid, y_valid: the held-out part, same layouts: ``example()`` and ``held_out_loss``.
         window: for a series, the length of a training window (None: whole samples).
         source: one sentence saying where the data came from and how it was prepared.
+        sample_names: every sample's id as the data wrote it (a long-form CSV's ``sample`` column), or ().
     """
 
     kind: str = "regression"
@@ -84,6 +85,7 @@ class DataTask(Task):
     per: str = "step"
     class_names: tuple[str, ...] = ()
     target_name: str = ""
+    sample_names: tuple[str, ...] = ()
 
     @property
     def input_size(self) -> int:
@@ -134,6 +136,11 @@ class DataTask(Task):
             e = np.exp(z - z.max(axis=-1, keepdims=True))
             return e / e.sum(axis=-1, keepdims=True)
         return np.asarray(y)[..., 0]
+
+    def held_out_name(self, i: int) -> str:
+        """Held-out sample ``i`` as the data names it (its id in the CSV), else "held-out sample i"."""
+        first = len(self.sample_names) - self.x_valid.shape[0]
+        return f"'{self.sample_names[first + i]}'" if self.sample_names and not self.window else f"held-out sample {i}"
 
     def class_name(self, k: int) -> str:
         """The label of class ``k`` as the data wrote it (its number when the data gave numbers)."""

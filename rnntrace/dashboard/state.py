@@ -262,7 +262,8 @@ def _train(spec: Task, cell: str, hidden: int, seed: int, seconds: float | None 
         if step % 10 == 9 or step == steps - 1:
             bar.progress(
                 (step + 1) / steps,
-                text=f"Training {cell.upper()} (M={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}",
+                text=f"Training {cell.upper()} (M={hidden}) on '{task}': step {step + 1} of {steps}, loss {loss:.4f}"
+                + (f" (stops at {seconds:g} s if not done)" if seconds else ""),
             )
             curve.line_chart(pd.DataFrame({"training loss": losses}), height=160, x_label="optimisation step")
 

@@ -107,7 +107,7 @@ def test_a_long_form_regression_trains_and_the_task_tab_is_torch_on_held_out_inp
     with torch.no_grad():
         want = trained.model(x)[0, :, 0].numpy()  # torch's forward on the held-out inputs: (T,)
         held_out = float(torch.nn.functional.mse_loss(trained.model(trained.task.x_valid), trained.task.y_valid))
-    frame = dataset(charts(at)["Prediction vs target: 'target', held-out sample 0"], "series", "value")
+    frame = dataset(charts(at)["Prediction vs target: 'target', held-out sample 0 ('w32')"], "series", "value")
     for series, expected in (("model (replay)", want), ("model (torch)", want), ("target", y[0, :, 0].numpy())):
         got = frame[frame["series"] == series].sort_values("t")["value"].to_numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=series)
@@ -139,7 +139,7 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
         p = torch.softmax(trained.model(x)[0], -1)[:, true].numpy()  # (T,) P(its class) at each step, torch
         xs, ys = trained.task.held_out()
         right = int((trained.model(xs)[:, -1].argmax(-1) == ys).sum())
-    title = f"Held-out sample 0: the probability the model gives its class, '{trained.task.class_name(true)}'"
+    title = f"Held-out sample 0 ('w80'): the probability the model gives its class, '{trained.task.class_name(true)}'"
     frame = dataset(charts(at)[title], "series", "value")
     for series in ("model (replay)", "model (torch)"):
         got = frame[frame["series"] == series].sort_values("t")["value"].to_numpy()
@@ -161,7 +161,8 @@ def test_per_sample_classes_show_the_probability_of_the_true_class_and_the_held_
     with torch.no_grad():
         p3 = torch.softmax(trained.model(xs[3:4])[0, -1], -1)  # (2,)
     three = re.search(
-        r"Shown: held-out sample 3 of the 16 here .*?true class '(\w+)'; at the last step the model predicts '(\w+)' with p = (\d\.\d+)",
+        r"Shown: held-out sample 3 of the 16 here \('w83' in the file; pick another above\), true class '(\w+)'; "
+        r"at the last step the model predicts '(\w+)' with p = (\d\.\d+)",
         captions(at),
     )
     assert three and three[1] == trained.task.class_name(int(ys[3])) and three[2] == trained.task.class_name(int(p3.argmax()))

@@ -128,7 +128,8 @@ def _shown_sample(ctx: Context) -> str:
     guess = int(np.argmax(p[t]))
     when = "at the last step" if task.per == "sequence" else f"at t = {t}"
     return (
-        f"Shown: held-out sample {n} of the {ctx.config.N} here (pick another above), true class '{task.class_name(int(true[t]))}'; "
+        f"Shown: held-out sample {n} of the {ctx.config.N} here ({task.held_out_name(n)} in the file; pick another above), "
+        f"true class '{task.class_name(int(true[t]))}'; "
         f"{when} the model predicts "
         f"'{task.class_name(guess)}' with p = {p[t, guess]:.3f} and gives the true class p = {p[t, true[t]]:.3f}."
     )
@@ -186,13 +187,15 @@ def _prediction(ctx: Context, height: int = 220) -> dict:
                 "target": None,
                 "y_domain": PROBABILITY,
                 "y_title": "P(true class)",
-                "title": f"Held-out sample {n}: the probability the model gives {what}",
+                "title": f"Held-out sample {n} ({task.held_out_name(n)}): the probability the model gives {what}",
                 "notes": [f"judged at the last step, t = {T - 1}" if per_sample else "judged at every step"],
             }
         else:
             pred, pred_torch = y, y_torch
             one = ctx.run.X.shape[2] == 1  # the input drawn beside it only when it is one number per step
-            title = f"Prediction vs target: {task.output_label}" + (f", held-out sample {n}" if ctx.config.N > 1 else "")
+            title = f"Prediction vs target: {task.output_label}" + (
+                f", held-out sample {n} ({task.held_out_name(n)})" if ctx.config.N > 1 else ""
+            )
             kw |= {"target": target, "y_title": "value", "title": title}
             if one:
                 kw["x"] = ctx.run.X[n, :, 0]
