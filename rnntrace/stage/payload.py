@@ -5,8 +5,8 @@ The stage (``assets/stage.js``) draws the diagram's SVG once and fills in a fram
 current step. This module decides what goes in, within a byte budget:
 
 - ``PAYLOAD_BYTES`` (gzip-compressed JSON, what travels): the frames of one sample, layer and
-  direction cost about 1.8 kB per step for an LSTM with 8 shown units per box (measured: T=200,
-  M=64: 356 kB), so up to about 1,100 steps go at once. Past the budget the payload holds a
+  direction cost about 2.2 kB per step for an LSTM with 8 shown units per box, 0.4 kB of it each
+  gate's two terms (measured with ``step_bytes``: T=200, M=64), so up to about 900 steps go at once. Past the budget the payload holds a
   window of steps around t, and the stage asks for the next window as t nears its end.
 - Numbers are the ones ``cell_diagram`` prints (3 decimals) and the charts' data keep 6
   significant digits: enough for every label and tooltip the page shows.
