@@ -1,7 +1,7 @@
 """A padded batch on the slide, in Chromium: stepping the stage into a sample's padding says so, against torch's packed forward.
 
 The link carries the lengths (``lengths=5,3,8``) of a seeded X; the slide (``present=true``)
-shows the cell diagram on the browser stage. Stepping it with its own button (no rerun), the
+shows the cell diagram on the browser stage. Stepping it with its own Next button, the
 diagram's numbers at the real steps are torch's ``pack_padded_sequence`` forward of the same
 model, and from the sample's length on the title says "padding (not computed)" and every
 number is '—'.
@@ -27,13 +27,18 @@ pytestmark = pytest.mark.browser
 N, T, D, M, LENGTHS, SAMPLE = 3, 8, 2, 4, (5, 3, 8), 1
 SHOWN = 0.5e-3 + 1e-6  # the diagram prints 3 decimals
 
-READ_JS = """() => {
-  const stage = globalThis.__rnntraceStage.stages.filter((s) => s.root.isConnected).at(-1);
+# the slide has two stages (the picture, and the chart beside it that follows it): read the one with the picture
+PICTURE = "globalThis.__rnntraceStage.stages.filter((s) => s.root.isConnected && s.root.querySelector('svg text.title')).at(-1)"
+READ_JS = (
+    """() => {
+  const stage = """
+    + PICTURE
+    + """;
   const h = [...stage.root.querySelectorAll("g.box[data-field='h_t'] g.cell text.v")].map((e) => e.textContent);
   const all = [...stage.root.querySelectorAll('g.box g.cell text.v')].map((e) => e.textContent);
-  return {t: stage.t, painted: stage.root.dataset.painted, title: stage.root.querySelector('svg text.title').textContent, h, all,
-          wsCount: window.__rt ? window.__rt.wsCount : null};
+  return {t: stage.t, painted: stage.root.dataset.painted, title: stage.root.querySelector('svg text.title').textContent, h, all};
 }"""
+)
 
 
 def torch_h() -> np.ndarray:
@@ -50,16 +55,14 @@ def test_stepping_the_slide_into_padding_says_not_computed(page, streamlit_serve
     query = f"N={N}&T={T}&D={D}&M={M}&lengths={','.join(map(str, LENGTHS))}&sample={SAMPLE}&present=true"
     page.goto(f"{streamlit_server.url}/?{query}")
     wait_idle(page, timeout=120)
-    page.wait_for_function("() => globalThis.__rnntraceStage?.stages.some((s) => s.root.isConnected && s.root.dataset.painted)")
+    page.wait_for_function(f"() => {PICTURE}?.root.dataset.painted !== undefined")
     assert "padded, lengths [5, 3, 8]" in main_text(page), "the slide's header line says the batch is padded"
     want = torch_h()
     L = LENGTHS[SAMPLE]
     for t in range(T):
         if t > 0:
             stage_button(page, "next").click()
-        page.wait_for_function(
-            f"() => globalThis.__rnntraceStage.stages.filter((s) => s.root.isConnected).at(-1).root.dataset.painted === '{t}'"
-        )
+        page.wait_for_function(f"() => {PICTURE}.root.dataset.painted === '{t}'")
         shown = page.evaluate(READ_JS)
         assert f"t = {t} " in shown["title"] and f"sample {SAMPLE}" in shown["title"], shown["title"]
         assert ("padding (not computed)" in shown["title"]) == (t >= L), (t, shown["title"])
