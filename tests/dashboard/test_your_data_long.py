@@ -203,6 +203,29 @@ def test_the_wall_clock_cap_stops_training_and_says_so_with_the_loss_reached(mon
     assert float(found[3]) == pytest.approx(trained.losses[-w:].mean(), rel=1e-3) and float(found[5]) == pytest.approx(held, rel=1e-3)
 
 
+@pytest.mark.slow
+def test_classes_per_step_show_the_probability_of_each_steps_true_class():
+    rng = np.random.default_rng(2)
+    x = np.round(rng.normal(size=(60, 9, 1)), 5)
+    y = (np.cumsum(x[..., 0], axis=1) > 0).astype(int)  # the running sum's sign: changes within a sample
+    at = run_clean(new_app(view="Task", timeout=300, task="data"))
+    upload(at, "runsign.csv", long_csv(x, y, ("v",), target="y"))
+    assert not at.error, [e.value for e in at.error]
+    said = captions(at)
+    assert "Kind: classes, guessed because it holds 2 whole-number value(s)" in said and "A class at every step" in said
+    trained = held_out_tensor(at, "runsign")
+    xs, ys = trained.task.held_out()  # (12, 9, 1), (12, 9)
+    with torch.no_grad():
+        p = torch.softmax(trained.model(xs[:1])[0], -1)  # (T, 2)
+        right = int((trained.model(xs).argmax(-1) == ys).sum())
+    want = p[torch.arange(9), ys[0]].numpy()  # P(the true class at each step)
+    frame = dataset(charts(at)["Held-out sample 0 ('w48'): the probability the model gives the true class at each step"], "series", "value")
+    got = frame[frame["series"] == "model (torch)"].sort_values("t")["value"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    shown = re.search(r"Held-out accuracy: \*\*([0-9.]+)%\*\* \((\d+) of (\d+) steps of the held-out samples\)", said)
+    assert shown and (int(shown[2]), int(shown[3])) == (right, ys.numel()) and right / ys.numel() > 0.7, said
+
+
 def rows(lines: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 

@@ -66,7 +66,7 @@ def _no_task() -> None:
     links = " · ".join(f"[{label}]({href})" for label, href in LINKS)
     st.info(
         "This tab explains a trained model; with random weights there is nothing to explain. "
-        f"Pick one under **Task** in the sidebar, or open {links}.",
+        f"Pick one under **Task** in the sidebar (*your data*: upload a CSV there and it trains here), or open {links}.",
         icon=":material/school:",
     )
 
@@ -76,7 +76,11 @@ def _header(ctx: Context) -> None:
     st.caption(
         f"{tr.cell.upper()}, M = {tr.hidden}, seed {tr.seed}: {tr.steps} Adam steps"
         + (f" in {tr.seconds:.1f} s" if tr.seconds else "")
-        + ". Every other tab now shows this trained model on the example below.",
+        + (
+            f". Every other tab now shows this trained model on the {ctx.config.N} held-out samples below (the sample picker above)."
+            if ctx.config.N > 1
+            else ". Every other tab now shows this trained model on the example below."
+        ),
         help=glossary_help("Adam"),
     )
     st.markdown(tr.task.describe())
