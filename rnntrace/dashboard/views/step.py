@@ -120,9 +120,11 @@ def render(ctx: Context) -> None:
         )
         return
     stage.show(ctx, "stage_step", diagram=True, state_chart=True, exercise=_exercise(ctx))
+    gates = " Click a gate's name (or Tab to it, Enter) for its two terms with their numbers; Escape hides them." if spec.gates else ""
     st.caption(
-        "Hover a number in the picture to see where it came from. Vectors are drawn as columns, one entry per unit; "
-        "torch computes the same numbers as the rows of an (N, ·) batch. The equations and tables below follow t when stepping pauses."
+        f"Hover a number in the picture to see where it came from; click it to edit it (What if).{gates} Vectors are drawn as "
+        "columns, one entry per unit; torch computes the same numbers as the rows of an (N, ·) batch. The equations and "
+        "tables below follow t when stepping pauses."
     )
     numbers(ctx)
     c1, c2, c3 = st.columns([1, 3, 2])
