@@ -50,6 +50,7 @@ _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)  # ASCII digits: int() also takes "Â
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _PLAIN = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]{1,6})?", re.ASCII)  # "2.5": kept as written; "25e-1" is read as 2.5
 STREAMLIT_OWN = ("embed", "embed_options")  # Streamlit's own parameters: never ours to check
+SAYS_ITS_OWN = ("edit", "lengths")  # bound text fields that check what is typed and say what is wrong beside them
 HEALTH = "health"  # ``?health=1``: the server's budget totals as JSON text (app.py), nothing else
 # every parameter the page reads; any other is dropped with a notice (a typo must not pass for a setting)
 KNOWN = (
@@ -524,6 +525,11 @@ def check_link(tour_steps: int) -> None:
     params = initial_params()
     if st.session_state.get("_url_checked") == repr(params):
         return
+    # Streamlit reseeds the initial parameters from the address on every rerun, so a value typed into a
+    # bound text field comes back here: the field says its own problem beside it, once, not twice.
+    seen = "_url_checked" in st.session_state
+    typed = {k for k in SAYS_ITS_OWN if seen and k in params and st.session_state.get(k) == _last(params[k])[0]}
+    params = {k: v for k, v in params.items() if k not in typed}
     checked = check(params, KINDS, tour_steps=tour_steps, data_live=st.session_state.get("_good_data") is not None)
     apply(checked, params)
     st.session_state._url_checked = repr(initial_params())

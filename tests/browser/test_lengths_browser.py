@@ -71,3 +71,20 @@ def test_stepping_the_slide_into_padding_says_not_computed(page, streamlit_serve
             assert np.abs(got - want[t]).max() <= SHOWN, f"h_t at t={t}: the stage shows {shown['h']}, torch has {want[t]}"
         else:
             assert shown["all"] and set(shown["all"]) == {"—"}, f"t={t} is padding: nothing computed, got {shown['all']}"
+
+
+def test_a_bad_entry_typed_in_the_field_gets_one_notice_beside_it(page, streamlit_server):
+    """Streamlit reseeds the link's parameters from the address on each rerun: the link's check must not
+    report the typed value a second time (as "URL parameter lengths=... ignored")."""
+    page.goto(f"{streamlit_server.url}/?N={N}&T={T}&D={D}&M={M}&lengths=5,3,8")
+    wait_idle(page, timeout=120)
+    field = page.locator(".st-key-lengths input")
+    field.fill("5,3")
+    field.press("Enter")
+    page.wait_for_function("() => document.body.innerText.includes(`Lengths '5,3' not used`)", timeout=60_000)
+    wait_idle(page, timeout=60)
+    text = page.locator("[data-testid='stAppViewContainer']").inner_text()
+    assert text.count("give exactly one per sample (add 1), or set N to 2") == 1, text[:1500]
+    assert "URL parameter lengths" not in text
+    assert field.input_value() == "5,3"  # kept, to be corrected
+    assert "Padded batch" not in main_text(page)
