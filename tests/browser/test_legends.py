@@ -40,6 +40,9 @@ PAGES = {
     "Weights-LSTM": ({"cell": "LSTM", "T": 12, "M": 4, "seed": 2, "view": "Weights"}, 2),
     "Compare": ({"cell": "GRU", "T": 20, "M": 4, "seed": 1, "view": "Compare"}, 6),
     "Task-memory": ({"cell": "LSTM", "task": "memory", "view": "Task"}, 2),
+    "Task-sine": ({"cell": "GRU", "task": "sine", "view": "Task"}, 2),
+    "Task-chars": ({"cell": "GRU", "task": "chars", "view": "Task"}, 2),
+    "Over time-RNN": ({"cell": "RNN", "T": 20, "seed": 3, "view": "Over time"}, 1),
 }
 
 
