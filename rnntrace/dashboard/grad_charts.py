@@ -445,6 +445,7 @@ def grad_norm_chart(
     x = alt.X("t:Q", scale=scale_t, axis=t_axis())
     y = alt.Y("plotted:Q", scale=scale_y, axis=_log_axis(f"{what} (log)"))
     counts = {s: int((d < low).sum() if s == "vanishing" else (d > high).sum()) for s in ("vanishing", "exploding")}
+    computed = f"{T}" if not np.isnan(d).any() else f"the {int((~np.isnan(d)).sum())} computed"  # a padded step has no gradient
     bands_frame = pd.DataFrame(
         {
             "region": ["vanishing", "exploding"],
@@ -491,7 +492,7 @@ def grad_norm_chart(
         ],
     )
     notes = [
-        f"{counts['vanishing']} of {T} steps below {low:.1e} (vanishing), {counts['exploding']} above {high:.1e} (exploding)",
+        f"{counts['vanishing']} of {computed} steps below {low:.1e} (vanishing), {counts['exploding']} above {high:.1e} (exploding)",
         f"fed in: the largest gradient reaching h_t from outside the recurrence (the output or the layer above), {ref:.2e}",
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",

@@ -9,6 +9,7 @@ dL/dh_t = (what step t's head sends) + dL/d(the suffix's h0). No step loop of ou
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -112,6 +113,9 @@ def test_backward_equations_at_a_padded_step_say_not_computed_and_the_last_real_
     assert "t = 6 is padding for sample 1 (it has 3 real steps, t = 0..2): not computed" in info, info
     assert "dL/dx_t is 0" in info
     assert at.number_input(key="bp_truncate_off").disabled  # backprop(truncate=) refuses a padded batch: the control says so
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    (norm,) = [s["title"] for s in specs if s.get("title", {}).get("text") == "‖dL/dh_t‖ per step"]
+    assert any("of the 3 computed steps below" in line for line in norm["subtitle"]), norm["subtitle"]  # not "of 8"
     at = settle(at, 2)  # sample 1's last real step: nothing comes back from the padded t = 3
     body = " ".join(x.value for x in at.latex)
     assert r"\text{nothing after this step}" in body and r"\delta_{3}" not in body and "nan" not in body.lower(), body
