@@ -132,6 +132,11 @@ def _legend(title: str) -> alt.Legend:
     return alt.Legend(title=title, titleOrient="left", gradientLength=140, **LEGEND)
 
 
+def _side_legend(title: str, height: int) -> alt.Legend:
+    """A slide's colour legend: upright at the plot's right (a slide has no room above the plot), two stacked in its height."""
+    return alt.Legend(title=title, orient="right", direction="vertical", gradientLength=max(40, (height - 80) // 2), **LEGEND)
+
+
 # -- dL/dh_t over time -----------------------------------------------------------------------
 
 
@@ -153,7 +158,7 @@ def backward_heatmap(
         dh: (T, H) the total gradient dL/dh_t of one sample (one layer and direction).
         t: the current step, drawn as a vertical rule; the steps the backward pass has not
             reached yet are greyed (before t; after t for the reverse direction, ``reverse``).
-        compact: no subtitle and no legends (a slide).
+        compact: no subtitle, the legends upright at the plot's right (a slide: no room above it).
         max_t, max_units: budgets beyond which steps / units are averaged in buckets; the
             strip then shows the largest norm of each bucket of steps.
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``), a dashed rule before each.
@@ -206,7 +211,7 @@ def backward_heatmap(
             color=alt.Color(
                 "value:Q",
                 scale=signed_scale(heat["value"].to_numpy()),
-                legend=None if compact else _legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
+                legend=_side_legend("dL/dh_t", height) if compact else _legend(f"dL/dh_t, ±{np.abs(heat['value']).max():.2g}"),
             ),
             opacity=dim,
             tooltip=[
@@ -235,7 +240,7 @@ def backward_heatmap(
             color=alt.Color(
                 "log10:Q",
                 scale=alt.Scale(scheme=SEQUENTIAL),
-                legend=None if compact else _legend("log10 ‖dL/dh_t‖ (strip)"),
+                legend=_side_legend("log10 ‖dL/dh_t‖", height) if compact else _legend("log10 ‖dL/dh_t‖ (strip)"),
             ),
             opacity=dim,
             tooltip=[
@@ -254,7 +259,7 @@ def backward_heatmap(
         *_cut_note(cuts),
     ]
     layers = [cells, band, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
-    if compact:  # a slide: no subtitle, no legends
+    if compact:  # a slide: no subtitle, the legends beside the plot
         return finish(layers, title, [], height).resolve_scale(color="independent")
     return finish(layers, title, notes, height, extra=40).resolve_scale(color="independent")
 

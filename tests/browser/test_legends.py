@@ -5,7 +5,8 @@ colour-scaled heatmap (a bar chart's bars share one or two fills), and each such
 legend in its chart (Vega draws a gradient legend per colour scale: ``g.role-legend``). The
 views are the registry's (``rnntrace.dashboard.views.VIEWS``) that draw charts; the picture
 of the Step view names its colour ramps under it (σ 0..1 viridis, the red–white–blue of tanh).
-A slide (``?present=true``) leaves legends out on purpose (one screen) and is not checked here.
+The Backward slide (``?present=true``) keeps its heatmap's legends, upright beside the plot, on one screen;
+the Step slide's picture leaves its ramps out (one screen: the picture, the state chart, the equations).
 
     python -m pytest tests/browser/test_legends.py
 """
@@ -64,4 +65,19 @@ def test_every_colour_scale_on_the_page_has_a_legend(page, streamlit_server, nam
         assert "tanh and the rest" in legend, f"{name}: the picture's red–white–blue scale has no legend: {legend!r}"
         assert ("σ gates" in legend) == sigma, f"{name}: the picture's σ scale (viridis) legend: {legend!r}"
     assert pictures.count() >= (1 if config["view"] == "Step" else 0)
+    assert not exceptions(page)
+
+
+def test_the_backward_slide_keeps_its_heatmaps_legends_on_one_screen(page, streamlit_server):
+    open_stage(page, streamlit_server, {"present": True, "T": 30}, t=12)
+    page.get_by_role("tab", name="Backward").click()
+    page.locator("[data-testid='stMain'] svg.marks").first.wait_for(timeout=60_000)
+    wait_charts(page, timeout=120)
+    charts = page.evaluate(READ)
+    assert sum(c["heatmaps"] for c in charts) >= 2, charts
+    missing = [c for c in charts if c["heatmaps"] > c["legends"]]
+    assert not missing, f"the slide's colour scales without a legend: {missing}"
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    assert height <= 720 + 2, f"the Backward slide is {height} px tall on a 720 px screen"
+    page.screenshot(path="artifacts/screenshots/backward_slide_legends_1280x720.png")
     assert not exceptions(page)
