@@ -288,8 +288,13 @@ def time_heatmap(
     height: int,
     notes: Sequence[str] = (),
     bound: float | None = None,
+    magnitudes: frozenset[str] = frozenset(),
 ) -> alt.LayerChart:
-    """Heatmaps of (T, M) arrays over (t, unit), one band per panel, sharing the t axis."""
+    """Heatmaps of (T, M) arrays over (t, unit), one band per panel, sharing the t axis.
+
+    Panels named in ``magnitudes`` hold values >= 0 (a norm, an absolute value): they get a
+    sequential scale from 0, not the signed one (whose negative half they would never use).
+    """
     names = list(panels)
     T, M = next(iter(panels.values())).shape
     lo, hi = t_window(window, T, t)
@@ -330,6 +335,8 @@ def time_heatmap(
             kind = "sigmoid"
         elif name in TANH:
             kind = "tanh"
+        elif name in magnitudes:
+            kind = "magnitude"
         else:
             kind = "signed"
         groups.setdefault(kind, []).append(name)
@@ -340,6 +347,11 @@ def time_heatmap(
             scale, legend_title = alt.Scale(scheme=SEQUENTIAL, domain=[0, 1], clamp=True), "0..1"
         elif kind == "tanh":
             scale, legend_title = signed_scale(np.empty(0), bound=1.0), "-1..1"
+        elif kind == "magnitude":
+            shown = frame["value"].to_numpy()[frame["panel"].isin(members).to_numpy()]
+            top = bound if bound is not None else float(np.nanmax(shown, initial=0.0)) if shown.size else 0.0
+            top = top if top > 0 and math.isfinite(top) else 1.0
+            scale, legend_title = alt.Scale(scheme=SEQUENTIAL, domain=[0, top], clamp=True), f"0..{top:.3g}"
         else:
             shown = frame["value"].to_numpy()[frame["panel"].isin(members).to_numpy()]  # the bucket means, not the raw values
             scale = signed_scale(shown, bound)

@@ -71,6 +71,7 @@ def hidden_heatmap(
     max_t: int = 200,
     max_units: int = 128,
     height: int = 220,
+    magnitude: bool = False,
 ) -> alt.LayerChart:
     """Heatmap of the hidden state: unit (y) by t (x), diverging colour centred at 0.
 
@@ -79,12 +80,18 @@ def hidden_heatmap(
         t: the current step, drawn as a vertical rule.
         quantity: what h holds, for the legend and the axis (``"|dL/dh_t|"`` draws a gradient the same way).
         bound: colour domain ±bound (e.g. 1.0 for tanh's range); default ±max|h| shown.
+        magnitude: h is never negative (``|dL/dh_t|``): a sequential colour scale from 0 to bound (default max h).
         window: show only this many steps around t (exact values) instead of all T.
         max_t, max_units: budgets beyond which steps / units are averaged in buckets.
     """
     h = check_array(h, "h", 2, "(T, M): one sample's hidden states over time")
     t = check_step(t, h.shape[0])
     bound = None if bound is None else check_positive(bound, "bound")
+    if magnitude and bool(np.any(h < 0)):  # NaN (a padded step) compares False
+        raise ValueError(
+            f"h has negative values (min {np.nanmin(h):.3g}) but magnitude=True draws values >= 0 from 0; "
+            "pass np.abs(h) or a norm, or magnitude=False for a signed scale."
+        )
     return time_heatmap(
         {quantity: h},
         t,
@@ -97,6 +104,7 @@ def hidden_heatmap(
         window=window,
         height=height,
         bound=bound,
+        magnitudes=frozenset({quantity}) if magnitude else frozenset(),
     )
 
 

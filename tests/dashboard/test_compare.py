@@ -17,6 +17,8 @@ from oracle import Lesson, lesson, torch_steps
 from test_screen import check_diagram, render
 
 import rnntrace
+from rnntrace.dashboard.chart_kit import DIVERGING
+from rnntrace.dashboard.charts import hidden_heatmap
 
 BASE = {"N": 2, "T": 6, "D": 3, "M": 4, "K": 2, "seed": 7}
 PAIRS = ["RNN,GRU,LSTM", "RNN,GRU", "RNN,LSTM", "GRU,LSTM", "lstm,rnn"]
@@ -45,7 +47,41 @@ def test_every_cell_is_torchs_at_one_t(pair):
             c["spec"] for p in stage_payloads(at) for c in p["charts"] if c["spec"].get("title", {}).get("text") == f"|dL/dh_t|, nn.{cell}"
         ]
         assert '"title": "|dL/dh_t|"' in json.dumps(grad_chart), "the gradient heatmap's legend names the gradient, not h_t"
+        check_magnitude_scale(grad_chart)
         assert any(f"**nn.{cell}** · :green-badge[= torch ✓" in m.value for m in at.markdown)
+
+
+def colour_scales(chart: dict) -> list[dict]:
+    """Every colour scale of a Vega-Lite spec's layers (nested layers included)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("encoding", {}).get("color", {})
+            if isinstance(color, dict) and "scale" in color:
+                found.append(color["scale"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(chart)
+    return found
+
+
+def check_magnitude_scale(chart: dict) -> None:
+    """|dL/dh_t| is never negative: its colour runs from 0 (a sequential scheme), not -max..+max around a white 0."""
+    (scale,) = colour_scales(chart)
+    assert scale["domain"][0] == 0 and scale["domain"][1] > 0, scale
+    assert "domainMid" not in scale and scale.get("scheme") != DIVERGING, scale
+
+
+def test_a_magnitude_heatmap_refuses_negative_values():
+    h = np.array([[0.5, -0.25], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"negative values.*np\.abs"):
+        hidden_heatmap(h, 0, quantity="|dL/dh_t|", magnitude=True)
+    check_magnitude_scale(hidden_heatmap(np.abs(h), 0, quantity="|dL/dh_t|", magnitude=True).to_dict())
 
 
 @pytest.mark.parametrize("bad", ["RNN", "RNN,RNN", "RNN,Transformer", ""])

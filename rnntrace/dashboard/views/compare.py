@@ -83,7 +83,8 @@ def _charts(ctx: Context) -> list[dict]:
     h = ctx.trace.quantity("h_t", ctx.layer, ctx.direction)[:, n]  # (T, H)
     bp = backward.gradients(ctx.run_key, "last step", ctx.run).backprop
     dh = np.abs(bp.quantity("dh_t", ctx.layer, ctx.direction)[:, n])  # (T, H)
+    grad = charts.hidden_heatmap(dh, 0, title=f"|dL/dh_t|, nn.{ctx.config.cell}", quantity="|dL/dh_t|", magnitude=True, **HEATMAP)
     return [
         spec(padded(ctx, charts.hidden_heatmap(h, 0, title=f"h_t, nn.{ctx.config.cell}", **HEATMAP)), "h_t"),
-        spec(padded(ctx, charts.hidden_heatmap(dh, 0, title=f"|dL/dh_t|, nn.{ctx.config.cell}", quantity="|dL/dh_t|", **HEATMAP)), "dh_t"),
+        spec(padded(ctx, grad), "dh_t"),  # a sequential colour scale from 0: |dL/dh_t| is never negative
     ]
