@@ -324,7 +324,7 @@ def fake_trainings():
 def test_work_many_visitors_ask_for_at_once_is_computed_once_and_shared(monkeypatch, fake_trainings):
     calls = []
 
-    def slow_training(task, cell, hidden, seed):
+    def slow_training(task, cell, hidden, seed, seconds=None):
         calls.append((task, cell, hidden, seed))
         time.sleep(0.5)
         return SimpleNamespace(model=torch.nn.Linear(2, 2), key=(task, cell, hidden, seed))
@@ -343,7 +343,7 @@ def test_work_many_visitors_ask_for_at_once_is_computed_once_and_shared(monkeypa
 def test_trainings_beyond_the_wait_limit_are_told_busy_and_the_kept_models_are_bounded(monkeypatch, fake_trainings):
     release = threading.Event()
 
-    def training(task, cell, hidden, seed):
+    def training(task, cell, hidden, seed, seconds=None):
         release.wait(5)
         return SimpleNamespace(model=torch.nn.Linear(4, 4), seed=seed)
 
