@@ -29,12 +29,14 @@ def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150, torch: bool 
         torch: draw torch's h_t as a red tick on each blue bar (a ``Validation`` has it, a bare ``Trace`` not).
     """
     order = ["prev", "now"]
+    # every unit on the axis at every step: a padded step has no bar to give the scale its units
+    units = alt.Scale(domain=sorted(int(u) for u in pd.unique(frame["unit"]))) if len(frame) else alt.Undefined
     base = alt.Chart(frame).transform_filter(f"datum.t == {NOW}")
     bars = (
         base.transform_fold(order, as_=["state", "value"])
         .mark_bar()
         .encode(
-            x=alt.X("unit:O", axis=alt.Axis(title=None, labelAngle=0, labelExpr="'unit ' + datum.label", **AXIS)),
+            x=alt.X("unit:O", scale=units, axis=alt.Axis(title=None, labelAngle=0, labelExpr="'unit ' + datum.label", **AXIS)),
             xOffset=alt.XOffset("state:N", sort=order),
             y=alt.Y("value:Q", axis=alt.Axis(title=None, **AXIS)),
             color=alt.Color("state:N", sort=order, scale=alt.Scale(domain=order, range=["#9aa5b1", "#1f77b4"]), legend=None),
@@ -49,7 +51,7 @@ def state_bars_over_time(frame: pd.DataFrame, *, height: int = 150, torch: bool 
     padding = (  # a padded step (t >= the sample's length) has no h_t: say so where the bars would be
         base.transform_filter("!isValid(datum.now) && datum.unit == 0")
         .mark_text(align="center", baseline="middle", fontSize=14, color="#5a5a5a")
-        .encode(x=alt.X("unit:O"), y=alt.value(40), text=alt.value("padding: not computed (this sample has ended)"))
+        .encode(x=alt.XValue(alt.ExprRef("width / 2")), y=alt.value(40), text=alt.value("padding: not computed (this sample has ended)"))
     )
     layers = [bars, padding]
     subtitle = "grey: before the step (h0 at t = 0) · blue: h_t"

@@ -4,7 +4,7 @@ The link carries the lengths (``lengths=5,3,8``) of a seeded X; the slide (``pre
 shows the cell diagram on the browser stage. Stepping it with its own Next button, the
 diagram's numbers at the real steps are torch's ``pack_padded_sequence`` forward of the same
 model, and from the sample's length on the title says "padding (not computed)" and every
-number is '—'.
+number is '—'; the state chart beside it keeps its M units on the axis there.
 
     python -m pytest tests/browser/test_lengths_browser.py
 """
@@ -41,6 +41,14 @@ READ_JS = (
 )
 
 
+# the state chart beside the picture (its own stage, following the picture's t): the units on its x axis at the current t
+STATE_UNITS_JS = """(t) => {
+  const stage = globalThis.__rnntraceStage.stages.find((s) => s.root.isConnected && s.payload.charts.some((c) => c.name === 'state'));
+  if (!stage || stage.t !== t || !stage.charts.length) return null;
+  return stage.charts[0].scale('state_x').domain();
+}"""
+
+
 def torch_h() -> np.ndarray:
     """torch's h_t of the shown sample on the packed batch, (T, M), zeros past its length."""
     config = LessonConfig(N=N, T=T, D=D, M=M)
@@ -66,6 +74,8 @@ def test_stepping_the_slide_into_padding_says_not_computed(page, streamlit_serve
         shown = page.evaluate(READ_JS)
         assert f"t = {t} " in shown["title"] and f"sample {SAMPLE}" in shown["title"], shown["title"]
         assert ("padding (not computed)" in shown["title"]) == (t >= L), (t, shown["title"])
+        units = page.wait_for_function(STATE_UNITS_JS, arg=t).json_value()
+        assert units == list(range(M)), f"t={t}: the state chart's axis shows units {units}, not the M={M} units"
         if t < L:
             got = np.array([float(v) for v in shown["h"]])
             assert np.abs(got - want[t]).max() <= SHOWN, f"h_t at t={t}: the stage shows {shown['h']}, torch has {want[t]}"
