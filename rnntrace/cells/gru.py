@@ -223,15 +223,15 @@ def numbers(step, n: int, v: Callable, m: Callable, weights=None, notation: Nota
     ]
 
 
-def backward_equations(direction: int = 0) -> str:
-    """The GRU's backward step in symbols; the step after t is t+1 (t-1 in reverse)."""
+def backward_equations(direction: int = 0, notation: Notation = TORCH) -> str:
+    """The GRU's backward step in symbols, written as ``notation`` writes a product; the step after t is t+1 (t-1 in reverse)."""
     after = "t+1" if direction == 0 else "t-1"
-    blocks = r" \mid ".join(rf"\delta^{{{g.name}}}" + (rf" \odot {g.scaled_by[0]}" if g.scaled_by else "") for g in GATES)
+    back = notation.through("h", tuple((g.name, g.scaled_by) for g in GATES), after)
     return aligned(
         [
             rf"\delta^n_t &= {DH} \odot (1 - z_t) \odot (1 - n_t^2) \qquad \delta^z_t = {DH} \odot (h_{{t-1}} - n_t) \odot z_t (1 - z_t)",
-            r"\delta^r_t &= \delta^n_t \odot (h_{t-1} W_{hn}^\top + b_{hn}) \odot r_t (1 - r_t)",
-            rf"{DH} &= g_t + \frac{{\partial L}}{{\partial h_{{{after}}}}} \odot z_{{{after}}} + [{blocks}]_{{{after}}} W_{{hh}}",
+            rf"\delta^r_t &= \delta^n_t \odot ({notation.term('h', 'n')}) \odot r_t (1 - r_t)",
+            rf"{DH} &= g_t + \frac{{\partial L}}{{\partial h_{{{after}}}}} \odot z_{{{after}}} + {back}",
         ]
     )
 

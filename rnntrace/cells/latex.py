@@ -38,6 +38,12 @@ def d(what: str) -> str:
     return rf"\partial L/\partial {what}"
 
 
+def back_blocks(spec: CellSpec) -> tuple[tuple[str | None, str | None], ...]:
+    """The blocks a step's δ's are stacked in, as ``Notation.through`` reads them: (gate, the gate scaling its state term);
+    the plain RNN's one block ``(None, None)``."""
+    return tuple((g.name, g.scaled_by) for g in spec.gates) or ((None, None),)
+
+
 def gate_numbers(spec: CellSpec, step, n: int, v: Callable, nt: Notation = TORCH) -> list[str]:
     """One line per gate at this step: its activation of the input and hidden terms, with the numbers.
 
@@ -73,6 +79,7 @@ class StepGrads:
         v: draws a vector.
         cut: a truncation cut (``h.detach()``) lies between t and the step after, so nothing
             comes back from it (``nxt`` is None then, as at the last step).
+        nt: the notation the labels are written in (torch's rows or the lecture's columns); the numbers are the same.
     """
 
     t: int
@@ -85,6 +92,7 @@ class StepGrads:
     param: Callable[[str], np.ndarray]
     v: Callable[[np.ndarray], str]
     cut: bool = False
+    nt: Notation = TORCH
 
     @property
     def nothing(self) -> str:

@@ -254,16 +254,16 @@ def numbers(step, n: int, v: Callable, m: Callable, weights=None, notation: Nota
     return lines
 
 
-def backward_equations(direction: int = 0) -> str:
-    """The LSTM's backward step in symbols; the step after t is t+1 (t-1 in reverse)."""
+def backward_equations(direction: int = 0, notation: Notation = TORCH) -> str:
+    """The LSTM's backward step in symbols, written as ``notation`` writes a product; the step after t is t+1 (t-1 in reverse)."""
     after = "t+1" if direction == 0 else "t-1"
-    blocks = r" \mid ".join(rf"\delta^{{{g.name}}}" for g in GATES)
+    back = notation.through("h", tuple((g.name, None) for g in GATES), after)
     return aligned(
         [
             rf"{DC} &= {DH} \odot o_t \odot (1 - \tanh^2 c_t) + \frac{{\partial L}}{{\partial c_{{{after}}}}} \odot f_{{{after}}}",
             rf"\delta^i_t &= {DC} \odot g_t \odot i_t (1 - i_t) \qquad \delta^f_t = {DC} \odot c_{{t-1}} \odot f_t (1 - f_t)",
             rf"\delta^g_t &= {DC} \odot i_t \odot (1 - g_t^2) \qquad \delta^o_t = {DH} \odot \tanh(c_t) \odot o_t (1 - o_t)",
-            rf"{DH} &= g_t + [{blocks}]_{{{after}}} W_{{hh}}",
+            rf"{DH} &= g_t + {back}",
         ]
     )
 

@@ -20,6 +20,9 @@ a term always includes that term's bias, and its label says so.
 The GRU's candidate keeps two biases in both forms: torch computes ``r_t ⊙ (W_hn h_{t-1} + b_hn)``,
 so r_t scales b_hn as well, and b_in + b_hn is not one bias b_n that could be moved out.
 
+The backward pass follows the same rule: a gradient is a row in torch's form (``δ_{t+1} W_hh``,
+``Σ_t δ_tᵀ h_{t-1}``) and a column in the lecture's (``W_hᵀ δ_{t+1}``, ``Σ_t δ_t h_{t-1}ᵀ``), the same entries.
+
 A ``Notation`` is data (which letters, row or column, one bias or two); its methods only format
 it. The cells' equations, the picture's labels and hovers and the dashboard all read these two,
 ``TORCH`` and ``TEXTBOOK``; nothing else decides how a sum is written.
@@ -45,8 +48,6 @@ class Notation:
             ``bias_hh``, the head's ``weight`` and ``bias``): beside torch's row form the lesson's row-form
             names (``x_t W_xh``, so ``W_xh = W_ihᵀ``); beside the lecture's column form its own (``W_x = W_ih``).
         shapes_note: one sentence above that table saying how the two sets of names relate.
-        backward_note: what the backward equations (written in torch's row form in every notation) are in
-            this one's terms ('' in torch's own).
     """
 
     key: str
@@ -57,7 +58,6 @@ class Notation:
     one_bias: bool
     shapes: dict[str, str]
     shapes_note: str
-    backward_note: str = ""
 
     # -- names ---------------------------------------------------------------------------
 
@@ -115,6 +115,70 @@ class Notation:
             return self.product("W_{hr}", r"\left(o_t \odot \tanh(c_t)\right)")
         return self.product("W_hr", "(o_t ⊙ tanh(c_t))", tex=False)
 
+    # -- the backward pass: a gradient is a row in torch's form, a column in the lecture's ----------
+
+    def back(self, W: str, delta: str, sep: str = " ") -> str:
+        r"""A gradient sent back through ``W`` (the transpose of ``product``): ``δ W`` in rows, ``W^\top δ`` in columns.
+
+        ``sep``: what separates δ from W in rows (``\,`` after a fraction)."""
+        return rf"{W}^\top {delta}" if self.column else f"{delta}{sep}{W}"
+
+    def outer(self, delta: str, v: str) -> str:
+        r"""A weight's gradient from one step: ``δ^\top v`` in rows (the batch's rows summed), ``δ v^\top`` in columns."""
+        return rf"{delta} {v}^\top" if self.column else rf"{delta}^\top {v}"
+
+    def through(self, side: str, blocks: tuple[tuple[str | None, str | None], ...], at: str) -> str:
+        r"""What a step's δ's send back through the ``side`` weight (``"h"``: to h_{at-1}; ``"x"``: to x_at).
+
+        ``blocks``: (gate, the gate that scales its term) in torch's stacking order; ``((None, None),)`` for the plain
+        RNN's one block. Rows: torch's stacked row ``[δ^r \mid δ^z \mid δ^n ⊙ r]_{at} W_{hh}``; columns: one term per
+        gate, ``W_{hr}^\top δ^r_{at} + W_{hz}^\top δ^z_{at} + W_{hn}^\top (δ^n_{at} ⊙ r_{at})``.
+        """
+        if blocks == ((None, None),):
+            return self.back(self.weight(side), rf"\delta_{{{at}}}")
+        if not self.column:
+            row = r" \mid ".join(rf"\delta^{{{g}}}" + (rf" \odot {by[0]}" if by else "") for g, by in blocks)
+            return self.back(self.weight(side), f"[{row}]_{{{at}}}")
+        terms = []
+        for g, by in blocks:
+            delta = rf"\delta^{{{g}}}_{{{at}}}"
+            terms.append(self.back(self.weight(side, g), delta if not by else rf"({delta} \odot {by[0]}_{{{at}}})"))
+        return " + ".join(terms)
+
+    def param_grads(self, blocks: tuple[tuple[str | None, str | None], ...], state: str = "h_{t-1}") -> str:
+        r"""The input weight's, the state weight's and x_t's gradients from the δ's, in symbols: one line, W's summed over t.
+
+        Rows (torch): ``∂L/∂W_{hh} = Σ_t δ_t^\top h_{t-1}``, ``∂L/∂x_t = δ_t W_{ih}`` (a gated cell's δ_t the stacked row
+        ``[δ^i \mid δ^f \mid δ^g \mid δ^o]_t``, the batch's rows summed by the product); columns (the lecture):
+        ``∂L/∂W_h = Σ_t δ_t h_{t-1}^\top``, ``∂L/∂x_t = W_x^\top δ_t``, a gated cell's per gate k. A gate whose state
+        term another scales (the GRU's n, by r_t) sends ``δ^n ⊙ r_t`` to its state weight, plain δ^n to its input weight.
+        ``state``: how the previous state is written (``h_{t+1}`` in reverse).
+        """
+        plain = blocks == ((None, None),)
+        if plain:
+            dx = dh = r"\delta_t"
+            Wx, Wh = self.weight("x"), self.weight("h")
+        elif not self.column:
+            dx = "[" + r" \mid ".join(rf"\delta^{{{g}}}" for g, _ in blocks) + "]_t"
+            dh = "[" + r" \mid ".join(rf"\delta^{{{g}}}" + (rf" \odot {by[0]}" if by else "") for g, by in blocks) + "]_t"
+            Wx, Wh = self.weight("x"), self.weight("h")
+        else:
+            dx = dh = r"\delta^k_t"
+            Wx, Wh = self.weight("x", "k"), self.weight("h", "k")
+        lines = [
+            rf"\frac{{\partial L}}{{\partial {Wh}}} = \sum_t {self.outer(dh, state)}",
+            rf"\frac{{\partial L}}{{\partial {Wx}}} = \sum_t {self.outer(dx, 'x_t')}",
+            rf"\frac{{\partial L}}{{\partial x_t}} = {self.through('x', tuple((g, None) for g, _ in blocks), 't')}",
+        ]
+        if self.column and not plain:  # the lecture's per-gate names; a scaled gate's state weight sees δ ⊙ its scale
+            lines += [
+                rf"\text{{but }} \frac{{\partial L}}{{\partial {self.weight('h', g)}}} = \sum_t "
+                + self.outer(rf"(\delta^{{{g}}}_t \odot {by[0]}_t)", state)
+                for g, by in blocks
+                if by
+            ]
+        return r" \qquad ".join(lines)
+
     def bridge(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
         r"""A line (LaTeX) saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).
 
@@ -166,8 +230,6 @@ TEXTBOOK = Notation(
     shapes={"weight_ih": "W_x", "weight_hh": "W_h", "bias_ih": "b_x", "bias_hh": "b_h", "weight": "W_o", "bias": "b_o"},
     shapes_note="Torch stores `W_ih` as (G·M, D) and computes `x_t W_ihᵀ + b_ih`; the lecture's W_x is W_ih itself, applied "
     "to x_t as a column (W_x x_t is (x_t W_ihᵀ)ᵀ), with a gated cell's gates stacked in its rows; b = b_x + b_h.",
-    backward_note=r"They stay in torch's row form (a gradient is a row): $\delta_{t+1} W_{hh}$ is the lecture's "
-    r"$(W_h^\top \delta_{t+1})^\top$, with $W_h = W_{hh}$.",
 )
 NOTATIONS: dict[str, Notation] = {n.key: n for n in (TORCH, TEXTBOOK)}
 

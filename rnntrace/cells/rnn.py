@@ -170,18 +170,19 @@ def numbers(
     return lines
 
 
-def backward_equations(direction: int = 0, *, nonlinearity: str) -> str:
-    """dL/dh_t and δ_t in symbols; the step after t is t+1 (t-1 in reverse)."""
+def backward_equations(direction: int = 0, notation: Notation = TORCH, *, nonlinearity: str) -> str:
+    """dL/dh_t and δ_t in symbols, written as ``notation`` writes a product; the step after t is t+1 (t-1 in reverse)."""
     after = "t+1" if direction == 0 else "t-1"
     slope = "(1 - h_t^2)" if nonlinearity == "tanh" else r"\mathbb{1}[h_t > 0]"
     act = ACT_LATEX[nonlinearity]
-    return aligned(
-        [rf"{DH} &= g_t + \delta_{{{after}}} W_{{hh}} \qquad \delta_t = {DH} \odot {slope} = {DH} \odot {act}'(\mathrm{{pre}}_t)"]
-    )
+    back = notation.through("h", ((None, None),), after)
+    return aligned([rf"{DH} &= g_t + {back} \qquad \delta_t = {DH} \odot {slope} = {DH} \odot {act}'(\mathrm{{pre}}_t)"])
 
 
 def backward_numbers(at, *, nonlinearity: str) -> list[str]:
-    """dL/dh_t = g_t + δ_{t+1} W_hh, and δ_t = dL/dh_t ⊙ act'(pre_t), with this step's numbers."""
+    """dL/dh_t = g_t + δ_{t+1} W_hh (W_hᵀ δ_{t+1}), and δ_t = dL/dh_t ⊙ act'(pre_t), with this step's numbers.
+
+    The numbers are torch's in either notation: δ_{t+1} W_hh as a row is (W_hᵀ δ_{t+1})ᵀ, the same entries."""
     t, n, nxt, v = at.t, at.n, at.nxt, at.v
     dh = at.grad("dh_t")[t, n]
     rec = np.zeros_like(dh) if nxt is None else at.grad("d_pre")[nxt, n] @ at.param("weight_hh")
@@ -193,7 +194,7 @@ def backward_numbers(at, *, nonlinearity: str) -> list[str]:
     total_h = under(v(dh), d(f"h_{{{t}}}"))
     delta = under(v(at.grad("d_pre")[t, n]), rf"\delta_{{{t}}}")
     return [
-        at.dh_line(rec, None if nxt is None else rf"\delta_{{{nxt}}} W_{{hh}}"),
+        at.dh_line(rec, None if nxt is None else at.nt.through("h", ((None, None),), nxt)),
         rf"\delta_{{{t}}} = {total_h} \odot {under(v(slope), slope_label)} = {delta}",
     ]
 

@@ -110,7 +110,8 @@ class CellSpec:
             ``rnntrace.cells.notation.Notation``, torch's by default, names the symbols).
         symbols: ``(notation, projected) -> lines``: the equations in symbols, written in that
             notation (``projected``: the LSTM's last line applies W_hr); None: ``equations``.
-        backward_equations: ``direction -> LaTeX``: the backward step in symbols.
+        backward_equations: ``(direction, notation) -> LaTeX``: the backward step in symbols, in torch's rows
+            (``δ_{t+1} W_hh``) or the lecture's columns (``W_hᵀ δ_{t+1}``, ``notation``).
         backward_numbers: ``StepGrads -> lines``: the backward step with its numbers.
         projection: the last equation line when the state is projected (``proj_size``), or None.
         c_path: ``value -> (T,)``: ‖∂c_t/∂c_{t-1}‖₂ per step, the cell state's own path (h fixed),

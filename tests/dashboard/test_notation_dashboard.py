@@ -212,8 +212,13 @@ def test_the_weights_view_names_the_heatmaps_as_the_lecture():
         np.testing.assert_array_equal(got, W, err_msg=title)
 
 
-def test_the_backward_view_says_its_equations_stay_in_torchs_row_form():
+def test_the_backward_view_writes_the_lectures_columns_under_the_bridge_line():
+    """Its numbers against torch autograd: tests/dashboard/test_backward_notation_dashboard.py."""
     at = run_clean(new_app(**CASES["rnn_tanh"], view="Backward", notation="textbook"))
-    assert any("stay in torch's row form" in m.value and r"W_h^\top" in m.value for m in at.markdown)
+    lines = latex_lines(at)
+    assert not any("row form" in m.value for m in at.markdown)  # no longer an apology: the equations are the lecture's
+    (bridge,) = [x for x in lines if "torch's tensors" in x]
+    assert r"W_{h} = W_{hh}" in bridge, bridge
+    assert any(r"W_{h}^\top \delta_{t+1}" in x for x in lines), lines
     at = run_clean(new_app(**CASES["rnn_tanh"], view="Backward"))
-    assert not any("row form" in m.value for m in at.markdown)
+    assert not any("torch's tensors" in x for x in latex_lines(at))

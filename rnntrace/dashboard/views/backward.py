@@ -25,8 +25,8 @@ import numpy as np
 import streamlit as st
 
 from ...bptt import Backprop, GradValidation, validate_grads
-from ...cells import PARAM, CellSpec, notation_for
-from ...cells.latex import StepGrads
+from ...cells import PARAM, CellSpec, Notation, notation_for
+from ...cells.latex import StepGrads, back_blocks
 from ...cells.latex import d as _d
 from .. import budget, equations, grad_charts, state
 from ..context import Context, Run
@@ -220,7 +220,8 @@ def vector(a: np.ndarray, full: int = 8) -> str:
 
 
 def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
-    """g_t for every t: what reaches the shown h_t from outside its recurrence, (T, H_out) for one sample, and its label at t."""
+    """g_t for every t: what reaches the shown h_t from outside its recurrence, (T, H_out) for one sample, and its label at t
+    (the head's ``dL/dy_t W_o``, or the lecture's ``W_oᵀ dL/dy_t``: same numbers)."""
     c, n, d, t = bp.config, ctx.sample, ctx.direction, ctx.t
     H = c.h_out
     cols = slice(d * H, (d + 1) * H)  # this direction's half of the layer's output
@@ -231,7 +232,7 @@ def from_outside(ctx: Context, bp: Backprop) -> tuple[np.ndarray, str]:
     if ctx.run.head is None:
         return dy[:, cols], _d(rf"\mathrm{{output}}_{{{t}}}")
     W_o = ctx.run.head.weight.detach().cpu().numpy()  # (K, dirs*H_out)
-    return dy @ W_o[:, cols], _d(f"y_{{{t}}}") + r"\, W_o"
+    return dy @ W_o[:, cols], notation_for(ctx.notation).back("W_o", _d(f"y_{{{t}}}"), sep=r"\, ")
 
 
 def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool = True) -> list[str]:
@@ -252,17 +253,22 @@ def backward_lines(ctx: Context, bp: Backprop, *, full: int = 8, symbols: bool =
         value=lambda name: ctx.trace.quantity(name, layer, d),
         param=ctx.param,
         v=lambda a: vector(a, full),
+        nt=notation_for(ctx.notation),
     )
-    return ([symbolic(spec, d)] if symbols else []) + spec.backward_numbers(at)
+    return (symbolic(spec, d, ctx.notation) if symbols else []) + spec.backward_numbers(at)
 
 
-def symbolic(spec: CellSpec, direction: int = 0) -> str:
-    r"""The cell's backward equations in symbols (δ = ∂L/∂ pre-activation), aligned, as one LaTeX block.
+def symbolic(spec: CellSpec, direction: int = 0, notation: str | Notation = "torch") -> list[str]:
+    r"""The cell's backward equations in symbols (δ = ∂L/∂ pre-activation), aligned, as one LaTeX block, then the
+    weights' and x_t's gradients from the δ's on one line.
 
-    Written in the direction's order (the step after t is t+1, or t-1 in reverse); gate names
-    and their stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
+    Written in the direction's order (the step after t is t+1, or t-1 in reverse) and in ``notation``'s
+    form (torch's rows, ``δ_{t+1} W_hh``; the lecture's columns, ``W_hᵀ δ_{t+1}``); gate names and their
+    stacking order in ``[δ^r | δ^z | δ^n]`` come from the spec.
     """
-    return spec.backward_equations(direction)
+    nt = notation_for(notation)
+    state = "h_{t-1}" if direction == 0 else "h_{t+1}"
+    return [spec.backward_equations(direction, nt), nt.param_grads(back_blocks(spec), state)]
 
 
 # -- a padded batch --------------------------------------------------------------------------------
@@ -435,15 +441,14 @@ def render(ctx: Context) -> None:
     show("bw_norm", t, shared, lambda: padded(ctx, grad_charts.grad_norm_chart(norms, t, fed=fed, reverse=reverse, cuts=cuts)))
     inputs_mattered(ctx, bp, cuts, shared)
 
-    st.markdown(
-        f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation). "
-        + notation_for(ctx.notation).backward_note
-    )
-    if ctx.trace.valid[t, n]:
-        for line in backward_lines(ctx, bp):
-            st.latex(line)
-    else:
-        st.latex(symbolic(ctx.spec, ctx.direction))
+    st.markdown(f"**At step t = {t}**: the backward equations, then the same with this step's numbers (δ = ∂L/∂ pre-activation).")
+    lines = backward_lines(ctx, bp) if ctx.trace.valid[t, n] else symbolic(ctx.spec, ctx.direction, ctx.notation)
+    bridge = equations.bridge(ctx.spec, ctx.notation)  # the lecture's symbols: which of torch's tensors each is
+    for i, line in enumerate(lines):
+        st.latex(line)
+        if i == 1 and bridge:  # under the symbols, before the numbers
+            st.latex(bridge)
+    if not ctx.trace.valid[t, n]:
         not_computed(ctx)
 
     work = _work(ctx)
