@@ -146,7 +146,8 @@ class Notation:
         return " + ".join(terms)
 
     def param_grads(self, blocks: tuple[tuple[str | None, str | None], ...], state: str = "h_{t-1}") -> str:
-        r"""The input weight's, the state weight's and x_t's gradients from the δ's, in symbols: one line, W's summed over t.
+        r"""The state weight's, the input weight's and x_t's gradients from the δ's, in symbols, W's summed over t: one
+        line for the plain RNN, two for a gated cell (the state weight's, then the input's: one line would not fit 1280 px).
 
         Rows (torch): ``∂L/∂W_{hh} = Σ_t δ_t^\top h_{t-1}``, ``∂L/∂x_t = δ_t W_{ih}`` (a gated cell's δ_t the stacked row
         ``[δ^i \mid δ^f \mid δ^g \mid δ^o]_t``, the batch's rows summed by the product); columns (the lecture):
@@ -165,19 +166,21 @@ class Notation:
         else:
             dx = dh = r"\delta^k_t"
             Wx, Wh = self.weight("x", "k"), self.weight("h", "k")
-        lines = [
-            rf"\frac{{\partial L}}{{\partial {Wh}}} = \sum_t {self.outer(dh, state)}",
-            rf"\frac{{\partial L}}{{\partial {Wx}}} = \sum_t {self.outer(dx, 'x_t')}",
-            rf"\frac{{\partial L}}{{\partial x_t}} = {self.through('x', tuple((g, None) for g, _ in blocks), 't')}",
-        ]
+        state_w = [rf"\frac{{\partial L}}{{\partial {Wh}}} = \sum_t {self.outer(dh, state)}"]
         if self.column and not plain:  # the lecture's per-gate names; a scaled gate's state weight sees δ ⊙ its scale
-            lines += [
+            state_w += [
                 rf"\text{{but }} \frac{{\partial L}}{{\partial {self.weight('h', g)}}} = \sum_t "
                 + self.outer(rf"(\delta^{{{g}}}_t \odot {by[0]}_t)", state)
                 for g, by in blocks
                 if by
             ]
-        return r" \qquad ".join(lines)
+        input_w = [
+            rf"\frac{{\partial L}}{{\partial {Wx}}} = \sum_t {self.outer(dx, 'x_t')}",
+            rf"\frac{{\partial L}}{{\partial x_t}} = {self.through('x', tuple((g, None) for g, _ in blocks), 't')}",
+        ]
+        if plain:  # one short line
+            return r" \qquad ".join(state_w + input_w)
+        return r"\begin{gathered}" + r" \qquad ".join(state_w) + r" \\ " + r" \qquad ".join(input_w) + r"\end{gathered}"
 
     def bridge(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
         r"""A line (LaTeX) saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).

@@ -58,10 +58,12 @@ def test_the_grus_backward_step_in_the_lectures_columns():
         r" + W_{hn}^\top (\delta^{n}_{t+1} \odot r_{t+1})"
         r"\end{aligned}"
     )
-    assert params == (
-        rf"{frac('W_{hk}')} = \sum_t \delta^k_t h_{{t-1}}^\top \qquad {frac('W_{xk}')} = \sum_t \delta^k_t x_t^\top \qquad "
-        rf"{frac('x_t')} = W_{{xr}}^\top \delta^{{r}}_{{t}} + W_{{xz}}^\top \delta^{{z}}_{{t}} + W_{{xn}}^\top \delta^{{n}}_{{t}} \qquad "
-        rf"\text{{but }} {frac('W_{hn}')} = \sum_t (\delta^{{n}}_t \odot r_t) h_{{t-1}}^\top"
+    assert params == (  # two lines: the state weights (W_hn sees δ^n through r_t), then the input's and x_t's
+        rf"\begin{{gathered}}{frac('W_{hk}')} = \sum_t \delta^k_t h_{{t-1}}^\top \qquad "
+        rf"\text{{but }} {frac('W_{hn}')} = \sum_t (\delta^{{n}}_t \odot r_t) h_{{t-1}}^\top \\ "
+        rf"{frac('W_{xk}')} = \sum_t \delta^k_t x_t^\top \qquad "
+        rf"{frac('x_t')} = W_{{xr}}^\top \delta^{{r}}_{{t}} + W_{{xz}}^\top \delta^{{z}}_{{t}} + W_{{xn}}^\top \delta^{{n}}_{{t}}"
+        r"\end{gathered}"
     )
 
 
@@ -77,9 +79,9 @@ def test_the_lstms_backward_step_in_the_lectures_columns():
         r"\end{aligned}"
     )
     assert params == (
-        rf"{frac('W_{hk}')} = \sum_t \delta^k_t h_{{t-1}}^\top \qquad {frac('W_{xk}')} = \sum_t \delta^k_t x_t^\top \qquad "
+        rf"\begin{{gathered}}{frac('W_{hk}')} = \sum_t \delta^k_t h_{{t-1}}^\top \\ {frac('W_{xk}')} = \sum_t \delta^k_t x_t^\top \qquad "
         rf"{frac('x_t')} = W_{{xi}}^\top \delta^{{i}}_{{t}} + W_{{xf}}^\top \delta^{{f}}_{{t}} + W_{{xg}}^\top \delta^{{g}}_{{t}}"
-        r" + W_{xo}^\top \delta^{o}_{t}"
+        r" + W_{xo}^\top \delta^{o}_{t}\end{gathered}"
     )
 
 
@@ -91,7 +93,7 @@ def test_torchs_row_form_stays_the_default(key):
         key, r"[\delta^{i} \mid \delta^{f} \mid \delta^{g} \mid \delta^{o}]_{t+1}"
     )
     assert rf"+ {stacked} W_{{hh}}" in eqs  # the stacked row times torch's W_hh
-    assert params.startswith(rf"{frac('W_{hh}')} = \sum_t ")
+    assert params.replace(r"\begin{gathered}", "").startswith(rf"{frac('W_{hh}')} = \sum_t ")
     assert r"^\top" not in eqs.replace(r"W_{hn}^\top", "")  # no lecture-style transposes (the GRU's forward term keeps torch's)
 
 
