@@ -207,7 +207,7 @@ def with_padding(chart: alt.LayerChart, length: int, T: int) -> alt.LayerChart:
     if length >= T:
         return chart
     frame = pd.DataFrame({"start": [length - 0.5], "end": [T - 0.5], "label": [f"padding (t ≥ {length})"]})
-    band = alt.Chart(frame).encode(x=alt.X("start:Q", axis=t_axis()), x2="end:Q")
+    band = alt.Chart(frame).encode(x=alt.X("start:Q", axis=_x_axis(chart)), x2="end:Q")
     layers = [
         band.mark_rect(color="#5a5a5a", opacity=0.28).encode(tooltip=[alt.Tooltip("label:N", title="not computed")]),
         band.mark_text(align="left", baseline="top", dx=4, dy=4, color="#3a3a3a", fontSize=12).encode(text="label:N", y=alt.value(0)),
@@ -215,6 +215,17 @@ def with_padding(chart: alt.LayerChart, length: int, T: int) -> alt.LayerChart:
     out = chart.copy(deep=False)
     out.layer = [*layers, *chart.layer]
     return out
+
+
+def _x_axis(chart: alt.LayerChart) -> alt.Axis:
+    """The x axis the chart's own layers draw (t, or the flow matrix's s): a band with another title would add its title to theirs."""
+    for layer in chart.layer:
+        encoding = layer._get("encoding")
+        x = encoding._get("x") if encoding is not alt.Undefined else alt.Undefined
+        axis = x._get("axis") if x is not alt.Undefined else alt.Undefined
+        if isinstance(axis, alt.Axis):
+            return axis
+    return t_axis()
 
 
 def now_rule(t: int, scale: alt.Scale) -> list[alt.Chart]:

@@ -519,6 +519,7 @@ def flow_chart(
     max_cells: int = 80,
     height: int = 240,
     cuts: Sequence[int] = (),
+    padding: int | None = None,
 ) -> alt.LayerChart:
     """``flow[t, s]`` as a heatmap: x = s (the state h_s reached), y = t (whose loss L_t), log colour; zeros (s > t) left blank.
 
@@ -528,6 +529,9 @@ def flow_chart(
         max_cells: budget per axis; beyond it each cell is the largest of its block.
         cuts: the steps whose h_{t−1} entered detached (``cut_steps``): the block each cut
             blanks (rows t of a chunk, columns s before it, exact zeros) is shaded and edged.
+        padding: a padded batch's first step at which every sample has ended (max L_n): its rows
+            t >= padding (no step computed, so no loss L_t) are greyed. The columns s >= padding get
+            the same band from ``time_charts.padded(..., everywhere=True)``, as every chart over t.
     """
     f = check_array(flow, "flow", 2, "(T, T): Backprop.flow")
     T = f.shape[0]
@@ -573,7 +577,19 @@ def flow_chart(
     )
     rules += [column.mark_rule(color="#ffffff", strokeWidth=5, opacity=0.75), column.mark_rule(color="#1a1a1a", strokeWidth=2)]
     blocks, edges = _cut_blocks(cuts, T, scale_t, scale_row, s_axis)
-    return finish([*blocks, cells, *edges, *rules], title, notes + _cut_note(cuts), height)
+    return finish([*_row_padding(padding, T, scale_t, scale_row), *blocks, cells, *edges, *rules], title, notes + _cut_note(cuts), height)
+
+
+def _row_padding(padding: int | None, T: int, scale_s: alt.Scale, scale_row: alt.Scale) -> list[alt.Chart]:
+    """Rows t >= ``padding`` under chart_kit.with_padding's grey, left of s = padding (the column band covers the rest)."""
+    if padding is None or padding >= T:
+        return []
+    label = f"padding: no loss (t ≥ {padding})"
+    frame = pd.DataFrame({"s_lo": [-0.5], "s_hi": [padding - 0.5], "row_lo": [padding - 0.5], "row_hi": [T - 0.5], "label": [label]})
+    corner = alt.Chart(frame).encode(x=alt.X("s_lo:Q", scale=scale_s), y=alt.Y("row_lo:Q", scale=scale_row))
+    grey = corner.mark_rect(color="#5a5a5a", opacity=0.28)
+    text = corner.mark_text(align="left", baseline="top", dx=4, dy=4, color="#3a3a3a", fontSize=12)
+    return [grey.encode(x2="s_hi:Q", y2="row_hi:Q", tooltip=[alt.Tooltip("label:N", title="not computed")]), text.encode(text="label:N")]
 
 
 def _cut_blocks(

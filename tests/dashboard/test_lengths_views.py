@@ -250,3 +250,23 @@ def test_charts_of_the_whole_batch_grey_only_where_every_sample_is_padding():
     assert bands(shown, "dL/dh_t over time") == [["padding (t ≥ 3)"]]
     for prefix in ("Each step's share", "‖∂h_t/∂h_{t−1}‖₂ per step", "Flow:"):
         assert bands(shown, prefix) == [["padding (t ≥ 6)"]], prefix
+    (flow_title,) = [k for k in shown if k.startswith("Flow:")]
+    rows = [f.to_dict("records") for f in shown[flow_title] if "row_lo" in f.columns]
+    # the flow matrix's rows are steps too: rows t >= 6 (no sample computed, no loss L_t) greyed left of the columns' band
+    assert rows == [[{"s_lo": -0.5, "s_hi": 5.5, "row_lo": 5.5, "row_hi": T - 0.5, "label": "padding: no loss (t ≥ 6)"}]], rows
+
+
+def test_the_padding_band_keeps_the_charts_own_axis_title():
+    """The flow matrix's x axis is s, not t: its column band must not add "t, " to the title Vega draws (read off its SVG)."""
+    import re
+
+    import vl_convert as vlc
+
+    from rnntrace.dashboard import chart_kit, charts, grad_charts
+
+    def x_title(chart) -> list[str]:
+        return re.findall(r"aria-label=\"X-axis titled '([^']*)'", vlc.vegalite_to_svg(chart.to_dict()))
+
+    flow = np.tril(np.ones((T, T)))
+    assert x_title(chart_kit.with_padding(grad_charts.flow_chart(flow, 0, padding=6), 6, T)) == ["s (the state h_s reached)"]
+    assert x_title(chart_kit.with_padding(charts.hidden_heatmap(np.ones((T, M)), 0), 6, T)) == ["t"]

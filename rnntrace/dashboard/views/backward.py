@@ -277,6 +277,11 @@ def symbolic(spec: CellSpec, direction: int = 0, notation: str | Notation = "tor
 padded_everywhere = partial(padded, everywhere=True)  # a chart summed or maximised over the batch
 
 
+def _everyone_done(ctx: Context) -> int | None:
+    """The first step at which every sample of a padded batch has ended (None: no lengths)."""
+    return max(ctx.config.lengths) if ctx.config.lengths else None
+
+
 def not_computed(ctx: Context) -> None:
     """What the equations say at a padded step: no gradient exists there, in torch as here."""
     c, t, n = ctx.config, ctx.t, ctx.sample
@@ -480,7 +485,14 @@ def render(ctx: Context) -> None:
         st.info(f"Per-step shares of {name} skipped: T × its size = {size:,} numbers (at most {BUDGET['contributions']:,.0f}).")
 
     if work["flow"] <= BUDGET["flow"]:
-        show("bw_flow", t, shared, lambda: padded_everywhere(ctx, grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts)))
+        show(
+            "bw_flow",
+            t,
+            shared,
+            lambda: padded_everywhere(
+                ctx, grad_charts.flow_chart(flow(ctx.run_key, ctx.run, k), t, cuts=cuts, padding=_everyone_done(ctx))
+            ),
+        )
         blocks = (
             f" Shaded blocks: h.detach() every {k} steps stops step t's loss at the start of its chunk; "
             "those cells are exactly 0, in torch's truncated run as here."
