@@ -182,6 +182,40 @@ class Notation:
             return r" \qquad ".join(state_w + input_w)
         return r"\begin{gathered}" + r" \qquad ".join(state_w) + r" \\ " + r" \qquad ".join(input_w) + r"\end{gathered}"
 
+    def _pairs(self, gated: bool, tex: bool) -> list[tuple[str, str]]:
+        """(this notation's symbol, torch's tensor) for one block (every gate k of a gated cell), the same ones left out."""
+        g = "k" if gated else None
+        pairs = [
+            (self.weight("x", g, tex), TORCH.weight("x", g, tex)),
+            (self.weight("h", g, tex), TORCH.weight("h", g, tex)),
+            (self.bias("x", g, tex), TORCH.bias("x", g, tex)),
+            (self.bias("h", g, tex), TORCH.bias("h", g, tex)),
+            (self._name("b", g or "", tex), f"{self.bias('x', g, tex)} + {self.bias('h', g, tex)}"),
+        ]
+        return [(a, b) for a, b in pairs if a != b]
+
+    def code_comment(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
+        """Comment lines for a script written in torch's API: this notation's symbols beside torch's ('' in torch's own).
+
+        The code stays torch's (rows, ``x_t @ W_ih.T + b_ih``); the comment says which tensor each of the lecture's
+        symbols is and that each row of the batch is the lecture's column transposed. Same arguments as ``bridge``.
+        """
+        if not self.column:
+            return ""
+        g = "k" if gates else None
+        x, h = self.product(self.weight("x", g, False), "x_t", False), self.product(self.weight("h", g, False), "h_{t-1}", False)
+        per = f"for each gate k in ({', '.join(gates)}), its rows of W_ih, W_hh, b_ih, b_hh: " if gates else ""
+        lines = [
+            f"# The lecture writes {x} + {h} + {self._name('b', g or '', False)} with x_t a column; torch's tensors:",
+            f"#   {per}" + ", ".join(f"{a} = {b}" for a, b in self._pairs(bool(gates), tex=False)),
+            f"# The code keeps torch's rows: x_t @ W_ih.T + b_ih (a row per sample) is ({self.term('x', g, tex=False)})ᵀ, same numbers.",
+        ]
+        lines += [
+            f"# No b_{gate}: {by} scales {self.term('h', gate, tex=False)}, its bias too (torch's b_h{gate} inside {by} * (...))."
+            for gate, by in (scaled or {}).items()
+        ]
+        return "\n".join(lines) + "\n"
+
     def bridge(self, gates: tuple[str, ...] = (), scaled: dict[str, str] | None = None) -> str:
         r"""A line (LaTeX) saying which of torch's tensors each symbol of this notation is ('' for torch's own notation).
 
@@ -192,15 +226,7 @@ class Notation:
         """
         if not self.column:
             return ""
-        g = "k" if gates else None  # a gated cell: one line for every gate k
-        pairs = [
-            (self.weight("x", g), TORCH.weight("x", g)),
-            (self.weight("h", g), TORCH.weight("h", g)),
-            (self.bias("x", g), TORCH.bias("x", g)),
-            (self.bias("h", g), TORCH.bias("h", g)),
-            (self._name("b", g or "", True), f"{self.bias('x', g)} + {self.bias('h', g)}"),
-        ]
-        pairs_tex = r",\ ".join(f"{a} = {b}" for a, b in pairs if a != b)
+        pairs_tex = r",\ ".join(f"{a} = {b}" for a, b in self._pairs(bool(gates), tex=True))
         if not gates:
             return r"\text{torch's tensors: }" + pairs_tex
         rows = r"\text{ (its rows of } W_{ih}, W_{hh}, b_{ih}, b_{hh}\text{):}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import spec_for, takes_nonlinearity
+from ..spec import notation_for, spec_for, takes_nonlinearity
 from .config import LessonConfig, edit_list
 
 _TEMPLATE = '''\
@@ -37,7 +37,7 @@ fc = nn.Linear({dirs_m}, {K}, dtype=torch.{dtype})
 {x_code}
 
 # 3. The forward pass, by hand.
-W = {{name: p.detach().numpy() for name, p in rnn.named_parameters()}}
+{notation_note}W = {{name: p.detach().numpy() for name, p in rnn.named_parameters()}}
 N, T, D = X.shape
 M, L, DIRS = {M}, {layers}, {dirs}
 
@@ -102,13 +102,19 @@ def _x_code(c: LessonConfig, X: np.ndarray, literal: bool) -> str:
     return f"X = np.array({rows}, dtype=np.{c.dtype})"
 
 
-def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py", *, literal_x: bool = False) -> str:
+def numpy_script(
+    c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py", *, literal_x: bool = False, notation: str = "torch"
+) -> str:
     """Standalone source for config ``c`` and its input ``X`` (N, T, D).
 
     X is written out as a literal when small, or when ``literal_x`` (an edited or uploaded
     X that no seed reproduces); a large standard-normal X is regenerated from the seed.
+    ``notation``: in the lecture's (``"textbook"``) a comment names its symbols beside torch's;
+    the code itself is torch's API in every notation.
     """
     act = c.act
+    spec = spec_for(c.cell, c.nonlinearity)
+    scaled = {g.name: g.scaled_by for g in spec.gates if g.scaled_by}
     title = f"{c.cell}, N={c.N}, T={c.T}, D={c.D}, M={c.M}, K={c.K}, layers={c.layers}" + (", bidirectional" if c.bidirectional else "")
     return _TEMPLATE.format(
         title=title,
@@ -129,7 +135,8 @@ def numpy_script(c: LessonConfig, X: np.ndarray, filename: str = "rnn_lesson.py"
         dirs_m=c.directions * c.M,
         x_code=_x_code(c, X, literal_x),
         tweaks=_tweaks(c),
-        cell_code=spec_for(c.cell, c.nonlinearity).numpy_code.format(  # the cell's own step (rnntrace/cells)
+        notation_note=notation_for(notation).code_comment(spec.gate_names, scaled),
+        cell_code=spec.numpy_code.format(  # the cell's own step (rnntrace/cells)
             act=act, act_code="np.tanh(pre_activation)" if act == "tanh" else "np.maximum(pre_activation, 0)"
         ),
     )

@@ -367,7 +367,8 @@ def notation_switch() -> str:
             captions=[f"${n.title}$" for n in NOTATIONS.values()],  # the options stay the link's words
             help="torch writes a step with x_t as a row and two biases, x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh; a lecture "
             "writes W_x x_t + W_h h_{t-1} + b. The numbers are the same (W_x = W_ih, W_h = W_hh, b = b_ih + b_hh); a line "
-            "under the equations says which tensor is which. The Code view stays in torch's notation.",
+            "under the equations says which tensor is which. The Backward view's gradients follow (W_hᵀ δ, columns); "
+            "the Code view's code stays torch's, a comment names the lecture's symbols.",
         )
 
 

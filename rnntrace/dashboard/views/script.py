@@ -13,9 +13,9 @@ IN_PRESENTATION = False
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def _script(run_key: tuple, _ctx: Context) -> str:
-    """The script for one run (built once per run, not on every step)."""
-    return codegen.numpy_script(_ctx.config, _ctx.run.X, literal_x=_ctx.x_source != "preset")
+def _script(run_key: tuple, notation: str, _ctx: Context) -> str:
+    """The script for one run and notation (built once per run, not on every step)."""
+    return codegen.numpy_script(_ctx.config, _ctx.run.X, literal_x=_ctx.x_source != "preset", notation=notation)
 
 
 def render(ctx: Context) -> None:
@@ -29,7 +29,7 @@ def render(ctx: Context) -> None:
     if ctx.x_source != "preset" and X.size > LIMITS.code_x_numbers:
         st.info(f"This X has {X.size:,} numbers, too many to write into a script (at most {LIMITS.code_x_numbers:,}).")
         return
-    script = _script(ctx.run_key, ctx)
+    script = _script(ctx.run_key, ctx.notation, ctx)
     if ctx.config.edits:  # the hand-written loop is the model as it is; the library applies the edits
         st.info(
             "This page shows an edited run. The script below computes the model as it is; to apply the edits, "
