@@ -23,12 +23,14 @@ from .payload import Shown, _ys, steps
 BLANK = "______"
 
 
-def exercises(trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None = None, head_W=None) -> list[dict]:
+def exercises(trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None = None, head_W=None, notation: str = "torch") -> list[dict]:
     """Up to ``n`` exercises (one per step): ``{"t", "label", "question", "answer", "value"}``.
 
     ``question`` is the equation with the number to find left blank, ``answer`` the whole equation,
     ``value`` the number as the picture prints it (3 decimals). Only numbers with their inputs in
-    the equation qualify (a projected LSTM's h_t, one matrix product away, does not).
+    the equation qualify (a projected LSTM's h_t, one matrix product away, does not). ``notation``: the
+    equations as the picture's hovers write them, torch's ``x_t W_ihᵀ + b_ih`` or the lecture's ``W_x x_t + b_x``
+    (``"textbook"``); the same steps, the same numbers.
     """
     shown = Shown() if shown is None else shown  # layer 0, forward, sample 0
     T = trace.config.seq_len
@@ -37,7 +39,7 @@ def exercises(trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None =
     for t in ts.tolist():
         got = steps(trace, shown, t, t + 1)
         _, (frame,) = diagram.stage_frames(
-            trace.config.spec, got, shown.sample, head_W=head_W, ys=_ys(trace, shown, t, t + 1, head_W), max_units=8
+            trace.config.spec, got, shown.sample, head_W=head_W, ys=_ys(trace, shown, t, t + 1, head_W), max_units=8, notation=notation
         )
         hide = exercise.choose(frame, seed, trace.config.spec)
         if hide is None:
@@ -51,10 +53,12 @@ def exercises(trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None =
     return out
 
 
-def worksheet_html(trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None = None, head_W=None, title: str | None = None) -> str:
-    """The worksheet as one HTML page: the exercises, then (on a new printed page) the answer key."""
+def worksheet_html(
+    trace: Trace, n: int = 10, seed: int = 0, *, shown: Shown | None = None, head_W=None, title: str | None = None, notation: str = "torch"
+) -> str:
+    """The worksheet as one HTML page: the exercises, then (on a new printed page) the answer key; ``notation`` as in ``exercises``."""
     shown = Shown() if shown is None else shown
-    items = exercises(trace, n, seed, shown=shown, head_W=head_W)
+    items = exercises(trace, n, seed, shown=shown, head_W=head_W, notation=notation)
     c = trace.config
     about = f"{c.cell}{'(' + c.nonlinearity + ')' if c.nonlinearity else ''}, layer {shown.layer}, sample {shown.sample}, seed {seed}"
     head = html.escape(title or f"rnntrace worksheet: {about}")

@@ -71,7 +71,7 @@ def _worksheet(ctx: Context) -> str:
     head = ctx.run.head
     head_W = None if head is None or not ctx.is_top else head.weight.detach().numpy()
     shown = Shown(ctx.layer, ctx.direction, ctx.sample)
-    return worksheet.worksheet_html(ctx.trace, WORKSHEET, ctx.config.seed, shown=shown, head_W=head_W)
+    return worksheet.worksheet_html(ctx.trace, WORKSHEET, ctx.config.seed, shown=shown, head_W=head_W, notation=ctx.notation)
 
 
 def _exercise(ctx: Context) -> int | None:
