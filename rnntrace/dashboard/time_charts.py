@@ -61,7 +61,13 @@ def aligned(chart: alt.LayerChart) -> alt.LayerChart:
     """One time chart, aligned with the others (the same y-axis width, the legend on top)."""
     chart = chart.properties(height=chart.height + 30)  # room for the legend, moved on top
     return chart.configure_axisY(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH).configure_legend(
-        orient="top", direction="horizontal", titleOrient="left", gradientLength=160, gradientThickness=10, titleLimit=220
+        orient="top",
+        direction="horizontal",
+        titleOrient="left",
+        titlePadding=16,  # the gradient's first label is centred on its left end: keep it off the title
+        gradientLength=160,
+        gradientThickness=10,
+        titleLimit=220,
     )
 
 
