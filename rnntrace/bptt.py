@@ -37,6 +37,7 @@ step is then a handful of elementwise products and one ``(N, G·H) @ (G·H, H_ou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -180,16 +181,26 @@ def _layer_backward(
     d_in = spec.input_grad(d_hid, dh_in, extra)  # the input term's: d_hid, unless a gate scales a recurrent block (GRU)
     b["d_pre"] = d_in
     flat_in, flat_hid = d_in.reshape(T * N, -1), d_hid.reshape(T * N, -1)
-    b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
-    if "x_t" in edited:
-        b["dx_t"][edited["x_t"]] = 0  # an edited x_t is a constant: nothing reaches the input (or the layer below) there
-    pg = {"weight_ih": flat_in.T @ x_t.reshape(T * N, -1), "weight_hh": flat_hid.T @ h_prev.reshape(T * N, -1)}
-    if c.bias:
-        pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
-    if c.proj_size:
-        b["m_t"] = extra["m_t"]  # o_t ⊙ tanh(c_t), before W_hr
-        pg["weight_hr"] = dh_in.reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
+    largest = T * N * d_hid.shape[-1] * max(x_t.shape[-1], h_prev.shape[-1], w.W_hh.shape[1])  # multiply-adds of the largest product
+    with one_blas_thread() if largest < SMALL_GRADIENT else contextlib.nullcontext():
+        b["dx_t"] = (flat_in @ w.W_ih).reshape(T, N, -1)  # (T, N, D_l)
+        if "x_t" in edited:
+            b["dx_t"][edited["x_t"]] = 0  # an edited x_t is a constant: nothing reaches the input (or the layer below) there
+        pg = {"weight_ih": flat_in.T @ x_t.reshape(T * N, -1), "weight_hh": flat_hid.T @ h_prev.reshape(T * N, -1)}
+        if c.bias:
+            pg["bias_ih"], pg["bias_hh"] = flat_in.sum(axis=0), flat_hid.sum(axis=0)
+        if c.proj_size:
+            b["m_t"] = extra["m_t"]  # o_t ⊙ tanh(c_t), before W_hr
+            pg["weight_hr"] = dh_in.reshape(T * N, -1).T @ b["m_t"].reshape(T * N, -1)
     return b, co, pg, (x_t, h_prev)
+
+
+# Below this many multiply-adds a (layer, direction)'s gradient products (dx_t, dW_ih, dW_hh, dW_hr) run on one
+# BLAS thread, as the input term does below cells._kernels.SMALL_PRODUCT: when the other core is busy, OpenBLAS's
+# second thread waits for it. Measured with bench/bench_bptt.py, LSTM T=1000, M=256, N=1 (dW_hh: 262 M), whole
+# backprop() at default threads against one thread: 124 / 128 ms against 62 / 60 ms (load 5-6), 62 against 56 ms
+# (load 3.7), 60 against 67 ms (load 4.4). The batch case (N=32, H=256: 8.4 G) keeps the default threads.
+SMALL_GRADIENT = 2**30
 
 
 def _unpadded(a: np.ndarray, hold: np.ndarray) -> np.ndarray:
