@@ -213,7 +213,7 @@ def output_chart(
     y_torch: np.ndarray,
     t: int,
     *,
-    title: str = "Output y_t: manual vs torch",
+    title: str = "Output y_t: replay vs torch",
     window: int | None = None,
     max_t: int = 500,
     max_outputs: int = 10,
@@ -243,7 +243,7 @@ def output_chart(
     frame["t1"] += lo
     merged = bucket_size(hi - lo, max_t) > 1
     notes = [
-        "lines: our NumPy replay (manual); points: torch's forward",
+        "lines: our NumPy replay; points: torch's forward",
         *window_note(lo, hi, T),
         *merged_note(hi - lo, max_t, "point", "steps"),
     ]
@@ -259,14 +259,14 @@ def output_chart(
     color = alt.Color(
         "k:N",
         scale=alt.Scale(scheme=CATEGORIES),
-        legend=alt.Legend(title=["output y_t[k]", "manual (line) / torch (points)"], labelExpr="'y_t[' + datum.label + ']'", **LEGEND),
+        legend=alt.Legend(title=["output y_t[k]", "replay (line) / torch (points)"], labelExpr="'y_t[' + datum.label + ']'", **LEGEND),
     )
     tooltip = [
         *t_tooltips(merged),
         alt.Tooltip("k:Q", title="output k"),
-        alt.Tooltip("manual:Q", title=f"{mean}y_t[k] manual", format=FMT),
+        alt.Tooltip("manual:Q", title=f"{mean}y_t[k] replay", format=FMT),
         alt.Tooltip("torch:Q", title=f"{mean}y_t[k] torch", format=FMT),
-        alt.Tooltip("diff:Q", title="|manual − torch|", format=".3e"),
+        alt.Tooltip("diff:Q", title="|replay − torch|", format=".3e"),
     ]
     base = alt.Chart(frame).transform_calculate(t="(datum.t0 + datum.t1) / 2", diff="abs(datum.manual - datum.torch)")
     x = alt.X("t:Q", scale=scale_t, axis=t_axis())
@@ -296,7 +296,7 @@ def diff_chart(
     t: int,
     tolerance: float,
     *,
-    title: str = "|manual − torch| per step",
+    title: str = "|replay − torch| per step",
     floor: float = FLOOR,
     max_t: int = 2000,
     height: int = 160,
@@ -328,10 +328,10 @@ def diff_chart(
         "vertical line: the current t",
     ]
     scale_t = t_scale(0, T)
-    y = alt.Y("plotted:Q", scale=alt.Scale(type="log"), axis=alt.Axis(title="|manual − torch| (log)", format="~e", **AXIS))
+    y = alt.Y("plotted:Q", scale=alt.Scale(type="log"), axis=alt.Axis(title="|replay − torch| (log)", format="~e", **AXIS))
     tooltip = [
         *t_tooltips(merged),
-        alt.Tooltip("diff:Q", title=("max " if merged else "") + "|manual − torch|", format=".6~e"),
+        alt.Tooltip("diff:Q", title=("max " if merged else "") + "|replay − torch|", format=".6~e"),
         alt.Tooltip("status:N", title="vs tolerance"),
         alt.Tooltip("note:N", title="note"),
     ]

@@ -70,7 +70,7 @@ TOUR: tuple[TourStep, ...] = (
         "The recurrence",
         "A recurrent layer feeds its own output back: **h_{t-1} of this step is h_t of the previous one**. "
         "Press → (Next step) a few times and watch the numbers move from the h_t box into the h_{t-1} box.",
-        "the picture's dashed loop (\"next step's h_{t-1}\") and the bar chart: grey is before the step, blue after.",
+        'the picture\'s dashed loop from h_t back into h_{t-1} ("next step") and the bar chart: grey is before the step, blue after.',
         {"view": "Step", "t": 3},
     ),
     TourStep(

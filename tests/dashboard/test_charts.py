@@ -294,12 +294,12 @@ def test_output_chart_lines_are_ours_points_are_torch():
     (points,) = of_mark(s, "point")
     assert line["encoding"]["y"]["field"] == "manual" and points["encoding"]["y"]["field"] == "torch"
     assert line["encoding"]["color"]["field"] == points["encoding"]["color"]["field"] == "k"  # same colour per k
-    assert "manual (line) / torch (points)" in line["encoding"]["color"]["legend"]["title"]
+    assert "replay (line) / torch (points)" in line["encoding"]["color"]["legend"]["title"]
     assert points["mark"]["filled"] is True
     f = data(s, line)
     np.testing.assert_array_equal(f["manual"].to_numpy(), y_manual[f["t0"], f["k"]].astype(np.float64))
     np.testing.assert_array_equal(f["torch"].to_numpy(), y_torch[f["t0"], f["k"]].astype(np.float64))
-    assert {"y_t[k] manual", "y_t[k] torch", "|manual − torch|"} <= set(tooltip_titles(points))
+    assert {"y_t[k] replay", "y_t[k] torch", "|replay − torch|"} <= set(tooltip_titles(points))
     assert_rule_at(s, 11)
 
 
@@ -321,7 +321,7 @@ def test_diff_chart_log_scale_zero_floor_and_tolerance():
     s = spec(charts.diff_chart(per_step, 2, 1e-5))
     line = of_mark(s, "line")[0]
     assert line["encoding"]["y"]["scale"]["type"] == "log"
-    assert s["title"]["text"] == "|manual − torch| per step"
+    assert s["title"]["text"] == "|replay − torch| per step"
     f = data(s, line)
     np.testing.assert_array_equal(f["diff"].to_numpy(), per_step)  # the true value, for the tooltip
     np.testing.assert_array_equal(f["plotted"].to_numpy(), [1e-17, 3e-9, 2e-5, 1e-17, 4e-7])

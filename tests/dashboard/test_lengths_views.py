@@ -241,8 +241,8 @@ def test_charts_of_the_whole_batch_grey_only_where_every_sample_is_padding():
     at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,6", view="Over time", sample=1))
     shown = charts(at)
     assert bands(shown, "h_t over time") == [["padding (t ≥ 3)"]]  # the shown sample's own
-    assert bands(shown, "|manual − torch| per step") == [["padding (t ≥ 6)"]]  # every sample's
-    (diff_title,) = [k for k in shown if k.startswith("|manual − torch| per step")]
+    assert bands(shown, "|replay − torch| per step") == [["padding (t ≥ 6)"]]  # every sample's
+    (diff_title,) = [k for k in shown if k.startswith("|replay − torch| per step")]
     per_step = dataset(shown[diff_title], "diff")
     assert (per_step[per_step["t0"] >= 6]["diff"] == 0).all(), "no sample is computed there: nothing to differ"
     at = run_clean(new_app(N=N, T=T, D=D, M=M, lengths="5,3,6", view="Backward", sample=1))

@@ -332,14 +332,14 @@ def test_over_time_charts_plot_torchs_numbers(name):
     else:
         assert not gates, "a plain RNN has no gates"
 
-    y = dataset(shown["Output y_t: manual vs torch"], "manual", "torch")
+    y = dataset(shown["Output y_t: replay vs torch"], "manual", "torch")
     assert (y["t0"] == y["t1"]).all()
     for column in ("manual", "torch"):
         ys = np.full(L.y.shape[1:], np.nan)
         ys[y["t0"].to_numpy(), y["k"].to_numpy()] = y[column].to_numpy()
         close(ys, L.y[n], f"output chart: {column}")
 
-    (diff_title,) = [k for k in shown if k.startswith("|manual − torch|")]
+    (diff_title,) = [k for k in shown if k.startswith("|replay − torch|")]
     diff = dataset(shown[diff_title], "diff")
     v = rnntrace.validate(L.module, L.X, head=L.head)
     np.testing.assert_allclose(diff.sort_values("t0")["diff"].to_numpy(), v.per_step, rtol=1e-6, atol=1e-12)
