@@ -492,7 +492,8 @@ class Backprop:
         carry = np.zeros((0, N, H), g.dtype)
         for s in reversed(range(T)):
             dh = np.concatenate([g[s][None], dh_next])  # (T-s, N, H_out): ∂L_t/∂h_s for t = s..T-1
-            flow[s:, s] = np.sqrt(np.einsum("rnh,rnh->r", dh, dh))
+            # the squares in float64: in float32 a gradient below ~1e-19 squares to 0 and its row would read "never reaches h_s"
+            flow[s:, s] = np.sqrt(np.einsum("rnh,rnh->r", dh, dh, dtype=np.float64))
             if s == 0:
                 break
             d_hid_g, dc = np.empty((T - s, N, G, H), g.dtype), np.empty((T - s, N, H), g.dtype)
