@@ -34,6 +34,15 @@ MAX_CLASSES = 64  # classes of kind="classes": K logits, the dashboard's K limit
 KINDS = ("regression", "classes")
 
 
+def _plural(n: int, word: str) -> str:
+    """``word`` for one, ``word + "s"`` otherwise: the page reads "1 feature", "3 features", not "feature(s)"."""
+    return word if n == 1 else word + "s"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {_plural(n, word)}"
+
+
 def _finite(name: str, a: np.ndarray) -> None:
     bad = ~np.isfinite(a)
     if bad.any():
@@ -108,7 +117,8 @@ class DataTask(Task):
             f"Trained on windows of {self.window} steps of the series' first part; the last {held} steps are held out "
             "(never trained on) and shown here."
             if self.window
-            else f"{S} sample(s) of T={T} steps and D={D} feature(s) trained on; the last {self.x_valid.shape[0]} held out and shown here."
+            else f"{_count(S, 'sample')} of T={T} steps and D={D} {_plural(D, 'feature')} trained on; "
+            f"the last {self.x_valid.shape[0]} held out and shown here."
         )
         loss = "cross-entropy over the classes" if self.kind == "classes" else "mean squared error"
         where = "on the last step's output only (one target per sample)" if self.per == "sequence" else "at every step"
@@ -339,7 +349,7 @@ def from_arrays(
         per=per,
         class_names=names,
         target_name=str(target_name),
-        source=f"Input x_t: {label}, {N} samples of T={T} steps and D={D} feature(s), as given (not rescaled).",
+        source=f"Input x_t: {label}, {_count(N, 'sample')} of T={T} steps and D={D} {_plural(D, 'feature')}, as given (not rescaled).",
     )
 
 

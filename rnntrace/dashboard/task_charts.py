@@ -54,15 +54,18 @@ def _mark(mark, T: int) -> int | None:
     return None if mark is None else check_step(mark, T)
 
 
+RING = 600  # the ring round the marked bit (a square mark's area, px²): sqrt(RING) / 2 ≈ 12 px either side of the rule
+
+
 def _mark_rule(mark: int, scale: alt.Scale, label: str, *, text: bool = False) -> list[alt.Chart]:
-    """A dashed orange rule at the mark step; ``text``: its label written at the top of the plot (leave room there)."""
+    """A dashed orange rule at the mark step; ``text``: its label written at the top of the plot, right of the ring (leave room there)."""
     base = alt.Chart(pd.DataFrame({"t": [mark], "label": [label]})).encode(x=alt.X("t:Q", scale=scale, axis=t_axis()))
     rule = base.mark_rule(color=MARK, strokeWidth=2, strokeDash=[4, 3]).encode(tooltip=[alt.Tooltip("label:N", title="mark")])
     if not text:
         return [rule]
     return [
         rule,
-        base.mark_text(color=MARK, align="left", dx=5, baseline="top", fontSize=13, fontWeight="bold").encode(
+        base.mark_text(color=MARK, align="left", dx=RING**0.5 / 2 + 5, baseline="top", fontSize=13, fontWeight="bold").encode(
             y=alt.value(3), text="label:N"
         ),
     ]
@@ -291,7 +294,7 @@ def bits_chart(
             tooltip=[alt.Tooltip("t:Q"), alt.Tooltip("bit:Q", title="b_t", format="d"), alt.Tooltip("role:N", title="")],
         )
     )
-    ring = alt.Chart(frame.iloc[[s]]).mark_square(size=600, filled=False, strokeWidth=3, color=MARK).encode(x=xq, y=y)
+    ring = alt.Chart(frame.iloc[[s]]).mark_square(size=RING, filled=False, strokeWidth=3, color=MARK).encode(x=xq, y=y)
     layers = [catcher(0, T, scale_t, t), future_band(scale_t)]
     if asked.any():
         first = int(np.argmax(asked))

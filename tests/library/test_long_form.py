@@ -177,3 +177,13 @@ def test_the_readme_notebook_example_runs_on_a_weather_table(tmp_path, monkeypat
     xv, yv = trained.task.held_out()
     with torch.no_grad():
         assert float((trained.model(xv)[:, -1].argmax(-1) == yv).float().mean()) > 0.8
+
+
+@pytest.mark.parametrize(("D", "features"), [(1, "D=1 feature"), (3, "D=3 features")])
+def test_the_description_counts_in_words_not_with_plural_marks(D, features):
+    """The Task tab prints describe(): "48 samples of T=8 steps and D=1 feature", never "sample(s)" / "feature(s)"."""
+    x = np.random.default_rng(0).normal(size=(10, 6, D))
+    task = rnntrace.tasks.from_arrays(x, (x.sum(axis=(1, 2)) > 0).astype(int), kind="classes")
+    text = task.describe()
+    assert "(s)" not in text, text
+    assert f"10 samples of T=6 steps and {features}," in text and f"8 samples of T=6 steps and {features} trained on" in text, text
