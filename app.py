@@ -92,8 +92,12 @@ def _stage(choice: sidebar.Choice, run_key: tuple, present: bool, exercise: bool
     n, layer, direction = controls.picks(c.N, c.layers, c.bidirectional)
     ctx = dataclasses.replace(base, t=t, layer=layer, direction=direction, sample=n)
     shown = [v for v in VIEWS if v.IN_PRESENTATION] if ctx.present else VIEWS  # a slide per view in presentation mode
-    if ctx.present:
-        tabs = st.tabs([v.TITLE for v in shown], key="view_present", on_change="rerun")
+    if ctx.present:  # the slides are not bound to the link (fewer tabs), but a link's view= opens its slide
+        titles = [v.TITLE for v in shown]
+        asked = st.query_params.get("view")
+        if asked and asked not in titles:
+            st.caption(f"view={asked} has no slide: presentation mode shows {', '.join(titles)}.")
+        tabs = st.tabs(titles, key="view_present", default=asked if asked in titles else None, on_change="rerun")
     else:
         tabs = st.tabs([v.TITLE for v in shown], key="view", bind="query-params", on_change="rerun")
     for tab, view in zip(tabs, shown, strict=True):

@@ -55,3 +55,22 @@ def test_the_agreement_chart_has_the_status_lines_name():
     titles = chart_titles(at)
     assert "|replay − torch| per step" in titles, titles
     assert not any("manual" in t for t in titles), titles
+
+
+@pytest.mark.parametrize("view", ["Backward", "Over time"])
+def test_a_presentation_link_opens_the_slide_it_names(view):
+    """?present=true&view=Backward opens the Backward slide (it opened the Step slide, saying nothing)."""
+    from rnntrace.dashboard.views import VIEWS
+
+    (module,) = [v for v in VIEWS if v.TITLE == view]
+    assert module.IN_PRESENTATION
+    at = run_clean(new_app(present="true", view=view, T=12))
+    titles = chart_titles(at)
+    expected = {"Backward": "dL/dh_t over time", "Over time": "h_t over time"}[view]
+    assert any(expected in t for t in titles), (view, titles)
+
+
+def test_a_presentation_link_to_a_view_without_a_slide_says_so():
+    at = run_clean(new_app(present="true", view="Shapes"))
+    said = [c.value for c in at.caption]
+    assert any("view=Shapes has no slide" in c for c in said), said
