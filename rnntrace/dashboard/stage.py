@@ -23,11 +23,16 @@ from .context import Context
 PER_STEP = ByteCache("stage step size", 2**20, heavy=False, kind="stage")  # run -> compressed bytes per step (a float each)
 PAYLOADS = ByteCache("stage payload", LIMITS.stage_bytes, kind="stage")  # packed payloads, shared by every session
 
+# A slide is one 720 px screen: under the page's header, tabs and the controls (about 340 px of it) a picture of 8 or
+# more units would run off the bottom; it is scaled down to the room left, centred in its column by its viewBox.
+# The dashboard's rule, not stage.css's: the lesson file's slides have no header above the stage.
+SLIDE_CSS = "\n.rnntrace-stage.present .diagram svg { max-height: calc(100vh - 340px); }\n"
+
 # in the page's DOM, not a shadow root: vega-embed's own styles (tooltips) and the page's tests reach it; stage.css is scoped
 _component = st.components.v2.component(
     "rnntrace_stage",
     js=stage_payload.stage_js(),
-    css=stage_payload.stage_css(),
+    css=stage_payload.stage_css() + SLIDE_CSS,
     isolate_styles=False,
 )
 # Vega, Vega-Lite and vega-embed from vl-convert's wheel (no CDN); an unchanged element is sent once per session
