@@ -97,7 +97,7 @@ def render(ctx: Context) -> None:
             if "c" in spec.states:  # app.py opens this slide at stage.KEPT_T unless the link gives a t
                 st.caption(
                     f"At t = 0, c_t−1 = c0 = 0: the forget gate f_t has nothing to keep, so this slide opens at t = {stage.KEPT_T} "
-                    "(a link's t wins)."
+                    "(a link that names a t opens that step instead)."
                 )
         return
     if ctx.exercise:  # the numbers below would give the answer away: the equations in symbols only
