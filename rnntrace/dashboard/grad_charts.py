@@ -67,8 +67,10 @@ def _dim(t: int, reverse: bool) -> alt.ConditionalValueDefNumberExprRef:
     return alt.condition(_later(t, reverse, "t0" if reverse else "t1"), alt.value(NOT_REACHED + 0.05), alt.value(1.0))
 
 
-def _greyed_note(t: int, reverse: bool) -> str:
+def _greyed_note(t: int, reverse: bool, T: int) -> str:
     """What a Backward chart greys, in the words every one of them uses (its marks and the band behind them agree)."""
+    if t == (T - 1 if reverse else 0):  # the pass has reached every step: no empty "t < 0" to read
+        return f"nothing greyed: at t = {t} the backward pass has reached every step"
     steps = f"t > {t}" if reverse else f"t < {t}"
     return f"greyed: the steps the backward pass has not reached yet at t = {t} ({steps})"
 
@@ -255,7 +257,7 @@ def backward_heatmap(
         *merged_note(T, budget_t, "column", "steps"),
         *merged_note(H, budget_units, "row", "units"),
         f"{_walk(T, reverse)}; black line: current t = {t}",
-        _greyed_note(t, reverse),
+        _greyed_note(t, reverse, T),
         *_cut_note(cuts),
     ]
     layers = [cells, band, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
@@ -379,7 +381,7 @@ def input_strip_chart(
         f"the largest: t = {peak}, {norms[peak]:.3e}; vertical line: current t = {t}",
         "nothing greyed: both directions' backward passes reach each x_t, walking opposite ways"
         if reverse is None
-        else _greyed_note(t, reverse),
+        else _greyed_note(t, reverse, T),
         *merged_note(T, budget_t, "column", "steps"),
         *merged_note(D, budget_units, "row", "features"),
         *_cut_note(cuts),
@@ -501,7 +503,7 @@ def grad_norm_chart(
         f"fed in: the largest gradient reaching h_t from outside the recurrence (the output or the layer above), {ref:.2e}",
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}; exact zeros drawn at {floor:.0e}",
-        _greyed_note(t, reverse),
+        _greyed_note(t, reverse, T),
         *_cut_note(cuts),
     ]
     layers = [bands, _not_reached(0, T, scale_t, t, reverse), labels, line, dots, *_cut_rules(cuts, scale_t), *now_rule(t, scale_t)]
@@ -696,7 +698,7 @@ def contributions_chart(
         totals,
         *merged_note(T, max_t, "bar", "steps"),
         f"vertical line: current t = {t}",
-        "nothing greyed: the head's weights are in no recurrence" if reverse is None else _greyed_note(t, reverse),
+        "nothing greyed: the head's weights are in no recurrence" if reverse is None else _greyed_note(t, reverse, T),
     ]
     title = title or f"Each step's share of dL/d({name})"
     grey = [] if reverse is None else [_not_reached(0, T, scale_t, t, reverse)]
@@ -770,7 +772,7 @@ def jacobian_chart(
         + ("; the LSTM's h path holds c_{t−1} fixed, its c path is ⊙ f_t" if c_path is not None else ""),
         *([f"each point is the largest of {bucket_size(T, max_t)} consecutive steps"] if merged else []),
         f"vertical line: current t = {t}",
-        _greyed_note(t, reverse),
+        _greyed_note(t, reverse, T),
     ]
     return finish([_not_reached(0, T, scale_t, t, reverse), rule, text, line, points, *now_rule(t, scale_t)], title, notes, height)
 

@@ -435,6 +435,19 @@ def test_regions_and_greying_follow_the_walk():
     assert "datum.t > 3" in json.dumps(grad_charts.grad_norm_chart(norms, 3, fed=0.5, reverse=True).to_dict())
 
 
+def test_a_pass_that_reached_every_step_says_nothing_is_greyed():
+    """At its last step (t = 0 forward, t = T-1 reverse) the backward pass has reached every step:
+    the caption says so, rather than naming the empty set ("t < 0")."""
+    norms = np.array([1e-3, 1e-2, 0.5, 1.0])
+
+    def subtitle(t: int, reverse: bool) -> str:
+        return json.dumps(grad_charts.grad_norm_chart(norms, t, fed=0.5, reverse=reverse).to_dict()["title"])
+
+    for t, reverse in ((0, False), (3, True)):
+        assert "nothing greyed" in subtitle(t, reverse) and "t < 0" not in subtitle(t, reverse), (t, reverse)
+    assert "(t < 2)" in subtitle(2, False) and "(t > 1)" in subtitle(1, True)
+
+
 def test_builders_survive_zeros_and_overflow():
     with alt.data_transformers.disable_max_rows():
         dh = np.zeros((4, 3))
