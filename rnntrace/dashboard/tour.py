@@ -247,9 +247,18 @@ _FOCUS = """
       L.until = Date.now() + 6000;
       const tick = win.setInterval(() => { apply(); if (Date.now() > L.until) win.clearInterval(tick); }, 200);
     }
+    // the panel sticks under the page's header, so the look line stays in view: the target goes below it
+    const panel = doc.querySelector(".st-key-tour_panel");
+    if (panel) {
+      const app = doc.querySelector("[data-testid='stApp']");
+      if (app && !panel.style.backgroundColor) panel.style.backgroundColor = win.getComputedStyle(app).backgroundColor;
+      el.style.scrollMarginTop = `${Math.ceil(panel.getBoundingClientRect().height + 60 + 12)}px`;
+    }
+    const below = panel ? panel.getBoundingClientRect().bottom : 0;
     const r = el.getBoundingClientRect();
-    const whole = r.top >= 0 && r.bottom <= win.innerHeight;
-    if (!whole && Date.now() < L.until) el.scrollIntoView({ block: "nearest", inline: "nearest", behavior: "instant" });
+    const whole = r.top >= below && r.bottom <= win.innerHeight;
+    const block = r.height > win.innerHeight - below ? "end" : "start";
+    if (!whole && Date.now() < L.until) el.scrollIntoView({ block, inline: "nearest", behavior: "instant" });
   };
   const watch = { childList: true, subtree: true, attributes: true, attributeFilter: ["data-painted"] };
   new win.MutationObserver(apply).observe(doc.body, watch);
@@ -259,6 +268,9 @@ _FOCUS = """
 """.replace("LOOK_ID", LOOK_ID)
 STYLE = """<style>
 .rnntrace-lesson-target { outline: 3px solid #f59e0b; outline-offset: 2px; border-radius: 4px; scroll-margin: 12px; }
+[data-testid="stLayoutWrapper"]:has(> .st-key-tour_panel) { position: sticky; top: 3.75rem; z-index: 50; }
+.st-key-tour_panel { padding: 0.35rem 0.75rem; gap: 0.4rem; }
+.st-key-tour_panel [data-testid="stExpanderDetails"] { max-height: 40vh; overflow-y: auto; }
 .st-key-tour_panel p { margin-bottom: 0.1rem; }
 .st-key-tour_panel [data-testid="stExpander"] details summary { padding-top: 0.1rem; padding-bottom: 0.1rem; }
 </style>"""

@@ -2,8 +2,8 @@
 
 For every ``?tour=k`` the element the lesson names is the one whose ``aria-describedby`` points at
 the lesson's "Look at" line, and it lies whole inside the viewport (axes included: the whole
-element box). The panel's buttons say what they do. Keys: a focused speed box and the t slider
-keep their arrow keys.
+element box), below the lesson panel, whose look line stays on screen. The panel's buttons say
+what they do. Keys: a focused speed box and the t slider keep their arrow keys.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ FIND = """(look) => {
   return els.map((el) => {
     const r = el.getBoundingClientRect();
     return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, w: innerWidth, h: innerHeight,
-            outlined: el.classList.contains("rnntrace-lesson-target"), look: text ? text.innerText : null};
+            outlined: el.classList.contains("rnntrace-lesson-target"), look: text ? text.innerText : null,
+            look_top: text ? text.getBoundingClientRect().top : null, look_bottom: text ? text.getBoundingClientRect().bottom : null,
+            panel_bottom: document.querySelector(".st-key-tour_panel").getBoundingClientRect().bottom};
   });
 }"""
 
@@ -50,6 +52,9 @@ def test_each_lesson_step_shows_what_it_names_whole_on_the_first_screen(page, st
     assert box["look"] and box["look"].startswith("Look at"), box["look"]
     inside = 0 <= box["top"] and box["bottom"] <= box["h"] and 0 <= box["left"] and box["right"] <= box["w"]
     assert inside, f"lesson {k} ({TOUR[k - 1].title}): its target {TOUR[k - 1].target} is not whole on the screen: {box}"
+    # the look line that names it stays on screen too (the panel sticks under the header), and covers none of it
+    assert 0 <= box["look_top"] and box["look_bottom"] <= box["h"], f"lesson {k}: the look line left the screen: {box}"
+    assert box["top"] >= box["panel_bottom"] - 1, f"lesson {k}: the lesson panel covers the top of its target: {box}"
     sidebar = page.locator("[data-testid='stSidebar']")
     assert sidebar.is_visible() and sidebar.bounding_box()["width"] > 200, "the sidebar stays open"
     labels = [button(page, key).inner_text() for key in ("tour_back", "tour_next", "tour_leave")]
