@@ -17,6 +17,7 @@ import time
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
 
 pytest.register_assert_rewrite("browser_support")  # before its import, so that pytest_plugins below can load it
 from browser_support import (  # noqa: E402
@@ -101,7 +102,8 @@ def test_changing_cell_and_size_updates_the_page(page, streamlit_server):
     assert page.locator(".katex").filter(has_text="f").count() > 0, "the LSTM's equations are drawn"
     clock.act(lambda: type_number(page, "T", 15))
     assert "T=15" in main_text(page)
-    assert slider(page).get_attribute("max") == "14"
+    # the stage (a component) redraws its slider just after the script run ends: wait for it, up to 15 s
+    expect(slider(page)).to_have_attribute("max", "14", timeout=15_000)
     assert url_params(page) | {"cell": "LSTM", "T": "15"} == url_params(page)
     assert agrees(page)
     assert not exceptions(page)
