@@ -213,7 +213,7 @@ def test_upload_a_csv_sequence(page, streamlit_server, tmp_path):
     page.wait_for_function("() => document.body.innerText.includes('T=7, D=2')", timeout=30_000)
     wait_idle(page)
     assert "T=7, D=2" in main_text(page)
-    assert slider(page).get_attribute("max") == "6"
+    expect(slider(page)).to_have_attribute("max", "6", timeout=15_000)  # the stage redraws just after the run
     assert agrees(page)
     assert not exceptions(page)
 
