@@ -252,7 +252,8 @@ _FOCUS = """
     if (panel) {
       const app = doc.querySelector("[data-testid='stApp']");
       if (app && !panel.style.backgroundColor) panel.style.backgroundColor = win.getComputedStyle(app).backgroundColor;
-      el.style.scrollMarginTop = `${Math.ceil(panel.getBoundingClientRect().height + 60 + 12)}px`;
+      const stuck = parseFloat(win.getComputedStyle(panel.parentElement).top) || 0;  // STYLE's sticky top, not a copy of it
+      el.style.scrollMarginTop = `${Math.ceil(stuck + panel.getBoundingClientRect().height + 12)}px`;
     }
     const below = panel ? panel.getBoundingClientRect().bottom : 0;
     const r = el.getBoundingClientRect();
